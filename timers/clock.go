@@ -1,0 +1,206 @@
+package timers
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Epoch is the wall-clock time a virtual Clock reads at virtual time zero
+// unless told otherwise. A fixed epoch keeps every output that shows wall
+// time (pcap timestamps, TCP timestamp options) the same from run to run.
+var Epoch = time.Unix(0, 0).UTC()
+
+// Clock is a virtual tcpip.Clock. Time stands still until the driver moves it
+// with AdvanceTo; timers never fire on their own: the driver calls FireDue,
+// which runs every due callback synchronously, on the driver's goroutine, in
+// (deadline, scheduling order).
+//
+// AfterFunc, Stop and Reset may be called from any goroutine (gVisor calls
+// them from its TCP processor goroutines). AdvanceTo and FireDue belong to
+// the single driver goroutine.
+type Clock struct {
+	start time.Time
+	now   atomic.Int64 // virtual nanoseconds since start
+
+	mu    sync.Mutex
+	q     Queue
+	slots []slot
+	free  []ID
+	fired uint64
+}
+
+type slot struct {
+	f       func()
+	pending bool
+	// owner keeps the Timer reachable while it is pending: a tcpip.Timer,
+	// like a Go runtime timer, must fire even if its creator dropped it.
+	// Once the timer is neither pending nor referenced, a cleanup returns
+	// its ID to the free list.
+	owner *Timer
+}
+
+// NewClock returns a virtual clock at virtual time zero that keeps its timers
+// in q (a Heap4 if q is nil) and reads start (Epoch if zero) at time zero.
+func NewClock(q Queue, start time.Time) *Clock {
+	if q == nil {
+		q = NewHeap4()
+	}
+	if start.IsZero() {
+		start = Epoch
+	}
+	return &Clock{q: q, start: start}
+}
+
+var _ tcpip.Clock = (*Clock)(nil)
+
+// Now implements tcpip.Clock.
+func (c *Clock) Now() time.Time { return c.start.Add(time.Duration(c.now.Load())) }
+
+// NowMonotonic implements tcpip.Clock.
+func (c *Clock) NowMonotonic() tcpip.MonotonicTime {
+	var zero tcpip.MonotonicTime
+	return zero.Add(time.Duration(c.now.Load()))
+}
+
+// Elapsed returns the virtual time since the clock started.
+func (c *Clock) Elapsed() time.Duration { return time.Duration(c.now.Load()) }
+
+// AfterFunc implements tcpip.Clock. f runs when the driver fires the timer,
+// never inside AfterFunc itself, even when d <= 0: gVisor calls AfterFunc
+// with its own locks held.
+func (c *Clock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
+	t := &Timer{c: c}
+	c.mu.Lock()
+	if n := len(c.free); n > 0 {
+		t.id = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		t.id = ID(len(c.slots))
+		c.slots = append(c.slots, slot{})
+	}
+	c.slots[t.id] = slot{f: f, pending: true, owner: t}
+	c.q.Push(t.id, c.deadline(d))
+	c.mu.Unlock()
+	runtime.AddCleanup(t, c.release, t.id)
+	return t
+}
+
+// deadline returns now+d, saturating instead of overflowing.
+func (c *Clock) deadline(d time.Duration) int64 {
+	now := c.now.Load()
+	if d <= 0 {
+		return now
+	}
+	if int64(d) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(d)
+}
+
+func (c *Clock) release(id ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.slots[id].pending { // unreachable: a pending slot holds its owner
+		return
+	}
+	c.slots[id] = slot{}
+	c.free = append(c.free, id)
+}
+
+// NextDeadline returns the virtual time of the earliest pending timer.
+func (c *Clock) NextDeadline() (time.Duration, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	when, ok := c.q.Peek()
+	return time.Duration(when), ok
+}
+
+// Pending returns the number of pending timers.
+func (c *Clock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q.Len()
+}
+
+// Fired returns how many timer callbacks have run.
+func (c *Clock) Fired() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fired
+}
+
+// AdvanceTo moves virtual time forward to t without firing anything; call
+// FireDue next. Moving backwards is a driver bug and panics.
+func (c *Clock) AdvanceTo(t time.Duration) {
+	if now := c.now.Load(); int64(t) < now {
+		panic(fmt.Sprintf("timers: AdvanceTo(%v) moves back from %v", t, time.Duration(now)))
+	}
+	c.now.Store(int64(t))
+}
+
+// FireDue runs, one by one, every timer due at or before the current virtual
+// time, including timers those callbacks schedule for now, and returns how
+// many ran.
+func (c *Clock) FireDue() int {
+	n := 0
+	for {
+		c.mu.Lock()
+		id, _, ok := c.q.PopDue(c.now.Load())
+		if !ok {
+			c.mu.Unlock()
+			return n
+		}
+		s := &c.slots[id]
+		f := s.f
+		s.pending = false
+		s.owner = nil
+		c.fired++
+		c.mu.Unlock()
+		f()
+		n++
+	}
+}
+
+// Timer is a pending or stopped timer of a Clock; it implements tcpip.Timer.
+type Timer struct {
+	c  *Clock
+	id ID
+}
+
+// Stop implements tcpip.Timer: it reports whether the timer was pending.
+func (t *Timer) Stop() bool {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.slots[t.id]
+	if !s.pending {
+		return false
+	}
+	c.q.Remove(t.id)
+	s.pending = false
+	s.owner = nil
+	return true
+}
+
+// Reset implements tcpip.Timer: the timer fires d from now, whether it was
+// pending, stopped or already fired.
+func (t *Timer) Reset(d time.Duration) {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.slots[t.id]
+	when := c.deadline(d)
+	if s.pending {
+		c.q.Reschedule(t.id, when)
+		return
+	}
+	s.pending = true
+	s.owner = t
+	c.q.Push(t.id, when)
+}

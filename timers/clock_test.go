@@ -1,0 +1,170 @@
+package timers
+
+import (
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestClockFiresInDeadlineThenSchedulingOrder(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	var got []string
+	rec := func(s string) func() { return func() { got = append(got, s) } }
+	c.AfterFunc(2*time.Second, rec("b1"))
+	c.AfterFunc(time.Second, rec("a"))
+	c.AfterFunc(2*time.Second, rec("b2"))
+	late := c.AfterFunc(time.Hour, rec("moved"))
+	late.Reset(2 * time.Second) // now due with the b's, after them
+	stopped := c.AfterFunc(2*time.Second, rec("never"))
+	if !stopped.Stop() {
+		t.Fatal("Stop of a pending timer returned false")
+	}
+	if stopped.Stop() {
+		t.Fatal("second Stop returned true")
+	}
+
+	if d, ok := c.NextDeadline(); !ok || d != time.Second {
+		t.Fatalf("NextDeadline = %v, %v; want 1s", d, ok)
+	}
+	c.AdvanceTo(2 * time.Second)
+	if n := c.FireDue(); n != 4 {
+		t.Fatalf("FireDue ran %d, want 4", n)
+	}
+	if diff := cmp.Diff([]string{"a", "b1", "b2", "moved"}, got); diff != "" {
+		t.Fatalf("fire order (-want +got):\n%s", diff)
+	}
+	if _, ok := c.NextDeadline(); ok {
+		t.Fatal("timers left after all fired")
+	}
+}
+
+func TestClockZeroDelayRunsOnlyWhenFired(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	ran := false
+	c.AfterFunc(0, func() { ran = true })
+	if ran {
+		t.Fatal("AfterFunc(0) ran its callback synchronously")
+	}
+	if c.FireDue() != 1 || !ran {
+		t.Fatal("AfterFunc(0) did not fire at the current instant")
+	}
+}
+
+func TestClockCallbackSchedulingForNowFiresInSameRound(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	var got []int
+	c.AfterFunc(time.Second, func() {
+		got = append(got, 1)
+		c.AfterFunc(0, func() { got = append(got, 2) })
+	})
+	c.AdvanceTo(time.Second)
+	c.FireDue()
+	if diff := cmp.Diff([]int{1, 2}, got); diff != "" {
+		t.Fatal(diff)
+	}
+}
+
+func TestClockResetAfterFiring(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	n := 0
+	tm := c.AfterFunc(time.Second, func() { n++ })
+	c.AdvanceTo(time.Second)
+	c.FireDue()
+	if tm.Stop() {
+		t.Fatal("Stop after firing returned true")
+	}
+	tm.Reset(time.Second)
+	c.AdvanceTo(2 * time.Second)
+	c.FireDue()
+	if n != 2 {
+		t.Fatalf("fired %d times, want 2", n)
+	}
+}
+
+func TestClockTimeAndSaturation(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewClock(nil, start)
+	c.AdvanceTo(90 * time.Minute)
+	if got := c.Now(); !got.Equal(start.Add(90 * time.Minute)) {
+		t.Fatalf("Now = %v", got)
+	}
+	var zero = c.NowMonotonic()
+	if got := zero.Sub(zero.Add(-90 * time.Minute)); got != 90*time.Minute {
+		t.Fatalf("NowMonotonic arithmetic off: %v", got)
+	}
+	c.AfterFunc(time.Duration(math.MaxInt64), func() {})
+	if d, _ := c.NextDeadline(); d != time.Duration(math.MaxInt64) {
+		t.Fatalf("huge delay deadline = %v, want saturated MaxInt64", d)
+	}
+}
+
+func TestClockAdvanceBackwardsPanics(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	c.AdvanceTo(time.Second)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("AdvanceTo backwards did not panic")
+		}
+	}()
+	c.AdvanceTo(0)
+}
+
+// A pending timer whose creator dropped it must still fire (as Go's runtime
+// timers do); a fired, unreferenced one gives its ID back.
+func TestClockRecyclesOnlyUnreachableIdleTimers(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	fired := 0
+	for i := 0; i < 100; i++ {
+		c.AfterFunc(time.Second, func() { fired++ })
+	}
+	runtime.GC()
+	runtime.GC()
+	c.AdvanceTo(time.Second)
+	if c.FireDue(); fired != 100 {
+		t.Fatalf("%d of 100 dropped pending timers fired", fired)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		c.mu.Lock()
+		free := len(c.free)
+		c.mu.Unlock()
+		if free == 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 100 idle, unreachable timers recycled", free)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.AfterFunc(time.Second, func() {})
+	if len(c.slots) != 100 {
+		t.Fatalf("slots grew to %d although IDs were free", len(c.slots))
+	}
+}
+
+func TestBenbjohnsonAdapterOnMock(t *testing.T) {
+	m := clock.NewMock()
+	tc := FromBenbjohnson(m)
+	fired := make(chan struct{}, 1)
+	tc.AfterFunc(time.Hour, func() { fired <- struct{}{} })
+	stopped := tc.AfterFunc(time.Hour, func() { t.Error("stopped timer fired") })
+	if !stopped.Stop() {
+		t.Fatal("Stop returned false for a pending timer")
+	}
+	m.Add(time.Hour)
+	select {
+	case <-fired:
+	case <-time.After(5 * time.Second):
+		t.Fatal("timer did not fire after the mock advanced an hour")
+	}
+	t0 := tc.NowMonotonic()
+	m.Add(time.Minute)
+	if got := tc.NowMonotonic().Sub(t0); got != time.Minute {
+		t.Fatalf("monotonic advanced %v, want 1m", got)
+	}
+}
