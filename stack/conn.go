@@ -1,0 +1,516 @@
+package stack
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// State is a TCP connection state, named as in RFC 793.
+type State int
+
+// TCP states. gVisor's internal states map onto these: its INITIAL, BOUND,
+// CLOSE and ERROR are all CLOSED (an aborted connection is closed; the reason
+// reaches the application as an error).
+const (
+	Closed State = iota
+	Listen
+	SynSent
+	SynReceived
+	Established
+	FinWait1
+	FinWait2
+	CloseWait
+	Closing
+	LastAck
+	TimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
+	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+func stateOf(ep tcpip.Endpoint) State {
+	switch tcp.EndpointState(ep.State()) {
+	case tcp.StateEstablished:
+		return Established
+	case tcp.StateSynSent, tcp.StateConnecting:
+		return SynSent
+	case tcp.StateSynRecv:
+		return SynReceived
+	case tcp.StateFinWait1:
+		return FinWait1
+	case tcp.StateFinWait2:
+		return FinWait2
+	case tcp.StateTimeWait:
+		return TimeWait
+	case tcp.StateCloseWait:
+		return CloseWait
+	case tcp.StateLastAck:
+		return LastAck
+	case tcp.StateListen:
+		return Listen
+	case tcp.StateClosing:
+		return Closing
+	}
+	return Closed
+}
+
+// KeepAlive is a connection's keep-alive configuration. Zero Idle, Interval
+// or Count leave the stack's default in place (gVisor's: 2 h, 75 s, 9).
+type KeepAlive struct {
+	Enabled  bool
+	Idle     time.Duration // time without any received segment before the first probe
+	Interval time.Duration // time between unanswered probes
+	Count    int           // unanswered probes before the connection is aborted
+}
+
+func (k KeepAlive) validate() error {
+	switch {
+	case k.Idle < 0:
+		return fmt.Errorf("keep-alive idle %v: want zero (default) or more", k.Idle)
+	case k.Interval < 0:
+		return fmt.Errorf("keep-alive interval %v: want zero (default) or more", k.Interval)
+	case k.Count < 0:
+		return fmt.Errorf("keep-alive count %d: want zero (default) or more", k.Count)
+	}
+	return nil
+}
+
+// ErrWouldBlock is returned by Send and Recv when the call cannot make
+// progress now; the connection's event handler runs when that may change.
+var ErrWouldBlock = errors.New("stack: operation would block")
+
+// OpError is a failed socket operation. Err is gVisor's error; the sockopt
+// package maps it to errno and Winsock names and codes.
+type OpError struct {
+	Op   string // "connect", "send", "recv", "setsockopt", ...
+	Conn *Conn
+	Err  tcpip.Error
+}
+
+func (e *OpError) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.Conn, e.Err) }
+
+type connKey struct {
+	localPort  uint16
+	remote     netip.Addr
+	remotePort uint16
+}
+
+// Conn is a TCP socket on a simulated host. Its methods never block: what
+// would block returns ErrWouldBlock, and the handler set with OnEvent runs
+// whenever the connection's state or readiness may have changed.
+type Conn struct {
+	host    *Host
+	id      int
+	proto   tcpip.NetworkProtocolNumber
+	ep      tcpip.Endpoint
+	wq      *waiter.Queue
+	entry   waiter.Entry
+	state   State
+	local   netip.AddrPort
+	remote  netip.AddrPort
+	onEvent func(*Conn)
+	dirty   bool // guarded by Network.dirtyMu
+	// keepAliveOn records that the application switched keep-alive on, so
+	// that kasim can arm it when the handshake completes (see arm).
+	keepAliveOn bool
+	registered  bool
+}
+
+// ID returns the socket's number, unique in its Network and given out in
+// creation order (listeners included).
+func (c *Conn) ID() int { return c.id }
+
+// Host returns the host the socket lives on.
+func (c *Conn) Host() *Host { return c.host }
+
+// State returns the connection's TCP state as last observed by the driver.
+func (c *Conn) State() State { return c.state }
+
+// LocalAddr returns the local address and port (valid once connecting).
+func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
+
+// RemoteAddr returns the peer's address and port (valid once connecting).
+func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
+
+// Endpoint returns the underlying gVisor endpoint, for options kasim does
+// not wrap. The same goroutine rules as for Host.Stack apply.
+func (c *Conn) Endpoint() tcpip.Endpoint { return c.ep }
+
+func (c *Conn) String() string { return fmt.Sprintf("%s/sock%d", c.host.name, c.id) }
+
+// OnEvent sets the handler the driver calls, on its goroutine and in socket
+// order, after any change that may concern the connection: a state change,
+// data or an error to read, room to send. The handler may call any method.
+func (c *Conn) OnEvent(f func(*Conn)) { c.onEvent = f }
+
+func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() || a.Is4In6() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+// Socket creates an unconnected TCP socket for network "tcp4" or "tcp6".
+func (h *Host) Socket(network string) (*Conn, error) {
+	var proto tcpip.NetworkProtocolNumber
+	switch network {
+	case "tcp4":
+		proto = ipv4.ProtocolNumber
+	case "tcp6":
+		proto = ipv6.ProtocolNumber
+	default:
+		return nil, fmt.Errorf("stack: socket network %q: want tcp4 or tcp6", network)
+	}
+	return h.newConn(proto, nil, nil)
+}
+
+func (h *Host) newConn(proto tcpip.NetworkProtocolNumber, ep tcpip.Endpoint, wq *waiter.Queue) (*Conn, error) {
+	if h.net.closed {
+		return nil, errClosed
+	}
+	if ep == nil {
+		wq = new(waiter.Queue)
+		var err tcpip.Error
+		ep, err = h.st.NewEndpoint(tcp.ProtocolNumber, proto, wq)
+		if err != nil {
+			return nil, fmt.Errorf("stack: %s: new socket: %s", h.name, err)
+		}
+	}
+	h.net.nextSock++
+	c := &Conn{host: h, id: h.net.nextSock, proto: proto, ep: ep, wq: wq}
+	c.entry = waiter.NewFunctionEntry(waiter.EventIn|waiter.EventOut|waiter.EventErr|waiter.EventHUp,
+		func(waiter.EventMask) { h.net.markDirty(c) })
+	wq.EventRegister(&c.entry)
+	return c, nil
+}
+
+// Dial creates a socket, applies opts (keep-alive before connect, as
+// applications usually do) and starts connecting to raddr.
+func (h *Host) Dial(raddr netip.AddrPort, opts KeepAlive) (*Conn, error) {
+	network := "tcp6"
+	if netProto(raddr.Addr()) == ipv4.ProtocolNumber {
+		network = "tcp4"
+	}
+	c, err := h.Socket(network)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.SetKeepAlive(opts); err != nil {
+		return nil, err
+	}
+	if err := c.Connect(raddr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Connect starts connecting to raddr and returns at once; the connection
+// becomes ESTABLISHED (or fails) as the simulation runs.
+func (c *Conn) Connect(raddr netip.AddrPort) error {
+	addr := raddr.Addr().Unmap()
+	if netProto(addr) != c.proto {
+		return fmt.Errorf("stack: connect %s to %s: address family differs from the socket's", c, raddr)
+	}
+	err := c.ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(addr.AsSlice()), Port: raddr.Port()})
+	if _, started := err.(*tcpip.ErrConnectStarted); err != nil && !started {
+		c.refresh()
+		return &OpError{Op: "connect", Conn: c, Err: err}
+	}
+	c.remote = netip.AddrPortFrom(addr, raddr.Port())
+	c.register()
+	c.refresh()
+	return nil
+}
+
+func (c *Conn) register() {
+	la, err := c.ep.GetLocalAddress()
+	if err != nil {
+		return
+	}
+	local, _ := netip.AddrFromSlice(la.Addr.AsSlice())
+	c.local = netip.AddrPortFrom(local, la.Port)
+	c.host.conns[connKey{la.Port, c.remote.Addr(), c.remote.Port()}] = c
+	c.registered = true
+}
+
+// Send queues p for sending and returns how much was taken.
+func (c *Conn) Send(p []byte) (int, error) {
+	n, err := c.ep.Write(bytes.NewReader(p), tcpip.WriteOptions{})
+	c.refresh()
+	switch err.(type) {
+	case nil:
+		return int(n), nil
+	case *tcpip.ErrWouldBlock:
+		return int(n), ErrWouldBlock
+	}
+	return int(n), &OpError{Op: "send", Conn: c, Err: err}
+}
+
+// Recv reads received data into p. It returns io.EOF once the peer has
+// closed and everything was read, ErrWouldBlock when nothing is there yet,
+// and an *OpError when the connection failed (reset, timed out).
+func (c *Conn) Recv(p []byte) (int, error) {
+	w := tcpip.SliceWriter(p)
+	res, err := c.ep.Read(&w, tcpip.ReadOptions{})
+	c.refresh()
+	switch err.(type) {
+	case nil:
+		return res.Count, nil
+	case *tcpip.ErrWouldBlock:
+		return 0, ErrWouldBlock
+	case *tcpip.ErrClosedForReceive:
+		return 0, io.EOF
+	}
+	return 0, &OpError{Op: "recv", Conn: c, Err: err}
+}
+
+// Close closes the socket (a FIN goes out if the connection was open).
+func (c *Conn) Close() error {
+	c.ep.Close()
+	c.refresh()
+	return nil
+}
+
+// SetKeepAlive applies k: idle, interval and count first (non-zero values
+// only), then on or off. Like every keep-alive option set in gVisor, it
+// restarts the idle timer and forgets unanswered probes.
+func (c *Conn) SetKeepAlive(k KeepAlive) error {
+	if err := k.validate(); err != nil {
+		return fmt.Errorf("stack: %s: %w", c, err)
+	}
+	if k.Idle > 0 {
+		if err := c.SetKeepAliveIdle(k.Idle); err != nil {
+			return err
+		}
+	}
+	if k.Interval > 0 {
+		if err := c.SetKeepAliveInterval(k.Interval); err != nil {
+			return err
+		}
+	}
+	if k.Count > 0 {
+		if err := c.SetKeepAliveCount(k.Count); err != nil {
+			return err
+		}
+	}
+	c.SetKeepAliveEnabled(k.Enabled)
+	return nil
+}
+
+// SetKeepAliveEnabled switches keep-alive on or off (SO_KEEPALIVE).
+func (c *Conn) SetKeepAliveEnabled(on bool) {
+	c.keepAliveOn = on
+	c.ep.SocketOptions().SetKeepAlive(on)
+	c.refresh()
+}
+
+// SetKeepAliveIdle sets the idle time before the first probe (TCP_KEEPIDLE).
+func (c *Conn) SetKeepAliveIdle(d time.Duration) error {
+	opt := tcpip.KeepaliveIdleOption(d)
+	return c.sockErr(c.ep.SetSockOpt(&opt))
+}
+
+// SetKeepAliveInterval sets the time between probes (TCP_KEEPINTVL).
+func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
+	opt := tcpip.KeepaliveIntervalOption(d)
+	return c.sockErr(c.ep.SetSockOpt(&opt))
+}
+
+// SetKeepAliveCount sets how many unanswered probes abort (TCP_KEEPCNT).
+func (c *Conn) SetKeepAliveCount(n int) error {
+	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
+}
+
+func (c *Conn) sockErr(err tcpip.Error) error {
+	if err != nil {
+		return &OpError{Op: "setsockopt", Conn: c, Err: err}
+	}
+	return nil
+}
+
+// KeepAlive reads the connection's keep-alive configuration back from the
+// stack.
+func (c *Conn) KeepAlive() KeepAlive {
+	var idle tcpip.KeepaliveIdleOption
+	var intvl tcpip.KeepaliveIntervalOption
+	_ = c.ep.GetSockOpt(&idle)
+	_ = c.ep.GetSockOpt(&intvl)
+	count, _ := c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+	return KeepAlive{
+		Enabled:  c.ep.SocketOptions().GetKeepAlive(),
+		Idle:     time.Duration(idle),
+		Interval: time.Duration(intvl),
+		Count:    count,
+	}
+}
+
+// refresh reads the connection's state and reports a change. Calling it
+// right after each socket call keeps causal order in the event stream: the
+// state change a call causes comes before the segments it sends.
+func (c *Conn) refresh() {
+	st := stateOf(c.ep)
+	if st == c.state {
+		return
+	}
+	from := c.state
+	c.state = st
+	n := c.host.net
+	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st}
+	for _, o := range n.observers {
+		o.State(ch)
+	}
+	if st == Established && c.keepAliveOn {
+		c.arm()
+	}
+	if st == Closed && c.registered {
+		delete(c.host.conns, connKey{c.local.Port(), c.remote.Addr(), c.remote.Port()})
+		c.registered = false
+	}
+}
+
+// arm starts keep-alive's idle timer as the handshake completes. gVisor arms
+// it only when a segment is processed on an established connection or data
+// is acknowledged, so keep-alive switched on before connect never probes a
+// connection that stays quiet; real stacks (Linux's tcp_finish_connect,
+// Windows) arm it at establishment. Setting the option again arms it, with
+// the idle time counted from now, the moment the last handshake segment
+// arrived.
+func (c *Conn) arm() { c.ep.SocketOptions().SetKeepAlive(true) }
+
+func (n *Network) markDirty(c *Conn) {
+	n.dirtyMu.Lock()
+	if !c.dirty {
+		c.dirty = true
+		n.dirty = append(n.dirty, c)
+	}
+	n.dirtyMu.Unlock()
+}
+
+// pollConns reports state changes of every connection something happened
+// to, runs their handlers in socket order, accepts on ready listeners, and
+// reports whether there was anything to do.
+func (n *Network) pollConns() bool {
+	n.dirtyMu.Lock()
+	list := n.dirty
+	n.dirty = n.spare[:0]
+	for _, c := range list {
+		c.dirty = false
+	}
+	var ready []*Listener
+	for _, l := range n.listeners {
+		if l.ready {
+			l.ready = false
+			ready = append(ready, l)
+		}
+	}
+	n.dirtyMu.Unlock()
+	slices.SortFunc(list, func(a, b *Conn) int { return a.id - b.id })
+	work := len(list) > 0
+	for _, c := range list {
+		c.refresh()
+		if c.onEvent != nil {
+			c.onEvent(c)
+		}
+	}
+	n.spare = list[:0]
+	for _, l := range ready {
+		l.acceptAll()
+		work = true
+	}
+	return work
+}
+
+// Listener is a listening TCP socket. The driver accepts every connection
+// the moment its handshake completes (no backlog is modelled).
+type Listener struct {
+	sock     *Conn
+	opts     KeepAlive
+	onAccept func(*Conn)
+	ready    bool // guarded by Network.dirtyMu
+}
+
+// Listen listens on port of the host's address for network "tcp4" or
+// "tcp6". Accepted connections get keep-alive configuration opts and are
+// passed to onAccept (which may be nil).
+func (h *Host) Listen(network string, port uint16, opts KeepAlive, onAccept func(*Conn)) (*Listener, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("stack: %s: listen: %w", h.name, err)
+	}
+	s, err := h.Socket(network)
+	if err != nil {
+		return nil, err
+	}
+	addr := h.addrFor(s.proto)
+	if err := s.ep.Bind(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(addr.AsSlice()), Port: port}); err != nil {
+		return nil, &OpError{Op: "bind", Conn: s, Err: err}
+	}
+	if err := s.ep.Listen(128); err != nil {
+		return nil, &OpError{Op: "listen", Conn: s, Err: err}
+	}
+	s.local = netip.AddrPortFrom(addr, port)
+	l := &Listener{sock: s, opts: opts, onAccept: onAccept}
+	// The listener's waiter marks it ready; accepting happens in pollConns.
+	s.wq.EventUnregister(&s.entry)
+	s.entry = waiter.NewFunctionEntry(waiter.EventIn, func(waiter.EventMask) {
+		h.net.dirtyMu.Lock()
+		l.ready = true
+		h.net.dirtyMu.Unlock()
+	})
+	s.wq.EventRegister(&s.entry)
+	h.net.listeners = append(h.net.listeners, l)
+	s.refresh()
+	return l, nil
+}
+
+// Addr returns the address the listener listens on.
+func (l *Listener) Addr() netip.AddrPort { return l.sock.local }
+
+// Socket returns the listening socket.
+func (l *Listener) Socket() *Conn { return l.sock }
+
+func (l *Listener) acceptAll() {
+	h := l.sock.host
+	for {
+		var peer tcpip.FullAddress
+		ep, wq, err := l.sock.ep.Accept(&peer)
+		if err != nil {
+			return
+		}
+		c, cerr := h.newConn(l.sock.proto, ep, wq)
+		if cerr != nil {
+			ep.Close()
+			return
+		}
+		raddr, _ := netip.AddrFromSlice(peer.Addr.AsSlice())
+		c.remote = netip.AddrPortFrom(raddr, peer.Port)
+		c.register()
+		// The listener held the half-open connection; report it as having
+		// been in SYN-RECEIVED, as RFC 793 names that phase.
+		c.state = SynReceived
+		if l.opts != (KeepAlive{}) {
+			_ = c.SetKeepAlive(l.opts) // validated at Listen
+		}
+		c.refresh()
+		if l.onAccept != nil {
+			l.onAccept(c)
+		}
+	}
+}

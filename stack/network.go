@@ -1,0 +1,557 @@
+// Package stack runs simulated hosts, each a real gVisor TCP/IP stack, on one
+// virtual clock, joined by links the driver loop pumps itself.
+//
+// Determinism comes from four rules: every timer lives on the Network's
+// virtual clock and fires on the driver's goroutine in (deadline, scheduling
+// order); each host has exactly one TCP processor goroutine; after packets are
+// injected into a host the driver waits for that processor to drain (a
+// barrier) before it moves anything else; and all randomness (ISNs, ports,
+// loss) comes from the Network's seed. The same program and seed therefore
+// produce the same packets at the same virtual nanoseconds on every run.
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+
+	"kasim/timers"
+)
+
+// Config configures a Network. The zero value is usable.
+type Config struct {
+	// Seed drives every random choice: ISNs, ephemeral ports, loss.
+	Seed uint64
+	// Queue holds the virtual clock's timers; nil means a timers.Heap4.
+	Queue timers.Queue
+	// Latency is the initial one-way delay between every pair of hosts.
+	Latency time.Duration
+	// Horizon bounds Run: it stops with ErrHorizon rather than advance the
+	// clock past it. Zero means DefaultHorizon.
+	Horizon time.Duration
+}
+
+// DefaultHorizon is the virtual time Run gives up at unless told otherwise:
+// far beyond any keep-alive schedule (Windows' largest, 0xFFFFFFFF ms idle
+// plus 255 probes of the same, is under 50 days), and finite.
+const DefaultHorizon = 100 * 24 * time.Hour
+
+// maxRoundsPerInstant bounds the settle loop at one virtual instant. A run
+// needs a handful of rounds per instant; millions mean something keeps
+// scheduling work for "now" forever.
+const maxRoundsPerInstant = 1 << 20
+
+// ErrHorizon is returned by Run when timers are still pending at the
+// Network's horizon.
+var ErrHorizon = errors.New("stack: virtual time horizon reached with timers still pending")
+
+// Network is a set of hosts on one virtual clock, and the driver that moves
+// packets between them. Every method must be called from one goroutine: the
+// one running the Network, or a callback the Network runs.
+type Network struct {
+	cfg       Config
+	clock     *timers.Clock
+	hosts     []*Host
+	byAddr    map[netip.Addr]*Host
+	paths     map[[2]int]*path // by (from.index, to.index)
+	silenced  map[int]Direction
+	observers []Observer
+	loss      *rand.Rand
+	nextSock  int
+	listeners []*Listener
+	stopped   bool
+	closed    bool
+
+	dirtyMu sync.Mutex
+	dirty   []*Conn
+	spare   []*Conn
+	pkts    []packet
+}
+
+// Direction selects one or both directions of traffic at a host.
+type Direction int
+
+// Directions for Silence.
+const (
+	Inbound  Direction = 1 << iota // packets addressed to the host
+	Outbound                       // packets the host sends
+	Both     = Inbound | Outbound
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Inbound:
+		return "in"
+	case Outbound:
+		return "out"
+	case Both:
+		return "both"
+	}
+	return fmt.Sprintf("Direction(%d)", int(d))
+}
+
+// NewNetwork returns an empty network at virtual time zero.
+func NewNetwork(cfg Config) *Network {
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = DefaultHorizon
+	}
+	return &Network{
+		cfg:      cfg,
+		clock:    timers.NewClock(cfg.Queue, time.Time{}),
+		byAddr:   make(map[netip.Addr]*Host),
+		paths:    make(map[[2]int]*path),
+		silenced: make(map[int]Direction),
+		loss:     rand.New(rand.NewPCG(cfg.Seed, 0x6b6173696d)),
+	}
+}
+
+// AddHost adds a host named name (a letter, then letters, digits, '_', '.'
+// or '-'); names are unique within a Network.
+func (n *Network) AddHost(name string) (*Host, error) {
+	if n.closed {
+		return nil, errClosed
+	}
+	h, err := n.newHost(name)
+	if err != nil {
+		return nil, err
+	}
+	n.hosts = append(n.hosts, h)
+	n.byAddr[h.v4] = h
+	n.byAddr[h.v6] = h
+	return h, nil
+}
+
+// Hosts returns the hosts in the order they were added.
+func (n *Network) Hosts() []*Host { return slices.Clone(n.hosts) }
+
+// Host returns the host named name, or nil.
+func (n *Network) Host(name string) *Host {
+	for _, h := range n.hosts {
+		if h.name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// Clock returns the Network's virtual clock.
+func (n *Network) Clock() *timers.Clock { return n.clock }
+
+// Now returns the virtual time since the Network started.
+func (n *Network) Now() time.Duration { return n.clock.Elapsed() }
+
+// Observe adds an observer; observers are called in the order added.
+func (n *Network) Observe(o Observer) { n.observers = append(n.observers, o) }
+
+// At runs f on the driver at virtual time t (now, if t is already past).
+// Stop on the returned timer cancels it.
+func (n *Network) At(t time.Duration, f func()) tcpip.Timer {
+	return n.clock.AfterFunc(t-n.Now(), f)
+}
+
+// After runs f on the driver d from now.
+func (n *Network) After(d time.Duration, f func()) tcpip.Timer {
+	return n.clock.AfterFunc(d, f)
+}
+
+// Observer sees everything that happens in a Network, in the order it
+// happens. Calls come from the driver; an observer must not call back into
+// the Network.
+type Observer interface {
+	// Segment reports an IP packet as its sender emitted it, including
+	// packets the network then dropped.
+	Segment(*Segment)
+	// State reports a TCP state change of a connection.
+	State(StateChange)
+	// Link reports a change of the simulated network.
+	Link(LinkChange)
+}
+
+// Segment is a packet on the wire. Packet and TCP are valid only during the
+// Observer call.
+type Segment struct {
+	At       time.Duration
+	From, To *Host // To is nil if no host has the destination address
+	Proto    tcpip.NetworkProtocolNumber
+	Packet   []byte // the whole IP packet
+	// TCP is the packet's TCP header and payload, nil for other protocols.
+	TCP header.TCP
+	// Src and Dst are the packet's addresses and, for TCP, ports.
+	Src, Dst netip.AddrPort
+	// Payload is the TCP payload length in bytes.
+	Payload int
+	// FromConn and ToConn are the sending and receiving sockets, when known.
+	FromConn, ToConn *Conn
+	Dropped          bool
+	DropReason       string
+}
+
+// StateChange is a connection moving between TCP states.
+type StateChange struct {
+	At       time.Duration
+	Conn     *Conn
+	From, To State
+}
+
+// LinkChange is a change of the simulated network, made through one of the
+// Network's fault or path methods.
+type LinkChange struct {
+	At     time.Duration
+	Action string // "silence", "heal", "partition", "loss", "latency"
+	// A is the host acted on (Silence, Heal) or the first of a pair; B is
+	// the second of a pair, or nil.
+	A, B      *Host
+	Direction Direction     // for silence
+	Loss      float64       // for loss: the new drop probability A->B
+	Latency   time.Duration // for latency: the new one-way delay
+}
+
+// path is one direction between two hosts.
+type path struct {
+	from, to    *Host
+	latency     time.Duration
+	loss        float64
+	partitioned bool
+	inflight    []flight // FIFO: packets on a link do not overtake each other
+	timer       tcpip.Timer
+}
+
+type flight struct {
+	due time.Duration
+	p   packet
+}
+
+func (n *Network) path(from, to *Host) *path {
+	k := [2]int{from.index, to.index}
+	p := n.paths[k]
+	if p == nil {
+		p = &path{from: from, to: to, latency: n.cfg.Latency}
+		n.paths[k] = p
+	}
+	return p
+}
+
+func (n *Network) emitLink(c LinkChange) {
+	c.At = n.Now()
+	for _, o := range n.observers {
+		o.Link(c)
+	}
+}
+
+// Silence makes h fall silent in direction d: packets it sends (Outbound)
+// and/or packets sent to it (Inbound) are dropped. Silencing both is a dead
+// peer: a crashed host, or one whose cable was pulled.
+func (n *Network) Silence(h *Host, d Direction) {
+	n.silenced[h.index] |= d
+	n.emitLink(LinkChange{Action: "silence", A: h, Direction: d})
+}
+
+// Heal undoes Silence on h.
+func (n *Network) Heal(h *Host) {
+	delete(n.silenced, h.index)
+	n.emitLink(LinkChange{Action: "heal", A: h})
+}
+
+// Partition cuts both directions between a and b.
+func (n *Network) Partition(a, b *Host) {
+	n.path(a, b).partitioned = true
+	n.path(b, a).partitioned = true
+	n.emitLink(LinkChange{Action: "partition", A: a, B: b})
+}
+
+// HealPartition undoes Partition between a and b.
+func (n *Network) HealPartition(a, b *Host) {
+	n.path(a, b).partitioned = false
+	n.path(b, a).partitioned = false
+	n.emitLink(LinkChange{Action: "heal", A: a, B: b})
+}
+
+// SetLoss makes the path from a to b drop each packet with probability p,
+// drawn from the Network's seeded generator.
+func (n *Network) SetLoss(from, to *Host, p float64) error {
+	if !(p >= 0 && p <= 1) {
+		return fmt.Errorf("stack: loss %v: want a probability from 0 to 1", p)
+	}
+	n.path(from, to).loss = p
+	n.emitLink(LinkChange{Action: "loss", A: from, B: to, Loss: p})
+	return nil
+}
+
+// SetLatency sets the one-way delay between a and b, both directions.
+// Packets already in flight keep their delivery times.
+func (n *Network) SetLatency(a, b *Host, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("stack: latency %v: want zero or more", d)
+	}
+	n.path(a, b).latency = d
+	n.path(b, a).latency = d
+	n.emitLink(LinkChange{Action: "latency", A: a, B: b, Latency: d})
+	return nil
+}
+
+// dropReason says why a packet from->to would be dropped now, or "".
+func (n *Network) dropReason(from, to *Host, p *path) string {
+	if n.silenced[from.index]&Outbound != 0 {
+		return "silenced: " + from.name + " sends nothing"
+	}
+	if to == nil {
+		return "no route: no host has that address"
+	}
+	if n.silenced[to.index]&Inbound != 0 {
+		return "silenced: " + to.name + " receives nothing"
+	}
+	if p.partitioned {
+		return "partitioned: " + from.name + " cannot reach " + to.name
+	}
+	if p.loss > 0 && n.loss.Float64() < p.loss {
+		return "lost: random loss on " + from.name + " -> " + to.name
+	}
+	return ""
+}
+
+// pump moves every queued outbound packet of every host onto the network,
+// hosts in the order they were added, and reports whether it moved any.
+func (n *Network) pump() bool {
+	moved := false
+	for _, h := range n.hosts {
+		n.pkts = h.nic.take(n.pkts)
+		for _, p := range n.pkts {
+			moved = true
+			n.route(h, p)
+		}
+	}
+	return moved
+}
+
+func (n *Network) route(from *Host, p packet) {
+	seg := Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
+	var dst netip.Addr
+	switch p.proto {
+	case ipv4.ProtocolNumber:
+		ip := header.IPv4(p.data)
+		if !ip.IsValid(len(p.data)) {
+			return
+		}
+		src, d := ip.SourceAddress().As4(), ip.DestinationAddress().As4()
+		seg.Src, dst = netip.AddrPortFrom(netip.AddrFrom4(src), 0), netip.AddrFrom4(d)
+		if ip.TransportProtocol() == header.TCPProtocolNumber {
+			seg.TCP = header.TCP(ip.Payload())
+		}
+	case ipv6.ProtocolNumber:
+		ip := header.IPv6(p.data)
+		if !ip.IsValid(len(p.data)) {
+			return
+		}
+		src, d := ip.SourceAddress().As16(), ip.DestinationAddress().As16()
+		seg.Src, dst = netip.AddrPortFrom(netip.AddrFrom16(src), 0), netip.AddrFrom16(d)
+		if ip.TransportProtocol() == header.TCPProtocolNumber {
+			seg.TCP = header.TCP(ip.Payload())
+		}
+	default:
+		return
+	}
+	seg.Dst = netip.AddrPortFrom(dst, 0)
+	seg.To = n.byAddr[dst]
+	if len(seg.TCP) < header.TCPMinimumSize || int(seg.TCP.DataOffset()) > len(seg.TCP) {
+		seg.TCP = nil
+	}
+	if seg.TCP != nil {
+		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), seg.TCP.SourcePort())
+		seg.Dst = netip.AddrPortFrom(dst, seg.TCP.DestinationPort())
+		seg.Payload = len(seg.TCP) - int(seg.TCP.DataOffset())
+		seg.FromConn = from.conns[connKey{seg.TCP.SourcePort(), dst, seg.TCP.DestinationPort()}]
+		if seg.To != nil {
+			seg.ToConn = seg.To.conns[connKey{seg.TCP.DestinationPort(), seg.Src.Addr(), seg.TCP.SourcePort()}]
+		}
+	}
+	var pth *path
+	if seg.To != nil {
+		pth = n.path(from, seg.To)
+	} else {
+		pth = &path{}
+	}
+	seg.DropReason = n.dropReason(from, seg.To, pth)
+	seg.Dropped = seg.DropReason != ""
+	for _, o := range n.observers {
+		o.Segment(&seg)
+	}
+	if seg.FromConn != nil {
+		n.markDirty(seg.FromConn)
+	}
+	if seg.Dropped {
+		return
+	}
+	if pth.latency == 0 && len(pth.inflight) == 0 {
+		seg.To.inject(p)
+		if seg.ToConn != nil {
+			n.markDirty(seg.ToConn)
+		}
+		return
+	}
+	pth.inflight = append(pth.inflight, flight{due: n.Now() + pth.latency, p: p})
+	if len(pth.inflight) == 1 {
+		n.armPath(pth)
+	}
+}
+
+// armPath sets the path's delivery timer for its oldest packet in flight.
+func (n *Network) armPath(p *path) {
+	d := p.inflight[0].due - n.Now()
+	if p.timer == nil {
+		p.timer = n.clock.AfterFunc(d, func() { n.deliver(p) })
+	} else {
+		p.timer.Reset(d)
+	}
+}
+
+// deliver injects every packet of p that is due now, in order.
+func (n *Network) deliver(p *path) {
+	now := n.Now()
+	i := 0
+	for ; i < len(p.inflight) && p.inflight[i].due <= now; i++ {
+		f := p.inflight[i]
+		p.to.inject(f.p)
+		if tcp := tcpOf(f.p); tcp != nil {
+			if c := p.to.conns[connKey{tcp.DestinationPort(), p.from.addrFor(f.p.proto), tcp.SourcePort()}]; c != nil {
+				n.markDirty(c)
+			}
+		}
+		p.inflight[i] = flight{}
+	}
+	p.inflight = p.inflight[i:]
+	if len(p.inflight) > 0 {
+		n.armPath(p)
+	}
+}
+
+func (h *Host) addrFor(proto tcpip.NetworkProtocolNumber) netip.Addr {
+	if proto == ipv6.ProtocolNumber {
+		return h.v6
+	}
+	return h.v4
+}
+
+func tcpOf(p packet) header.TCP {
+	var b []byte
+	switch p.proto {
+	case ipv4.ProtocolNumber:
+		ip := header.IPv4(p.data)
+		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != header.TCPProtocolNumber {
+			return nil
+		}
+		b = ip.Payload()
+	case ipv6.ProtocolNumber:
+		ip := header.IPv6(p.data)
+		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != header.TCPProtocolNumber {
+			return nil
+		}
+		b = ip.Payload()
+	}
+	if len(b) < header.TCPMinimumSize {
+		return nil
+	}
+	return header.TCP(b)
+}
+
+// barrier waits, host by host, for every host that was injected into to
+// finish processing, and reports whether any had to.
+func (n *Network) barrier() bool {
+	any := false
+	for _, h := range n.hosts {
+		if h.needBarrier {
+			h.needBarrier = false
+			h.barrier()
+			any = true
+		}
+	}
+	return any
+}
+
+// settle runs the current instant to quiescence: move packets, let the
+// hosts process them, report state changes and run event handlers, fire due
+// timers; again, until a round does nothing.
+func (n *Network) settle() error {
+	for round := 0; ; round++ {
+		if round >= maxRoundsPerInstant {
+			return fmt.Errorf("stack: virtual time %v: still busy after %d rounds at one instant (something keeps scheduling work for now)", n.Now(), round)
+		}
+		work := n.pump()
+		work = n.barrier() || work
+		work = n.pollConns() || work
+		work = n.clock.FireDue() > 0 || work
+		if !work {
+			return nil
+		}
+	}
+}
+
+// RunUntil runs the network until virtual time t (inclusive), or until a
+// callback calls Stop. The clock is left at t unless stopped earlier.
+func (n *Network) RunUntil(t time.Duration) error {
+	if n.closed {
+		return errClosed
+	}
+	n.stopped = false
+	if err := n.settle(); err != nil {
+		return err
+	}
+	for !n.stopped {
+		next, ok := n.clock.NextDeadline()
+		if !ok || next > t {
+			break
+		}
+		n.clock.AdvanceTo(next)
+		if err := n.settle(); err != nil {
+			return err
+		}
+	}
+	if !n.stopped && t > n.Now() {
+		n.clock.AdvanceTo(t)
+	}
+	return nil
+}
+
+// RunFor runs the network for d of virtual time.
+func (n *Network) RunFor(d time.Duration) error { return n.RunUntil(n.Now() + d) }
+
+// Run runs the network until nothing is left to do (no timer pending) or a
+// callback calls Stop. It returns ErrHorizon if timers are still pending at
+// the Network's horizon.
+func (n *Network) Run() error {
+	if err := n.RunUntil(n.cfg.Horizon); err != nil {
+		return err
+	}
+	if !n.stopped && n.clock.Pending() > 0 {
+		return fmt.Errorf("%w (%v)", ErrHorizon, n.cfg.Horizon)
+	}
+	return nil
+}
+
+// Stop makes the current Run, RunUntil or RunFor return once the current
+// instant has settled.
+func (n *Network) Stop() { n.stopped = true }
+
+// Close shuts every host down and waits for gVisor's goroutines to exit.
+func (n *Network) Close() {
+	if n.closed {
+		return
+	}
+	n.closed = true
+	for _, h := range n.hosts {
+		h.st.Close()
+	}
+	for _, h := range n.hosts {
+		h.st.Wait()
+	}
+}
+
+var errClosed = errors.New("stack: network is closed")
