@@ -172,12 +172,17 @@ type Observer interface {
 	Segment(*Segment)
 	// State reports a TCP state change of a connection.
 	State(StateChange)
+	// Deliver reports a packet arriving at its destination host, just
+	// before the host processes it: later than Segment by the path's
+	// latency, and never for a dropped packet.
+	Deliver(*Segment)
 	// Link reports a change of the simulated network.
 	Link(LinkChange)
 }
 
 // Segment is a packet on the wire. Packet and TCP are valid only during the
-// Observer call.
+// Observer call. At is the time of the report: when the sender emitted the
+// packet for Segment, when it arrived for Deliver.
 type Segment struct {
 	At       time.Duration
 	From, To *Host // To is nil if no host has the destination address
@@ -332,52 +337,56 @@ func (n *Network) pump() bool {
 	return moved
 }
 
-func (n *Network) route(from *Host, p packet) {
+// parse describes packet p sent by from, as of now.
+func (n *Network) parse(from *Host, p packet) (Segment, bool) {
 	seg := Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
-	var dst netip.Addr
+	var src, dst netip.Addr
+	var payload []byte
 	switch p.proto {
 	case ipv4.ProtocolNumber:
 		ip := header.IPv4(p.data)
 		if !ip.IsValid(len(p.data)) {
-			return
+			return seg, false
 		}
-		src, d := ip.SourceAddress().As4(), ip.DestinationAddress().As4()
-		seg.Src, dst = netip.AddrPortFrom(netip.AddrFrom4(src), 0), netip.AddrFrom4(d)
+		src, dst = netip.AddrFrom4(ip.SourceAddress().As4()), netip.AddrFrom4(ip.DestinationAddress().As4())
 		if ip.TransportProtocol() == header.TCPProtocolNumber {
-			seg.TCP = header.TCP(ip.Payload())
+			payload = ip.Payload()
 		}
 	case ipv6.ProtocolNumber:
 		ip := header.IPv6(p.data)
 		if !ip.IsValid(len(p.data)) {
-			return
+			return seg, false
 		}
-		src, d := ip.SourceAddress().As16(), ip.DestinationAddress().As16()
-		seg.Src, dst = netip.AddrPortFrom(netip.AddrFrom16(src), 0), netip.AddrFrom16(d)
+		src, dst = netip.AddrFrom16(ip.SourceAddress().As16()), netip.AddrFrom16(ip.DestinationAddress().As16())
 		if ip.TransportProtocol() == header.TCPProtocolNumber {
-			seg.TCP = header.TCP(ip.Payload())
+			payload = ip.Payload()
 		}
 	default:
-		return
+		return seg, false
 	}
-	seg.Dst = netip.AddrPortFrom(dst, 0)
+	seg.Src, seg.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
 	seg.To = n.byAddr[dst]
-	if len(seg.TCP) < header.TCPMinimumSize || int(seg.TCP.DataOffset()) > len(seg.TCP) {
-		seg.TCP = nil
-	}
-	if seg.TCP != nil {
-		seg.Src = netip.AddrPortFrom(seg.Src.Addr(), seg.TCP.SourcePort())
-		seg.Dst = netip.AddrPortFrom(dst, seg.TCP.DestinationPort())
-		seg.Payload = len(seg.TCP) - int(seg.TCP.DataOffset())
-		seg.FromConn = from.conns[connKey{seg.TCP.SourcePort(), dst, seg.TCP.DestinationPort()}]
+	if t := header.TCP(payload); len(t) >= header.TCPMinimumSize && int(t.DataOffset()) >= header.TCPMinimumSize && int(t.DataOffset()) <= len(t) {
+		seg.TCP = t
+		seg.Src = netip.AddrPortFrom(src, t.SourcePort())
+		seg.Dst = netip.AddrPortFrom(dst, t.DestinationPort())
+		seg.Payload = len(t) - int(t.DataOffset())
+		seg.FromConn = from.conns[connKey{t.SourcePort(), dst, t.DestinationPort()}]
 		if seg.To != nil {
-			seg.ToConn = seg.To.conns[connKey{seg.TCP.DestinationPort(), seg.Src.Addr(), seg.TCP.SourcePort()}]
+			seg.ToConn = seg.To.conns[connKey{t.DestinationPort(), src, t.SourcePort()}]
 		}
 	}
-	var pth *path
+	return seg, true
+}
+
+func (n *Network) route(from *Host, p packet) {
+	seg, ok := n.parse(from, p)
+	if !ok {
+		return
+	}
+	pth := &path{}
 	if seg.To != nil {
 		pth = n.path(from, seg.To)
-	} else {
-		pth = &path{}
 	}
 	seg.DropReason = n.dropReason(from, seg.To, pth)
 	seg.Dropped = seg.DropReason != ""
@@ -391,15 +400,23 @@ func (n *Network) route(from *Host, p packet) {
 		return
 	}
 	if pth.latency == 0 && len(pth.inflight) == 0 {
-		seg.To.inject(p)
-		if seg.ToConn != nil {
-			n.markDirty(seg.ToConn)
-		}
+		n.arrive(&seg, p)
 		return
 	}
 	pth.inflight = append(pth.inflight, flight{due: n.Now() + pth.latency, p: p})
 	if len(pth.inflight) == 1 {
 		n.armPath(pth)
+	}
+}
+
+// arrive hands a packet to its destination host, now.
+func (n *Network) arrive(seg *Segment, p packet) {
+	for _, o := range n.observers {
+		o.Deliver(seg)
+	}
+	seg.To.inject(p)
+	if seg.ToConn != nil {
+		n.markDirty(seg.ToConn)
 	}
 }
 
@@ -413,19 +430,16 @@ func (n *Network) armPath(p *path) {
 	}
 }
 
-// deliver injects every packet of p that is due now, in order.
+// deliver hands over every packet of p that is due now, in order.
 func (n *Network) deliver(p *path) {
 	now := n.Now()
 	i := 0
 	for ; i < len(p.inflight) && p.inflight[i].due <= now; i++ {
 		f := p.inflight[i]
-		p.to.inject(f.p)
-		if tcp := tcpOf(f.p); tcp != nil {
-			if c := p.to.conns[connKey{tcp.DestinationPort(), p.from.addrFor(f.p.proto), tcp.SourcePort()}]; c != nil {
-				n.markDirty(c)
-			}
-		}
 		p.inflight[i] = flight{}
+		if seg, ok := n.parse(p.from, f.p); ok && seg.To != nil {
+			n.arrive(&seg, f.p)
+		}
 	}
 	p.inflight = p.inflight[i:]
 	if len(p.inflight) > 0 {
@@ -438,28 +452,6 @@ func (h *Host) addrFor(proto tcpip.NetworkProtocolNumber) netip.Addr {
 		return h.v6
 	}
 	return h.v4
-}
-
-func tcpOf(p packet) header.TCP {
-	var b []byte
-	switch p.proto {
-	case ipv4.ProtocolNumber:
-		ip := header.IPv4(p.data)
-		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != header.TCPProtocolNumber {
-			return nil
-		}
-		b = ip.Payload()
-	case ipv6.ProtocolNumber:
-		ip := header.IPv6(p.data)
-		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != header.TCPProtocolNumber {
-			return nil
-		}
-		b = ip.Payload()
-	}
-	if len(b) < header.TCPMinimumSize {
-		return nil
-	}
-	return header.TCP(b)
 }
 
 // barrier waits, host by host, for every host that was injected into to

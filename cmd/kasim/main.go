@@ -1,0 +1,268 @@
+// Command kasim simulates TCP keep-alive on real gVisor TCP stacks under
+// virtual time.
+//
+// Usage:
+//
+//	kasim                 run the built-in scenario and print its timeline
+//	kasim run [flags]     the same, with settings (kasim run --help)
+//	kasim version         print kasim's version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"kasim/sim"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `kasim simulates TCP keep-alive on real TCP stacks (gVisor's netstack) under
+virtual time: two hours of idle time take microseconds, and every run with the
+same settings and seed gives the same trace, byte for byte.
+
+Usage:
+  kasim                 run the built-in scenario, print the annotated timeline
+  kasim run [flags]     run the built-in scenario with settings (kasim run --help)
+  kasim version         print kasim's version
+`
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the run itself failed (an output file could not be written)
+	exitUsage = 2 // bad command, flag or value
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return runCmd(nil, stdout, stderr)
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "kasim", version())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// Flags without a command belong to run: "kasim --idle 5m".
+		return runCmd(args, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "kasim: unknown command %q (want run or version; see kasim --help)\n", args[0])
+	return exitUsage
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// durationFlag is a time.Duration flag with an error that says what is
+// expected.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 2h, 90s or 1500ms")
+	}
+	*f.d = d
+	return nil
+}
+
+type choiceFlag struct {
+	v       *string
+	choices []string
+}
+
+func (f choiceFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+
+func (f choiceFlag) Set(s string) error {
+	for _, c := range f.choices {
+		if s == c {
+			*f.v = s
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", strings.Join(f.choices, ", "))
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	b := sim.DefaultBuiltin()
+	format, peer := "text", "dead"
+	var pcapPath string
+	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle time: no segment received for this long sends the first probe")
+	fs.Var(durationFlag{&b.Interval}, "interval", "time between unanswered keep-alive probes")
+	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255)")
+	fs.Uint64Var(&b.Seed, "seed", b.Seed, "seed for ISNs, ports, loss and start times")
+	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-40000), started over the first second")
+	fs.Var(durationFlag{&b.Latency}, "latency", "one-way latency between client and server")
+	fs.Float64Var(&b.Loss, "loss", b.Loss, "probability of losing each packet, both directions (0 to <1)")
+	fs.Var(choiceFlag{&peer, []string{"dead", "alive"}}, "peer", "dead: the server falls silent after its reply; alive: it answers every probe")
+	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead: how long after its last reply the server falls silent")
+	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual time (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
+	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output: text (annotated timeline) or jsonl (the trace)")
+	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap file (virtual timestamps)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "kasim run: %s\n", flagError(err))
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kasim run: unexpected argument %q (scenario files are not supported yet; see kasim run --help)\n", fs.Arg(0))
+		return exitUsage
+	}
+	b.PeerAlive = peer == "alive"
+	if err := b.Validate(); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --%s\n", err)
+		return exitUsage
+	}
+
+	var pcap *sim.PcapWriter
+	var pcapFile *os.File
+	if pcapPath != "" {
+		f, err := os.Create(pcapPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
+			return exitFail
+		}
+		pcapFile = f
+		if pcap, err = sim.NewPcapWriter(f); err != nil {
+			f.Close()
+			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
+			return exitFail
+		}
+	}
+	var res *sim.Result
+	var err error
+	if pcap != nil {
+		res, err = sim.RunBuiltin(b, pcap)
+	} else {
+		res, err = sim.RunBuiltin(b)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: %v\n", err)
+		return exitFail
+	}
+	if pcapFile != nil {
+		cerr := pcapFile.Close()
+		if perr := pcap.Err(); perr != nil || cerr != nil {
+			fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, errors.Join(perr, cerr))
+			return exitFail
+		}
+	}
+	if format == "jsonl" {
+		err = sim.WriteJSONL(stdout, res.Events)
+	} else {
+		err = writeText(stdout, b, res)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// flagError rewrites the flag package's errors into one line that names
+// the flag the way the user typed it.
+func flagError(err error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return "unknown flag " + rest + " (see kasim run --help)"
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// invalid value "x" for flag -idle: reason
+		if val, tail, ok := strings.Cut(rest, " for flag -"); ok {
+			name, reason, _ := strings.Cut(tail, ": ")
+			if reason == "parse error" {
+				reason = "not a number"
+			} else if reason == "value out of range" {
+				reason = "number out of range"
+			}
+			return fmt.Sprintf("--%s %s: %s", name, val, reason)
+		}
+	}
+	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "--" + rest + " needs a value"
+	}
+	return msg
+}
+
+func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
+	fmt.Fprintf(w, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
+	if err := sim.WriteTimeline(w, res.Events); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Summary")
+	if res.SilencedAt >= 0 {
+		fmt.Fprintf(w, "  the server fell silent at %s\n", sim.FormatTime(res.SilencedAt))
+	}
+	gaveUp := 0
+	var first, last time.Duration = -1, -1
+	for _, o := range res.Clients {
+		if o.AbortAt >= 0 {
+			gaveUp++
+			if first < 0 || o.AbortAt < first {
+				first = o.AbortAt
+			}
+			last = max(last, o.AbortAt)
+		}
+	}
+	if len(res.Clients) == 1 {
+		o := res.Clients[0]
+		fmt.Fprintf(w, "  client sock%d: %d keep-alive probe(s), %d answered\n", o.Conn, len(o.Probes), o.Answered)
+		if o.AbortAt >= 0 {
+			fmt.Fprintf(w, "  keep-alive gave up at %s = last segment received %s + idle %v + %d x interval %v\n",
+				sim.FormatTime(o.AbortAt), sim.FormatTime(o.LastRecv), b.Idle, len(o.Probes), b.Interval)
+		}
+		if o.Error != "" {
+			fmt.Fprintf(w, "  the pending recv() failed at %s with %s\n", sim.FormatTime(o.ErrorAt), o.Error)
+		}
+		if o.AbortAt < 0 {
+			fmt.Fprintf(w, "  the connection is %s at the end of the run (%s)\n", o.Final, sim.FormatTime(res.End))
+		}
+	} else {
+		fmt.Fprintf(w, "  %d client connections; keep-alive gave up on %d", len(res.Clients), gaveUp)
+		if gaveUp > 0 {
+			fmt.Fprintf(w, ", from %s to %s", sim.FormatTime(first), sim.FormatTime(last))
+		}
+		fmt.Fprintln(w)
+	}
+	if res.SilencedAt >= 0 && first >= 0 {
+		fmt.Fprintf(w, "  the dead peer was noticed %v after it fell silent\n", first-res.SilencedAt)
+	}
+	fmt.Fprintf(w, "  (--format jsonl prints the trace; --pcap FILE writes a capture; kasim run --help lists the settings)\n")
+	return nil
+}

@@ -1,0 +1,319 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"kasim/sockopt"
+	"kasim/stack"
+)
+
+// Builtin is kasim's built-in scenario: clients connect to a server, a
+// little data goes each way, keep-alive is on at the client, and the server
+// falls silent (a dead peer) some time after the last data; the run goes on
+// until every client gives up. With PeerAlive the server stays up and
+// answers every probe.
+type Builtin struct {
+	Idle     time.Duration // keep-alive idle time (default 2h)
+	Interval time.Duration // keep-alive interval (default 1s)
+	Count    int           // keep-alive probe count (default 10)
+	Seed     uint64        // drives ISNs, ports, loss and start times
+	Conns    int           // client connections (default 1)
+	Latency  time.Duration // one-way latency between the hosts (default 10ms)
+	Loss     float64       // probability of losing a packet, each direction
+	// PeerAlive keeps the server up; otherwise it falls silent SilenceAfter
+	// its last reply.
+	PeerAlive    bool
+	SilenceAfter time.Duration // default 10s
+	// Duration bounds the run; zero means until every client gives up (dead
+	// peer) or three idle periods and a minute (live peer).
+	Duration time.Duration
+}
+
+// Defaults of the built-in scenario: keep-alive as Windows (the seed
+// document) does it, 2 h idle, 1 s interval, 10 probes.
+const (
+	DefaultIdle         = 2 * time.Hour
+	DefaultInterval     = time.Second
+	DefaultCount        = 10
+	DefaultLatency      = 10 * time.Millisecond
+	DefaultSilenceAfter = 10 * time.Second
+	ServerPort          = 80
+	// MaxConns bounds Builtin.Conns: ports of one client address, with room.
+	MaxConns = 40000
+)
+
+// Request and Reply are the data the built-in scenario exchanges.
+var (
+	Request = []byte("hello from client\n")
+	Reply   = []byte("hello from server\n")
+)
+
+// DefaultBuiltin returns the built-in scenario with its defaults.
+func DefaultBuiltin() Builtin {
+	return Builtin{
+		Idle: DefaultIdle, Interval: DefaultInterval, Count: DefaultCount, Seed: 1, Conns: 1,
+		Latency: DefaultLatency, SilenceAfter: DefaultSilenceAfter,
+	}
+}
+
+// Validate reports the first setting out of range, naming it.
+func (b Builtin) Validate() error {
+	const maxDur = 1000 * time.Hour
+	switch {
+	case b.Idle <= 0 || b.Idle > maxDur:
+		return fmt.Errorf("idle %v: want more than 0 and at most %v", b.Idle, maxDur)
+	case b.Interval <= 0 || b.Interval > maxDur:
+		return fmt.Errorf("interval %v: want more than 0 and at most %v", b.Interval, maxDur)
+	case b.Count < 1 || b.Count > 255:
+		return fmt.Errorf("count %d: want 1 to 255", b.Count)
+	case b.Conns < 1 || b.Conns > MaxConns:
+		return fmt.Errorf("conns %d: want 1 to %d", b.Conns, MaxConns)
+	case b.Latency < 0 || b.Latency > time.Minute:
+		return fmt.Errorf("latency %v: want 0 to 1m", b.Latency)
+	case !(b.Loss >= 0 && b.Loss < 1):
+		return fmt.Errorf("loss %v: want at least 0 and below 1", b.Loss)
+	case b.SilenceAfter < 0 || b.SilenceAfter > maxDur:
+		return fmt.Errorf("silence-after %v: want 0 to %v", b.SilenceAfter, maxDur)
+	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
+		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
+	}
+	return nil
+}
+
+// Outcome is what happened to one client connection.
+type Outcome struct {
+	Conn     int
+	Probes   []time.Duration // when each probe went out
+	Answered int             // probes answered
+	// LastRecv is when the connection last received a segment before its
+	// keep-alive gave up (or before the run ended).
+	LastRecv time.Duration
+	AbortAt  time.Duration // when keep-alive gave up; -1 if it did not
+	Error    string        // the error the application got, if any
+	ErrorAt  time.Duration
+	Final    string // the TCP state at the end of the run
+}
+
+// Result is a finished run of the built-in scenario.
+type Result struct {
+	Events     []Event
+	End        time.Duration // virtual time when the run ended
+	SilencedAt time.Duration // when the server fell silent; -1 if it did not
+	Clients    []Outcome     // one per client connection, in socket order
+}
+
+// RunBuiltin runs the built-in scenario; extra observers (a PcapWriter, say)
+// see the run too.
+func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
+	if err := b.Validate(); err != nil {
+		return nil, err
+	}
+	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency})
+	defer net.Close()
+	rec := NewRecorder()
+	net.Observe(rec)
+	for _, o := range extra {
+		net.Observe(o)
+	}
+	client, err := net.AddHost("client")
+	if err != nil {
+		return nil, err
+	}
+	server, err := net.AddHost("server")
+	if err != nil {
+		return nil, err
+	}
+	if b.Loss > 0 {
+		if err := net.SetLoss(client, server, b.Loss); err != nil {
+			return nil, err
+		}
+		if err := net.SetLoss(server, client, b.Loss); err != nil {
+			return nil, err
+		}
+	}
+	peer := "falls silent " + b.SilenceAfter.String() + " after its last reply"
+	if b.PeerAlive {
+		peer = "stays up"
+	}
+	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d client connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
+		b.Conns, ServerPort, b.Idle, b.Interval, b.Count, peer))
+
+	replies := 0
+	_, err = server.Listen("tcp4", ServerPort, stack.KeepAlive{}, func(c *stack.Conn) {
+		got := 0
+		c.OnEvent(func(c *stack.Conn) {
+			buf := make([]byte, 512)
+			for {
+				n, err := c.Recv(buf)
+				if err != nil {
+					return
+				}
+				got += n
+				if got >= len(Request) && got-n < len(Request) {
+					if _, err := c.Send(Reply); err != nil {
+						return
+					}
+					replies++
+					if replies == b.Conns && !b.PeerAlive {
+						net.After(b.SilenceAfter, func() { net.Silence(server, stack.Both) })
+					}
+				}
+			}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	starts := rand.New(rand.NewPCG(b.Seed, 0x7374617274))
+	done := 0
+	raddr := netip.AddrPortFrom(server.Addr(), ServerPort)
+	for i := 0; i < b.Conns; i++ {
+		var at time.Duration
+		if b.Conns > 1 {
+			// Spread the clients over a second, so that their timers
+			// interleave instead of firing in lockstep.
+			at = time.Duration(starts.Int64N(int64(time.Second)))
+		}
+		net.At(at, func() {
+			if err := dialBuiltin(net, rec, client, raddr, b, func() {
+				done++
+				if done == b.Conns {
+					net.Stop()
+				}
+			}); err != nil {
+				rec.Note(net.Now(), "client", "dial failed: "+err.Error())
+			}
+		})
+	}
+
+	switch {
+	case b.Duration > 0:
+		err = net.RunFor(b.Duration)
+	case b.PeerAlive:
+		err = net.RunFor(3*b.Idle + time.Minute)
+	default:
+		err = net.Run()
+	}
+	if err != nil && !errors.Is(err, stack.ErrHorizon) {
+		return nil, err
+	}
+	res := &Result{Events: rec.Events(), End: net.Now()}
+	res.summarize(client.Name())
+	return res, nil
+}
+
+// dialBuiltin opens one client connection the way a Windows application
+// does: keep-alive set up before connect, a request once connected, and a
+// recv always pending.
+func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr netip.AddrPort, b Builtin, gaveUp func()) error {
+	c, err := client.Socket("tcp4")
+	if err != nil {
+		return err
+	}
+	now := net.Now()
+	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPIDLE", b.Idle.String(), c.SetKeepAliveIdle(b.Idle))
+	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPINTVL", b.Interval.String(), c.SetKeepAliveInterval(b.Interval))
+	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPCNT", b.Count, c.SetKeepAliveCount(b.Count))
+	c.SetKeepAliveEnabled(true)
+	rec.SockOpt(now, c, "setsockopt", "SOL_SOCKET", "SO_KEEPALIVE", 1, nil)
+	sent, failed := false, false
+	c.OnEvent(func(c *stack.Conn) {
+		if failed {
+			return
+		}
+		if !sent && c.State() == stack.Established {
+			sent = true
+			if _, err := c.Send(Request); err != nil {
+				reportAppError(net, rec, c, "send", err)
+			}
+		}
+		buf := make([]byte, 512)
+		for {
+			_, err := c.Recv(buf)
+			if errors.Is(err, stack.ErrWouldBlock) {
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				failed = true
+				gaveUp()
+				return
+			}
+			if err != nil {
+				failed = true
+				reportAppError(net, rec, c, "recv", err)
+				gaveUp()
+				return
+			}
+		}
+	})
+	return c.Connect(raddr)
+}
+
+func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string, err error) {
+	e, ok := sockopt.ErrnoFromError(err)
+	if !ok {
+		e = sockopt.Errno{Name: err.Error()}
+	}
+	rec.AppError(net.Now(), c, op, e)
+}
+
+// summarize fills in the client outcomes from the trace, so that they say
+// exactly what the trace says.
+func (r *Result) summarize(clientHost string) {
+	r.SilencedAt = -1
+	byConn := map[int]*Outcome{}
+	var order []int
+	get := func(id int) *Outcome {
+		o := byConn[id]
+		if o == nil {
+			o = &Outcome{Conn: id, AbortAt: -1}
+			byConn[id] = o
+			order = append(order, id)
+		}
+		return o
+	}
+	for _, e := range r.Events {
+		switch e := e.(type) {
+		case *LinkEvent:
+			if e.Action == "silence" && r.SilencedAt < 0 {
+				r.SilencedAt = time.Duration(e.TNS)
+			}
+		case *SockOptEvent:
+			if e.Host == clientHost {
+				get(e.Conn)
+			}
+		case *KeepAliveEvent:
+			if e.Host != clientHost {
+				continue
+			}
+			o := get(e.Conn)
+			switch e.Action {
+			case ActionProbe:
+				o.Probes = append(o.Probes, time.Duration(e.TNS))
+			case ActionRearm:
+				o.Answered += e.Unanswered
+			case ActionAbort:
+				o.AbortAt = time.Duration(e.TNS)
+				o.LastRecv = time.Duration(e.LastRecvNS)
+			}
+		case *AppErrorEvent:
+			if e.Host == clientHost {
+				o := get(e.Conn)
+				o.Error, o.ErrorAt = e.Error, time.Duration(e.TNS)
+			}
+		case *StateEvent:
+			if e.Host == clientHost {
+				get(e.Conn).Final = e.To
+			}
+		}
+	}
+	for _, id := range order {
+		r.Clients = append(r.Clients, *byConn[id])
+	}
+}

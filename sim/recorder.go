@@ -1,0 +1,264 @@
+package sim
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+
+	"kasim/sockopt"
+	"kasim/stack"
+)
+
+// Recorder observes a stack.Network and builds its trace. Segment classes
+// and keep-alive decisions are read off the wire and the connections' states,
+// the way Wireshark's TCP analysis reads a capture, because gVisor exposes no
+// hook for them; the rules are in classify and in the Segment, Deliver and
+// State methods.
+type Recorder struct {
+	events []Event
+	flows  map[flowKey]*flowState
+	conns  map[*stack.Conn]*connTrack
+}
+
+type flowKey struct{ src, dst netip.AddrPort }
+
+// flowState is one direction of a connection as seen on the wire.
+type flowState struct {
+	isn       seqnum.Value
+	next      seqnum.Value // highest sequence number sent + 1: the sender's SND.NXT
+	lastProbe bool         // the last segment in this direction was a delivered probe
+}
+
+type connTrack struct {
+	unanswered int
+	lastRecv   time.Duration
+}
+
+// NewRecorder returns an empty Recorder; pass it to Network.Observe.
+func NewRecorder() *Recorder {
+	return &Recorder{flows: make(map[flowKey]*flowState), conns: make(map[*stack.Conn]*connTrack)}
+}
+
+// Events returns the trace so far, in order.
+func (r *Recorder) Events() []Event { return r.events }
+
+// Add appends e at virtual time at on host, filling in its header.
+func (r *Recorder) Add(at time.Duration, host string, kind string, e Event) {
+	*e.Head() = newHeader(at, host, kind)
+	r.events = append(r.events, e)
+}
+
+func (r *Recorder) track(c *stack.Conn) *connTrack {
+	t := r.conns[c]
+	if t == nil {
+		t = &connTrack{}
+		r.conns[c] = t
+	}
+	return t
+}
+
+// Segment implements stack.Observer.
+func (r *Recorder) Segment(s *stack.Segment) {
+	if s.TCP == nil {
+		return
+	}
+	t := s.TCP
+	f := r.flows[flowKey{s.Src, s.Dst}]
+	rev := r.flows[flowKey{s.Dst, s.Src}]
+	class := classify(t, s.Payload, f, rev)
+
+	if c := s.FromConn; c != nil {
+		ct := r.track(c)
+		switch {
+		case class == ClassKeepAliveProbe:
+			ct.unanswered++
+			r.keepAlive(s.At, c, ct, ActionProbe, ct.unanswered, ct.unanswered-1)
+		case s.Payload > 0 || t.Flags().Contains(header.TCPFlagFin):
+			// New data stops keep-alive until it is acknowledged;
+			// if the connection dies now, retransmission killed it.
+			ct.unanswered = 0
+		}
+	}
+
+	seq, ack := t.SequenceNumber(), t.AckNumber()
+	ev := &SegmentEvent{
+		Dir:        "out",
+		Src:        s.Src.String(),
+		Dst:        s.Dst.String(),
+		Flags:      flagString(t.Flags()),
+		Len:        s.Payload,
+		Win:        t.WindowSize(),
+		Class:      class,
+		Dropped:    s.Dropped,
+		DropReason: s.DropReason,
+	}
+	if f == nil {
+		f = &flowState{isn: seqnum.Value(seq), next: seqnum.Value(seq)}
+		r.flows[flowKey{s.Src, s.Dst}] = f
+	}
+	ev.Seq = seq - uint32(f.isn)
+	if t.Flags().Contains(header.TCPFlagAck) {
+		ev.Ack = ack
+		if rev != nil {
+			ev.Ack = ack - uint32(rev.isn)
+		}
+	}
+	if s.FromConn != nil {
+		ev.Conn = s.FromConn.ID()
+	}
+	if s.To != nil {
+		ev.To = s.To.Name()
+	}
+	r.Add(s.At, s.From.Name(), KindSegment, ev)
+
+	if !t.Flags().Contains(header.TCPFlagRst) {
+		end := seqnum.Value(seq).Add(seqnum.Size(s.Payload))
+		if t.Flags().Contains(header.TCPFlagSyn) {
+			end++
+		}
+		if t.Flags().Contains(header.TCPFlagFin) {
+			end++
+		}
+		if f.next.LessThan(end) {
+			f.next = end
+		}
+	}
+	f.lastProbe = class == ClassKeepAliveProbe && !s.Dropped
+}
+
+// classify names a segment's role, from its flags, length and sequence
+// number against what its direction (f) and the other direction (rev) sent
+// before; f or rev is nil when nothing was seen yet.
+func classify(t header.TCP, payload int, f, rev *flowState) string {
+	flags := t.Flags()
+	seq := seqnum.Value(t.SequenceNumber())
+	old := f != nil && seq.LessThan(f.next) // starts below SND.NXT
+	switch {
+	case flags.Contains(header.TCPFlagRst):
+		return ClassRST
+	case flags.Contains(header.TCPFlagSyn):
+		if old {
+			return ClassRetransmission
+		}
+		if flags.Contains(header.TCPFlagAck) {
+			return ClassSYNACK
+		}
+		return ClassSYN
+	case flags == header.TCPFlagAck && payload <= 1 && f != nil && seq == f.next-1:
+		// RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT-1, no data or one garbage
+		// octet.
+		return ClassKeepAliveProbe
+	case (payload > 0 || flags.Contains(header.TCPFlagFin)) && old:
+		return ClassRetransmission
+	case flags.Contains(header.TCPFlagFin):
+		return ClassFIN
+	case payload > 0:
+		return ClassData
+	case flags == header.TCPFlagAck && rev != nil && rev.lastProbe && seqnum.Value(t.AckNumber()) == rev.next:
+		return ClassKeepAliveACK
+	}
+	return ClassACK
+}
+
+// flagString spells flags as Wireshark's and tcpdump's compact form does:
+// F S R P A U E C, in that order ("SA", "PA", "FA", "RA").
+func flagString(f header.TCPFlags) string {
+	var b strings.Builder
+	for _, x := range []struct {
+		flag header.TCPFlags
+		c    byte
+	}{
+		{header.TCPFlagFin, 'F'}, {header.TCPFlagSyn, 'S'}, {header.TCPFlagRst, 'R'}, {header.TCPFlagPsh, 'P'},
+		{header.TCPFlagAck, 'A'}, {header.TCPFlagUrg, 'U'}, {header.TCPFlagEce, 'E'}, {header.TCPFlagCwr, 'C'},
+	} {
+		if f.Contains(x.flag) {
+			b.WriteByte(x.c)
+		}
+	}
+	return b.String()
+}
+
+// Deliver implements stack.Observer. Any segment reaching a connection
+// restarts its idle time and answers its outstanding probes.
+func (r *Recorder) Deliver(s *stack.Segment) {
+	if s.TCP == nil || s.ToConn == nil {
+		return
+	}
+	ct := r.track(s.ToConn)
+	ct.lastRecv = s.At
+	if ct.unanswered > 0 && !s.TCP.Flags().Contains(header.TCPFlagRst) {
+		r.keepAlive(s.At, s.ToConn, ct, ActionRearm, 0, ct.unanswered)
+	}
+	ct.unanswered = 0
+}
+
+// State implements stack.Observer. A connection that closes while its probes
+// are unanswered was closed by keep-alive: anything it received would have
+// reset the count, and data it sent would have stopped the probing.
+func (r *Recorder) State(ch stack.StateChange) {
+	ct := r.conns[ch.Conn]
+	if ch.To == stack.Established {
+		r.track(ch.Conn).lastRecv = ch.At // the handshake's last segment arrived now
+	}
+	if ch.To == stack.Closed && ct != nil && ct.unanswered > 0 {
+		r.keepAlive(ch.At, ch.Conn, ct, ActionAbort, 0, ct.unanswered)
+	}
+	r.Add(ch.At, ch.Conn.Host().Name(), KindState, &StateEvent{Conn: ch.Conn.ID(), From: ch.From.String(), To: ch.To.String()})
+	if ch.To == stack.Closed {
+		delete(r.conns, ch.Conn)
+	}
+}
+
+func (r *Recorder) keepAlive(at time.Duration, c *stack.Conn, ct *connTrack, action string, probe, unanswered int) {
+	ka := c.KeepAlive()
+	r.Add(at, c.Host().Name(), KindKeepAlive, &KeepAliveEvent{
+		Conn: c.ID(), Action: action, Probe: probe, Unanswered: unanswered,
+		IdleNS: int64(ka.Idle), IntervalNS: int64(ka.Interval), Count: ka.Count,
+		LastRecvNS: int64(ct.lastRecv),
+	})
+}
+
+// Link implements stack.Observer.
+func (r *Recorder) Link(ch stack.LinkChange) {
+	ev := &LinkEvent{Action: ch.Action}
+	if ch.B != nil {
+		ev.Peer = ch.B.Name()
+	}
+	switch ch.Action {
+	case "silence":
+		ev.Direction = ch.Direction.String()
+	case "loss":
+		ev.Loss = &ch.Loss
+	case "latency":
+		ns := int64(ch.Latency)
+		ev.LatencyNS = &ns
+	}
+	r.Add(ch.At, ch.A.Name(), KindLink, ev)
+}
+
+// SockOpt records a socket call on c and its outcome; err is nil on success.
+func (r *Recorder) SockOpt(at time.Duration, c *stack.Conn, call, level, opt string, value any, err error) {
+	ev := &SockOptEvent{Conn: c.ID(), Call: call, Level: level, Opt: opt, Value: value}
+	if err != nil {
+		ev.Result = -1
+		if e, ok := sockopt.ErrnoFromError(err); ok {
+			ev.Error, ev.Code = e.Name, e.Code
+		} else {
+			ev.Error = err.Error()
+		}
+	}
+	r.Add(at, c.Host().Name(), KindSockOpt, ev)
+}
+
+// AppError records an error an operation on c returned to the application.
+func (r *Recorder) AppError(at time.Duration, c *stack.Conn, op string, e sockopt.Errno) {
+	r.Add(at, c.Host().Name(), KindAppError, &AppErrorEvent{Conn: c.ID(), Op: op, Error: e.Name, Code: e.Code})
+}
+
+// Note records free text for teaching output.
+func (r *Recorder) Note(at time.Duration, host, text string) {
+	r.Add(at, host, KindNote, &NoteEvent{Text: text})
+}

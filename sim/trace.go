@@ -1,0 +1,149 @@
+// Package sim runs scenarios on the simulated network and records what
+// happens as a trace: kasim's public output, rendered as JSONL, as an
+// annotated text timeline, or as a pcap.
+package sim
+
+import (
+	"fmt"
+	"time"
+)
+
+// Event is one line of a trace. Every concrete event type embeds Header and
+// marshals to the JSONL object described in the README.
+type Event interface {
+	Head() *Header
+}
+
+// Header holds the fields every trace line has.
+type Header struct {
+	TNS   int64  `json:"t_ns"`  // virtual nanoseconds since the scenario started
+	T     string `json:"t"`     // the same, as HH:MM:SS.mmm
+	Host  string `json:"host"`  // the host the event happened on
+	Event string `json:"event"` // the event kind
+}
+
+// Head implements Event.
+func (h *Header) Head() *Header { return h }
+
+// Event kinds.
+const (
+	KindSegment   = "segment"
+	KindSockOpt   = "sockopt"
+	KindState     = "state"
+	KindKeepAlive = "keepalive"
+	KindAppError  = "app-error"
+	KindLink      = "link"
+	KindNote      = "note"
+)
+
+// Segment classes.
+const (
+	ClassSYN            = "syn"
+	ClassSYNACK         = "syn-ack"
+	ClassData           = "data"
+	ClassACK            = "ack"
+	ClassKeepAliveProbe = "keepalive-probe"
+	ClassKeepAliveACK   = "keepalive-ack"
+	ClassRetransmission = "retransmission"
+	ClassFIN            = "fin"
+	ClassRST            = "rst"
+)
+
+// SegmentEvent is a TCP segment as its sender emitted it.
+type SegmentEvent struct {
+	Header
+	Dir        string `json:"dir"` // always "out": from Host
+	Src        string `json:"src"`
+	Dst        string `json:"dst"`
+	To         string `json:"to,omitempty"` // the host Dst belongs to, if any
+	Flags      string `json:"flags"`
+	Seq        uint32 `json:"seq"` // relative to this direction's ISN
+	Ack        uint32 `json:"ack"` // relative to the other direction's ISN; 0 without ACK
+	Len        int    `json:"len"`
+	Win        uint16 `json:"win"` // the window field as sent, unscaled
+	Class      string `json:"class"`
+	Conn       int    `json:"conn,omitempty"` // the sending socket, when known
+	Dropped    bool   `json:"dropped,omitempty"`
+	DropReason string `json:"drop_reason,omitempty"`
+}
+
+// SockOptEvent is a socket call and its outcome.
+type SockOptEvent struct {
+	Header
+	Conn   int    `json:"conn"`
+	Call   string `json:"call"`
+	Level  string `json:"level"`
+	Opt    string `json:"opt"`
+	Value  any    `json:"value"`  // decoded: a number for flags and counts, a Go duration string for times
+	Result int    `json:"result"` // 0, or -1 (SOCKET_ERROR on Winsock)
+	Error  string `json:"error,omitempty"`
+	Code   int    `json:"code,omitempty"`
+}
+
+// StateEvent is a TCP state change.
+type StateEvent struct {
+	Header
+	Conn int    `json:"conn"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// Keep-alive actions.
+const (
+	ActionProbe = "probe" // a probe goes out
+	ActionAbort = "abort" // keep-alive gives up on the connection
+	ActionRearm = "rearm" // a segment answered the probes: count reset, idle timer restarted
+)
+
+// KeepAliveEvent is a keep-alive decision. IdleNS, IntervalNS and Count are
+// the connection's settings when the decision was taken.
+type KeepAliveEvent struct {
+	Header
+	Conn       int    `json:"conn"`
+	Action     string `json:"action"`
+	Probe      int    `json:"probe,omitempty"` // the probe's number, 1-based, for "probe"
+	Unanswered int    `json:"unanswered"`      // probes sent before this decision and not answered
+	IdleNS     int64  `json:"idle_ns"`
+	IntervalNS int64  `json:"interval_ns"`
+	Count      int    `json:"count"`
+	// LastRecvNS is when the connection last received a segment.
+	LastRecvNS int64 `json:"last_recv_ns"`
+}
+
+// AppErrorEvent is an error surfaced to the application.
+type AppErrorEvent struct {
+	Header
+	Conn  int    `json:"conn"`
+	Op    string `json:"op"`
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+}
+
+// LinkEvent is a change of the simulated network. Host is the host acted on,
+// or the first of a pair; Peer the second.
+type LinkEvent struct {
+	Header
+	Action    string   `json:"action"`
+	Peer      string   `json:"peer,omitempty"`
+	Direction string   `json:"direction,omitempty"` // for silence: in, out or both
+	Loss      *float64 `json:"loss,omitempty"`
+	LatencyNS *int64   `json:"latency_ns,omitempty"`
+}
+
+// NoteEvent is free text for teaching output.
+type NoteEvent struct {
+	Header
+	Text string `json:"text"`
+}
+
+// FormatTime renders virtual time as HH:MM:SS.mmm; hours may exceed 24.
+// Milliseconds are truncated, so an event never appears to happen later
+// than it did.
+func FormatTime(d time.Duration) string {
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%02d:%02d:%02d.%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+}
+
+func newHeader(at time.Duration, host, kind string) Header {
+	return Header{TNS: int64(at), T: FormatTime(at), Host: host, Event: kind}
+}
