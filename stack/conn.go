@@ -158,8 +158,14 @@ func (c *Conn) String() string { return fmt.Sprintf("%s/sock%d", c.host.name, c.
 
 // OnEvent sets the handler the driver calls, on its goroutine and in socket
 // order, after any change that may concern the connection: a state change,
-// data or an error to read, room to send. The handler may call any method.
-func (c *Conn) OnEvent(f func(*Conn)) { c.onEvent = f }
+// data or an error to read, room to send. It is also called once, in the
+// current instant, right after it is set, so that nothing that happened
+// before (data that arrived with the handshake, say) goes unseen. The
+// handler may call any method.
+func (c *Conn) OnEvent(f func(*Conn)) {
+	c.onEvent = f
+	c.host.net.markDirty(c)
+}
 
 func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
 	if a.Is4() || a.Is4In6() {

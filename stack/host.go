@@ -142,14 +142,20 @@ func (n *Network) newHost(name string) (*Host, error) {
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &sack)
+	// The TCP processor runs only inside barrier. Were it left running,
+	// a packet injected during a pump would be processed while the driver
+	// goes on pumping and observing, and what the host sends in reply would
+	// land in this pump or the next depending on the goroutine scheduler.
+	h.st.Pause()
 	return h, nil
 }
 
-// barrier returns once the host's TCP processor has handled every segment
-// injected so far: Pause waits for the processor to drain its queue.
+// barrier lets the host's TCP processor handle every segment injected so
+// far, and returns once it has: Pause returns only when the processor's
+// queue is empty.
 func (h *Host) barrier() {
-	h.st.Pause()
 	h.st.Resume()
+	h.st.Pause()
 }
 
 // inject delivers an IP packet to the host as if it had arrived on its wire.

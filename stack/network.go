@@ -539,6 +539,7 @@ func (n *Network) Close() {
 	}
 	n.closed = true
 	for _, h := range n.hosts {
+		h.st.Resume() // a paused processor would never see the close
 		h.st.Close()
 	}
 	for _, h := range n.hosts {

@@ -261,7 +261,7 @@ func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
 		fmt.Fprintln(w)
 	}
 	if res.SilencedAt >= 0 && first >= 0 {
-		fmt.Fprintf(w, "  the dead peer was noticed %v after it fell silent\n", first-res.SilencedAt)
+		fmt.Fprintf(w, "  the dead peer was noticed %v after it fell silent\n", (first - res.SilencedAt).Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "  (--format jsonl prints the trace; --pcap FILE writes a capture; kasim run --help lists the settings)\n")
 	return nil

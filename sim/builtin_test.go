@@ -1,0 +1,329 @@
+package sim
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// clientView is what the trace says about one client connection, computed
+// from segments alone (not from the recorder's keep-alive bookkeeping, which
+// is what is under test).
+type clientView struct {
+	probes    []*SegmentEvent
+	kaProbes  []*KeepAliveEvent
+	abort     *KeepAliveEvent
+	appErrors []*AppErrorEvent
+	// arrivals are the times segments reached the client (emission plus
+	// latency), in order.
+	arrivals []time.Duration
+	final    string
+}
+
+func viewClient(t *testing.T, events []Event, conn int, latency time.Duration) *clientView {
+	t.Helper()
+	v := &clientView{}
+	for _, e := range events {
+		switch e := e.(type) {
+		case *SegmentEvent:
+			if e.Host == "client" && e.Conn == conn && e.Class == ClassKeepAliveProbe {
+				v.probes = append(v.probes, e)
+			}
+			if e.To == "client" && !e.Dropped {
+				v.arrivals = append(v.arrivals, time.Duration(e.TNS)+latency)
+			}
+		case *KeepAliveEvent:
+			if e.Conn != conn {
+				continue
+			}
+			switch e.Action {
+			case ActionProbe:
+				v.kaProbes = append(v.kaProbes, e)
+			case ActionAbort:
+				v.abort = e
+			}
+		case *AppErrorEvent:
+			if e.Conn == conn {
+				v.appErrors = append(v.appErrors, e)
+			}
+		case *StateEvent:
+			if e.Conn == conn {
+				v.final = e.To
+			}
+		}
+	}
+	return v
+}
+
+func (v *clientView) lastArrivalBefore(t time.Duration) time.Duration {
+	last := time.Duration(-1)
+	for _, a := range v.arrivals {
+		if a <= t {
+			last = a
+		}
+	}
+	return last
+}
+
+func TestBuiltinDeadPeerTiming(t *testing.T) {
+	for _, tc := range []struct {
+		name                    string
+		idle, interval, latency time.Duration
+		count                   int
+	}{
+		{"seed document defaults 2h/1s/10", 2 * time.Hour, time.Second, 10 * time.Millisecond, 10},
+		{"linux defaults 2h/75s/9", 2 * time.Hour, 75 * time.Second, 10 * time.Millisecond, 9},
+		{"short 30s/5s/3 no latency", 30 * time.Second, 5 * time.Second, 0, 3},
+		{"sub-second 1500ms/250ms/1", 1500 * time.Millisecond, 250 * time.Millisecond, 25 * time.Millisecond, 1},
+		{"long 45m/2m/255", 45 * time.Minute, 2 * time.Minute, 7 * time.Millisecond, 255},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := DefaultBuiltin()
+			b.Idle, b.Interval, b.Count, b.Latency = tc.idle, tc.interval, tc.count, tc.latency
+			res, err := RunBuiltin(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Clients) != 1 {
+				t.Fatalf("%d clients, want 1", len(res.Clients))
+			}
+			conn := res.Clients[0].Conn
+			v := viewClient(t, res.Events, conn, tc.latency)
+			if v.abort == nil {
+				t.Fatal("keep-alive never gave up on a dead peer")
+			}
+			// The probes that count are those after the last segment the
+			// client received: earlier ones (short idle) were answered.
+			abortAt := time.Duration(v.abort.TNS)
+			last := v.lastArrivalBefore(abortAt)
+			var unanswered []*SegmentEvent
+			for _, p := range v.probes {
+				if time.Duration(p.TNS) > last {
+					unanswered = append(unanswered, p)
+				}
+			}
+			if len(unanswered) != tc.count {
+				t.Fatalf("%d unanswered probes after the last segment received at %v, want exactly %d", len(unanswered), last, tc.count)
+			}
+			for i, p := range unanswered {
+				want := last + tc.idle + time.Duration(i)*tc.interval
+				if got := time.Duration(p.TNS); got != want {
+					t.Errorf("probe %d at %v, want exactly %v (last received %v + idle + %d x interval)", i+1, got, want, last, i)
+				}
+				// RFC 1122: SEG.SEQ = SND.NXT-1, no data. The client sent
+				// 1 (SYN) + len(Request) sequence numbers.
+				if p.Flags != "A" || p.Len != 0 || p.Seq != uint32(len(Request)) || p.Ack != uint32(1+len(Reply)) {
+					t.Errorf("probe %d = %s seq=%d ack=%d len=%d, want A seq=%d ack=%d len=0", i+1, p.Flags, p.Seq, p.Ack, p.Len, len(Request), 1+len(Reply))
+				}
+				if !p.Dropped {
+					t.Errorf("probe %d reached a silenced server", i+1)
+				}
+			}
+			wantAbort := last + tc.idle + time.Duration(tc.count)*tc.interval
+			if abortAt != wantAbort {
+				t.Errorf("abort at %v, want exactly %v", abortAt, wantAbort)
+			}
+			if v.abort.Unanswered != tc.count || time.Duration(v.abort.LastRecvNS) != last {
+				t.Errorf("abort event says %d unanswered, last received %v; want %d, %v", v.abort.Unanswered, time.Duration(v.abort.LastRecvNS), tc.count, last)
+			}
+			if len(v.appErrors) != 1 || v.appErrors[0].Error != "ETIMEDOUT" || v.appErrors[0].Code != 110 || time.Duration(v.appErrors[0].TNS) != wantAbort {
+				t.Errorf("app errors = %+v, want one ETIMEDOUT (110) at %v", v.appErrors, wantAbort)
+			}
+			if v.final != "CLOSED" {
+				t.Errorf("final state %s, want CLOSED", v.final)
+			}
+			if len(v.kaProbes) != len(v.probes) {
+				t.Errorf("%d keep-alive probe decisions for %d probe segments", len(v.kaProbes), len(v.probes))
+			}
+		})
+	}
+}
+
+func TestBuiltinLivePeerAnswersEveryProbe(t *testing.T) {
+	b := DefaultBuiltin()
+	b.PeerAlive = true
+	b.Idle, b.Interval, b.Count = time.Minute, time.Second, 3
+	b.Duration = 10*b.Idle + 30*time.Second
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := res.Clients[0].Conn
+	var probes, acks, rearms int
+	var prevProbe *SegmentEvent
+	for _, e := range res.Events {
+		switch e := e.(type) {
+		case *SegmentEvent:
+			switch e.Class {
+			case ClassKeepAliveProbe:
+				if prevProbe != nil && acks < probes {
+					t.Fatalf("probe at %s before the probe at %s was answered", e.T, prevProbe.T)
+				}
+				probes++
+				prevProbe = e
+			case ClassKeepAliveACK:
+				acks++
+				if e.Host != "server" || e.Dropped {
+					t.Errorf("keep-alive ACK %+v", e)
+				}
+			}
+		case *KeepAliveEvent:
+			switch e.Action {
+			case ActionRearm:
+				rearms++
+				if e.Unanswered != 1 {
+					t.Errorf("rearm after %d unanswered probes, want 1", e.Unanswered)
+				}
+			case ActionAbort:
+				t.Fatalf("keep-alive aborted a connection to a live peer at %s", e.T)
+			}
+		case *AppErrorEvent:
+			t.Fatalf("application error with a live peer: %+v", e)
+		}
+	}
+	// Each answered probe restarts a full idle period: 10 periods, 10
+	// probes (the 11th would be due after the run ends).
+	if probes != 10 || acks != probes || rearms != probes {
+		t.Errorf("probes %d, keep-alive ACKs %d, rearms %d; want 10 of each", probes, acks, rearms)
+	}
+	if o := res.Clients[0]; o.Final != "ESTABLISHED" || o.Conn != conn {
+		t.Errorf("connection ended %s, want ESTABLISHED", o.Final)
+	}
+	if res.End != b.Duration {
+		t.Errorf("run ended at %v, want %v", res.End, b.Duration)
+	}
+}
+
+func TestBuiltinManyConnectionsEachGetsReplyBeforeSilence(t *testing.T) {
+	b := DefaultBuiltin()
+	b.Conns = 200
+	b.Idle, b.Count = 10*time.Minute, 2
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := 0
+	for _, e := range res.Events {
+		if s, ok := e.(*SegmentEvent); ok && s.Host == "server" && s.Class == ClassData && !s.Dropped {
+			replies++
+		}
+	}
+	if replies != b.Conns {
+		t.Errorf("%d replies before the silence, want %d", replies, b.Conns)
+	}
+	// Clients start within the first second; the last reply follows within
+	// a round trip, and the silence SilenceAfter later.
+	if res.SilencedAt > time.Second+b.SilenceAfter+100*time.Millisecond {
+		t.Errorf("server fell silent at %v: some client was served late", res.SilencedAt)
+	}
+	if len(res.Clients) != b.Conns {
+		t.Fatalf("%d client outcomes, want %d", len(res.Clients), b.Conns)
+	}
+	for _, o := range res.Clients {
+		if o.AbortAt < 0 || len(o.Probes) != b.Count || o.Error != "ETIMEDOUT" {
+			t.Fatalf("client sock%d: abort %v, %d probes, error %q", o.Conn, o.AbortAt, len(o.Probes), o.Error)
+		}
+		if want := o.LastRecv + b.Idle + time.Duration(b.Count)*b.Interval; o.AbortAt != want {
+			t.Errorf("client sock%d gave up at %v, want %v", o.Conn, o.AbortAt, want)
+		}
+	}
+}
+
+func traceHash(t *testing.T, b Builtin) [32]byte {
+	t.Helper()
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSONL(&buf, res.Events); err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(buf.Bytes())
+}
+
+// TestDeterminism runs the built-in scenario and a 1,000-connection one 20
+// times each under GOMAXPROCS 1 and 2: every trace must be the same bytes.
+func TestDeterminism(t *testing.T) {
+	many := DefaultBuiltin()
+	many.Conns = 1000
+	lossy := DefaultBuiltin()
+	lossy.Conns, lossy.Loss, lossy.PeerAlive, lossy.Idle = 50, 0.2, true, time.Minute
+	for _, sc := range []struct {
+		name string
+		b    Builtin
+	}{{"builtin", DefaultBuiltin()}, {"1000 connections", many}, {"50 connections, 20% loss", lossy}} {
+		t.Run(sc.name, func(t *testing.T) {
+			runs := 20
+			if raceEnabled {
+				runs = 4 // the race detector makes each run ~10x slower
+			}
+			want := traceHash(t, sc.b)
+			prev := runtime.GOMAXPROCS(0)
+			defer runtime.GOMAXPROCS(prev)
+			for _, procs := range []int{1, 2} {
+				runtime.GOMAXPROCS(procs)
+				for i := 0; i < runs; i++ {
+					if got := traceHash(t, sc.b); got != want {
+						t.Fatalf("GOMAXPROCS=%d run %d: trace differs from the first run", procs, i+1)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestSeedChangesTrace(t *testing.T) {
+	a, b := DefaultBuiltin(), DefaultBuiltin()
+	b.Seed = 2
+	if traceHash(t, a) == traceHash(t, b) {
+		t.Error("seeds 1 and 2 gave the same trace: the seed does not reach the stacks")
+	}
+}
+
+func TestBuiltinValidate(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*Builtin)
+		want string
+	}{
+		{func(b *Builtin) { b.Idle = 0 }, "idle 0s: want more than 0"},
+		{func(b *Builtin) { b.Interval = -time.Second }, "interval -1s"},
+		{func(b *Builtin) { b.Count = 0 }, "count 0: want 1 to 255"},
+		{func(b *Builtin) { b.Count = 256 }, "count 256"},
+		{func(b *Builtin) { b.Conns = MaxConns + 1 }, "conns 40001"},
+		{func(b *Builtin) { b.Loss = 1 }, "loss 1"},
+		{func(b *Builtin) { b.Latency = 2 * time.Minute }, "latency 2m0s"},
+	} {
+		b := DefaultBuiltin()
+		tc.mod(&b)
+		err := b.Validate()
+		if err == nil || !bytes.HasPrefix([]byte(err.Error()), []byte(tc.want)) {
+			t.Errorf("Validate() = %v, want an error starting %q", err, tc.want)
+		}
+		if _, err := RunBuiltin(b); err == nil {
+			t.Errorf("RunBuiltin accepted %s", tc.want)
+		}
+	}
+	if err := DefaultBuiltin().Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+}
+
+func ExampleRunBuiltin() {
+	b := DefaultBuiltin() // 2 h idle, 1 s interval, 10 probes; the server dies
+	res, err := RunBuiltin(b)
+	if err != nil {
+		panic(err)
+	}
+	o := res.Clients[0]
+	fmt.Println("probes:", len(o.Probes))
+	fmt.Println("first probe:", FormatTime(o.Probes[0]))
+	fmt.Println("gave up:", FormatTime(o.AbortAt), "with", o.Error)
+	// Output:
+	// probes: 10
+	// first probe: 02:00:00.040
+	// gave up: 02:00:10.040 with ETIMEDOUT
+}
