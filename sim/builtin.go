@@ -144,10 +144,10 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		b.Conns, ServerPort, b.Idle, b.Interval, b.Count, peer))
 
 	replies := 0
+	buf := make([]byte, 512) // handlers run one at a time on the driver
 	_, err = server.Listen("tcp4", ServerPort, stack.KeepAlive{}, func(c *stack.Conn) {
 		got := 0
 		c.OnEvent(func(c *stack.Conn) {
-			buf := make([]byte, 512)
 			for {
 				n, err := c.Recv(buf)
 				if err != nil {
@@ -181,7 +181,7 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 			at = time.Duration(starts.Int64N(int64(time.Second)))
 		}
 		net.At(at, func() {
-			if err := dialBuiltin(net, rec, client, raddr, b, func() {
+			if err := dialBuiltin(net, rec, client, raddr, b, buf, func() {
 				done++
 				if done == b.Conns {
 					net.Stop()
@@ -211,7 +211,7 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 // dialBuiltin opens one client connection the way a Windows application
 // does: keep-alive set up before connect, a request once connected, and a
 // recv always pending.
-func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr netip.AddrPort, b Builtin, gaveUp func()) error {
+func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr netip.AddrPort, b Builtin, buf []byte, gaveUp func()) error {
 	c, err := client.Socket("tcp4")
 	if err != nil {
 		return err
@@ -233,7 +233,6 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 				reportAppError(net, rec, c, "send", err)
 			}
 		}
-		buf := make([]byte, 512)
 		for {
 			_, err := c.Recv(buf)
 			if errors.Is(err, stack.ErrWouldBlock) {

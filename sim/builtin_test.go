@@ -327,3 +327,18 @@ func ExampleRunBuiltin() {
 	// first probe: 02:00:00.040
 	// gave up: 02:00:10.040 with ETIMEDOUT
 }
+
+func TestFormatTime(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0:                       "00:00:00.000",
+		1500 * time.Microsecond: "00:00:00.001",
+		2*time.Hour + 10*time.Second + 40*time.Millisecond:     "02:00:10.040",
+		99*time.Hour + 59*time.Minute + 59999*time.Millisecond: "99:59:59.999",
+		1234 * time.Hour: "1234:00:00.000",
+		-time.Second:     "-00:00:01.000",
+	} {
+		if got := FormatTime(d); got != want {
+			t.Errorf("FormatTime(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

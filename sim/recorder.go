@@ -2,7 +2,6 @@ package sim
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -23,13 +22,23 @@ type Recorder struct {
 	conns  map[*stack.Conn]*connTrack
 }
 
-type flowKey struct{ src, dst netip.AddrPort }
+// flowKey is a segment's direction as plain bytes, which hash and compare
+// faster than netip values.
+type flowKey struct {
+	srcPort, dstPort uint16
+	src, dst         [16]byte
+}
+
+func keyOf(src, dst netip.AddrPort) flowKey {
+	return flowKey{srcPort: src.Port(), dstPort: dst.Port(), src: src.Addr().As16(), dst: dst.Addr().As16()}
+}
 
 // flowState is one direction of a connection as seen on the wire.
 type flowState struct {
 	isn       seqnum.Value
 	next      seqnum.Value // highest sequence number sent + 1: the sender's SND.NXT
 	lastProbe bool         // the last segment in this direction was a delivered probe
+	src, dst  string       // formatted once: a flow's addresses never change
 }
 
 type connTrack struct {
@@ -66,8 +75,9 @@ func (r *Recorder) Segment(s *stack.Segment) {
 		return
 	}
 	t := s.TCP
-	f := r.flows[flowKey{s.Src, s.Dst}]
-	rev := r.flows[flowKey{s.Dst, s.Src}]
+	key := keyOf(s.Src, s.Dst)
+	f := r.flows[key]
+	rev := r.flows[keyOf(s.Dst, s.Src)]
 	class := classify(t, s.Payload, f, rev)
 
 	if c := s.FromConn; c != nil {
@@ -84,20 +94,20 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	}
 
 	seq, ack := t.SequenceNumber(), t.AckNumber()
+	if f == nil {
+		f = &flowState{isn: seqnum.Value(seq), next: seqnum.Value(seq), src: s.Src.String(), dst: s.Dst.String()}
+		r.flows[key] = f
+	}
 	ev := &SegmentEvent{
 		Dir:        "out",
-		Src:        s.Src.String(),
-		Dst:        s.Dst.String(),
+		Src:        f.src,
+		Dst:        f.dst,
 		Flags:      flagString(t.Flags()),
 		Len:        s.Payload,
 		Win:        t.WindowSize(),
 		Class:      class,
 		Dropped:    s.Dropped,
 		DropReason: s.DropReason,
-	}
-	if f == nil {
-		f = &flowState{isn: seqnum.Value(seq), next: seqnum.Value(seq)}
-		r.flows[flowKey{s.Src, s.Dst}] = f
 	}
 	ev.Seq = seq - uint32(f.isn)
 	if t.Flags().Contains(header.TCPFlagAck) {
@@ -163,23 +173,32 @@ func classify(t header.TCP, payload int, f, rev *flowState) string {
 	return ClassACK
 }
 
-// flagString spells flags as Wireshark's and tcpdump's compact form does:
+// flagLetters spells flags as Wireshark's and tcpdump's compact form does:
 // F S R P A U E C, in that order ("SA", "PA", "FA", "RA").
-func flagString(f header.TCPFlags) string {
-	var b strings.Builder
-	for _, x := range []struct {
-		flag header.TCPFlags
-		c    byte
-	}{
-		{header.TCPFlagFin, 'F'}, {header.TCPFlagSyn, 'S'}, {header.TCPFlagRst, 'R'}, {header.TCPFlagPsh, 'P'},
-		{header.TCPFlagAck, 'A'}, {header.TCPFlagUrg, 'U'}, {header.TCPFlagEce, 'E'}, {header.TCPFlagCwr, 'C'},
-	} {
-		if f.Contains(x.flag) {
-			b.WriteByte(x.c)
-		}
-	}
-	return b.String()
+var flagLetters = [...]struct {
+	flag header.TCPFlags
+	c    byte
+}{
+	{header.TCPFlagFin, 'F'}, {header.TCPFlagSyn, 'S'}, {header.TCPFlagRst, 'R'}, {header.TCPFlagPsh, 'P'},
+	{header.TCPFlagAck, 'A'}, {header.TCPFlagUrg, 'U'}, {header.TCPFlagEce, 'E'}, {header.TCPFlagCwr, 'C'},
 }
+
+// flagStrings holds the spelling of every flag combination, so that the
+// trace's hottest field costs no allocation.
+var flagStrings = func() (t [256]string) {
+	for i := range t {
+		var b []byte
+		for _, x := range flagLetters {
+			if header.TCPFlags(i).Contains(x.flag) {
+				b = append(b, x.c)
+			}
+		}
+		t[i] = string(b)
+	}
+	return t
+}()
+
+func flagString(f header.TCPFlags) string { return flagStrings[uint8(f)] }
 
 // Deliver implements stack.Observer. Any segment reaching a connection
 // restarts its idle time and answers its outstanding probes.

@@ -141,7 +141,26 @@ type NoteEvent struct {
 // than it did.
 func FormatTime(d time.Duration) string {
 	ms := d.Milliseconds()
-	return fmt.Sprintf("%02d:%02d:%02d.%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+	if ms < 0 {
+		return "-" + FormatTime(-d)
+	}
+	h := ms / 3600000
+	if h > 99 {
+		return fmt.Sprintf("%02d:%02d:%02d.%03d", h, ms/60000%60, ms/1000%60, ms%1000)
+	}
+	// The common case without fmt: this runs for every trace event.
+	b := []byte("00:00:00.000")
+	put := func(at int, v int64, width int) {
+		for i := at + width - 1; i >= at; i-- {
+			b[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, h, 2)
+	put(3, ms/60000%60, 2)
+	put(6, ms/1000%60, 2)
+	put(9, ms%1000, 3)
+	return string(b)
 }
 
 func newHeader(at time.Duration, host, kind string) Header {

@@ -107,10 +107,16 @@ type OpError struct {
 
 func (e *OpError) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.Conn, e.Err) }
 
+// connKey finds a host's socket from a segment. It is plain bytes (no
+// netip.Addr, whose zone pointer makes hashing and comparing slower): the
+// lookup runs for every packet.
 type connKey struct {
-	localPort  uint16
-	remote     netip.Addr
-	remotePort uint16
+	localPort, remotePort uint16
+	remote                [16]byte
+}
+
+func keyOf(localPort uint16, remote netip.Addr, remotePort uint16) connKey {
+	return connKey{localPort: localPort, remotePort: remotePort, remote: remote.As16()}
 }
 
 // Conn is a TCP socket on a simulated host. Its methods never block: what
@@ -253,7 +259,7 @@ func (c *Conn) register() {
 	}
 	local, _ := netip.AddrFromSlice(la.Addr.AsSlice())
 	c.local = netip.AddrPortFrom(local, la.Port)
-	c.host.conns[connKey{la.Port, c.remote.Addr(), c.remote.Port()}] = c
+	c.host.conns[keyOf(la.Port, c.remote.Addr(), c.remote.Port())] = c
 	c.registered = true
 }
 
@@ -387,7 +393,7 @@ func (c *Conn) refresh() {
 		c.arm()
 	}
 	if st == Closed && c.registered {
-		delete(c.host.conns, connKey{c.local.Port(), c.remote.Addr(), c.remote.Port()})
+		delete(c.host.conns, keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port()))
 		c.registered = false
 	}
 }

@@ -75,6 +75,7 @@ type Network struct {
 	dirty   []*Conn
 	spare   []*Conn
 	pkts    []packet
+	seg     Segment
 }
 
 // Direction selects one or both directions of traffic at a host.
@@ -337,16 +338,19 @@ func (n *Network) pump() bool {
 	return moved
 }
 
-// parse describes packet p sent by from, as of now.
-func (n *Network) parse(from *Host, p packet) (Segment, bool) {
-	seg := Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
+// parse describes packet p sent by from, as of now. The Segment is the
+// Network's one scratch Segment: observers may not keep it, and reusing it
+// saves an allocation per packet.
+func (n *Network) parse(from *Host, p packet) (*Segment, bool) {
+	seg := &n.seg
+	*seg = Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
 	var src, dst netip.Addr
 	var payload []byte
 	switch p.proto {
 	case ipv4.ProtocolNumber:
 		ip := header.IPv4(p.data)
 		if !ip.IsValid(len(p.data)) {
-			return seg, false
+			return nil, false
 		}
 		src, dst = netip.AddrFrom4(ip.SourceAddress().As4()), netip.AddrFrom4(ip.DestinationAddress().As4())
 		if ip.TransportProtocol() == header.TCPProtocolNumber {
@@ -355,14 +359,14 @@ func (n *Network) parse(from *Host, p packet) (Segment, bool) {
 	case ipv6.ProtocolNumber:
 		ip := header.IPv6(p.data)
 		if !ip.IsValid(len(p.data)) {
-			return seg, false
+			return nil, false
 		}
 		src, dst = netip.AddrFrom16(ip.SourceAddress().As16()), netip.AddrFrom16(ip.DestinationAddress().As16())
 		if ip.TransportProtocol() == header.TCPProtocolNumber {
 			payload = ip.Payload()
 		}
 	default:
-		return seg, false
+		return nil, false
 	}
 	seg.Src, seg.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
 	seg.To = n.byAddr[dst]
@@ -371,9 +375,9 @@ func (n *Network) parse(from *Host, p packet) (Segment, bool) {
 		seg.Src = netip.AddrPortFrom(src, t.SourcePort())
 		seg.Dst = netip.AddrPortFrom(dst, t.DestinationPort())
 		seg.Payload = len(t) - int(t.DataOffset())
-		seg.FromConn = from.conns[connKey{t.SourcePort(), dst, t.DestinationPort()}]
+		seg.FromConn = from.conns[keyOf(t.SourcePort(), dst, t.DestinationPort())]
 		if seg.To != nil {
-			seg.ToConn = seg.To.conns[connKey{t.DestinationPort(), src, t.SourcePort()}]
+			seg.ToConn = seg.To.conns[keyOf(t.DestinationPort(), src, t.SourcePort())]
 		}
 	}
 	return seg, true
@@ -391,7 +395,7 @@ func (n *Network) route(from *Host, p packet) {
 	seg.DropReason = n.dropReason(from, seg.To, pth)
 	seg.Dropped = seg.DropReason != ""
 	for _, o := range n.observers {
-		o.Segment(&seg)
+		o.Segment(seg)
 	}
 	if seg.FromConn != nil {
 		n.markDirty(seg.FromConn)
@@ -400,7 +404,7 @@ func (n *Network) route(from *Host, p packet) {
 		return
 	}
 	if pth.latency == 0 && len(pth.inflight) == 0 {
-		n.arrive(&seg, p)
+		n.arrive(seg, p)
 		return
 	}
 	pth.inflight = append(pth.inflight, flight{due: n.Now() + pth.latency, p: p})
@@ -438,7 +442,7 @@ func (n *Network) deliver(p *path) {
 		f := p.inflight[i]
 		p.inflight[i] = flight{}
 		if seg, ok := n.parse(p.from, f.p); ok && seg.To != nil {
-			n.arrive(&seg, f.p)
+			n.arrive(seg, f.p)
 		}
 	}
 	p.inflight = p.inflight[i:]
