@@ -5,6 +5,7 @@ go 1.26.3
 require (
 	github.com/benbjohnson/clock v1.3.5
 	github.com/google/go-cmp v0.7.0
+	go.uber.org/goleak v1.3.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 

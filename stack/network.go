@@ -45,10 +45,11 @@ type Config struct {
 // plus 255 probes of the same, is under 50 days), and finite.
 const DefaultHorizon = 100 * 24 * time.Hour
 
-// maxRoundsPerInstant bounds the settle loop at one virtual instant. A run
-// needs a handful of rounds per instant; millions mean something keeps
-// scheduling work for "now" forever.
-const maxRoundsPerInstant = 1 << 20
+// maxWorkPerInstant bounds the settle loop at one virtual instant, counted
+// in rounds plus timer callbacks. A herd of 40,000 connections probing at
+// once needs about 10^5; millions mean something keeps scheduling work for
+// "now" forever.
+const maxWorkPerInstant = 1 << 22
 
 // ErrHorizon is returned by Run when timers are still pending at the
 // Network's horizon.
@@ -70,6 +71,7 @@ type Network struct {
 	listeners []*Listener
 	stopped   bool
 	closed    bool
+	workLimit int // maxWorkPerInstant; tests lower it
 
 	dirtyMu sync.Mutex
 	dirty   []*Conn
@@ -106,12 +108,13 @@ func NewNetwork(cfg Config) *Network {
 		cfg.Horizon = DefaultHorizon
 	}
 	return &Network{
-		cfg:      cfg,
-		clock:    timers.NewClock(cfg.Queue, time.Time{}),
-		byAddr:   make(map[netip.Addr]*Host),
-		paths:    make(map[[2]int]*path),
-		silenced: make(map[int]Direction),
-		loss:     rand.New(rand.NewPCG(cfg.Seed, 0x6b6173696d)),
+		cfg:       cfg,
+		clock:     timers.NewClock(cfg.Queue, time.Time{}),
+		byAddr:    make(map[netip.Addr]*Host),
+		paths:     make(map[[2]int]*path),
+		silenced:  make(map[int]Direction),
+		loss:      rand.New(rand.NewPCG(cfg.Seed, 0x6b6173696d)),
+		workLimit: maxWorkPerInstant,
 	}
 }
 
@@ -476,16 +479,18 @@ func (n *Network) barrier() bool {
 // hosts process them, report state changes and run event handlers, fire due
 // timers; again, until a round does nothing.
 func (n *Network) settle() error {
-	for round := 0; ; round++ {
-		if round >= maxRoundsPerInstant {
-			return fmt.Errorf("stack: virtual time %v: still busy after %d rounds at one instant (something keeps scheduling work for now)", n.Now(), round)
-		}
+	budget := n.workLimit
+	for {
 		work := n.pump()
 		work = n.barrier() || work
 		work = n.pollConns() || work
-		work = n.clock.FireDue() > 0 || work
-		if !work {
+		fired := n.clock.FireDue(budget)
+		budget -= fired + 1
+		if fired == 0 && !work {
 			return nil
+		}
+		if budget <= 0 {
+			return fmt.Errorf("stack: virtual time %v: still busy after %d rounds and timer callbacks at one instant (something keeps scheduling work for now)", n.Now(), n.workLimit)
 		}
 	}
 }
@@ -493,6 +498,18 @@ func (n *Network) settle() error {
 // RunUntil runs the network until virtual time t (inclusive), or until a
 // callback calls Stop. The clock is left at t unless stopped earlier.
 func (n *Network) RunUntil(t time.Duration) error {
+	if err := n.runTo(t); err != nil {
+		return err
+	}
+	if !n.stopped && t > n.Now() {
+		n.clock.AdvanceTo(t)
+	}
+	return nil
+}
+
+// runTo runs every instant up to t that has something scheduled, and leaves
+// the clock at the last of them.
+func (n *Network) runTo(t time.Duration) error {
 	if n.closed {
 		return errClosed
 	}
@@ -503,15 +520,12 @@ func (n *Network) RunUntil(t time.Duration) error {
 	for !n.stopped {
 		next, ok := n.clock.NextDeadline()
 		if !ok || next > t {
-			break
+			return nil
 		}
 		n.clock.AdvanceTo(next)
 		if err := n.settle(); err != nil {
 			return err
 		}
-	}
-	if !n.stopped && t > n.Now() {
-		n.clock.AdvanceTo(t)
 	}
 	return nil
 }
@@ -520,10 +534,10 @@ func (n *Network) RunUntil(t time.Duration) error {
 func (n *Network) RunFor(d time.Duration) error { return n.RunUntil(n.Now() + d) }
 
 // Run runs the network until nothing is left to do (no timer pending) or a
-// callback calls Stop. It returns ErrHorizon if timers are still pending at
-// the Network's horizon.
+// callback calls Stop, and leaves the clock at the last thing that happened.
+// It returns ErrHorizon if timers are still pending at the Network's horizon.
 func (n *Network) Run() error {
-	if err := n.RunUntil(n.cfg.Horizon); err != nil {
+	if err := n.runTo(n.cfg.Horizon); err != nil {
 		return err
 	}
 	if !n.stopped && n.clock.Pending() > 0 {

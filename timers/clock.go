@@ -144,12 +144,13 @@ func (c *Clock) AdvanceTo(t time.Duration) {
 	c.now.Store(int64(t))
 }
 
-// FireDue runs, one by one, every timer due at or before the current virtual
-// time, including timers those callbacks schedule for now, and returns how
-// many ran.
-func (c *Clock) FireDue() int {
+// FireDue runs, one by one, the timers due at or before the current virtual
+// time, including timers those callbacks schedule for now, until none is
+// due or limit callbacks have run, and returns how many ran. The limit lets
+// a driver notice a callback that reschedules itself for now forever.
+func (c *Clock) FireDue(limit int) int {
 	n := 0
-	for {
+	for n < limit {
 		c.mu.Lock()
 		id, _, ok := c.q.PopDue(c.now.Load())
 		if !ok {
@@ -165,6 +166,7 @@ func (c *Clock) FireDue() int {
 		f()
 		n++
 	}
+	return n
 }
 
 // Timer is a pending or stopped timer of a Clock; it implements tcpip.Timer.

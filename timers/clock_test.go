@@ -31,7 +31,7 @@ func TestClockFiresInDeadlineThenSchedulingOrder(t *testing.T) {
 		t.Fatalf("NextDeadline = %v, %v; want 1s", d, ok)
 	}
 	c.AdvanceTo(2 * time.Second)
-	if n := c.FireDue(); n != 4 {
+	if n := c.FireDue(1000); n != 4 {
 		t.Fatalf("FireDue ran %d, want 4", n)
 	}
 	if diff := cmp.Diff([]string{"a", "b1", "b2", "moved"}, got); diff != "" {
@@ -49,7 +49,7 @@ func TestClockZeroDelayRunsOnlyWhenFired(t *testing.T) {
 	if ran {
 		t.Fatal("AfterFunc(0) ran its callback synchronously")
 	}
-	if c.FireDue() != 1 || !ran {
+	if c.FireDue(1000) != 1 || !ran {
 		t.Fatal("AfterFunc(0) did not fire at the current instant")
 	}
 }
@@ -62,7 +62,7 @@ func TestClockCallbackSchedulingForNowFiresInSameRound(t *testing.T) {
 		c.AfterFunc(0, func() { got = append(got, 2) })
 	})
 	c.AdvanceTo(time.Second)
-	c.FireDue()
+	c.FireDue(1000)
 	if diff := cmp.Diff([]int{1, 2}, got); diff != "" {
 		t.Fatal(diff)
 	}
@@ -73,13 +73,13 @@ func TestClockResetAfterFiring(t *testing.T) {
 	n := 0
 	tm := c.AfterFunc(time.Second, func() { n++ })
 	c.AdvanceTo(time.Second)
-	c.FireDue()
+	c.FireDue(1000)
 	if tm.Stop() {
 		t.Fatal("Stop after firing returned true")
 	}
 	tm.Reset(time.Second)
 	c.AdvanceTo(2 * time.Second)
-	c.FireDue()
+	c.FireDue(1000)
 	if n != 2 {
 		t.Fatalf("fired %d times, want 2", n)
 	}
@@ -124,7 +124,7 @@ func TestClockRecyclesOnlyUnreachableIdleTimers(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
 	c.AdvanceTo(time.Second)
-	if c.FireDue(); fired != 100 {
+	if c.FireDue(1000); fired != 100 {
 		t.Fatalf("%d of 100 dropped pending timers fired", fired)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -166,5 +166,19 @@ func TestBenbjohnsonAdapterOnMock(t *testing.T) {
 	m.Add(time.Minute)
 	if got := tc.NowMonotonic().Sub(t0); got != time.Minute {
 		t.Fatalf("monotonic advanced %v, want 1m", got)
+	}
+}
+
+func TestClockFireDueLimit(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	n := 0
+	var again func()
+	again = func() { n++; c.AfterFunc(0, again) }
+	c.AfterFunc(0, again)
+	if got := c.FireDue(100); got != 100 || n != 100 {
+		t.Fatalf("FireDue(100) ran %d (callback saw %d), want 100", got, n)
+	}
+	if c.Pending() != 1 {
+		t.Fatalf("%d pending after the limit, want the 1 rescheduled", c.Pending())
 	}
 }
