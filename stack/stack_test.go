@@ -74,7 +74,6 @@ func pair(t *testing.T, cfg Config, accepted *[]*Conn) (*Network, *Host, *Host, 
 	return n, c, s, tp
 }
 
-
 // gVisor alone never arms keep-alive switched on before connect when no data
 // follows the handshake; kasim must.
 func TestKeepAliveBeforeConnectArmsOnQuietConnection(t *testing.T) {
