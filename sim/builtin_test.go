@@ -3,10 +3,16 @@ package sim
 import (
 	"bytes"
 	"crypto/sha256"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // clientView is what the trace says about one client connection, computed
@@ -340,5 +346,45 @@ func TestFormatTime(t *testing.T) {
 		if got := FormatTime(d); got != want {
 			t.Errorf("FormatTime(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/ from the current output")
+
+// TestBuiltinGolden holds the built-in scenario's trace to the golden copy
+// in testdata/golden. Regenerate with `go test ./sim -update`, then read
+// the diff before committing it.
+func TestBuiltinGolden(t *testing.T) {
+	for name, b := range map[string]Builtin{
+		"builtin-default.jsonl":   DefaultBuiltin(),
+		"builtin-live-peer.jsonl": func() Builtin { b := DefaultBuiltin(); b.PeerAlive = true; return b }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			res, err := RunBuiltin(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if err := WriteJSONL(&got, res.Events); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("..", "testdata", "golden", name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./sim -update` to create it)", err)
+			}
+			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(got.String(), "\n")); diff != "" {
+				t.Errorf("trace differs from %s (-golden +got):\n%s", path, diff)
+			}
+		})
 	}
 }

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.runCleanups"))
+}
+
+func kasim(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestDefaultRunPrintsAnnotatedTimeline(t *testing.T) {
+	code, out, errOut := kasim()
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		"setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1) = 0",
+		"SYN-SENT -> ESTABLISHED",
+		"server falls silent",
+		"pass with nothing on the wire",
+		"02:00:00.040  client  sock2 keep-alive probe 1 of 10",
+		"02:00:09.040  client  sock2 keep-alive probe 10 of 10",
+		"02:00:10.040  client  sock2 keep-alive gives up: 10 probes unanswered",
+		"recv() fails: ETIMEDOUT (110)",
+		"keep-alive gave up at 02:00:10.040 = last segment received 00:00:00.040 + idle 2h0m0s + 10 x interval 1s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	_, viaRun, _ := kasim("run")
+	if viaRun != out {
+		t.Error("`kasim` and `kasim run` print different output")
+	}
+}
+
+func TestJSONLHasRequiredFieldsOnEveryLine(t *testing.T) {
+	code, out, _ := kasim("run", "--format", "jsonl", "--idle", "10m", "--interval", "30s", "--count", "4")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	lines, probes := 0, 0
+	for sc.Scan() {
+		lines++
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %d is not JSON: %v", lines, err)
+		}
+		for _, f := range []string{"t_ns", "t", "host", "event"} {
+			if _, ok := m[f]; !ok {
+				t.Fatalf("line %d lacks %q: %s", lines, f, sc.Text())
+			}
+		}
+		if m["event"] == "keepalive" && m["action"] == "probe" {
+			probes++
+		}
+	}
+	if probes != 4 {
+		t.Errorf("%d probe decisions, want 4 (--count 4)", probes)
+	}
+}
+
+func TestUsageErrorsAreOneLineExit2(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--idle", "abc"}, `--idle "abc": want a duration such as 2h, 90s or 1500ms`},
+		{[]string{"run", "--idle", "0s"}, "--idle 0s: want more than 0"},
+		{[]string{"run", "--interval", "-1s"}, "--interval -1s"},
+		{[]string{"run", "--count", "0"}, "--count 0: want 1 to 255"},
+		{[]string{"run", "--count", "ten"}, `--count "ten": not a number`},
+		{[]string{"run", "--seed", "-1"}, `--seed "-1": not a number`},
+		{[]string{"run", "--format", "xml"}, `--format "xml": want one of text, jsonl`},
+		{[]string{"run", "--peer", "zombie"}, `--peer "zombie": want one of dead, alive`},
+		{[]string{"run", "--loss", "1"}, "--loss 1: want at least 0 and below 1"},
+		{[]string{"run", "--conns", "50000"}, "--conns 50000"},
+		{[]string{"run", "--bogus"}, "unknown flag -bogus"},
+		{[]string{"run", "--idle"}, "--idle needs a value"},
+		{[]string{"run", "scenario.yaml"}, `unexpected argument "scenario.yaml"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"--count", "300"}, "--count 300"},
+	} {
+		code, out, errOut := kasim(tc.args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", tc.args, code)
+		}
+		if out != "" {
+			t.Errorf("%v: printed to stdout: %q", tc.args, out)
+		}
+		if !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: stderr %q, want one line containing %q", tc.args, errOut, tc.want)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}} {
+		if code, out, _ := kasim(args...); code != 0 || !strings.Contains(out, "kasim run [flags]") {
+			t.Errorf("%v: exit %d, output %q", args, code, out)
+		}
+	}
+	code, out, _ := kasim("run", "--help")
+	if code != 0 {
+		t.Fatalf("run --help: exit %d", code)
+	}
+	for _, f := range []string{"idle", "interval", "count", "seed", "conns", "latency", "loss", "peer", "silence-after", "duration", "format", "pcap"} {
+		if !strings.Contains(out, "-"+f) {
+			t.Errorf("run --help does not mention --%s", f)
+		}
+	}
+	if code, out, _ := kasim("version"); code != 0 || !strings.HasPrefix(out, "kasim ") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+func TestPcapFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.pcap")
+	if code, _, errOut := kasim("run", "--pcap", path, "--format", "jsonl"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 24 || !bytes.Equal(b[:4], []byte{0xd4, 0xc3, 0xb2, 0xa1}) {
+		t.Fatalf("pcap: %v, % x", err, b[:min(len(b), 8)])
+	}
+	code, _, errOut := kasim("run", "--pcap", filepath.Join(t.TempDir(), "no", "such", "dir", "x.pcap"))
+	if code != 1 || !strings.Contains(errOut, "--pcap") {
+		t.Errorf("unwritable --pcap: exit %d, %q; want 1 and a message naming --pcap", code, errOut)
+	}
+}
+
+func TestLivePeerStaysUp(t *testing.T) {
+	code, out, _ := kasim("run", "--peer", "alive", "--idle", "1m")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "3 keep-alive probe(s), 3 answered") || !strings.Contains(out, "the connection is ESTABLISHED") {
+		t.Errorf("live peer summary wrong:\n%s", out[strings.Index(out, "Summary"):])
+	}
+}
+
+// TestREADMECommandsWork runs every kasim command the README shows, so that
+// the README cannot drift from the command.
+func TestREADMECommandsWork(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?m)^\\s*(?:\\$ )?go run \\./cmd/kasim(.*)$")
+	matches := re.FindAllStringSubmatch(string(readme), -1)
+	if len(matches) < 3 {
+		t.Fatalf("found %d `go run ./cmd/kasim` lines in the README, expected several", len(matches))
+	}
+	dir := t.TempDir()
+	for _, m := range matches {
+		line := " " + m[1]
+		if i := strings.Index(line, " #"); i >= 0 {
+			line = line[:i] // a comment
+		}
+		if i := strings.Index(line, "|"); i >= 0 {
+			line = line[:i] // output piped to head or a pager
+		}
+		line = strings.TrimSpace(line)
+		args := strings.Fields(line)
+		for i, a := range args {
+			if strings.HasSuffix(a, ".pcap") {
+				args[i] = filepath.Join(dir, filepath.Base(a))
+			}
+		}
+		if code, _, errOut := kasim(args...); code != 0 {
+			t.Errorf("README command `kasim %s`: exit %d: %s", line, code, errOut)
+		}
+	}
+}
