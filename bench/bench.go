@@ -40,6 +40,24 @@ func (c *segmentCounter) Deliver(*stack.Segment)  {}
 func (c *segmentCounter) State(stack.StateChange) {}
 func (c *segmentCounter) Link(stack.LinkChange)   {}
 
+// pair builds a client and a server 5 ms apart, with a segment counter and
+// the extra observers attached.
+func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, server *stack.Host, count *segmentCounter, err error) {
+	net = stack.NewNetwork(stack.Config{Seed: seed, Latency: 5 * time.Millisecond})
+	count = &segmentCounter{}
+	net.Observe(count)
+	for _, o := range extra {
+		net.Observe(o)
+	}
+	if client, err = net.AddHost("client"); err == nil {
+		server, err = net.AddHost("server")
+	}
+	if err != nil {
+		net.Close()
+	}
+	return net, client, server, count, err
+}
+
 // SilentConns runs n keep-alive connections from one client to one server,
 // started over the first second, and silences the server a minute in: every
 // connection probes 10 times and is aborted. It returns once all are.
@@ -51,21 +69,11 @@ func SilentConns(n int, seed uint64, measureHeap bool, extra ...stack.Observer) 
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 	}
-	net := stack.NewNetwork(stack.Config{Seed: seed, Latency: 5 * time.Millisecond})
+	net, client, server, count, err := pair(seed, extra)
+	if err != nil {
+		return res, err
+	}
 	defer net.Close()
-	count := &segmentCounter{}
-	net.Observe(count)
-	for _, o := range extra {
-		net.Observe(o)
-	}
-	client, err := net.AddHost("client")
-	if err != nil {
-		return res, err
-	}
-	server, err := net.AddHost("server")
-	if err != nil {
-		return res, err
-	}
 	if _, err := server.Listen("tcp4", 80, stack.KeepAlive{}, nil); err != nil {
 		return res, err
 	}
@@ -120,18 +128,11 @@ func SilentConns(n int, seed uint64, measureHeap bool, extra ...stack.Observer) 
 // and the abort.
 func ConnectionLife(seed uint64) (Result, error) {
 	var res Result
-	net := stack.NewNetwork(stack.Config{Seed: seed, Latency: 5 * time.Millisecond})
+	net, client, server, count, err := pair(seed, nil)
+	if err != nil {
+		return res, err
+	}
 	defer net.Close()
-	count := &segmentCounter{}
-	net.Observe(count)
-	client, err := net.AddHost("client")
-	if err != nil {
-		return res, err
-	}
-	server, err := net.AddHost("server")
-	if err != nil {
-		return res, err
-	}
 	buf := make([]byte, 64)
 	_, err = server.Listen("tcp4", 80, stack.KeepAlive{}, func(c *stack.Conn) {
 		c.OnEvent(func(c *stack.Conn) {

@@ -238,7 +238,8 @@ func TestBuiltinManyConnectionsEachGetsReplyBeforeSilence(t *testing.T) {
 	}
 }
 
-func traceHash(t *testing.T, b Builtin) [32]byte {
+// traceJSONL runs b and returns its trace as JSONL.
+func traceJSONL(t *testing.T, b Builtin) []byte {
 	t.Helper()
 	res, err := RunBuiltin(b)
 	if err != nil {
@@ -248,8 +249,10 @@ func traceHash(t *testing.T, b Builtin) [32]byte {
 	if err := WriteJSONL(&buf, res.Events); err != nil {
 		t.Fatal(err)
 	}
-	return sha256.Sum256(buf.Bytes())
+	return buf.Bytes()
 }
+
+func traceHash(t *testing.T, b Builtin) [32]byte { return sha256.Sum256(traceJSONL(t, b)) }
 
 // TestDeterminism runs the built-in scenario and a 1,000-connection one 20
 // times each under GOMAXPROCS 1 and 2: every trace must be the same bytes.
@@ -360,20 +363,13 @@ func TestBuiltinGolden(t *testing.T) {
 		"builtin-live-peer.jsonl": func() Builtin { b := DefaultBuiltin(); b.PeerAlive = true; return b }(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			res, err := RunBuiltin(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			if err := WriteJSONL(&got, res.Events); err != nil {
-				t.Fatal(err)
-			}
+			got := traceJSONL(t, b)
 			path := filepath.Join("..", "testdata", "golden", name)
 			if *update {
 				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -382,7 +378,7 @@ func TestBuiltinGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (run `go test ./sim -update` to create it)", err)
 			}
-			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(got.String(), "\n")); diff != "" {
+			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
 				t.Errorf("trace differs from %s (-golden +got):\n%s", path, diff)
 			}
 		})

@@ -347,29 +347,26 @@ func (n *Network) pump() bool {
 func (n *Network) parse(from *Host, p packet) (*Segment, bool) {
 	seg := &n.seg
 	*seg = Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
-	var src, dst netip.Addr
-	var payload []byte
+	var ip header.Network
 	switch p.proto {
 	case ipv4.ProtocolNumber:
-		ip := header.IPv4(p.data)
-		if !ip.IsValid(len(p.data)) {
-			return nil, false
-		}
-		src, dst = netip.AddrFrom4(ip.SourceAddress().As4()), netip.AddrFrom4(ip.DestinationAddress().As4())
-		if ip.TransportProtocol() == header.TCPProtocolNumber {
-			payload = ip.Payload()
+		if v4 := header.IPv4(p.data); v4.IsValid(len(p.data)) {
+			ip = v4
 		}
 	case ipv6.ProtocolNumber:
-		ip := header.IPv6(p.data)
-		if !ip.IsValid(len(p.data)) {
-			return nil, false
+		if v6 := header.IPv6(p.data); v6.IsValid(len(p.data)) {
+			ip = v6
 		}
-		src, dst = netip.AddrFrom16(ip.SourceAddress().As16()), netip.AddrFrom16(ip.DestinationAddress().As16())
-		if ip.TransportProtocol() == header.TCPProtocolNumber {
-			payload = ip.Payload()
-		}
-	default:
+	}
+	if ip == nil {
 		return nil, false
+	}
+	srcAddr, dstAddr := ip.SourceAddress(), ip.DestinationAddress()
+	src, _ := netip.AddrFromSlice(srcAddr.AsSlice())
+	dst, _ := netip.AddrFromSlice(dstAddr.AsSlice())
+	var payload []byte
+	if ip.TransportProtocol() == header.TCPProtocolNumber {
+		payload = ip.Payload()
 	}
 	seg.Src, seg.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
 	seg.To = n.byAddr[dst]
