@@ -46,6 +46,8 @@ type Host struct {
 
 	needBarrier bool
 	conns       map[connKey]*Conn
+
+	sendsNothing, receivesNothing string // drop reasons while silenced
 }
 
 // Name returns the host's name in the scenario.
@@ -121,6 +123,9 @@ func (n *Network) newHost(name string) (*Host, error) {
 		v4:    netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}),
 		v6:    netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}),
 		conns: make(map[connKey]*Conn),
+
+		sendsNothing:    "silenced: " + name + " sends nothing",
+		receivesNothing: "silenced: " + name + " receives nothing",
 	}
 	h.st = newGStack(n.clock, n.cfg.Seed, i)
 	h.nic = &nic{Endpoint: channel.New(1, mtu, "")}
@@ -174,6 +179,7 @@ type nic struct {
 	*channel.Endpoint
 	mu     sync.Mutex
 	outbox []packet
+	free   [][]byte // buffers of packets delivered or dropped, for reuse
 }
 
 type packet struct {
@@ -187,11 +193,24 @@ func (e *nic) WritePackets(pkts gstack.PacketBufferList) (int, tcpip.Error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, pkt := range pkts.AsSlice() {
-		v := pkt.ToView()
-		e.outbox = append(e.outbox, packet{proto: pkt.NetworkProtocolNumber, data: append([]byte(nil), v.AsSlice()...)})
-		v.Release()
+		var buf []byte
+		if n := len(e.free); n > 0 {
+			buf, e.free = e.free[n-1][:0], e.free[:n-1]
+		}
+		for _, s := range pkt.AsSlices() {
+			buf = append(buf, s...)
+		}
+		e.outbox = append(e.outbox, packet{proto: pkt.NetworkProtocolNumber, data: buf})
 	}
 	return pkts.Len(), nil
+}
+
+// recycle takes back the buffer of a packet this NIC sent, once the network
+// is done with it (gVisor copies what it is given on inject).
+func (e *nic) recycle(b []byte) {
+	e.mu.Lock()
+	e.free = append(e.free, b)
+	e.mu.Unlock()
 }
 
 // take returns the queued outbound packets, oldest first, and empties the

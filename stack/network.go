@@ -232,6 +232,8 @@ type path struct {
 	partitioned bool
 	inflight    []flight // FIFO: packets on a link do not overtake each other
 	timer       tcpip.Timer
+
+	partitionedWhy, lostWhy string
 }
 
 type flight struct {
@@ -243,7 +245,9 @@ func (n *Network) path(from, to *Host) *path {
 	k := [2]int{from.index, to.index}
 	p := n.paths[k]
 	if p == nil {
-		p = &path{from: from, to: to, latency: n.cfg.Latency}
+		p = &path{from: from, to: to, latency: n.cfg.Latency,
+			partitionedWhy: "partitioned: " + from.name + " cannot reach " + to.name,
+			lostWhy:        "lost: random loss on " + from.name + " -> " + to.name}
 		n.paths[k] = p
 	}
 	return p
@@ -307,22 +311,23 @@ func (n *Network) SetLatency(a, b *Host, d time.Duration) error {
 	return nil
 }
 
-// dropReason says why a packet from->to would be dropped now, or "".
+// dropReason says why a packet from->to would be dropped now, or "". The
+// strings are built once per host or path: a dead peer drops every probe.
 func (n *Network) dropReason(from, to *Host, p *path) string {
 	if n.silenced[from.index]&Outbound != 0 {
-		return "silenced: " + from.name + " sends nothing"
+		return from.sendsNothing
 	}
 	if to == nil {
 		return "no route: no host has that address"
 	}
 	if n.silenced[to.index]&Inbound != 0 {
-		return "silenced: " + to.name + " receives nothing"
+		return to.receivesNothing
 	}
 	if p.partitioned {
-		return "partitioned: " + from.name + " cannot reach " + to.name
+		return p.partitionedWhy
 	}
 	if p.loss > 0 && n.loss.Float64() < p.loss {
-		return "lost: random loss on " + from.name + " -> " + to.name
+		return p.lostWhy
 	}
 	return ""
 }
@@ -347,26 +352,17 @@ func (n *Network) pump() bool {
 func (n *Network) parse(from *Host, p packet) (*Segment, bool) {
 	seg := &n.seg
 	*seg = Segment{At: n.Now(), From: from, Proto: p.proto, Packet: p.data}
-	var ip header.Network
+	var src, dst netip.Addr
+	var payload []byte
+	var ok bool
 	switch p.proto {
 	case ipv4.ProtocolNumber:
-		if v4 := header.IPv4(p.data); v4.IsValid(len(p.data)) {
-			ip = v4
-		}
+		src, dst, payload, ok = ipFields(header.IPv4(p.data), len(p.data))
 	case ipv6.ProtocolNumber:
-		if v6 := header.IPv6(p.data); v6.IsValid(len(p.data)) {
-			ip = v6
-		}
+		src, dst, payload, ok = ipFields(header.IPv6(p.data), len(p.data))
 	}
-	if ip == nil {
+	if !ok {
 		return nil, false
-	}
-	srcAddr, dstAddr := ip.SourceAddress(), ip.DestinationAddress()
-	src, _ := netip.AddrFromSlice(srcAddr.AsSlice())
-	dst, _ := netip.AddrFromSlice(dstAddr.AsSlice())
-	var payload []byte
-	if ip.TransportProtocol() == header.TCPProtocolNumber {
-		payload = ip.Payload()
 	}
 	seg.Src, seg.Dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
 	seg.To = n.byAddr[dst]
@@ -386,6 +382,7 @@ func (n *Network) parse(from *Host, p packet) (*Segment, bool) {
 func (n *Network) route(from *Host, p packet) {
 	seg, ok := n.parse(from, p)
 	if !ok {
+		from.nic.recycle(p.data)
 		return
 	}
 	pth := &path{}
@@ -401,10 +398,12 @@ func (n *Network) route(from *Host, p packet) {
 		n.markDirty(seg.FromConn)
 	}
 	if seg.Dropped {
+		from.nic.recycle(p.data)
 		return
 	}
 	if pth.latency == 0 && len(pth.inflight) == 0 {
 		n.arrive(seg, p)
+		from.nic.recycle(p.data)
 		return
 	}
 	pth.inflight = append(pth.inflight, flight{due: n.Now() + pth.latency, p: p})
@@ -422,6 +421,38 @@ func (n *Network) arrive(seg *Segment, p packet) {
 	if seg.ToConn != nil {
 		n.markDirty(seg.ToConn)
 	}
+}
+
+// ipHeader is what parse needs of an IPv4 or IPv6 header. ipFields takes it
+// as a type parameter, not an interface: boxing the header slice into an
+// interface would cost an allocation per packet.
+type ipHeader interface {
+	IsValid(pktSize int) bool
+	SourceAddress() tcpip.Address
+	DestinationAddress() tcpip.Address
+	TransportProtocol() tcpip.TransportProtocolNumber
+	Payload() []byte
+}
+
+// ipFields returns a packet's addresses and, for TCP, its TCP bytes; size
+// is the packet's length. Nothing is read before IsValid vouches for it.
+func ipFields[H ipHeader](ip H, size int) (src, dst netip.Addr, tcp []byte, ok bool) {
+	if !ip.IsValid(size) {
+		return src, dst, nil, false
+	}
+	src = addrOf(ip.SourceAddress())
+	dst = addrOf(ip.DestinationAddress())
+	if ip.TransportProtocol() == header.TCPProtocolNumber {
+		tcp = ip.Payload()
+	}
+	return src, dst, tcp, true
+}
+
+func addrOf(a tcpip.Address) netip.Addr {
+	if a.Len() == 4 {
+		return netip.AddrFrom4(a.As4())
+	}
+	return netip.AddrFrom16(a.As16())
 }
 
 // armPath sets the path's delivery timer for its oldest packet in flight.
@@ -444,6 +475,7 @@ func (n *Network) deliver(p *path) {
 		if seg, ok := n.parse(p.from, f.p); ok && seg.To != nil {
 			n.arrive(seg, f.p)
 		}
+		p.from.nic.recycle(f.p.data)
 	}
 	p.inflight = p.inflight[i:]
 	if len(p.inflight) > 0 {
@@ -560,6 +592,7 @@ func (n *Network) Close() {
 	for _, h := range n.hosts {
 		h.st.Wait()
 	}
+	n.clock.StopAll()
 }
 
 var errClosed = errors.New("stack: network is closed")

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
@@ -87,8 +88,23 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
 	c.slots[t.id] = slot{f: f, pending: true, owner: t}
 	c.q.Push(t.id, c.deadline(d))
 	c.mu.Unlock()
-	runtime.AddCleanup(t, c.release, t.id)
+	// The cleanup must not hold the clock: cleanups are GC roots, the
+	// clock holds its pending timers, and they hold whatever their
+	// callbacks reach (gVisor endpoints, whole stacks), so a strong
+	// reference here would keep every clock with a pending timer alive.
+	runtime.AddCleanup(t, releaseID, idRef{weak.Make(c), t.id})
 	return t
+}
+
+type idRef struct {
+	clock weak.Pointer[Clock]
+	id    ID
+}
+
+func releaseID(r idRef) {
+	if c := r.clock.Value(); c != nil {
+		c.release(r.id)
+	}
 }
 
 // deadline returns now+d, saturating instead of overflowing.
@@ -169,6 +185,22 @@ func (c *Clock) FireDue(limit int) int {
 	return n
 }
 
+// StopAll cancels every timer and forgets the callbacks, so that nothing
+// they reach stays alive through the clock; Reset on those timers does
+// nothing from then on. Timers made afterwards work as usual.
+func (c *Clock) StopAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.slots {
+		if c.slots[id].pending {
+			c.q.Remove(ID(id))
+		}
+		c.slots[id].f = nil
+		c.slots[id].pending = false
+		c.slots[id].owner = nil
+	}
+}
+
 // Timer is a pending or stopped timer of a Clock; it implements tcpip.Timer.
 type Timer struct {
 	c  *Clock
@@ -197,6 +229,9 @@ func (t *Timer) Reset(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.slots[t.id]
+	if s.f == nil { // stopped for good by StopAll
+		return
+	}
 	when := c.deadline(d)
 	if s.pending {
 		c.q.Reschedule(t.id, when)

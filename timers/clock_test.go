@@ -182,3 +182,47 @@ func TestClockFireDueLimit(t *testing.T) {
 		t.Fatalf("%d pending after the limit, want the 1 rescheduled", c.Pending())
 	}
 }
+
+func TestClockStopAll(t *testing.T) {
+	c := NewClock(nil, time.Time{})
+	fired := 0
+	old := c.AfterFunc(time.Second, func() { fired++ })
+	c.StopAll()
+	old.Reset(time.Second)
+	if old.Stop() {
+		t.Error("Stop after StopAll returned true")
+	}
+	c.AfterFunc(time.Second, func() { fired += 10 })
+	c.AdvanceTo(time.Hour)
+	c.FireDue(10)
+	if fired != 10 {
+		t.Errorf("fired = %d: want only the timer made after StopAll (10)", fired)
+	}
+}
+
+// A clock with pending timers must be collectable once its owner drops it:
+// the ID-recycling cleanups may not keep it alive.
+func TestClockWithPendingTimersIsCollected(t *testing.T) {
+	collected := make(chan struct{})
+	func() {
+		c := NewClock(nil, time.Time{})
+		big := make([]byte, 1<<20)
+		for i := 0; i < 10; i++ {
+			c.AfterFunc(time.Hour, func() { _ = big })
+		}
+		runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, collected)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a dropped clock with pending timers was never collected")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
