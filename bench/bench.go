@@ -58,18 +58,30 @@ func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, serv
 	return net, client, server, count, err
 }
 
-// SilentConns runs n keep-alive connections from one client to one server,
-// started over the first second, and silences the server a minute in: every
-// connection probes 10 times and is aborted. It returns once all are.
-// Extra observers (a trace recorder, say) see the whole run.
-func SilentConns(n int, seed uint64, measureHeap bool, extra ...stack.Observer) (Result, error) {
+// Silent describes a SilentConns workload.
+type Silent struct {
+	Conns int
+	Seed  uint64
+	// Spread is the time over which the connections are dialled, evenly;
+	// zero dials them all at the same instant (a herd: the stacks handle
+	// them in batches, and the listener falls back to SYN cookies).
+	Spread      time.Duration
+	MeasureHeap bool // measure live heap per connection (forces collections)
+}
+
+// SilentConns runs w.Conns keep-alive connections from one client to one
+// server and silences the server a minute in: every connection probes 10
+// times and is aborted. It returns once all are. Extra observers (a trace
+// recorder, say) see the whole run.
+func SilentConns(w Silent, extra ...stack.Observer) (Result, error) {
+	n := w.Conns
 	var res Result
 	var before runtime.MemStats
-	if measureHeap {
+	if w.MeasureHeap {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 	}
-	net, client, server, count, err := pair(seed, extra)
+	net, client, server, count, err := pair(w.Seed, extra)
 	if err != nil {
 		return res, err
 	}
@@ -89,7 +101,7 @@ func SilentConns(n int, seed uint64, measureHeap bool, extra ...stack.Observer) 
 	}
 	var dialErr error
 	for i := 0; i < n; i++ {
-		at := time.Duration(i) * time.Second / time.Duration(n)
+		at := time.Duration(i) * w.Spread / time.Duration(n)
 		net.At(at, func() {
 			c, err := client.Dial(raddr, KeepAlive)
 			if err != nil {
@@ -106,7 +118,7 @@ func SilentConns(n int, seed uint64, measureHeap bool, extra ...stack.Observer) 
 	if dialErr != nil {
 		return res, dialErr
 	}
-	if measureHeap {
+	if w.MeasureHeap {
 		var after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&after)
