@@ -48,9 +48,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
 	case "version":
+		if len(args) > 1 {
+			if isHelp(args[1]) {
+				fmt.Fprintln(stdout, "Usage: kasim version\n\nPrints kasim's version.")
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "kasim version: unexpected argument %q\n", args[1])
+			return exitUsage
+		}
 		fmt.Fprintln(stdout, "kasim", version())
 		return exitOK
 	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[1] == "run" {
+			return runCmd([]string{"--help"}, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
@@ -60,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "kasim: unknown command %q (want run or version; see kasim --help)\n", args[0])
 	return exitUsage
+}
+
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }
 
 func version() string {
@@ -75,7 +90,7 @@ type durationFlag struct{ d *time.Duration }
 
 func (f durationFlag) String() string {
 	if f.d == nil {
-		return ""
+		return "0s" // the zero value flag.PrintDefaults compares against
 	}
 	return f.d.String()
 }
@@ -117,18 +132,18 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	var pcapPath string
 	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle time: no segment received for this long sends the first probe")
-	fs.Var(durationFlag{&b.Interval}, "interval", "time between unanswered keep-alive probes")
+	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle `time`: no segment received for this long sends the first probe")
+	fs.Var(durationFlag{&b.Interval}, "interval", "`time` between unanswered keep-alive probes")
 	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255)")
 	fs.Uint64Var(&b.Seed, "seed", b.Seed, "seed for ISNs, ports, loss and start times")
 	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-40000), started over the first second")
-	fs.Var(durationFlag{&b.Latency}, "latency", "one-way latency between client and server")
-	fs.Float64Var(&b.Loss, "loss", b.Loss, "probability of losing each packet, both directions (0 to <1)")
-	fs.Var(choiceFlag{&peer, []string{"dead", "alive"}}, "peer", "dead: the server falls silent after its reply; alive: it answers every probe")
-	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead: how long after its last reply the server falls silent")
-	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual time (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
-	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output: text (annotated timeline) or jsonl (the trace)")
-	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap file (virtual timestamps)")
+	fs.Var(durationFlag{&b.Latency}, "latency", "one-way `latency` between client and server")
+	fs.Float64Var(&b.Loss, "loss", b.Loss, "`probability` of losing each packet, both directions (0 to <1)")
+	fs.Var(choiceFlag{&peer, []string{"dead", "alive"}}, "peer", "the server is `dead|alive`: dead falls silent after its reply, alive answers every probe")
+	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead, the server falls silent this `duration` after its last reply")
+	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
+	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
+	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(stdout, "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nFlags:\n")

@@ -128,6 +128,18 @@ func TestHelp(t *testing.T) {
 	if code, out, _ := kasim("version"); code != 0 || !strings.HasPrefix(out, "kasim ") {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
+	if code, out, _ := kasim("version", "--help"); code != 0 || !strings.HasPrefix(out, "Usage: kasim version") {
+		t.Errorf("version --help: exit %d, %q", code, out)
+	}
+	if code, _, errOut := kasim("version", "extra"); code != 2 || !strings.Contains(errOut, `unexpected argument "extra"`) {
+		t.Errorf("version extra: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := kasim("help", "run"); code != 0 || !strings.HasPrefix(out, "Usage: kasim run") {
+		t.Errorf("help run: exit %d, %q", code, out)
+	}
+	if strings.Contains(out, " value\n") || strings.Contains(out, "(default 0s)") {
+		t.Errorf("run --help shows placeholder or zero defaults:\n%s", out)
+	}
 }
 
 func TestPcapFlag(t *testing.T) {
