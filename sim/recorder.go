@@ -12,14 +12,12 @@ import (
 )
 
 // Recorder observes a stack.Network and builds its trace. Segment classes
-// and keep-alive decisions are read off the wire and the connections' states,
-// the way Wireshark's TCP analysis reads a capture, because gVisor exposes no
-// hook for them; the rules are in classify and in the Segment, Deliver and
-// State methods.
+// are read off the wire, the way Wireshark's TCP analysis reads a capture
+// (see classify); keep-alive decisions are the stack's own bookkeeping
+// (stack.Segment.Probe and Answered, stack.StateChange.KeepAliveAbort).
 type Recorder struct {
 	events []Event
 	flows  map[flowKey]*flowState
-	conns  map[*stack.Conn]*connTrack
 }
 
 // flowKey is a segment's direction as plain bytes, which hash and compare
@@ -41,14 +39,9 @@ type flowState struct {
 	src, dst  string       // formatted once: a flow's addresses never change
 }
 
-type connTrack struct {
-	unanswered int
-	lastRecv   time.Duration
-}
-
 // NewRecorder returns an empty Recorder; pass it to Network.Observe.
 func NewRecorder() *Recorder {
-	return &Recorder{flows: make(map[flowKey]*flowState), conns: make(map[*stack.Conn]*connTrack)}
+	return &Recorder{flows: make(map[flowKey]*flowState)}
 }
 
 // Events returns the trace so far, in order.
@@ -58,15 +51,6 @@ func (r *Recorder) Events() []Event { return r.events }
 func (r *Recorder) Add(at time.Duration, host string, kind string, e Event) {
 	*e.Head() = newHeader(at, host, kind)
 	r.events = append(r.events, e)
-}
-
-func (r *Recorder) track(c *stack.Conn) *connTrack {
-	t := r.conns[c]
-	if t == nil {
-		t = &connTrack{}
-		r.conns[c] = t
-	}
-	return t
 }
 
 // Segment implements stack.Observer.
@@ -80,17 +64,8 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	rev := r.flows[keyOf(s.Dst, s.Src)]
 	class := classify(t, s.Payload, f, rev)
 
-	if c := s.FromConn; c != nil {
-		ct := r.track(c)
-		switch {
-		case class == ClassKeepAliveProbe:
-			ct.unanswered++
-			r.keepAlive(s.At, c, ct, ActionProbe, ct.unanswered, ct.unanswered-1)
-		case s.Payload > 0 || t.Flags().Contains(header.TCPFlagFin):
-			// New data stops keep-alive until it is acknowledged;
-			// if the connection dies now, retransmission killed it.
-			ct.unanswered = 0
-		}
+	if s.Probe && s.FromConn != nil {
+		r.keepAlive(s.At, s.FromConn, ActionProbe, s.ProbeNumber, s.ProbeNumber-1)
 	}
 
 	seq, ack := t.SequenceNumber(), t.AckNumber()
@@ -200,43 +175,31 @@ var flagStrings = func() (t [256]string) {
 
 func flagString(f header.TCPFlags) string { return flagStrings[uint8(f)] }
 
-// Deliver implements stack.Observer. Any segment reaching a connection
-// restarts its idle time and answers its outstanding probes.
+// Deliver implements stack.Observer. A segment reaching a connection with
+// probes outstanding answers them: the count restarts, and so does the idle
+// time.
 func (r *Recorder) Deliver(s *stack.Segment) {
-	if s.TCP == nil || s.ToConn == nil {
-		return
+	if s.Answered > 0 && s.ToConn != nil {
+		r.keepAlive(s.At, s.ToConn, ActionRearm, 0, s.Answered)
 	}
-	ct := r.track(s.ToConn)
-	ct.lastRecv = s.At
-	if ct.unanswered > 0 && !s.TCP.Flags().Contains(header.TCPFlagRst) {
-		r.keepAlive(s.At, s.ToConn, ct, ActionRearm, 0, ct.unanswered)
-	}
-	ct.unanswered = 0
 }
 
-// State implements stack.Observer. A connection that closes while its probes
-// are unanswered was closed by keep-alive: anything it received would have
-// reset the count, and data it sent would have stopped the probing.
+// State implements stack.Observer.
 func (r *Recorder) State(ch stack.StateChange) {
-	ct := r.conns[ch.Conn]
-	if ch.To == stack.Established {
-		r.track(ch.Conn).lastRecv = ch.At // the handshake's last segment arrived now
-	}
-	if ch.To == stack.Closed && ct != nil && ct.unanswered > 0 {
-		r.keepAlive(ch.At, ch.Conn, ct, ActionAbort, 0, ct.unanswered)
+	if ch.KeepAliveAbort {
+		unanswered, _ := ch.Conn.KeepAliveProbes()
+		r.keepAlive(ch.At, ch.Conn, ActionAbort, 0, unanswered)
 	}
 	r.Add(ch.At, ch.Conn.Host().Name(), KindState, &StateEvent{Conn: ch.Conn.ID(), From: ch.From.String(), To: ch.To.String()})
-	if ch.To == stack.Closed {
-		delete(r.conns, ch.Conn)
-	}
 }
 
-func (r *Recorder) keepAlive(at time.Duration, c *stack.Conn, ct *connTrack, action string, probe, unanswered int) {
+func (r *Recorder) keepAlive(at time.Duration, c *stack.Conn, action string, probe, unanswered int) {
 	ka := c.KeepAlive()
+	_, lastRecv := c.KeepAliveProbes()
 	r.Add(at, c.Host().Name(), KindKeepAlive, &KeepAliveEvent{
 		Conn: c.ID(), Action: action, Probe: probe, Unanswered: unanswered,
 		IdleNS: int64(ka.Idle), IntervalNS: int64(ka.Interval), Count: ka.Count,
-		LastRecvNS: int64(ct.lastRecv),
+		LastRecvNS: int64(lastRecv),
 	})
 }
 

@@ -136,8 +136,9 @@ type Conn struct {
 	dirty   bool // guarded by Network.dirtyMu
 	// keepAliveOn records that the application switched keep-alive on, so
 	// that kasim can arm it when the handshake completes (see arm).
-	keepAliveOn bool
-	registered  bool
+	keepAliveOn    bool
+	registered     bool
+	keepAliveAbort bool
 }
 
 // ID returns the socket's number, unique in its Network and given out in
@@ -385,17 +386,32 @@ func (c *Conn) refresh() {
 	from := c.state
 	c.state = st
 	n := c.host.net
-	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st}
+	key := keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())
+	f := c.host.flows[key]
+	if st == Closed && from.synchronized() && c.registered && f != nil && f.unanswered > 0 {
+		c.keepAliveAbort = true
+	}
+	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}
 	for _, o := range n.observers {
 		o.State(ch)
 	}
 	if st == Established && c.keepAliveOn {
 		c.arm()
 	}
+	if c.keepAliveAbort && c.host.abortRST && f.haveSnd && f.haveRcv {
+		n.route(c.host, resetPacket(c, f))
+	}
 	if st == Closed && c.registered {
-		delete(c.host.conns, keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port()))
+		delete(c.host.conns, key)
+		delete(c.host.flows, key)
 		c.registered = false
 	}
+}
+
+// synchronized reports whether s is one of RFC 793's synchronized states,
+// the ones keep-alive runs in.
+func (s State) synchronized() bool {
+	return s >= Established && s <= TimeWait
 }
 
 // arm starts keep-alive's idle timer as the handshake completes. gVisor arms

@@ -46,6 +46,9 @@ type Host struct {
 
 	needBarrier bool
 	conns       map[connKey]*Conn
+	flows       map[connKey]*flow
+	probeOctets int  // octets appended to keep-alive probes (0 or 1)
+	abortRST    bool // send RST+ACK when keep-alive gives up
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }
@@ -123,6 +126,7 @@ func (n *Network) newHost(name string) (*Host, error) {
 		v4:    netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}),
 		v6:    netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}),
 		conns: make(map[connKey]*Conn),
+		flows: make(map[connKey]*flow),
 
 		sendsNothing:    "silenced: " + name + " sends nothing",
 		receivesNothing: "silenced: " + name + " receives nothing",

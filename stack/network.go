@@ -202,6 +202,13 @@ type Segment struct {
 	FromConn, ToConn *Conn
 	Dropped          bool
 	DropReason       string
+	// Probe says the segment is a keep-alive probe, the ProbeNumber-th
+	// since its sender last received anything (Segment only).
+	Probe       bool
+	ProbeNumber int
+	// Answered is how many unanswered keep-alive probes of the receiver
+	// this segment answers (Deliver only; 0 for an RST).
+	Answered int
 }
 
 // StateChange is a connection moving between TCP states.
@@ -209,6 +216,9 @@ type StateChange struct {
 	At       time.Duration
 	Conn     *Conn
 	From, To State
+	// KeepAliveAbort says keep-alive gave up on the connection: it closed
+	// while its probes were unanswered.
+	KeepAliveAbort bool
 }
 
 // LinkChange is a change of the simulated network, made through one of the
@@ -385,6 +395,9 @@ func (n *Network) route(from *Host, p packet) {
 		from.nic.recycle(p.data)
 		return
 	}
+	if seg.TCP != nil {
+		seg, p = n.sentTCP(from, seg, p)
+	}
 	pth := &path{}
 	if seg.To != nil {
 		pth = n.path(from, seg.To)
@@ -412,8 +425,35 @@ func (n *Network) route(from *Host, p packet) {
 	}
 }
 
+// sentTCP records an outbound segment in its sender's flow, and pads it if
+// it is a probe and the host's probes carry an octet. It returns the
+// segment and packet to route (new ones, if padded).
+func (n *Network) sentTCP(from *Host, seg *Segment, p packet) (*Segment, packet) {
+	f := from.flowOf(keyOf(seg.TCP.SourcePort(), seg.Dst.Addr(), seg.TCP.DestinationPort()))
+	probe := f.isProbe(seg.TCP, seg.Payload)
+	if probe && from.probeOctets > seg.Payload {
+		padded := padProbe(p, tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice()))
+		from.nic.recycle(p.data)
+		p = padded
+		seg, _ = n.parse(from, p)
+	}
+	f.sent(seg.TCP, seg.Payload, probe)
+	seg.Probe = probe
+	if probe {
+		seg.ProbeNumber = f.unanswered
+	}
+	return seg, p
+}
+
 // arrive hands a packet to its destination host, now.
 func (n *Network) arrive(seg *Segment, p packet) {
+	if t := seg.TCP; t != nil {
+		f := seg.To.flowOf(keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort()))
+		if !t.Flags().Contains(header.TCPFlagRst) {
+			seg.Answered = f.unanswered
+		}
+		f.received(t, seg.Payload, n.Now())
+	}
 	for _, o := range n.observers {
 		o.Deliver(seg)
 	}

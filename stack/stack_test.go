@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
@@ -492,5 +493,122 @@ func TestClosedNetworkIsCollected(t *testing.T) {
 			t.Fatal("a closed Network with pending timers was never collected")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// segLog keeps what tests of the wire need from each TCP segment.
+type segLog struct{ segs []loggedSeg }
+
+type loggedSeg struct {
+	at                time.Duration
+	from              string
+	flags             header.TCPFlags
+	seq, ack          uint32
+	payload           []byte
+	probe, dropped    bool
+	probeNo, answered int
+	delivered         bool
+	checksumOK        bool
+}
+
+func (l *segLog) Segment(s *Segment) {
+	if s.TCP == nil {
+		return
+	}
+	t := s.TCP
+	payload := append([]byte(nil), t[t.DataOffset():]...)
+	src := tcpip.AddrFromSlice(s.Src.Addr().AsSlice())
+	dst := tcpip.AddrFromSlice(s.Dst.Addr().AsSlice())
+	ok := t.IsChecksumValid(src, dst, checksum.Checksum(payload, 0), uint16(len(payload)))
+	l.segs = append(l.segs, loggedSeg{at: s.At, from: s.From.Name(), flags: t.Flags(), seq: t.SequenceNumber(), ack: t.AckNumber(),
+		payload: payload, probe: s.Probe, probeNo: s.ProbeNumber, dropped: s.Dropped, checksumOK: ok})
+}
+func (l *segLog) Deliver(s *Segment) {
+	if s.Answered > 0 {
+		l.segs = append(l.segs, loggedSeg{at: s.At, delivered: true, answered: s.Answered, from: s.From.Name()})
+	}
+}
+func (l *segLog) State(StateChange) {}
+func (l *segLog) Link(LinkChange)   {}
+
+func TestOneOctetProbesAreAnswered(t *testing.T) {
+	n, client, server, _ := pair(t, Config{Seed: 9, Latency: 5 * time.Millisecond}, nil)
+	log := &segLog{}
+	n.Observe(log)
+	client.SetProbePayload(1)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunFor(3*time.Minute + 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	probes, answers := 0, 0
+	for _, s := range log.segs {
+		switch {
+		case s.probe:
+			probes++
+			if s.from != "client" || len(s.payload) != 1 || s.payload[0] != 0 || s.flags != header.TCPFlagAck || !s.checksumOK {
+				t.Errorf("probe %+v: want a bare ACK from the client with one 0x00 octet and valid checksums", s)
+			}
+		case s.delivered:
+			answers += s.answered
+		case !s.checksumOK:
+			t.Errorf("segment with a bad checksum: %+v", s)
+		}
+	}
+	if probes != 3 || answers != 3 || c.State() != Established {
+		t.Errorf("%d probes, %d answered, state %s; want 3, 3, ESTABLISHED", probes, answers, c.State())
+	}
+}
+
+func TestAbortRSTResetsThePeer(t *testing.T) {
+	var accepted []*Conn
+	n, client, server, _ := pair(t, Config{Seed: 10, Latency: 5 * time.Millisecond}, &accepted)
+	log := &segLog{}
+	n.Observe(log)
+	client.SetAbortRST(true)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The client hears nothing more, but the server still hears the client:
+	// the probes get through and are answered in vain, then the RST arrives.
+	n.Silence(client, Inbound)
+	if err := n.RunFor(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !c.AbortedByKeepAlive() || c.State() != Closed {
+		t.Fatalf("client: aborted %v, state %s", c.AbortedByKeepAlive(), c.State())
+	}
+	last := log.segs[len(log.segs)-1]
+	for _, s := range log.segs {
+		if s.from == "client" && s.flags == header.TCPFlagRst|header.TCPFlagAck {
+			last = s
+		}
+	}
+	if last.flags != header.TCPFlagRst|header.TCPFlagAck || last.from != "client" || !last.checksumOK {
+		t.Fatalf("no valid RST+ACK from the client; last segment %+v", last)
+	}
+	probe := log.segs[0]
+	for _, s := range log.segs {
+		if s.probe {
+			probe = s
+		}
+	}
+	if last.seq != probe.seq+1 || last.ack != probe.ack {
+		t.Errorf("RST seq=%d ack=%d, want SND.NXT=%d and RCV.NXT=%d", last.seq, last.ack, probe.seq+1, probe.ack)
+	}
+	if want := time.Second + time.Minute - 995*time.Millisecond + 3*time.Second; last.at < want-time.Second || last.at > want+time.Second {
+		t.Errorf("RST at %v, want about %v", last.at, want)
+	}
+	var op *OpError
+	if _, err := accepted[0].Recv(make([]byte, 1)); !errors.As(err, &op) {
+		t.Fatalf("server Recv after the RST = %v, want a reset error", err)
+	} else if _, ok := op.Err.(*tcpip.ErrConnectionReset); !ok {
+		t.Errorf("server error %v, want connection reset", op.Err)
 	}
 }

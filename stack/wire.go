@@ -1,0 +1,160 @@
+package stack
+
+import (
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+)
+
+// flow is what a host's wire has seen of one of its TCP connections: the
+// sequence space each way and keep-alive's progress. It lives below the
+// stack, so kasim can shape probes and craft segments gVisor would not send.
+type flow struct {
+	sndNxt, rcvNxt   seqnum.Value
+	haveSnd, haveRcv bool
+	// unanswered counts keep-alive probes sent since the last segment
+	// received; any arriving segment resets it, as in every stack.
+	unanswered int
+	lastRecv   time.Duration
+}
+
+func (h *Host) flowOf(k connKey) *flow {
+	f := h.flows[k]
+	if f == nil {
+		f = &flow{}
+		h.flows[k] = f
+	}
+	return f
+}
+
+// segEnd is the sequence number after a segment: SYN and FIN count as one.
+func segEnd(t header.TCP, payload int) seqnum.Value {
+	end := seqnum.Value(t.SequenceNumber()).Add(seqnum.Size(payload))
+	if t.Flags().Contains(header.TCPFlagSyn) {
+		end++
+	}
+	if t.Flags().Contains(header.TCPFlagFin) {
+		end++
+	}
+	return end
+}
+
+// isProbe reports whether an outbound segment is a keep-alive probe: a bare
+// ACK with at most one octet at SND.NXT-1 (RFC 1122 4.2.3.6).
+func (f *flow) isProbe(t header.TCP, payload int) bool {
+	return t.Flags() == header.TCPFlagAck && payload <= 1 && f.haveSnd &&
+		seqnum.Value(t.SequenceNumber()) == f.sndNxt-1
+}
+
+// sent updates the flow with a segment the host emitted; probe says whether
+// it was a keep-alive probe.
+func (f *flow) sent(t header.TCP, payload int, probe bool) {
+	switch {
+	case probe:
+		f.unanswered++
+	case payload > 0 || t.Flags().Contains(header.TCPFlagFin):
+		// New data stops keep-alive until it is acknowledged.
+		f.unanswered = 0
+	}
+	if t.Flags().Contains(header.TCPFlagRst) {
+		return
+	}
+	if end := segEnd(t, payload); !f.haveSnd || f.sndNxt.LessThan(end) {
+		f.sndNxt, f.haveSnd = end, true
+	}
+}
+
+// received updates the flow with a segment that arrived at the host.
+func (f *flow) received(t header.TCP, payload int, at time.Duration) {
+	f.lastRecv = at
+	f.unanswered = 0
+	if t.Flags().Contains(header.TCPFlagRst) {
+		return
+	}
+	if end := segEnd(t, payload); !f.haveRcv || f.rcvNxt.LessThan(end) {
+		f.rcvNxt, f.haveRcv = end, true
+	}
+}
+
+// SetProbePayload sets how many octets the host's keep-alive probes carry:
+// 0 (gVisor's own probes, as RFC 1122 recommends) or 1 (one 0x00 octet, as
+// Windows sends). The octet is added below the stack, which never knows.
+func (h *Host) SetProbePayload(octets int) {
+	h.probeOctets = min(max(octets, 0), 1)
+}
+
+// SetAbortRST sets whether the host sends RST+ACK (seq = SND.NXT, ack =
+// RCV.NXT) when keep-alive gives up on a connection, as Linux does; gVisor
+// itself sends nothing.
+func (h *Host) SetAbortRST(on bool) { h.abortRST = on }
+
+// padProbe returns a copy of probe p with one 0x00 octet appended and the
+// IP length and both checksums fixed.
+func padProbe(p packet, src, dst tcpip.Address) packet {
+	b := make([]byte, len(p.data)+1)
+	copy(b, p.data)
+	var tcpStart int
+	if p.proto == ipv4.ProtocolNumber {
+		ip := header.IPv4(b)
+		ip.SetTotalLength(ip.TotalLength() + 1)
+		ip.SetChecksum(0)
+		ip.SetChecksum(^ip.CalculateChecksum())
+		tcpStart = int(ip.HeaderLength())
+	} else {
+		ip := header.IPv6(b)
+		ip.SetPayloadLength(ip.PayloadLength() + 1)
+		tcpStart = header.IPv6MinimumSize
+	}
+	setTCPChecksum(header.TCP(b[tcpStart:]), src, dst)
+	return packet{proto: p.proto, data: b}
+}
+
+func setTCPChecksum(t header.TCP, src, dst tcpip.Address) {
+	t.SetChecksum(0)
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(t)))
+	xsum = checksum.Checksum(t[t.DataOffset():], xsum)
+	t.SetChecksum(^t.CalculateChecksum(xsum))
+}
+
+// resetPacket builds the RST+ACK a host sends to abort connection c.
+func resetPacket(c *Conn, f *flow) packet {
+	src := tcpip.AddrFromSlice(c.local.Addr().AsSlice())
+	dst := tcpip.AddrFromSlice(c.remote.Addr().AsSlice())
+	ipLen := header.IPv6MinimumSize
+	if c.proto == ipv4.ProtocolNumber {
+		ipLen = header.IPv4MinimumSize
+	}
+	b := make([]byte, ipLen+header.TCPMinimumSize)
+	if c.proto == ipv4.ProtocolNumber {
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
+			Flags: header.IPv4FlagDontFragment, SrcAddr: src, DstAddr: dst})
+		ip.SetChecksum(^ip.CalculateChecksum())
+	} else {
+		header.IPv6(b).Encode(&header.IPv6Fields{PayloadLength: header.TCPMinimumSize,
+			TransportProtocol: header.TCPProtocolNumber, HopLimit: 64, SrcAddr: src, DstAddr: dst})
+	}
+	t := header.TCP(b[ipLen:])
+	t.Encode(&header.TCPFields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), SeqNum: uint32(f.sndNxt),
+		AckNum: uint32(f.rcvNxt), DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagRst | header.TCPFlagAck})
+	setTCPChecksum(t, src, dst)
+	return packet{proto: c.proto, data: b}
+}
+
+// KeepAliveProbes returns how many keep-alive probes the connection has sent
+// since it last received a segment, and when that was.
+func (c *Conn) KeepAliveProbes() (unanswered int, lastRecv time.Duration) {
+	if f := c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]; f != nil {
+		return f.unanswered, f.lastRecv
+	}
+	return 0, 0
+}
+
+// AbortedByKeepAlive reports whether keep-alive gave up on the connection:
+// it closed while its probes were unanswered (anything received would have
+// answered them, and data sent would have stopped them).
+func (c *Conn) AbortedByKeepAlive() bool { return c.keepAliveAbort }
