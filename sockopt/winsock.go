@@ -1,0 +1,655 @@
+package sockopt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"kasim/stack"
+)
+
+// SOCKET is a Winsock socket handle.
+type SOCKET uintptr
+
+// Winsock constants, with the values of Winsock2.h, Ws2def.h, Ws2ipdef.h
+// and Mstcpip.h.
+const (
+	SOCKET_ERROR   = -1
+	INVALID_SOCKET = ^SOCKET(0)
+
+	AF_INET     = 2
+	AF_INET6    = 23
+	SOCK_STREAM = 1
+	SOCK_DGRAM  = 2
+	IPPROTO_TCP = 6
+	IPPROTO_UDP = 17
+
+	SOL_SOCKET   = 0xffff
+	SO_KEEPALIVE = 0x0008
+
+	TCP_KEEPALIVE = 3 // the same option as TCP_KEEPIDLE
+	TCP_KEEPIDLE  = 3
+	TCP_KEEPCNT   = 16
+	TCP_KEEPINTVL = 17
+
+	SIO_KEEPALIVE_VALS = 0x98000004
+
+	sizeofDWORD       = 4
+	sizeofTcpKeepalve = 12 // struct tcp_keepalive: three u_long
+)
+
+// WSAError is a Windows Sockets error: its name and code.
+type WSAError struct {
+	Name string
+	Code int
+}
+
+func (e WSAError) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
+
+// Windows Sockets error codes.
+var (
+	WSAEFAULT          = WSAError{"WSAEFAULT", 10014}
+	WSAEINVAL          = WSAError{"WSAEINVAL", 10022}
+	WSAEWOULDBLOCK     = WSAError{"WSAEWOULDBLOCK", 10035}
+	WSAEINPROGRESS     = WSAError{"WSAEINPROGRESS", 10036}
+	WSAENOTSOCK        = WSAError{"WSAENOTSOCK", 10038}
+	WSAENOPROTOOPT     = WSAError{"WSAENOPROTOOPT", 10042}
+	WSAEPROTONOSUPPORT = WSAError{"WSAEPROTONOSUPPORT", 10043}
+	WSAESOCKTNOSUPPORT = WSAError{"WSAESOCKTNOSUPPORT", 10044}
+	WSAEOPNOTSUPP      = WSAError{"WSAEOPNOTSUPP", 10045}
+	WSAEAFNOSUPPORT    = WSAError{"WSAEAFNOSUPPORT", 10047}
+	WSAENETDOWN        = WSAError{"WSAENETDOWN", 10050}
+	WSAENETRESET       = WSAError{"WSAENETRESET", 10052}
+	WSAECONNABORTED    = WSAError{"WSAECONNABORTED", 10053}
+	WSAECONNRESET      = WSAError{"WSAECONNRESET", 10054}
+	WSAEISCONN         = WSAError{"WSAEISCONN", 10056}
+	WSAENOTCONN        = WSAError{"WSAENOTCONN", 10057}
+	WSAETIMEDOUT       = WSAError{"WSAETIMEDOUT", 10060}
+	WSAECONNREFUSED    = WSAError{"WSAECONNREFUSED", 10061}
+	WSAVERNOTSUPPORTED = WSAError{"WSAVERNOTSUPPORTED", 10092}
+	WSANOTINITIALISED  = WSAError{"WSANOTINITIALISED", 10093}
+)
+
+// Features are what the simulated Windows version's Winsock offers and
+// defaults to; sim builds them from a winprofile.Profile.
+type Features struct {
+	Idle, Interval time.Duration // system keep-alive defaults (registry)
+	ProbeCount     int           // system probe count (10, or the legacy registry rule)
+	KeepCnt        bool          // TCP_KEEPCNT exists (Windows 10 1703 on)
+	KeepIdle       bool          // TCP_KEEPIDLE and TCP_KEEPINTVL exist (1709 on)
+	// RejectDuringConnect makes SO_KEEPALIVE fail with WSAEINVAL while a
+	// connect is in progress (Vista and later).
+	RejectDuringConnect bool
+}
+
+// Call is one Winsock call and its outcome, as the trace shows it. Level
+// and Opt are symbolic names, empty for calls without them; Err is zero on
+// success.
+type Call struct {
+	Socket SOCKET
+	Conn   *stack.Conn // nil for datagram sockets and calls on no socket
+	Func   string
+	Level  string
+	Opt    string
+	Value  any
+	Result int
+	Err    WSAError
+}
+
+// Winsock is the Windows Sockets API of one simulated host. Every method
+// returns as Winsock does (0, a count or a handle on success; SOCKET_ERROR
+// or INVALID_SOCKET on failure, the reason from WSAGetLastError) and is
+// reported to OnCall.
+type Winsock struct {
+	host    *stack.Host
+	feat    Features
+	started int
+	lastErr WSAError
+	socks   map[SOCKET]*wsock
+	next    SOCKET
+	netDown bool
+	// OnCall, if set, sees every call and its outcome.
+	OnCall func(Call)
+}
+
+type wsock struct {
+	conn           *stack.Conn // nil for a datagram socket
+	keepAlive      bool
+	idle, interval time.Duration
+	count          int
+	blocking11     bool
+	// keep-alive failure: failed once the connection died of it; pending
+	// holds the operation in progress, which gets WSAENETRESET.
+	failed  bool
+	pending func(n int, err WSAError)
+	buf     []byte
+}
+
+// NewWinsock returns the Winsock of host, with the given features.
+func NewWinsock(host *stack.Host, f Features) *Winsock {
+	return &Winsock{host: host, feat: f, socks: make(map[SOCKET]*wsock), next: 0x100}
+}
+
+// WSAGetLastError returns the error of the last failed call.
+func (w *Winsock) WSAGetLastError() int { return w.lastErr.Code }
+
+// LastError returns the error of the last failed call, by name.
+func (w *Winsock) LastError() WSAError { return w.lastErr }
+
+// SetNetworkDown simulates a failed network subsystem: calls then fail with
+// WSAENETDOWN.
+func (w *Winsock) SetNetworkDown(down bool) { w.netDown = down }
+
+// SetBlockingCall marks a blocking Winsock 1.1 call as in progress on s (or
+// no longer): calls on s then fail with WSAEINPROGRESS.
+func (w *Winsock) SetBlockingCall(s SOCKET, inProgress bool) {
+	if ws := w.socks[s]; ws != nil {
+		ws.blocking11 = inProgress
+	}
+}
+
+func (w *Winsock) report(c Call) int {
+	if c.Err != (WSAError{}) {
+		w.lastErr = c.Err
+	}
+	if w.OnCall != nil {
+		w.OnCall(c)
+	}
+	return c.Result
+}
+
+func (w *Winsock) fail(c Call, e WSAError) int {
+	c.Result, c.Err = SOCKET_ERROR, e
+	return w.report(c)
+}
+
+// WSAStartup starts Winsock for the host; version is MAKEWORD(major, minor).
+func (w *Winsock) WSAStartup(version uint16) int {
+	c := Call{Func: "WSAStartup", Value: fmt.Sprintf("%d.%d", version&0xff, version>>8)}
+	if version&0xff < 1 || (version&0xff == 1 && version>>8 < 1) {
+		c.Result, c.Err = int(WSAVERNOTSUPPORTED.Code), WSAVERNOTSUPPORTED
+		return w.report(c)
+	}
+	w.started++
+	return w.report(c)
+}
+
+// WSACleanup undoes one WSAStartup.
+func (w *Winsock) WSACleanup() int {
+	c := Call{Func: "WSACleanup"}
+	if w.started == 0 {
+		return w.fail(c, WSANOTINITIALISED)
+	}
+	w.started--
+	return w.report(c)
+}
+
+// Socket creates a socket. Stream sockets are simulated TCP connections;
+// datagram sockets exist only to answer option calls (kasim simulates TCP).
+func (w *Winsock) Socket(af, typ, protocol int) SOCKET {
+	c := Call{Func: "socket", Value: fmt.Sprintf("%s, %s, %d", afName(af), typeName(typ), protocol)}
+	fail := func(e WSAError) SOCKET {
+		c.Result, c.Err = -1, e // INVALID_SOCKET
+		w.report(c)
+		return INVALID_SOCKET
+	}
+	switch {
+	case w.started == 0:
+		return fail(WSANOTINITIALISED)
+	case w.netDown:
+		return fail(WSAENETDOWN)
+	case af != AF_INET && af != AF_INET6:
+		return fail(WSAEAFNOSUPPORT)
+	case typ != SOCK_STREAM && typ != SOCK_DGRAM:
+		return fail(WSAESOCKTNOSUPPORT)
+	case typ == SOCK_STREAM && protocol != 0 && protocol != IPPROTO_TCP,
+		typ == SOCK_DGRAM && protocol != 0 && protocol != IPPROTO_UDP:
+		return fail(WSAEPROTONOSUPPORT)
+	}
+	ws := &wsock{idle: w.feat.Idle, interval: w.feat.Interval, count: w.feat.ProbeCount}
+	if typ == SOCK_STREAM {
+		network := "tcp4"
+		if af == AF_INET6 {
+			network = "tcp6"
+		}
+		conn, err := w.host.Socket(network)
+		if err != nil {
+			return fail(WSAENETDOWN)
+		}
+		ws.conn = conn
+		c.Conn = conn
+	}
+	w.next += 4 // Windows hands out handles in steps of four
+	s := w.next
+	w.socks[s] = ws
+	c.Socket, c.Result = s, int(s)
+	w.report(c)
+	return s
+}
+
+// lookup runs the checks every socket call starts with, in Winsock's order.
+func (w *Winsock) lookup(s SOCKET) (*wsock, WSAError) {
+	switch {
+	case w.started == 0:
+		return nil, WSANOTINITIALISED
+	case w.netDown:
+		return nil, WSAENETDOWN
+	}
+	ws := w.socks[s]
+	switch {
+	case ws == nil:
+		return nil, WSAENOTSOCK
+	case ws.blocking11:
+		return nil, WSAEINPROGRESS
+	}
+	return ws, WSAError{}
+}
+
+// Setsockopt is setsockopt(s, level, optname, optval, optlen). optval is the
+// caller's buffer (nil for a null pointer); optlen may not exceed it.
+//
+// Checks, in order: Winsock started, network up, s a socket, no blocking
+// 1.1 call, optval valid memory (WSAEFAULT), level known (WSAEINVAL),
+// option known for the level, version and socket type (WSAENOPROTOOPT),
+// optlen at least sizeof(DWORD) (WSAEFAULT), then the option's own rules.
+func (w *Winsock) Setsockopt(s SOCKET, level, optname int, optval []byte, optlen int) int {
+	c := Call{Socket: s, Func: "setsockopt", Level: levelName(level), Opt: optName(level, optname)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if optval == nil || optlen < 0 || optlen > len(optval) {
+		return w.fail(c, WSAEFAULT)
+	}
+	if e := w.checkOption(ws, level, optname); e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	if optlen < sizeofDWORD {
+		return w.fail(c, WSAEFAULT)
+	}
+	v := binary.LittleEndian.Uint32(optval)
+	switch {
+	case level == SOL_SOCKET: // SO_KEEPALIVE: a BOOL, any non-zero is TRUE
+		c.Value = boolValue(v)
+		if w.feat.RejectDuringConnect && ws.conn.State() == stack.SynSent {
+			return w.fail(c, WSAEINVAL)
+		}
+		ws.keepAlive = v != 0
+	case optname == TCP_KEEPCNT:
+		c.Value = v
+		if v > 255 {
+			return w.fail(c, WSAEINVAL)
+		}
+		ws.count = int(v)
+	default: // TCP_KEEPIDLE, TCP_KEEPINTVL: seconds
+		c.Value = v
+		if v == 0 || v > 1<<31/1000 {
+			// Zero is undocumented; kasim refuses it, as Linux does.
+			return w.fail(c, WSAEINVAL)
+		}
+		if optname == TCP_KEEPIDLE {
+			ws.idle = time.Duration(v) * time.Second
+		} else {
+			ws.interval = time.Duration(v) * time.Second
+		}
+	}
+	w.apply(ws)
+	return w.report(c)
+}
+
+// checkOption decides whether (level, optname) exists for this socket.
+func (w *Winsock) checkOption(ws *wsock, level, optname int) WSAError {
+	switch level {
+	case SOL_SOCKET:
+		if optname != SO_KEEPALIVE {
+			return WSAENOPROTOOPT
+		}
+	case IPPROTO_TCP:
+		switch {
+		case optname == TCP_KEEPCNT && w.feat.KeepCnt,
+			(optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL) && w.feat.KeepIdle:
+		default:
+			return WSAENOPROTOOPT
+		}
+	default:
+		return WSAEINVAL
+	}
+	if ws.conn == nil { // a datagram socket has no keep-alive
+		return WSAENOPROTOOPT
+	}
+	return WSAError{}
+}
+
+// apply pushes a socket's keep-alive settings down to its connection.
+func (w *Winsock) apply(ws *wsock) {
+	c := ws.conn
+	_ = c.SetKeepAliveIdle(ws.idle)
+	_ = c.SetKeepAliveInterval(ws.interval)
+	_ = c.SetKeepAliveCount(ws.count)
+	c.SetKeepAliveEnabled(ws.keepAlive)
+}
+
+// Getsockopt is getsockopt(s, level, optname, optval, optlen). On success it
+// writes a DWORD to optval and sets *optlen to 4; when *optlen is below 4 it
+// fails with WSAEFAULT and leaves optval untouched.
+func (w *Winsock) Getsockopt(s SOCKET, level, optname int, optval []byte, optlen *int) int {
+	c := Call{Socket: s, Func: "getsockopt", Level: levelName(level), Opt: optName(level, optname)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if optval == nil || optlen == nil || *optlen < 0 || *optlen > len(optval) {
+		return w.fail(c, WSAEFAULT)
+	}
+	if e := w.checkOption(ws, level, optname); e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	if *optlen < sizeofDWORD {
+		return w.fail(c, WSAEFAULT)
+	}
+	var v uint32
+	switch {
+	case level == SOL_SOCKET:
+		if ws.keepAlive {
+			v = 1
+		}
+		c.Value = boolValue(v)
+	case optname == TCP_KEEPCNT:
+		v = uint32(ws.count)
+		c.Value = v
+	case optname == TCP_KEEPIDLE:
+		v = uint32(ws.idle / time.Second)
+		c.Value = v
+	default:
+		v = uint32(ws.interval / time.Second)
+		c.Value = v
+	}
+	binary.LittleEndian.PutUint32(optval, v)
+	*optlen = sizeofDWORD
+	return w.report(c)
+}
+
+// WSAIoctl is WSAIoctl for SIO_KEEPALIVE_VALS: in holds struct tcp_keepalive
+// { u_long onoff, keepalivetime, keepaliveinterval } (milliseconds). The
+// values cannot be read back: there is no get.
+func (w *Winsock) WSAIoctl(s SOCKET, code uint32, in []byte, out []byte, bytesReturned *uint32) int {
+	c := Call{Socket: s, Func: "WSAIoctl", Opt: ioctlName(code)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if code != SIO_KEEPALIVE_VALS {
+		return w.fail(c, WSAEOPNOTSUPP)
+	}
+	if ws.conn == nil {
+		return w.fail(c, WSAENOPROTOOPT)
+	}
+	if len(in) < sizeofTcpKeepalve || bytesReturned == nil {
+		return w.fail(c, WSAEFAULT)
+	}
+	onoff := binary.LittleEndian.Uint32(in[0:])
+	ms := binary.LittleEndian.Uint32(in[4:])
+	intvl := binary.LittleEndian.Uint32(in[8:])
+	c.Value = fmt.Sprintf("{onoff=%d, keepalivetime=%d, keepaliveinterval=%d}", onoff, ms, intvl)
+	if onoff != 0 && (ms == 0 || intvl == 0) {
+		// What Windows does with a zero time or interval is undocumented;
+		// kasim refuses it rather than guess.
+		return w.fail(c, WSAEINVAL)
+	}
+	ws.keepAlive = onoff != 0
+	if onoff != 0 {
+		ws.idle = time.Duration(ms) * time.Millisecond
+		ws.interval = time.Duration(intvl) * time.Millisecond
+	}
+	*bytesReturned = 0
+	w.apply(ws)
+	return w.report(c)
+}
+
+// Connect starts connecting s to addr. Sockets are non-blocking: success is
+// SOCKET_ERROR with WSAEWOULDBLOCK, the connection completing later.
+func (w *Winsock) Connect(s SOCKET, addr netip.AddrPort) int {
+	c := Call{Socket: s, Func: "connect", Value: addr.String()}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if ws.conn == nil {
+		return w.fail(c, WSAEOPNOTSUPP)
+	}
+	if ws.conn.State() != stack.Closed {
+		return w.fail(c, WSAEISCONN)
+	}
+	if err := ws.conn.Connect(addr); err != nil {
+		return w.fail(c, WSAEAFNOSUPPORT)
+	}
+	ws.conn.OnEvent(func(*stack.Conn) { w.poll(s, ws) })
+	return w.fail(c, WSAEWOULDBLOCK)
+}
+
+// Send queues data on s and returns how much was taken.
+func (w *Winsock) Send(s SOCKET, data []byte) int {
+	c := Call{Socket: s, Func: "send", Value: len(data)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if ws.conn == nil {
+		return w.fail(c, WSAEOPNOTSUPP)
+	}
+	if ws.failed || ws.conn.AbortedByKeepAlive() {
+		// Every call after keep-alive gave up (seed document).
+		return w.fail(c, WSAECONNRESET)
+	}
+	n, err := ws.conn.Send(data)
+	if err != nil {
+		return w.fail(c, w.errorOf(ws, err))
+	}
+	c.Result = n
+	return w.report(c)
+}
+
+// RecvAsync starts a receive on s that stays in progress until data or an
+// error arrives, then calls done with the byte count or the error (an
+// overlapped WSARecv, or a blocking recv on its own thread). Only one may be
+// in progress per socket.
+func (w *Winsock) RecvAsync(s SOCKET, buf []byte, done func(n int, err WSAError)) int {
+	c := Call{Socket: s, Func: "WSARecv", Value: len(buf)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	switch {
+	case ws.conn == nil:
+		return w.fail(c, WSAEOPNOTSUPP)
+	case ws.pending != nil:
+		return w.fail(c, WSAEINPROGRESS)
+	case ws.failed:
+		return w.fail(c, WSAECONNRESET)
+	}
+	ws.pending, ws.buf = done, buf
+	c.Err = WSAError{"WSA_IO_PENDING", 997}
+	c.Result = SOCKET_ERROR
+	w.report(c)
+	w.poll(s, ws)
+	return SOCKET_ERROR
+}
+
+// poll completes the receive in progress on s, if it can.
+func (w *Winsock) poll(s SOCKET, ws *wsock) {
+	if ws.pending == nil {
+		return
+	}
+	n, err := ws.conn.Recv(ws.buf)
+	if errors.Is(err, stack.ErrWouldBlock) {
+		return
+	}
+	done := ws.pending
+	ws.pending = nil
+	c := Call{Socket: s, Conn: ws.conn, Func: "WSARecv completes", Result: n}
+	switch {
+	case err == nil:
+		w.report(c)
+		done(n, WSAError{})
+	case errors.Is(err, io.EOF):
+		c.Result = 0
+		w.report(c)
+		done(0, WSAError{})
+	default:
+		e := w.errorOf(ws, err)
+		if ws.conn.AbortedByKeepAlive() || e == WSAENETRESET {
+			e = WSAENETRESET // the operation in progress when keep-alive gave up
+		}
+		ws.failed = true
+		c.Result, c.Err = SOCKET_ERROR, e
+		w.report(c)
+		done(0, e)
+	}
+}
+
+// Recv reads what has arrived on s, without waiting: a byte count, 0 at the
+// end of the stream, or SOCKET_ERROR (WSAEWOULDBLOCK when nothing is there).
+func (w *Winsock) Recv(s SOCKET, buf []byte) int {
+	c := Call{Socket: s, Func: "recv", Value: len(buf)}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if ws.conn == nil {
+		return w.fail(c, WSAEOPNOTSUPP)
+	}
+	if ws.failed {
+		return w.fail(c, WSAECONNRESET)
+	}
+	n, err := ws.conn.Recv(buf)
+	switch {
+	case err == nil:
+		c.Result = n
+		return w.report(c)
+	case errors.Is(err, io.EOF):
+		return w.report(c)
+	case errors.Is(err, stack.ErrWouldBlock):
+		return w.fail(c, WSAEWOULDBLOCK)
+	}
+	ws.failed = true
+	// No operation was in progress when the connection died: later calls
+	// get WSAECONNRESET, whatever the cause.
+	return w.fail(c, WSAECONNRESET)
+}
+
+// Closesocket closes s; the handle is invalid afterwards.
+func (w *Winsock) Closesocket(s SOCKET) int {
+	c := Call{Socket: s, Func: "closesocket"}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if ws.conn != nil {
+		ws.conn.OnEvent(nil)
+		_ = ws.conn.Close()
+	}
+	delete(w.socks, s)
+	return w.report(c)
+}
+
+// Conn returns the simulated connection behind s, or nil.
+func (w *Winsock) Conn(s SOCKET) *stack.Conn {
+	if ws := w.socks[s]; ws != nil {
+		return ws.conn
+	}
+	return nil
+}
+
+// errorOf maps a failed stack call to the Winsock error an application
+// sees. A timeout with keep-alive on is keep-alive giving up: WSAENETRESET.
+func (w *Winsock) errorOf(ws *wsock, err error) WSAError {
+	var op *stack.OpError
+	if !errors.As(err, &op) {
+		return WSAENOTCONN
+	}
+	switch op.Err.(type) {
+	case *tcpip.ErrTimeout:
+		if ws.keepAlive {
+			return WSAENETRESET
+		}
+		return WSAETIMEDOUT
+	case *tcpip.ErrConnectionReset:
+		return WSAECONNRESET
+	case *tcpip.ErrConnectionRefused:
+		return WSAECONNREFUSED
+	case *tcpip.ErrConnectionAborted:
+		return WSAECONNABORTED
+	}
+	return WSAENOTCONN
+}
+
+func boolValue(v uint32) int {
+	if v != 0 {
+		return 1
+	}
+	return 0
+}
+
+func levelName(level int) string {
+	switch level {
+	case SOL_SOCKET:
+		return "SOL_SOCKET"
+	case IPPROTO_TCP:
+		return "IPPROTO_TCP"
+	}
+	return fmt.Sprintf("level %d", level)
+}
+
+func optName(level, opt int) string {
+	switch {
+	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
+		return "SO_KEEPALIVE"
+	case level == IPPROTO_TCP && opt == TCP_KEEPIDLE:
+		return "TCP_KEEPIDLE"
+	case level == IPPROTO_TCP && opt == TCP_KEEPCNT:
+		return "TCP_KEEPCNT"
+	case level == IPPROTO_TCP && opt == TCP_KEEPINTVL:
+		return "TCP_KEEPINTVL"
+	}
+	return fmt.Sprintf("option %d", opt)
+}
+
+func ioctlName(code uint32) string {
+	if code == SIO_KEEPALIVE_VALS {
+		return "SIO_KEEPALIVE_VALS"
+	}
+	return fmt.Sprintf("0x%08x", code)
+}
+
+func afName(af int) string {
+	switch af {
+	case AF_INET:
+		return "AF_INET"
+	case AF_INET6:
+		return "AF_INET6"
+	}
+	return fmt.Sprint(af)
+}
+
+func typeName(t int) string {
+	switch t {
+	case SOCK_STREAM:
+		return "SOCK_STREAM"
+	case SOCK_DGRAM:
+		return "SOCK_DGRAM"
+	}
+	return fmt.Sprint(t)
+}
