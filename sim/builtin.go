@@ -10,6 +10,7 @@ import (
 
 	"kasim/sockopt"
 	"kasim/stack"
+	"kasim/winprofile"
 )
 
 // Builtin is kasim's built-in scenario: clients connect to a server, a
@@ -18,13 +19,22 @@ import (
 // until every client gives up. With PeerAlive the server stays up and
 // answers every probe.
 type Builtin struct {
-	Idle     time.Duration // keep-alive idle time (default 2h)
-	Interval time.Duration // keep-alive interval (default 1s)
-	Count    int           // keep-alive probe count (default 10)
-	Seed     uint64        // drives ISNs, ports, loss and start times
-	Conns    int           // client connections (default 1)
-	Latency  time.Duration // one-way latency between the hosts (default 10ms)
-	Loss     float64       // probability of losing a packet, each direction
+	// Idle, Interval and Count are the client's keep-alive settings (the
+	// defaults: 2h, 1s, 10). With a Windows profile, zero means the
+	// system's (registry) value, which the application gets by switching
+	// SO_KEEPALIVE on and nothing else; set values go through
+	// SIO_KEEPALIVE_VALS and TCP_KEEPCNT.
+	Idle     time.Duration
+	Interval time.Duration
+	Count    int
+	// Windows, if set, makes the client a Windows host: it speaks Winsock,
+	// and its probes, errors and abort follow the profile. Nil runs
+	// gVisor's own behaviour through POSIX-style calls.
+	Windows *winprofile.Profile
+	Seed    uint64        // drives ISNs, ports, loss and start times
+	Conns   int           // client connections (default 1)
+	Latency time.Duration // one-way latency between the hosts (default 10ms)
+	Loss    float64       // probability of losing a packet, each direction
 	// PeerAlive keeps the server up; otherwise it falls silent SilenceAfter
 	// its last reply.
 	PeerAlive    bool
@@ -64,6 +74,15 @@ func DefaultBuiltin() Builtin {
 // Validate reports the first setting out of range, naming it.
 func (b Builtin) Validate() error {
 	const maxDur = 1000 * time.Hour
+	if b.Windows != nil {
+		if err := b.validateWindows(); err != nil {
+			return err
+		}
+		b.Idle, b.Interval, b.Count = b.effective()
+		if b.Count == 0 {
+			b.Count = 1 // the legacy registry's "no probes" is valid
+		}
+	}
 	switch {
 	case b.Idle <= 0 || b.Idle > maxDur:
 		return fmt.Errorf("idle %v: want more than 0 and at most %v", b.Idle, maxDur)
@@ -96,15 +115,22 @@ type Outcome struct {
 	AbortAt  time.Duration // when keep-alive gave up; -1 if it did not
 	Error    string        // the error the application got, if any
 	ErrorAt  time.Duration
-	Final    string // the TCP state at the end of the run
+	// LaterError is the error of the next call after Error, where the
+	// scenario makes one (Windows: WSAECONNRESET after WSAENETRESET).
+	LaterError string
+	Final      string // the TCP state at the end of the run
 }
 
 // Result is a finished run of the built-in scenario.
 type Result struct {
-	Events     []Event
-	End        time.Duration // virtual time when the run ended
-	SilencedAt time.Duration // when the server fell silent; -1 if it did not
-	Clients    []Outcome     // one per client connection, in socket order
+	// Idle, Interval and Count are the keep-alive settings the clients
+	// had (with a Windows profile, the system's unless the run set them).
+	Idle, Interval time.Duration
+	Count          int
+	Events         []Event
+	End            time.Duration // virtual time when the run ended
+	SilencedAt     time.Duration // when the server fell silent; -1 if it did not
+	Clients        []Outcome     // one per client connection, in socket order
 }
 
 // RunBuiltin runs the built-in scenario; extra observers (a PcapWriter, say)
@@ -140,8 +166,20 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if b.PeerAlive {
 		peer = "stays up"
 	}
-	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d client connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
-		b.Conns, ServerPort, b.Idle, b.Interval, b.Count, peer))
+	idle, interval, count := b.effective()
+	client0 := "client"
+	var ws *sockopt.Winsock
+	if p := b.Windows; p != nil {
+		client0 = "client (" + p.Title + ")"
+		ApplyWire(client, *p)
+		ws = sockopt.NewWinsock(client, FeaturesOf(*p))
+		ws.OnCall = func(c sockopt.Call) { rec.WinsockCall(net.Now(), "client", c) }
+	}
+	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
+		b.Conns, client0, ServerPort, idle, interval, count, peer))
+	if ws != nil {
+		ws.WSAStartup(0x0202)
+	}
 
 	replies := 0
 	buf := make([]byte, 512) // handlers run one at a time on the driver
@@ -180,13 +218,18 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 			// interleave instead of firing in lockstep.
 			at = time.Duration(starts.Int64N(int64(time.Second)))
 		}
+		finished := func() {
+			done++
+			if done == b.Conns {
+				net.Stop()
+			}
+		}
 		net.At(at, func() {
-			if err := dialBuiltin(net, rec, client, raddr, b, buf, func() {
-				done++
-				if done == b.Conns {
-					net.Stop()
-				}
-			}); err != nil {
+			if ws != nil {
+				dialWinsock(net, rec, ws, raddr, b, buf, finished)
+				return
+			}
+			if err := dialBuiltin(net, rec, client, raddr, b, buf, finished); err != nil {
 				rec.Note(net.Now(), "client", "dial failed: "+err.Error())
 			}
 		})
@@ -196,14 +239,14 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	case b.Duration > 0:
 		err = net.RunFor(b.Duration)
 	case b.PeerAlive:
-		err = net.RunFor(3*b.Idle + time.Minute)
+		err = net.RunFor(3*idle + time.Minute)
 	default:
 		err = net.Run()
 	}
 	if err != nil && !errors.Is(err, stack.ErrHorizon) {
 		return nil, err
 	}
-	res := &Result{Events: rec.Events(), End: net.Now()}
+	res := &Result{Idle: idle, Interval: interval, Count: count, Events: rec.Events(), End: net.Now()}
 	res.summarize(client.Name())
 	return res, nil
 }
@@ -284,7 +327,7 @@ func (r *Result) summarize(clientHost string) {
 				r.SilencedAt = time.Duration(e.TNS)
 			}
 		case *SockOptEvent:
-			if e.Host == clientHost {
+			if e.Host == clientHost && e.Conn != 0 {
 				get(e.Conn)
 			}
 		case *KeepAliveEvent:
@@ -304,7 +347,11 @@ func (r *Result) summarize(clientHost string) {
 		case *AppErrorEvent:
 			if e.Host == clientHost {
 				o := get(e.Conn)
-				o.Error, o.ErrorAt = e.Error, time.Duration(e.TNS)
+				if o.Error == "" {
+					o.Error, o.ErrorAt = e.Error, time.Duration(e.TNS)
+				} else if o.LaterError == "" {
+					o.LaterError = e.Error
+				}
 			}
 		case *StateEvent:
 			if e.Host == clientHost {

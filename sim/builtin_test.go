@@ -261,10 +261,13 @@ func TestDeterminism(t *testing.T) {
 	many.Conns = 1000
 	lossy := DefaultBuiltin()
 	lossy.Conns, lossy.Loss, lossy.PeerAlive, lossy.Idle = 50, 0.2, true, time.Minute
+	win := DefaultBuiltin()
+	win.Conns, win.Idle, win.Interval, win.Count = 200, 0, 0, 0
+	win.Windows = windows(t, "xp", "TcpMaxDataRetransmissions=7")
 	for _, sc := range []struct {
 		name string
 		b    Builtin
-	}{{"builtin", DefaultBuiltin()}, {"1000 connections", many}, {"50 connections, 20% loss", lossy}} {
+	}{{"builtin", DefaultBuiltin()}, {"1000 connections", many}, {"50 connections, 20% loss", lossy}, {"200 Windows XP connections", win}} {
 		t.Run(sc.name, func(t *testing.T) {
 			runs := 20
 			if raceEnabled {
@@ -361,6 +364,18 @@ func TestBuiltinGolden(t *testing.T) {
 	for name, b := range map[string]Builtin{
 		"builtin-default.jsonl":   DefaultBuiltin(),
 		"builtin-live-peer.jsonl": func() Builtin { b := DefaultBuiltin(); b.PeerAlive = true; return b }(),
+		"builtin-win7.jsonl": func() Builtin {
+			b := DefaultBuiltin()
+			b.Idle, b.Interval, b.Count = 0, 0, 0
+			b.Windows = windows(t, "win7")
+			return b
+		}(),
+		"builtin-xp-registry-3-7.jsonl": func() Builtin {
+			b := DefaultBuiltin()
+			b.Idle, b.Interval, b.Count = 0, 0, 0
+			b.Windows = windows(t, "xp", "TcpMaxDataRetransmissions=3", "PPTPTcpMaxDataRetransmissions=7")
+			return b
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := traceJSONL(t, b)

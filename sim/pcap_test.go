@@ -175,3 +175,20 @@ func TestPcapWriteErrorIsReportedNotPanicked(t *testing.T) {
 		t.Error("NewPcapWriter hid a failing header write")
 	}
 }
+
+func TestPcapWiresharkLabelsWindowsOneOctetProbes(t *testing.T) {
+	bin := tshark(t)
+	b := DefaultBuiltin()
+	b.Idle, b.Interval, b.Count = 0, 0, 0
+	b.Windows = windows(t, "win10-1709")
+	path, res := capture(t, b)
+	want := segmentTimes(res, ClassKeepAliveProbe)
+	if got := frameTimes(t, bin, path, "tcp.analysis.keep_alive && tcp.len == 1"); len(want) != 10 || !equalTimes(got, want) {
+		t.Errorf("tshark one-octet keep-alives at %v; the trace's probes at %v", got, want)
+	}
+	b.PeerAlive, b.Duration = true, 5*time.Hour
+	path, res = capture(t, b)
+	if got, want := frameTimes(t, bin, path, "tcp.analysis.keep_alive_ack"), segmentTimes(res, ClassKeepAliveACK); len(want) != 2 || !equalTimes(got, want) {
+		t.Errorf("tshark keep-alive ACKs at %v; the trace's at %v", got, want)
+	}
+}

@@ -72,14 +72,7 @@ func describe(e Event) (text, why string) {
 		}
 		return text, why
 	case *SockOptEvent:
-		text = fmt.Sprintf("sock%d %s(%s, %s, %v) = %d", e.Conn, e.Call, e.Level, e.Opt, e.Value, e.Result)
-		if e.Error != "" {
-			text += fmt.Sprintf(" %s (%d)", e.Error, e.Code)
-		}
-		if e.Opt == "SO_KEEPALIVE" && e.Result == 0 {
-			why = "keep-alive is off unless the application turns it on (RFC 1122 4.2.3.6)"
-		}
-		return text, why
+		return describeCall(e)
 	case *StateEvent:
 		text = fmt.Sprintf("sock%d %s -> %s", e.Conn, e.From, e.To)
 		return text, stateWhy[e.To]
@@ -147,4 +140,44 @@ func linkText(e *LinkEvent) string {
 		return fmt.Sprintf("network: %s <-> %s one-way latency now %v", e.Host, e.Peer, time.Duration(*e.LatencyNS))
 	}
 	return "network: " + e.Action
+}
+
+// describeCall renders a socket call as C reads: name(arguments) = result.
+func describeCall(e *SockOptEvent) (text, why string) {
+	var args []string
+	for _, a := range []string{e.Level, e.Opt} {
+		if a != "" {
+			args = append(args, a)
+		}
+	}
+	if e.Value != nil {
+		args = append(args, fmt.Sprint(e.Value))
+	}
+	result := fmt.Sprint(e.Result)
+	winsock := strings.HasPrefix(e.Error, "WSA")
+	if e.Result == -1 && winsock {
+		result = "SOCKET_ERROR"
+	}
+	text = fmt.Sprintf("%s(%s) = %s", e.Call, strings.Join(args, ", "), result)
+	if e.Conn != 0 {
+		text = fmt.Sprintf("sock%d %s", e.Conn, text)
+	}
+	if e.Error != "" {
+		text += fmt.Sprintf(", %s (%d)", e.Error, e.Code)
+	}
+	switch {
+	case e.Opt == "SO_KEEPALIVE" && e.Result == 0 && e.Call == "setsockopt":
+		why = "keep-alive is off unless the application turns it on (RFC 1122 4.2.3.6)"
+	case e.Error == "WSA_IO_PENDING":
+		why = "in progress: completes later"
+	case e.Error == "WSAEWOULDBLOCK" && e.Call == "connect":
+		why = "non-blocking connect: in progress"
+	case e.Error == "WSAENETRESET":
+		why = "the operation in progress when keep-alive gave up"
+	case e.Error == "WSAECONNRESET" && winsock:
+		why = "every later call on the connection"
+	case e.Opt == "SIO_KEEPALIVE_VALS" && e.Result == 0:
+		why = "per-connection idle and interval, in milliseconds (write-only)"
+	}
+	return text, why
 }

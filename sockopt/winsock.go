@@ -73,6 +73,9 @@ var (
 	WSAECONNREFUSED    = WSAError{"WSAECONNREFUSED", 10061}
 	WSAVERNOTSUPPORTED = WSAError{"WSAVERNOTSUPPORTED", 10092}
 	WSANOTINITIALISED  = WSAError{"WSANOTINITIALISED", 10093}
+	// WSAIOPENDING is WSA_IO_PENDING: an overlapped operation will
+	// complete later (not a failure).
+	WSAIOPENDING = WSAError{"WSA_IO_PENDING", 997}
 )
 
 // Features are what the simulated Windows version's Winsock offers and
@@ -125,9 +128,10 @@ type wsock struct {
 	blocking11     bool
 	// keep-alive failure: failed once the connection died of it; pending
 	// holds the operation in progress, which gets WSAENETRESET.
-	failed  bool
-	pending func(n int, err WSAError)
-	buf     []byte
+	failed     bool
+	pending    func(n int, err WSAError)
+	buf        []byte
+	connecting func(err WSAError) // a ConnectEx in progress
 }
 
 // NewWinsock returns the Winsock of host, with the given features.
@@ -436,6 +440,30 @@ func (w *Winsock) Connect(s SOCKET, addr netip.AddrPort) int {
 	return w.fail(c, WSAEWOULDBLOCK)
 }
 
+// ConnectEx starts connecting s to addr and calls done once the connection
+// is established (with no error) or has failed, as an overlapped ConnectEx
+// completes. It returns SOCKET_ERROR with WSA_IO_PENDING (997).
+func (w *Winsock) ConnectEx(s SOCKET, addr netip.AddrPort, done func(err WSAError)) int {
+	c := Call{Socket: s, Func: "ConnectEx", Value: addr.String()}
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return w.fail(c, e)
+	}
+	c.Conn = ws.conn
+	if ws.conn == nil {
+		return w.fail(c, WSAEOPNOTSUPP)
+	}
+	if ws.conn.State() != stack.Closed {
+		return w.fail(c, WSAEISCONN)
+	}
+	if err := ws.conn.Connect(addr); err != nil {
+		return w.fail(c, WSAEAFNOSUPPORT)
+	}
+	ws.connecting = done
+	ws.conn.OnEvent(func(*stack.Conn) { w.poll(s, ws) })
+	return w.fail(c, WSAIOPENDING)
+}
+
 // Send queues data on s and returns how much was taken.
 func (w *Winsock) Send(s SOCKET, data []byte) int {
 	c := Call{Socket: s, Func: "send", Value: len(data)}
@@ -479,15 +507,32 @@ func (w *Winsock) RecvAsync(s SOCKET, buf []byte, done func(n int, err WSAError)
 		return w.fail(c, WSAECONNRESET)
 	}
 	ws.pending, ws.buf = done, buf
-	c.Err = WSAError{"WSA_IO_PENDING", 997}
+	c.Err = WSAIOPENDING
 	c.Result = SOCKET_ERROR
 	w.report(c)
 	w.poll(s, ws)
 	return SOCKET_ERROR
 }
 
-// poll completes the receive in progress on s, if it can.
+// poll completes the connect and the receive in progress on s, if it can.
 func (w *Winsock) poll(s SOCKET, ws *wsock) {
+	if done := ws.connecting; done != nil {
+		switch st := ws.conn.State(); {
+		case st == stack.SynSent:
+		case st == stack.Closed:
+			ws.connecting = nil
+			e := WSAECONNREFUSED
+			if _, err := ws.conn.Recv(nil); err != nil {
+				e = w.errorOf(ws, err)
+			}
+			w.report(Call{Socket: s, Conn: ws.conn, Func: "ConnectEx completes", Result: SOCKET_ERROR, Err: e})
+			done(e)
+		default:
+			ws.connecting = nil
+			w.report(Call{Socket: s, Conn: ws.conn, Func: "ConnectEx completes"})
+			done(WSAError{})
+		}
+	}
 	if ws.pending == nil {
 		return
 	}

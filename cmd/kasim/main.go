@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"kasim/sim"
+	"kasim/winprofile"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -30,6 +31,8 @@ same settings and seed gives the same trace, byte for byte.
 Usage:
   kasim                 run the built-in scenario, print the annotated timeline
   kasim run [flags]     run the built-in scenario with settings (kasim run --help)
+  kasim profiles        list the profiles (--profile NAME)
+  kasim profile NAME    show one profile, value by value, with where each comes from
   kasim version         print kasim's version
 `
 
@@ -58,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stdout, "kasim", version())
 		return exitOK
+	case "profiles":
+		return profilesCmd(args[1:], stdout, stderr)
+	case "profile":
+		return profileCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[1] == "run" {
 			return runCmd([]string{"--help"}, stdout, stderr)
@@ -69,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Flags without a command belong to run: "kasim --idle 5m".
 		return runCmd(args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "kasim: unknown command %q (want run or version; see kasim --help)\n", args[0])
+	fmt.Fprintf(stderr, "kasim: unknown command %q (want run, profiles, profile or version; see kasim --help)\n", args[0])
 	return exitUsage
 }
 
@@ -126,12 +133,66 @@ func (f choiceFlag) Set(s string) error {
 	return fmt.Errorf("want one of %s", strings.Join(f.choices, ", "))
 }
 
+// listFlag collects a repeatable flag's values in order.
+type listFlag struct{ v *[]string }
+
+func (f listFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return strings.Join(*f.v, " ")
+}
+
+func (f listFlag) Set(s string) error {
+	if !strings.Contains(s, "=") {
+		return errors.New("want NAME=VALUE")
+	}
+	*f.v = append(*f.v, s)
+	return nil
+}
+
+// profileFlags are the flags that choose and adjust a profile.
+type profileFlags struct {
+	name     string
+	registry []string
+	set      []string
+}
+
+func (p *profileFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.name, "profile", "gvisor", "the client's `profile`: gvisor (gVisor's own behaviour) or a Windows version (kasim profiles lists them)")
+	fs.Var(listFlag{&p.registry}, "registry", "a Windows registry value, `NAME=VALUE` (repeatable): KeepAliveTime, KeepAliveInterval, TcpMaxDataRetransmissions, PPTPTcpMaxDataRetransmissions")
+	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): abort=rst|none, probe-bytes=0|1")
+}
+
+// windows resolves the flags to a Windows profile, or nil for gvisor.
+func (p *profileFlags) windows() (*winprofile.Profile, error) {
+	if p.name == "gvisor" {
+		if len(p.registry)+len(p.set) > 0 {
+			return nil, errors.New("--registry and --set need a Windows --profile (kasim profiles lists them)")
+		}
+		return nil, nil
+	}
+	prof, err := winprofile.Lookup(p.name)
+	if err != nil {
+		return nil, fmt.Errorf("--profile %s: %v", p.name, err)
+	}
+	if prof, err = prof.Apply(p.registry...); err != nil {
+		return nil, fmt.Errorf("--registry: %v", err)
+	}
+	if prof, err = prof.Apply(p.set...); err != nil {
+		return nil, fmt.Errorf("--set: %v", err)
+	}
+	return &prof, nil
+}
+
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	b := sim.DefaultBuiltin()
 	format, peer := "text", "dead"
 	var pcapPath string
+	var prof profileFlags
 	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	prof.register(fs)
 	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle `time`: no segment received for this long sends the first probe")
 	fs.Var(durationFlag{&b.Interval}, "interval", "`time` between unanswered keep-alive probes")
 	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255)")
@@ -159,6 +220,27 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	b.PeerAlive = peer == "alive"
+	w, err := prof.windows()
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: %s\n", err)
+		return exitUsage
+	}
+	if w != nil {
+		// On Windows the system (registry) values apply unless the run
+		// asks for per-connection ones.
+		b.Windows = w
+		typed := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { typed[f.Name] = true })
+		if !typed["idle"] {
+			b.Idle = 0
+		}
+		if !typed["interval"] {
+			b.Interval = 0
+		}
+		if !typed["count"] {
+			b.Count = 0
+		}
+	}
 	if err := b.Validate(); err != nil {
 		fmt.Fprintf(stderr, "kasim run: --%s\n", err)
 		return exitUsage
@@ -180,7 +262,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var res *sim.Result
-	var err error
 	if pcap != nil {
 		res, err = sim.RunBuiltin(b, pcap)
 	} else {
@@ -259,11 +340,15 @@ func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
 		o := res.Clients[0]
 		fmt.Fprintf(w, "  client sock%d: %d keep-alive probe(s), %d answered\n", o.Conn, len(o.Probes), o.Answered)
 		if o.AbortAt >= 0 {
+			idle, interval := res.Idle, res.Interval
 			fmt.Fprintf(w, "  keep-alive gave up at %s = last segment received %s + idle %v + %d x interval %v\n",
-				sim.FormatTime(o.AbortAt), sim.FormatTime(o.LastRecv), b.Idle, len(o.Probes), b.Interval)
+				sim.FormatTime(o.AbortAt), sim.FormatTime(o.LastRecv), idle, len(o.Probes), interval)
 		}
 		if o.Error != "" {
 			fmt.Fprintf(w, "  the pending recv() failed at %s with %s\n", sim.FormatTime(o.ErrorAt), o.Error)
+		}
+		if o.LaterError != "" {
+			fmt.Fprintf(w, "  the next call failed with %s\n", o.LaterError)
 		}
 		if o.AbortAt < 0 {
 			fmt.Fprintf(w, "  the connection is %s at the end of the run (%s)\n", o.Final, sim.FormatTime(res.End))

@@ -200,3 +200,64 @@ func TestREADMECommandsWork(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowsProfiles(t *testing.T) {
+	code, out, errOut := kasim("run", "--profile", "vista")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"WSAStartup(2.2) = 0",
+		"setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1) = 0",
+		"len=1",
+		"keep-alive gives up: 10 probes unanswered",
+		"WSARecv completes() = SOCKET_ERROR, WSAENETRESET (10052)",
+		"recv(512) = SOCKET_ERROR, WSAECONNRESET (10054)",
+		"RA  seq=19",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("vista run lacks %q", want)
+		}
+	}
+	_, out, _ = kasim("run", "--profile", "xp", "--registry", "TcpMaxDataRetransmissions=3", "--registry", "PPTPTcpMaxDataRetransmissions=7")
+	if !strings.Contains(out, "7 keep-alive probe(s)") {
+		t.Errorf("XP with registry (3, 7) did not send 7 probes:\n%s", out[strings.Index(out, "Summary"):])
+	}
+	_, out, _ = kasim("run", "--profile", "win10-1703", "--idle", "30s", "--interval", "500ms", "--count", "3")
+	if !strings.Contains(out, "WSAIoctl(SIO_KEEPALIVE_VALS, {onoff=1, keepalivetime=30000, keepaliveinterval=500}) = 0") ||
+		!strings.Contains(out, "setsockopt(IPPROTO_TCP, TCP_KEEPCNT, 3) = 0") || !strings.Contains(out, "3 keep-alive probe(s)") {
+		t.Errorf("per-connection settings on 1703 not applied:\n%s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--profile", "windows95"}, `--profile windows95: unknown Windows profile "windows95"`},
+		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime=0"}, "--registry: KeepAliveTime=0: out of range, valid 1 to 4294967295 (ms)"},
+		{[]string{"run", "--profile", "xp", "--registry", "Colour=1"}, `unknown setting "Colour"`},
+		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime"}, `--registry "KeepAliveTime": want NAME=VALUE`},
+		{[]string{"run", "--profile", "xp", "--set", "abort=sometimes"}, "--set: abort=sometimes: want rst or none"},
+		{[]string{"run", "--profile", "xp", "--count", "3"}, "--registry TcpMaxDataRetransmissions=3"},
+		{[]string{"run", "--profile", "win7", "--idle", "1500us"}, "whole milliseconds"},
+		{[]string{"run", "--registry", "KeepAliveTime=5"}, "need a Windows --profile"},
+		{[]string{"profile"}, "name a profile"},
+		{[]string{"profile", "nt4"}, `unknown Windows profile "nt4"`},
+		{[]string{"profiles", "extra"}, `unexpected argument "extra"`},
+	} {
+		code, out, errOut := kasim(tc.args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and one line containing %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	code, out, _ = kasim("profiles")
+	if code != 0 || !strings.Contains(out, "win10-1709") || !strings.Contains(out, "gvisor") {
+		t.Errorf("profiles: exit %d\n%s", code, out)
+	}
+	code, out, _ = kasim("profile", "xp", "--registry", "TcpMaxDataRetransmissions=3", "--registry", "PPTPTcpMaxDataRetransmissions=7")
+	if code != 0 || !strings.Contains(out, "probe count                    7") || !strings.Contains(out, "(set; valid 0-255)") {
+		t.Errorf("profile xp: exit %d\n%s", code, out)
+	}
+	if code, out, _ := kasim("profile", "gvisor"); code != 0 || !strings.Contains(out, "gVisor netstack") {
+		t.Errorf("profile gvisor: exit %d\n%s", code, out)
+	}
+}

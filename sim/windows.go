@@ -1,0 +1,128 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"kasim/sockopt"
+	"kasim/stack"
+	"kasim/winprofile"
+)
+
+// FeaturesOf returns the Winsock a Windows profile offers.
+func FeaturesOf(p winprofile.Profile) sockopt.Features {
+	return sockopt.Features{
+		Idle: p.Idle(), Interval: p.Interval(), ProbeCount: p.ProbeCount(),
+		KeepCnt: p.HasKeepCnt(), KeepIdle: p.HasKeepIdle(),
+		RejectDuringConnect: p.RejectsSetDuringConnect(),
+	}
+}
+
+// ApplyWire gives a host the profile's behaviour below the stack: the
+// probe's payload and what goes out when keep-alive gives up.
+func ApplyWire(h *stack.Host, p winprofile.Profile) {
+	h.SetProbePayload(p.ProbeBytes)
+	h.SetAbortRST(p.AbortRST)
+}
+
+// effective returns the keep-alive settings the client's connections get.
+func (b Builtin) effective() (idle, interval time.Duration, count int) {
+	idle, interval, count = b.Idle, b.Interval, b.Count
+	if p := b.Windows; p != nil {
+		if idle == 0 {
+			idle = p.Idle()
+		}
+		if interval == 0 {
+			interval = p.Interval()
+		}
+		if count == 0 {
+			count = p.ProbeCount()
+		}
+	}
+	return idle, interval, count
+}
+
+func (b Builtin) validateWindows() error {
+	p := b.Windows
+	const maxMS = time.Duration(0xFFFFFFFF) * time.Millisecond
+	switch {
+	case b.Idle < 0 || b.Idle > maxMS || b.Idle%time.Millisecond != 0:
+		return fmt.Errorf("idle %v: %s takes whole milliseconds from 1ms to %v (SIO_KEEPALIVE_VALS)", b.Idle, p.Title, maxMS)
+	case b.Interval < 0 || b.Interval > maxMS || b.Interval%time.Millisecond != 0:
+		return fmt.Errorf("interval %v: %s takes whole milliseconds from 1ms to %v (SIO_KEEPALIVE_VALS)", b.Interval, p.Title, maxMS)
+	case b.Count != 0 && !p.HasKeepCnt():
+		if p.Family == winprofile.Legacy {
+			return fmt.Errorf("count %d: %s has no per-connection probe count (TCP_KEEPCNT came with Windows 10 1703); set the registry instead, e.g. --registry TcpMaxDataRetransmissions=%d", b.Count, p.Title, b.Count)
+		}
+		return fmt.Errorf("count %d: %s sends 10 probes and cannot change that (TCP_KEEPCNT came with Windows 10 1703)", b.Count, p.Title)
+	case b.Count < 0 || b.Count > 255:
+		return fmt.Errorf("count %d: want 1 to 255 (TCP_KEEPCNT)", b.Count)
+	}
+	return nil
+}
+
+// WinsockCall records a Winsock call and its outcome on host.
+func (r *Recorder) WinsockCall(at time.Duration, host string, c sockopt.Call) {
+	ev := &SockOptEvent{Call: c.Func, Level: c.Level, Opt: c.Opt, Value: c.Value, Result: c.Result}
+	if c.Conn != nil {
+		ev.Conn = c.Conn.ID()
+	}
+	if c.Err != (sockopt.WSAError{}) {
+		ev.Error, ev.Code = c.Err.Name, c.Err.Code
+	}
+	r.Add(at, host, KindSockOpt, ev)
+}
+
+// dialWinsock opens one client connection the way a Windows application
+// does: SO_KEEPALIVE before connect (the system's timing), SIO_KEEPALIVE_VALS
+// and TCP_KEEPCNT if the run asks for other values, an overlapped connect,
+// the request, and a receive always in progress. When keep-alive gives up,
+// the receive in progress fails, and so does one more call after it.
+func dialWinsock(net *stack.Network, rec *Recorder, ws *sockopt.Winsock, raddr netip.AddrPort, b Builtin, buf []byte, done func()) {
+	s := ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+	if s == sockopt.INVALID_SOCKET {
+		done()
+		return
+	}
+	conn := ws.Conn(s)
+	ws.Setsockopt(s, sockopt.SOL_SOCKET, sockopt.SO_KEEPALIVE, binary.LittleEndian.AppendUint32(nil, 1), 4)
+	if b.Idle != 0 || b.Interval != 0 {
+		idle, interval, _ := b.effective()
+		vals := binary.LittleEndian.AppendUint32(nil, 1)
+		vals = binary.LittleEndian.AppendUint32(vals, uint32(idle/time.Millisecond))
+		vals = binary.LittleEndian.AppendUint32(vals, uint32(interval/time.Millisecond))
+		var ret uint32
+		ws.WSAIoctl(s, sockopt.SIO_KEEPALIVE_VALS, vals, nil, &ret)
+	}
+	if b.Count != 0 {
+		ws.Setsockopt(s, sockopt.IPPROTO_TCP, sockopt.TCP_KEEPCNT, binary.LittleEndian.AppendUint32(nil, uint32(b.Count)), 4)
+	}
+	var onRecv func(n int, e sockopt.WSAError)
+	onRecv = func(n int, e sockopt.WSAError) {
+		if e == (sockopt.WSAError{}) && n > 0 {
+			ws.RecvAsync(s, buf, onRecv) // keep a receive in progress
+			return
+		}
+		if e != (sockopt.WSAError{}) {
+			rec.AppError(net.Now(), conn, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
+			// The next call learns what later calls get.
+			if ws.Recv(s, buf) == sockopt.SOCKET_ERROR {
+				le := ws.LastError()
+				rec.AppError(net.Now(), conn, "recv", sockopt.Errno{Name: le.Name, Code: le.Code})
+			}
+		}
+		ws.Closesocket(s)
+		done()
+	}
+	ws.ConnectEx(s, raddr, func(e sockopt.WSAError) {
+		if e != (sockopt.WSAError{}) {
+			rec.AppError(net.Now(), conn, "connect", sockopt.Errno{Name: e.Name, Code: e.Code})
+			done()
+			return
+		}
+		ws.Send(s, Request)
+		ws.RecvAsync(s, buf, onRecv)
+	})
+}
