@@ -13,15 +13,18 @@ import (
 	"kasim/stack"
 )
 
-// Errno is an error as a POSIX application sees it: a symbolic name and the
-// number Linux gives it (numbers differ between systems; kasim's POSIX
-// profiles use Linux's).
-type Errno struct {
+// ErrorCode is an error as an application sees it: a symbolic name and its
+// number. The zero ErrorCode means no error.
+type ErrorCode struct {
 	Name string
 	Code int
 }
 
-func (e Errno) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
+func (e ErrorCode) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
+
+// Errno is a POSIX error, numbered as on Linux (numbers differ between
+// systems; kasim's POSIX surface uses Linux's).
+type Errno = ErrorCode
 
 // errnoNames names the Linux errnos a TCP socket call can return.
 var errnoNames = map[errno.Errno]string{

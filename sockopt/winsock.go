@@ -44,12 +44,7 @@ const (
 )
 
 // WSAError is a Windows Sockets error: its name and code.
-type WSAError struct {
-	Name string
-	Code int
-}
-
-func (e WSAError) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
+type WSAError = ErrorCode
 
 // Windows Sockets error codes.
 var (
@@ -101,7 +96,7 @@ type Call struct {
 	Opt    string
 	Value  any
 	Result int
-	Err    WSAError
+	Err    ErrorCode
 }
 
 // Winsock is the Windows Sockets API of one simulated host. Every method

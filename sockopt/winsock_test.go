@@ -377,8 +377,9 @@ func TestEveryCallIsReported(t *testing.T) {
 }
 
 // FuzzOptionCalls throws arbitrary levels, options, buffers and lengths at
-// setsockopt, getsockopt and WSAIoctl: no input may panic, and a failed call
-// returns SOCKET_ERROR with a Winsock error set. Seeds: testdata/fuzz.
+// setsockopt, getsockopt and WSAIoctl, Winsock's and POSIX's: no input may
+// panic, a failed call returns its failure value with an error set, and a
+// failed getsockopt leaves the buffer alone. Seeds: testdata/fuzz.
 func FuzzOptionCalls(f *testing.F) {
 	f.Add(SOL_SOCKET, SO_KEEPALIVE, []byte{1, 0, 0, 0}, 4, uint32(SIO_KEEPALIVE_VALS), true)
 	f.Add(IPPROTO_TCP, TCP_KEEPCNT, []byte{0, 1, 0, 0}, 3, uint32(0), false)
@@ -405,5 +406,20 @@ func FuzzOptionCalls(f *testing.F) {
 		}
 		var ret uint32
 		check("WSAIoctl", r.ws.WSAIoctl(s, code, optval, nil, &ret))
+
+		// The same arguments against the POSIX surface.
+		p := NewPOSIX(r.client)
+		fd := p.Socket(LinuxAF_INET, SOCK_STREAM, 0)
+		if dgram {
+			fd = p.Socket(LinuxAF_INET6, SOCK_DGRAM, 0)
+		}
+		if got := p.Setsockopt(fd, level, opt, optval, optlen); got != 0 && (got != -1 || p.Errno().Code == 0) {
+			t.Fatalf("POSIX setsockopt = %d, errno %v", got, p.Errno())
+		}
+		before = append([]byte(nil), optval...)
+		n = optlen
+		if got := p.Getsockopt(fd, level, opt, optval, &n); got != 0 && !bytes.Equal(before, optval) {
+			t.Fatal("a failed POSIX getsockopt wrote to optval")
+		}
 	})
 }

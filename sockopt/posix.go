@@ -1,0 +1,303 @@
+package sockopt
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"kasim/stack"
+)
+
+// Linux's socket constants (socket.h, in.h, tcp.h).
+const (
+	LinuxAF_INET      = 2
+	LinuxAF_INET6     = 10
+	LinuxSOL_SOCKET   = 1
+	LinuxSO_KEEPALIVE = 9
+
+	LinuxTCP_KEEPIDLE     = 4
+	LinuxTCP_KEEPINTVL    = 5
+	LinuxTCP_KEEPCNT      = 6
+	LinuxTCP_USER_TIMEOUT = 18
+
+	// Ranges Linux enforces (net/ipv4/tcp.c: MAX_TCP_KEEPIDLE,
+	// MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+	MaxTCPKeepIdle  = 32767
+	MaxTCPKeepIntvl = 32767
+	MaxTCPKeepCnt   = 127
+)
+
+// Linux errnos of socket calls.
+var (
+	EBADF           = Errno{"EBADF", 9}
+	EFAULT          = Errno{"EFAULT", 14}
+	EINVAL          = Errno{"EINVAL", 22}
+	ENOPROTOOPT     = Errno{"ENOPROTOOPT", 92}
+	EPROTONOSUPPORT = Errno{"EPROTONOSUPPORT", 93}
+	ESOCKTNOSUPPORT = Errno{"ESOCKTNOSUPPORT", 94}
+	EAFNOSUPPORT    = Errno{"EAFNOSUPPORT", 97}
+	EINPROGRESS     = Errno{"EINPROGRESS", 115}
+)
+
+// POSIX is the BSD-socket surface of one simulated host, with Linux's
+// option numbers, ranges and errors: calls return 0 (or a descriptor) on
+// success and -1 on failure, the reason in Errno. Every call is reported to
+// OnCall.
+type POSIX struct {
+	host  *stack.Host
+	fds   map[int]*pfd
+	next  int
+	errno Errno
+	// OnCall, if set, sees every call and its outcome.
+	OnCall func(Call)
+}
+
+type pfd struct {
+	conn      *stack.Conn // nil for a datagram socket
+	keepAlive bool
+	idle      time.Duration
+	interval  time.Duration
+	count     int
+	userTO    time.Duration
+}
+
+// NewPOSIX returns the socket surface of host.
+func NewPOSIX(host *stack.Host) *POSIX {
+	return &POSIX{host: host, fds: make(map[int]*pfd), next: 3} // 0-2 are stdio
+}
+
+// Errno returns the error of the last failed call.
+func (p *POSIX) Errno() Errno { return p.errno }
+
+func (p *POSIX) report(c Call) int {
+	if c.Err != (ErrorCode{}) {
+		p.errno = c.Err
+	}
+	if p.OnCall != nil {
+		p.OnCall(c)
+	}
+	return c.Result
+}
+
+func (p *POSIX) fail(c Call, e Errno) int {
+	c.Result, c.Err = -1, e
+	return p.report(c)
+}
+
+// Socket is socket(domain, type, protocol).
+func (p *POSIX) Socket(domain, typ, protocol int) int {
+	c := Call{Func: "socket", Value: fmt.Sprintf("%d, %d, %d", domain, typ, protocol)}
+	switch {
+	case domain != LinuxAF_INET && domain != LinuxAF_INET6:
+		return p.fail(c, EAFNOSUPPORT)
+	case typ != SOCK_STREAM && typ != SOCK_DGRAM:
+		return p.fail(c, ESOCKTNOSUPPORT)
+	case typ == SOCK_STREAM && protocol != 0 && protocol != IPPROTO_TCP,
+		typ == SOCK_DGRAM && protocol != 0 && protocol != IPPROTO_UDP:
+		return p.fail(c, EPROTONOSUPPORT)
+	}
+	f := &pfd{}
+	if typ == SOCK_STREAM {
+		network := "tcp4"
+		if domain == LinuxAF_INET6 {
+			network = "tcp6"
+		}
+		conn, err := p.host.Socket(network)
+		if err != nil {
+			return p.fail(c, EAFNOSUPPORT)
+		}
+		f.conn, c.Conn = conn, conn
+		ka := conn.KeepAlive()
+		f.idle, f.interval, f.count = ka.Idle, ka.Interval, ka.Count
+	}
+	fd := p.next
+	p.next++
+	p.fds[fd] = f
+	c.Result = fd
+	return p.report(c)
+}
+
+// Setsockopt is setsockopt(fd, level, optname, optval, optlen), checked as
+// Linux checks it: EBADF for no such descriptor, EFAULT for a null optval,
+// ENOPROTOOPT for an option the level or socket lacks, EINVAL for optlen
+// below sizeof(int) or a value out of range (TCP_KEEPIDLE and TCP_KEEPINTVL
+// 1-32767 seconds, TCP_KEEPCNT 1-127, TCP_USER_TIMEOUT >= 0 ms).
+func (p *POSIX) Setsockopt(fd, level, optname int, optval []byte, optlen int) int {
+	c := Call{Func: "setsockopt", Level: linuxLevelName(level), Opt: linuxOptName(level, optname)}
+	f := p.fds[fd]
+	if f == nil {
+		return p.fail(c, EBADF)
+	}
+	c.Conn = f.conn
+	if optval == nil || optlen > len(optval) {
+		return p.fail(c, EFAULT)
+	}
+	if !linuxOptionExists(level, optname) || (level == IPPROTO_TCP && f.conn == nil) {
+		return p.fail(c, ENOPROTOOPT)
+	}
+	if optlen < 4 {
+		return p.fail(c, EINVAL)
+	}
+	v := int32(binary.LittleEndian.Uint32(optval))
+	c.Value = v
+	switch {
+	case level == LinuxSOL_SOCKET:
+		// A UDP socket takes the flag too, to no effect.
+		f.keepAlive = v != 0
+	case optname == LinuxTCP_KEEPIDLE:
+		if v < 1 || v > MaxTCPKeepIdle {
+			return p.fail(c, EINVAL)
+		}
+		f.idle = time.Duration(v) * time.Second
+	case optname == LinuxTCP_KEEPINTVL:
+		if v < 1 || v > MaxTCPKeepIntvl {
+			return p.fail(c, EINVAL)
+		}
+		f.interval = time.Duration(v) * time.Second
+	case optname == LinuxTCP_KEEPCNT:
+		if v < 1 || v > MaxTCPKeepCnt {
+			return p.fail(c, EINVAL)
+		}
+		f.count = int(v)
+	case optname == LinuxTCP_USER_TIMEOUT:
+		if v < 0 {
+			return p.fail(c, EINVAL)
+		}
+		f.userTO = time.Duration(v) * time.Millisecond
+	}
+	if f.conn != nil {
+		p.apply(level, optname, f)
+	}
+	return p.report(c)
+}
+
+// apply sets one option on the connection, as the call named it: gVisor,
+// like Linux, keeps each option separately.
+func (p *POSIX) apply(level, optname int, f *pfd) {
+	c := f.conn
+	switch {
+	case level == LinuxSOL_SOCKET:
+		c.SetKeepAliveEnabled(f.keepAlive)
+	case optname == LinuxTCP_KEEPIDLE:
+		_ = c.SetKeepAliveIdle(f.idle)
+	case optname == LinuxTCP_KEEPINTVL:
+		_ = c.SetKeepAliveInterval(f.interval)
+	case optname == LinuxTCP_KEEPCNT:
+		_ = c.SetKeepAliveCount(f.count)
+	case optname == LinuxTCP_USER_TIMEOUT:
+		opt := tcpip.TCPUserTimeoutOption(f.userTO)
+		_ = c.Endpoint().SetSockOpt(&opt)
+	}
+}
+
+// Getsockopt is getsockopt(fd, level, optname, optval, optlen). As on Linux,
+// a short optlen truncates the int rather than failing; a negative one is
+// EINVAL.
+func (p *POSIX) Getsockopt(fd, level, optname int, optval []byte, optlen *int) int {
+	c := Call{Func: "getsockopt", Level: linuxLevelName(level), Opt: linuxOptName(level, optname)}
+	f := p.fds[fd]
+	if f == nil {
+		return p.fail(c, EBADF)
+	}
+	c.Conn = f.conn
+	if optlen == nil || optval == nil || *optlen > len(optval) {
+		return p.fail(c, EFAULT)
+	}
+	if !linuxOptionExists(level, optname) || (level == IPPROTO_TCP && f.conn == nil) {
+		return p.fail(c, ENOPROTOOPT)
+	}
+	if *optlen < 0 {
+		return p.fail(c, EINVAL)
+	}
+	var v int32
+	switch {
+	case level == LinuxSOL_SOCKET:
+		if f.keepAlive {
+			v = 1
+		}
+	case optname == LinuxTCP_KEEPIDLE:
+		v = int32(f.idle / time.Second)
+	case optname == LinuxTCP_KEEPINTVL:
+		v = int32(f.interval / time.Second)
+	case optname == LinuxTCP_KEEPCNT:
+		v = int32(f.count)
+	case optname == LinuxTCP_USER_TIMEOUT:
+		v = int32(f.userTO / time.Millisecond)
+	}
+	c.Value = v
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(v))
+	*optlen = copy(optval[:min(*optlen, 4)], b[:])
+	return p.report(c)
+}
+
+// Connect starts a non-blocking connect: -1 with EINPROGRESS, as Linux
+// answers for a non-blocking socket.
+func (p *POSIX) Connect(fd int, addr netip.AddrPort) int {
+	c := Call{Func: "connect", Value: addr.String()}
+	f := p.fds[fd]
+	if f == nil {
+		return p.fail(c, EBADF)
+	}
+	c.Conn = f.conn
+	if f.conn == nil {
+		return p.fail(c, EPROTONOSUPPORT)
+	}
+	if err := f.conn.Connect(addr); err != nil {
+		if e, ok := ErrnoFromError(err); ok {
+			return p.fail(c, e)
+		}
+		return p.fail(c, EAFNOSUPPORT)
+	}
+	return p.fail(c, EINPROGRESS)
+}
+
+// Conn returns the simulated connection behind fd, or nil.
+func (p *POSIX) Conn(fd int) *stack.Conn {
+	if f := p.fds[fd]; f != nil {
+		return f.conn
+	}
+	return nil
+}
+
+func linuxOptionExists(level, opt int) bool {
+	switch level {
+	case LinuxSOL_SOCKET:
+		return opt == LinuxSO_KEEPALIVE
+	case IPPROTO_TCP:
+		switch opt {
+		case LinuxTCP_KEEPIDLE, LinuxTCP_KEEPINTVL, LinuxTCP_KEEPCNT, LinuxTCP_USER_TIMEOUT:
+			return true
+		}
+	}
+	return false
+}
+
+func linuxLevelName(level int) string {
+	switch level {
+	case LinuxSOL_SOCKET:
+		return "SOL_SOCKET"
+	case IPPROTO_TCP:
+		return "IPPROTO_TCP"
+	}
+	return fmt.Sprintf("level %d", level)
+}
+
+func linuxOptName(level, opt int) string {
+	switch {
+	case level == LinuxSOL_SOCKET && opt == LinuxSO_KEEPALIVE:
+		return "SO_KEEPALIVE"
+	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPIDLE:
+		return "TCP_KEEPIDLE"
+	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPINTVL:
+		return "TCP_KEEPINTVL"
+	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPCNT:
+		return "TCP_KEEPCNT"
+	case level == IPPROTO_TCP && opt == LinuxTCP_USER_TIMEOUT:
+		return "TCP_USER_TIMEOUT"
+	}
+	return fmt.Sprintf("option %d", opt)
+}

@@ -1,0 +1,103 @@
+package sockopt
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+
+	"kasim/stack"
+)
+
+func newPOSIX(t *testing.T) (*stack.Network, *POSIX, netip.AddrPort) {
+	t.Helper()
+	n := stack.NewNetwork(stack.Config{Seed: 1, Latency: 10 * time.Millisecond})
+	t.Cleanup(n.Close)
+	client, _ := n.AddHost("client")
+	server, _ := n.AddHost("server")
+	if _, err := server.Listen("tcp4", 80, stack.KeepAlive{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return n, NewPOSIX(client), netip.AddrPortFrom(server.Addr(), 80)
+}
+
+func wantErrno(t *testing.T, what string, got int, p *POSIX, e Errno) {
+	t.Helper()
+	if got != -1 || p.Errno() != e {
+		t.Errorf("%s = %d, errno %v; want -1, %v", what, got, p.Errno(), e)
+	}
+}
+
+// Linux's ranges: TCP_KEEPIDLE and TCP_KEEPINTVL 1-32767 s, TCP_KEEPCNT
+// 1-127, else EINVAL (the keep-alive spec's Linux section).
+func TestPOSIXLinuxRanges(t *testing.T) {
+	_, p, _ := newPOSIX(t)
+	fd := p.Socket(LinuxAF_INET, SOCK_STREAM, 0)
+	for _, tc := range []struct {
+		opt      int
+		ok, bad  []uint32
+		readBack func(*stack.KeepAlive) int
+	}{
+		{LinuxTCP_KEEPIDLE, []uint32{1, 7200, 32767}, []uint32{0, 32768, 0xFFFFFFFF}, func(k *stack.KeepAlive) int { return int(k.Idle / time.Second) }},
+		{LinuxTCP_KEEPINTVL, []uint32{1, 75, 32767}, []uint32{0, 32768}, func(k *stack.KeepAlive) int { return int(k.Interval / time.Second) }},
+		{LinuxTCP_KEEPCNT, []uint32{1, 9, 127}, []uint32{0, 128}, func(k *stack.KeepAlive) int { return k.Count }},
+	} {
+		for _, v := range tc.ok {
+			if p.Setsockopt(fd, IPPROTO_TCP, tc.opt, dword(v), 4) != 0 {
+				t.Errorf("option %d = %d refused: %v", tc.opt, v, p.Errno())
+			}
+			ka := p.Conn(fd).KeepAlive()
+			if got := tc.readBack(&ka); got != int(v) {
+				t.Errorf("option %d = %d reached the stack as %d", tc.opt, v, got)
+			}
+			got, n := make([]byte, 4), 4
+			if p.Getsockopt(fd, IPPROTO_TCP, tc.opt, got, &n) != 0 || !bytes.Equal(got, dword(v)) {
+				t.Errorf("option %d reads back % x, want %d", tc.opt, got, v)
+			}
+		}
+		for _, v := range tc.bad {
+			wantErrno(t, "out of range", p.Setsockopt(fd, IPPROTO_TCP, tc.opt, dword(v), 4), p, EINVAL)
+		}
+	}
+}
+
+func TestPOSIXErrors(t *testing.T) {
+	_, p, addr := newPOSIX(t)
+	fd := p.Socket(LinuxAF_INET, SOCK_STREAM, 0)
+	wantErrno(t, "setsockopt on fd 99", p.Setsockopt(99, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, dword(1), 4), p, EBADF)
+	wantErrno(t, "setsockopt(optval NULL)", p.Setsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, nil, 4), p, EFAULT)
+	wantErrno(t, "setsockopt(optlen 3)", p.Setsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, dword(1), 3), p, EINVAL)
+	wantErrno(t, "setsockopt(unknown level)", p.Setsockopt(fd, 0x1234, LinuxSO_KEEPALIVE, dword(1), 4), p, ENOPROTOOPT)
+	wantErrno(t, "setsockopt(TCP option 99)", p.Setsockopt(fd, IPPROTO_TCP, 99, dword(1), 4), p, ENOPROTOOPT)
+	udp := p.Socket(LinuxAF_INET, SOCK_DGRAM, 0)
+	if p.Setsockopt(udp, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, dword(1), 4) != 0 {
+		t.Error("Linux accepts SO_KEEPALIVE on a UDP socket; kasim refused it")
+	}
+	wantErrno(t, "TCP_KEEPIDLE on UDP", p.Setsockopt(udp, IPPROTO_TCP, LinuxTCP_KEEPIDLE, dword(5), 4), p, ENOPROTOOPT)
+	wantErrno(t, "socket(AF 99)", p.Socket(99, SOCK_STREAM, 0), p, EAFNOSUPPORT)
+	// Options may be set in SYN-SENT and take effect once established.
+	wantErrno(t, "connect", p.Connect(fd, addr), p, EINPROGRESS)
+	if p.Setsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, dword(1), 4) != 0 {
+		t.Errorf("SO_KEEPALIVE in SYN-SENT refused: %v", p.Errno())
+	}
+	// A short optlen truncates, as on Linux; a negative one is EINVAL.
+	buf, n := []byte{0xAA, 0xBB, 0xCC, 0xDD}, 2
+	if p.Getsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, buf, &n) != 0 || n != 2 || !bytes.Equal(buf, []byte{1, 0, 0xCC, 0xDD}) {
+		t.Errorf("getsockopt with optlen 2: % x, optlen %d", buf, n)
+	}
+	n = -1
+	wantErrno(t, "getsockopt(optlen -1)", p.Getsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, buf, &n), p, EINVAL)
+}
+
+func TestPOSIXUserTimeoutReachesTheStack(t *testing.T) {
+	_, p, _ := newPOSIX(t)
+	fd := p.Socket(LinuxAF_INET6, SOCK_STREAM, IPPROTO_TCP)
+	if p.Setsockopt(fd, IPPROTO_TCP, LinuxTCP_USER_TIMEOUT, dword(5000), 4) != 0 {
+		t.Fatal(p.Errno())
+	}
+	got, n := make([]byte, 4), 4
+	if p.Getsockopt(fd, IPPROTO_TCP, LinuxTCP_USER_TIMEOUT, got, &n) != 0 || !bytes.Equal(got, dword(5000)) {
+		t.Errorf("TCP_USER_TIMEOUT reads % x, want 5000", got)
+	}
+	wantErrno(t, "TCP_USER_TIMEOUT -1", p.Setsockopt(fd, IPPROTO_TCP, LinuxTCP_USER_TIMEOUT, dword(0xFFFFFFFF), 4), p, EINVAL)
+}
