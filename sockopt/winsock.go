@@ -417,21 +417,9 @@ func (w *Winsock) WSAIoctl(s SOCKET, code uint32, in []byte, out []byte, bytesRe
 // SOCKET_ERROR with WSAEWOULDBLOCK, the connection completing later.
 func (w *Winsock) Connect(s SOCKET, addr netip.AddrPort) int {
 	c := Call{Socket: s, Func: "connect", Value: addr.String()}
-	ws, e := w.lookup(s)
-	if e != (WSAError{}) {
+	if _, e := w.startConnect(&c, s, addr); e != (WSAError{}) {
 		return w.fail(c, e)
 	}
-	c.Conn = ws.conn
-	if ws.conn == nil {
-		return w.fail(c, WSAEOPNOTSUPP)
-	}
-	if ws.conn.State() != stack.Closed {
-		return w.fail(c, WSAEISCONN)
-	}
-	if err := ws.conn.Connect(addr); err != nil {
-		return w.fail(c, WSAEAFNOSUPPORT)
-	}
-	ws.conn.OnEvent(func(*stack.Conn) { w.poll(s, ws) })
 	return w.fail(c, WSAEWOULDBLOCK)
 }
 
@@ -440,23 +428,33 @@ func (w *Winsock) Connect(s SOCKET, addr netip.AddrPort) int {
 // completes. It returns SOCKET_ERROR with WSA_IO_PENDING (997).
 func (w *Winsock) ConnectEx(s SOCKET, addr netip.AddrPort, done func(err WSAError)) int {
 	c := Call{Socket: s, Func: "ConnectEx", Value: addr.String()}
-	ws, e := w.lookup(s)
+	ws, e := w.startConnect(&c, s, addr)
 	if e != (WSAError{}) {
 		return w.fail(c, e)
 	}
-	c.Conn = ws.conn
-	if ws.conn == nil {
-		return w.fail(c, WSAEOPNOTSUPP)
+	ws.connecting = done
+	return w.fail(c, WSAIOPENDING)
+}
+
+// startConnect checks s and starts its connect, for connect and ConnectEx.
+func (w *Winsock) startConnect(c *Call, s SOCKET, addr netip.AddrPort) (*wsock, WSAError) {
+	ws, e := w.lookup(s)
+	if e != (WSAError{}) {
+		return nil, e
 	}
-	if ws.conn.State() != stack.Closed {
-		return w.fail(c, WSAEISCONN)
+	c.Conn = ws.conn
+	switch {
+	case ws.conn == nil:
+		return nil, WSAEOPNOTSUPP
+	case ws.conn.State() != stack.Closed:
+		return nil, WSAEISCONN
 	}
 	if err := ws.conn.Connect(addr); err != nil {
-		return w.fail(c, WSAEAFNOSUPPORT)
+		return nil, WSAEAFNOSUPPORT
 	}
-	ws.connecting = done
+	// The handler first runs after this call returns, at the same instant.
 	ws.conn.OnEvent(func(*stack.Conn) { w.poll(s, ws) })
-	return w.fail(c, WSAIOPENDING)
+	return ws, WSAError{}
 }
 
 // Send queues data on s and returns how much was taken.

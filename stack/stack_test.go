@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"kasim/internal/gctest"
 )
 
 // The runtime runs AddCleanup callbacks (timers.Clock recycling timer IDs)
@@ -459,7 +460,7 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 // globals) may keep its stacks alive. Each 10,000-connection run once
 // leaked 400 MB this way.
 func TestClosedNetworkIsCollected(t *testing.T) {
-	collected := make(chan struct{})
+	var wait func()
 	func() {
 		n := NewNetwork(Config{Seed: 1}) // not pair: its t.Cleanup would hold n
 		client, _ := n.AddHost("client")
@@ -479,21 +480,9 @@ func TestClosedNetworkIsCollected(t *testing.T) {
 			t.Fatal("no pending timers: the test would prove nothing")
 		}
 		n.Close()
-		runtime.AddCleanup(n, func(ch chan struct{}) { close(ch) }, collected)
+		wait = gctest.Collectable(t, n, 10*time.Second)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		runtime.GC()
-		select {
-		case <-collected:
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a closed Network with pending timers was never collected")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait()
 }
 
 // segLog keeps what tests of the wire need from each TCP segment.

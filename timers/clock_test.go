@@ -8,6 +8,8 @@ import (
 
 	"github.com/benbjohnson/clock"
 	"github.com/google/go-cmp/cmp"
+
+	"kasim/internal/gctest"
 )
 
 func TestClockFiresInDeadlineThenSchedulingOrder(t *testing.T) {
@@ -203,26 +205,14 @@ func TestClockStopAll(t *testing.T) {
 // A clock with pending timers must be collectable once its owner drops it:
 // the ID-recycling cleanups may not keep it alive.
 func TestClockWithPendingTimersIsCollected(t *testing.T) {
-	collected := make(chan struct{})
+	var wait func()
 	func() {
 		c := NewClock(nil, time.Time{})
 		big := make([]byte, 1<<20)
 		for i := 0; i < 10; i++ {
 			c.AfterFunc(time.Hour, func() { _ = big })
 		}
-		runtime.AddCleanup(c, func(ch chan struct{}) { close(ch) }, collected)
+		wait = gctest.Collectable(t, c, 5*time.Second)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		runtime.GC()
-		select {
-		case <-collected:
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a dropped clock with pending timers was never collected")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait()
 }

@@ -205,19 +205,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stdout, "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nFlags:\n")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "kasim run: %s\n", flagError(err))
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kasim run: unexpected argument %q (scenario files are not supported yet; see kasim run --help)\n", fs.Arg(0))
-		return exitUsage
+	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
+	if code, done := parseFlags(fs, args, runHelp, " (scenario files are not supported yet; see kasim run --help)", stdout, stderr); done {
+		return code
 	}
 	b.PeerAlive = peer == "alive"
 	w, err := prof.windows()
@@ -288,6 +278,27 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// parseFlags parses a command's flags. done says the command should return
+// code at once: after printing help, or a one-line usage error (also for a
+// stray argument, with extra appended to its message).
+func parseFlags(fs *flag.FlagSet, args []string, help, extra string, stdout, stderr io.Writer) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stdout, "%s\n\nFlags:\n", help)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return exitOK, true
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", fs.Name(), flagError(err))
+		return exitUsage, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q%s\n", fs.Name(), fs.Arg(0), extra)
+		return exitUsage, true
+	}
+	return 0, false
 }
 
 // flagError rewrites the flag package's errors into one line that names

@@ -47,19 +47,9 @@ func profileCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kasim profile: name a profile (kasim profiles lists them)")
 		return exitUsage
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fmt.Fprintln(stdout, "Usage: kasim profile NAME [--registry NAME=VALUE ...] [--set KEY=VALUE ...]\n\nShows a profile value by value, with where each value comes from.\n\nFlags:")
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "kasim profile: %s\n", flagError(err))
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "kasim profile: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	const help = "Usage: kasim profile NAME [--registry NAME=VALUE ...] [--set KEY=VALUE ...]\n\nShows a profile value by value, with where each value comes from."
+	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
+		return code
 	}
 	w, err := prof.windows()
 	if err != nil {
