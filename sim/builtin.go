@@ -10,6 +10,7 @@ import (
 
 	"kasim/sockopt"
 	"kasim/stack"
+	"kasim/timers"
 	"kasim/winprofile"
 )
 
@@ -42,6 +43,15 @@ type Builtin struct {
 	// Duration bounds the run; zero means until every client gives up (dead
 	// peer) or three idle periods and a minute (live peer).
 	Duration time.Duration
+	// Timers names the virtual clock's timer queue (see Queues); empty
+	// means heap4. Every queue gives the same trace.
+	Timers string
+}
+
+// Queues lists the timer queues a run can use, by name.
+var Queues = map[string]func() timers.Queue{
+	"heap4": func() timers.Queue { return timers.NewHeap4() },
+	"wheel": func() timers.Queue { return timers.NewWheel() },
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed
@@ -67,7 +77,7 @@ var (
 func DefaultBuiltin() Builtin {
 	return Builtin{
 		Idle: DefaultIdle, Interval: DefaultInterval, Count: DefaultCount, Seed: 1, Conns: 1,
-		Latency: DefaultLatency, SilenceAfter: DefaultSilenceAfter,
+		Latency: DefaultLatency, SilenceAfter: DefaultSilenceAfter, Timers: "heap4",
 	}
 }
 
@@ -100,6 +110,8 @@ func (b Builtin) Validate() error {
 		return fmt.Errorf("silence-after %v: want 0 to %v", b.SilenceAfter, maxDur)
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
+	case b.Timers != "" && Queues[b.Timers] == nil:
+		return fmt.Errorf("timers %q: want heap4 or wheel", b.Timers)
 	}
 	return nil
 }
@@ -139,7 +151,11 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency})
+	var queue timers.Queue
+	if b.Timers != "" {
+		queue = Queues[b.Timers]()
+	}
+	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
 	defer net.Close()
 	rec := NewRecorder()
 	net.Observe(rec)

@@ -399,3 +399,24 @@ func TestBuiltinGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryExactQueueGivesTheSameTrace: the timer queue is an
+// implementation detail of the clock; 10,000 connections must give the same
+// bytes on each.
+func TestEveryExactQueueGivesTheSameTrace(t *testing.T) {
+	b := DefaultBuiltin()
+	b.Conns = 10000
+	if testing.Short() || raceEnabled {
+		b.Conns = 1000
+	}
+	var want [32]byte
+	for i, name := range []string{"heap4", "wheel"} {
+		b.Timers = name
+		got := traceHash(t, b)
+		if i == 0 {
+			want = got
+		} else if got != want {
+			t.Errorf("queue %s gives a different trace from heap4", name)
+		}
+	}
+}

@@ -138,6 +138,84 @@ func FuzzHeap4(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) { runQueueOps(t, NewHeap4(), ops) })
 }
 
+func TestWheelMatchesModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for run := 0; run < 200; run++ {
+		ops := make([]byte, 2000)
+		for i := range ops {
+			ops[i] = byte(r.UintN(256))
+		}
+		runQueueOps(t, NewWheel(), ops)
+	}
+}
+
+// FuzzWheel checks the wheel against the model; seeds in testdata/fuzz.
+func FuzzWheel(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 16, 0, 32, 2, 7, 3, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) { runQueueOps(t, NewWheel(), ops) })
+}
+
+// The model test uses small deadlines; this one spreads them over the whole
+// int64 range, so every level and every cascade path is used, with
+// Peek-driven jumps as the Clock makes them.
+func TestWheelMatchesHeapAcrossAllLevels(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w, h := NewWheel(), NewHeap4()
+	pending := map[ID]bool{}
+	var now int64
+	for step := 0; step < 200000; step++ {
+		id := ID(r.UintN(512))
+		switch op := r.UintN(10); {
+		case op < 5:
+			// Deadlines from the next nanosecond to centuries ahead,
+			// log-uniformly, and many exact repeats.
+			d := int64(1) << r.UintN(62)
+			d += r.Int64N(d)
+			if r.UintN(4) == 0 {
+				d = 1000
+			}
+			if pending[id] {
+				w.Reschedule(id, now+d)
+				h.Reschedule(id, now+d)
+			} else {
+				w.Push(id, now+d)
+				h.Push(id, now+d)
+				pending[id] = true
+			}
+		case op < 7:
+			if pending[id] {
+				w.Remove(id)
+				h.Remove(id)
+				delete(pending, id)
+			}
+		default:
+			wd, wok := w.Peek()
+			hd, hok := h.Peek()
+			if wd != hd || wok != hok {
+				t.Fatalf("step %d: Peek %d,%v; heap %d,%v", step, wd, wok, hd, hok)
+			}
+			if !wok {
+				continue
+			}
+			now = wd
+			for {
+				wid, wwhen, ok1 := w.PopDue(now)
+				hid, hwhen, ok2 := h.PopDue(now)
+				if wid != hid || wwhen != hwhen || ok1 != ok2 {
+					t.Fatalf("step %d: PopDue(%d) %d@%d,%v; heap %d@%d,%v", step, now, wid, wwhen, ok1, hid, hwhen, ok2)
+				}
+				if !ok1 {
+					break
+				}
+				delete(pending, wid)
+			}
+		}
+		if w.Len() != h.Len() {
+			t.Fatalf("step %d: Len %d, heap %d", step, w.Len(), h.Len())
+		}
+	}
+}
+
 func TestHeap4EqualDeadlinesFireInSchedulingOrder(t *testing.T) {
 	h := NewHeap4()
 	for id := ID(0); id < 100; id++ {
