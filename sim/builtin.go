@@ -44,11 +44,15 @@ type Builtin struct {
 	// peer) or three idle periods and a minute (live peer).
 	Duration time.Duration
 	// Timers names the virtual clock's timer queue (see Queues); empty
-	// means heap4. Every queue gives the same trace.
+	// means heap4. Every exact queue gives the same trace. "linux" gives
+	// each host's stack a Linux timer wheel at HZ=250 (its timers fire
+	// late, as a kernel's do) while the network's delays stay exact.
 	Timers string
 }
 
-// Queues lists the timer queues a run can use, by name.
+// Queues lists the timer queues a run can use, by name: heap4 and wheel are
+// exact and give the same trace. "linux" is not among them: it is a
+// per-host choice (see Builtin.Timers).
 var Queues = map[string]func() timers.Queue{
 	"heap4": func() timers.Queue { return timers.NewHeap4() },
 	"wheel": func() timers.Queue { return timers.NewWheel() },
@@ -110,8 +114,8 @@ func (b Builtin) Validate() error {
 		return fmt.Errorf("silence-after %v: want 0 to %v", b.SilenceAfter, maxDur)
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
-	case b.Timers != "" && Queues[b.Timers] == nil:
-		return fmt.Errorf("timers %q: want heap4 or wheel", b.Timers)
+	case b.Timers != "" && b.Timers != "linux" && Queues[b.Timers] == nil:
+		return fmt.Errorf("timers %q: want heap4, wheel or linux", b.Timers)
 	}
 	return nil
 }
@@ -152,7 +156,11 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		return nil, err
 	}
 	var queue timers.Queue
-	if b.Timers != "" {
+	var hostTimers func() timers.Queue
+	switch {
+	case b.Timers == "linux":
+		hostTimers = func() timers.Queue { return timers.NewLinuxWheel(250) }
+	case b.Timers != "":
 		queue = Queues[b.Timers]()
 	}
 	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
@@ -162,11 +170,18 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	for _, o := range extra {
 		net.Observe(o)
 	}
-	client, err := net.AddHost("client")
+	addHost := func(name string) (*stack.Host, error) {
+		var o stack.HostOptions
+		if hostTimers != nil {
+			o.Timers = hostTimers()
+		}
+		return net.AddHostWith(name, o)
+	}
+	client, err := addHost("client")
 	if err != nil {
 		return nil, err
 	}
-	server, err := net.AddHost("server")
+	server, err := addHost("server")
 	if err != nil {
 		return nil, err
 	}

@@ -420,3 +420,34 @@ func TestEveryExactQueueGivesTheSameTrace(t *testing.T) {
 		}
 	}
 }
+
+// On the Linux-style queue a 1 s interval becomes 1.024 s, as on a HZ=250
+// kernel, and the first probe comes when the 2 s idle timer's bucket
+// expires; the run stays deterministic.
+func TestLinuxTimerSlack(t *testing.T) {
+	b := DefaultBuiltin()
+	b.Timers = "linux"
+	b.Idle, b.Interval, b.Count = 2*time.Second, time.Second, 3
+	b.SilenceAfter = 0
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Clients[0]
+	if len(o.Probes) != 3 {
+		t.Fatalf("%d probes, want 3", len(o.Probes))
+	}
+	for i := 1; i < len(o.Probes); i++ {
+		if gap := o.Probes[i] - o.Probes[i-1]; gap != 1024*time.Millisecond {
+			t.Errorf("probe %d came %v after probe %d, want 1.024s", i+1, gap, i)
+		}
+	}
+	// Last received at 40ms = jiffy 10; 10+500 = 510 lands on level 1:
+	// ((510>>3)+1)<<3 = 512 jiffies = 2.048s.
+	if o.Probes[0] != 2048*time.Millisecond {
+		t.Errorf("first probe at %v, want 2.048s", o.Probes[0])
+	}
+	if traceHash(t, b) != traceHash(t, b) {
+		t.Error("the linux queue is not deterministic")
+	}
+}

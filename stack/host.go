@@ -106,7 +106,7 @@ func newGStack(clk tcpip.Clock, seed uint64, index int) *gstack.Stack {
 	})
 }
 
-func (n *Network) newHost(name string) (*Host, error) {
+func (n *Network) newHost(name string, o HostOptions) (*Host, error) {
 	if !hostNameRE.MatchString(name) {
 		return nil, fmt.Errorf("stack: host name %q: want a letter, then up to 62 letters, digits, '_', '.' or '-'", name)
 	}
@@ -131,7 +131,11 @@ func (n *Network) newHost(name string) (*Host, error) {
 		sendsNothing:    "silenced: " + name + " sends nothing",
 		receivesNothing: "silenced: " + name + " receives nothing",
 	}
-	h.st = newGStack(n.clock, n.cfg.Seed, i)
+	var clk tcpip.Clock = n.clock
+	if o.Timers != nil {
+		clk = n.clock.NewLane(o.Timers)
+	}
+	h.st = newGStack(clk, n.cfg.Seed, i)
 	h.nic = &nic{Endpoint: channel.New(1, mtu, "")}
 	if err := h.st.CreateNIC(nicID, h.nic); err != nil {
 		return nil, fmt.Errorf("stack: host %q: create NIC: %s", name, err)

@@ -120,11 +120,22 @@ func NewNetwork(cfg Config) *Network {
 
 // AddHost adds a host named name (a letter, then letters, digits, '_', '.'
 // or '-'); names are unique within a Network.
-func (n *Network) AddHost(name string) (*Host, error) {
+func (n *Network) AddHost(name string) (*Host, error) { return n.AddHostWith(name, HostOptions{}) }
+
+// HostOptions configure one host.
+type HostOptions struct {
+	// Timers, if set, holds the host's stack timers instead of the
+	// Network's queue: a timers.LinuxWheel gives the host a Linux kernel's
+	// timer slack while the network's own timers (link delays) stay exact.
+	Timers timers.Queue
+}
+
+// AddHostWith adds a host with options; see AddHost.
+func (n *Network) AddHostWith(name string, o HostOptions) (*Host, error) {
 	if n.closed {
 		return nil, errClosed
 	}
-	h, err := n.newHost(name)
+	h, err := n.newHost(name, o)
 	if err != nil {
 		return nil, err
 	}

@@ -29,8 +29,10 @@ type Clock struct {
 	start time.Time
 	now   atomic.Int64 // virtual nanoseconds since start
 
-	mu    sync.Mutex
-	q     Queue
+	mu sync.Mutex
+	// lanes are the timer queues: lane 0 is the clock's own, NewLane adds
+	// more that share its time (a host whose kernel rounds timers, say).
+	lanes []Queue
 	slots []slot
 	free  []ID
 	fired uint64
@@ -38,6 +40,7 @@ type Clock struct {
 
 type slot struct {
 	f       func()
+	lane    int
 	pending bool
 	// owner keeps the Timer reachable while it is pending: a tcpip.Timer,
 	// like a Go runtime timer, must fire even if its creator dropped it.
@@ -55,8 +58,37 @@ func NewClock(q Queue, start time.Time) *Clock {
 	if start.IsZero() {
 		start = Epoch
 	}
-	return &Clock{q: q, start: start}
+	return &Clock{lanes: []Queue{q}, start: start}
 }
+
+// Lane is a view of a Clock whose timers live in a queue of their own but
+// share the Clock's time and firing: a host whose kernel rounds its timers
+// (LinuxWheel) can run beside exact ones. It implements tcpip.Clock.
+type Lane struct {
+	c    *Clock
+	lane int
+}
+
+// NewLane adds a lane keeping its timers in q. At equal deadlines, timers of
+// earlier lanes fire first; within a lane, in scheduling order.
+func (c *Clock) NewLane(q Queue) *Lane {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lanes = append(c.lanes, q)
+	if a, ok := q.(Advancer); ok {
+		a.Advance(c.now.Load())
+	}
+	return &Lane{c: c, lane: len(c.lanes) - 1}
+}
+
+// Now implements tcpip.Clock.
+func (l *Lane) Now() time.Time { return l.c.Now() }
+
+// NowMonotonic implements tcpip.Clock.
+func (l *Lane) NowMonotonic() tcpip.MonotonicTime { return l.c.NowMonotonic() }
+
+// AfterFunc implements tcpip.Clock, in the lane's queue.
+func (l *Lane) AfterFunc(d time.Duration, f func()) tcpip.Timer { return l.c.afterFunc(l.lane, d, f) }
 
 var _ tcpip.Clock = (*Clock)(nil)
 
@@ -75,7 +107,9 @@ func (c *Clock) Elapsed() time.Duration { return time.Duration(c.now.Load()) }
 // AfterFunc implements tcpip.Clock. f runs when the driver fires the timer,
 // never inside AfterFunc itself, even when d <= 0: gVisor calls AfterFunc
 // with its own locks held.
-func (c *Clock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
+func (c *Clock) AfterFunc(d time.Duration, f func()) tcpip.Timer { return c.afterFunc(0, d, f) }
+
+func (c *Clock) afterFunc(lane int, d time.Duration, f func()) tcpip.Timer {
 	t := &Timer{c: c}
 	c.mu.Lock()
 	if n := len(c.free); n > 0 {
@@ -85,8 +119,8 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
 		t.id = ID(len(c.slots))
 		c.slots = append(c.slots, slot{})
 	}
-	c.slots[t.id] = slot{f: f, pending: true, owner: t}
-	c.q.Push(t.id, c.deadline(d))
+	c.slots[t.id] = slot{f: f, lane: lane, pending: true, owner: t}
+	c.lanes[lane].Push(t.id, c.deadline(d))
 	c.mu.Unlock()
 	// The cleanup must not hold the clock: cleanups are GC roots, the
 	// clock holds its pending timers, and they hold whatever their
@@ -133,15 +167,29 @@ func (c *Clock) release(id ID) {
 func (c *Clock) NextDeadline() (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	when, ok := c.q.Peek()
+	_, when, ok := c.earliest()
 	return time.Duration(when), ok
+}
+
+// earliest returns the lane whose next timer is due first, and when.
+func (c *Clock) earliest() (lane int, when int64, ok bool) {
+	for i, q := range c.lanes {
+		if w, has := q.Peek(); has && (!ok || w < when) {
+			lane, when, ok = i, w, true
+		}
+	}
+	return lane, when, ok
 }
 
 // Pending returns the number of pending timers.
 func (c *Clock) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.q.Len()
+	n := 0
+	for _, q := range c.lanes {
+		n += q.Len()
+	}
+	return n
 }
 
 // Fired returns how many timer callbacks have run.
@@ -151,6 +199,13 @@ func (c *Clock) Fired() uint64 {
 	return c.fired
 }
 
+// Advancer is implemented by queues that need to know the current time to
+// place a timer (LinuxWheel, like the kernel's timer base, rounds from
+// "now"); the Clock tells them whenever time moves.
+type Advancer interface {
+	Advance(now int64)
+}
+
 // AdvanceTo moves virtual time forward to t without firing anything; call
 // FireDue next. Moving backwards is a driver bug and panics.
 func (c *Clock) AdvanceTo(t time.Duration) {
@@ -158,6 +213,13 @@ func (c *Clock) AdvanceTo(t time.Duration) {
 		panic(fmt.Sprintf("timers: AdvanceTo(%v) moves back from %v", t, time.Duration(now)))
 	}
 	c.now.Store(int64(t))
+	c.mu.Lock()
+	for _, q := range c.lanes {
+		if a, ok := q.(Advancer); ok {
+			a.Advance(int64(t))
+		}
+	}
+	c.mu.Unlock()
 }
 
 // FireDue runs, one by one, the timers due at or before the current virtual
@@ -168,7 +230,11 @@ func (c *Clock) FireDue(limit int) int {
 	n := 0
 	for n < limit {
 		c.mu.Lock()
-		id, _, ok := c.q.PopDue(c.now.Load())
+		lane := 0
+		if len(c.lanes) > 1 {
+			lane, _, _ = c.earliest()
+		}
+		id, _, ok := c.lanes[lane].PopDue(c.now.Load())
 		if !ok {
 			c.mu.Unlock()
 			return n
@@ -193,7 +259,7 @@ func (c *Clock) StopAll() {
 	defer c.mu.Unlock()
 	for id := range c.slots {
 		if c.slots[id].pending {
-			c.q.Remove(ID(id))
+			c.lanes[c.slots[id].lane].Remove(ID(id))
 		}
 		c.slots[id].f = nil
 		c.slots[id].pending = false
@@ -216,7 +282,7 @@ func (t *Timer) Stop() bool {
 	if !s.pending {
 		return false
 	}
-	c.q.Remove(t.id)
+	c.lanes[s.lane].Remove(t.id)
 	s.pending = false
 	s.owner = nil
 	return true
@@ -234,10 +300,10 @@ func (t *Timer) Reset(d time.Duration) {
 	}
 	when := c.deadline(d)
 	if s.pending {
-		c.q.Reschedule(t.id, when)
+		c.lanes[s.lane].Reschedule(t.id, when)
 		return
 	}
 	s.pending = true
 	s.owner = t
-	c.q.Push(t.id, when)
+	c.lanes[s.lane].Push(t.id, when)
 }

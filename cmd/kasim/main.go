@@ -205,7 +205,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
-	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "wheel"}}, "timers", "the virtual clock's timer `queue`: heap4 (4-ary heap) or wheel (exact hierarchical timing wheel); the trace is the same")
+	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "wheel", "linux"}}, "timers", "timer `queue`: heap4 (4-ary heap) or wheel (exact hierarchical timing wheel), which give the same trace, or linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
 	if code, done := parseFlags(fs, args, runHelp, " (scenario files are not supported yet; see kasim run --help)", stdout, stderr); done {
 		return code

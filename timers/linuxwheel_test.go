@@ -1,0 +1,146 @@
+package timers
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// The spec's Linux section: with HZ=250, 1 s (250 jiffies) becomes 256
+// jiffies = 1.024 s, and 2 s becomes 2.016 s.
+func TestLinuxWheelRoundsAsTheKernelDoes(t *testing.T) {
+	for _, tc := range []struct {
+		hz   int
+		d    time.Duration
+		want time.Duration
+	}{
+		// 250 jiffies: level 1 (63 <= d < 504), ((250>>3)+1)<<3 = 256.
+		{250, time.Second, 1024 * time.Millisecond},
+		// 500 jiffies: level 1, ((500>>3)+1)<<3 = 504.
+		{250, 2 * time.Second, 2016 * time.Millisecond},
+		// 2.5 jiffies round up to 3: level 0, (3>>0)+1 = 4 jiffies.
+		{250, 10 * time.Millisecond, 16 * time.Millisecond},
+		// 1000 jiffies: level 2 (504 <= d < 4032), ((1000>>6)+1)<<6 = 1024.
+		{1000, time.Second, 1024 * time.Millisecond},
+		// 1,800,000 jiffies: level 5, ((1800000>>15)+1)<<15 = 1,802,240
+		// jiffies: a 2 h keep-alive idle time fires 8.96 s late.
+		{250, 2 * time.Hour, 2*time.Hour + 8960*time.Millisecond},
+	} {
+		w := NewLinuxWheel(tc.hz)
+		w.Push(1, int64(tc.d))
+		if got, _ := w.Peek(); time.Duration(got) != tc.want {
+			t.Errorf("HZ=%d, %v: fires at %v, want %v", tc.hz, tc.d, time.Duration(got), tc.want)
+		}
+	}
+}
+
+// A timer re-armed from its own callback, as keep-alive's interval timer
+// is, fires every 1.024 s at HZ=250: the spacing of a real kernel's probes.
+func TestLinuxWheelRearmSpacing(t *testing.T) {
+	c := NewClock(NewLinuxWheel(250), time.Time{})
+	var fires []time.Duration
+	var tm interface{ Reset(time.Duration) }
+	tm = c.AfterFunc(time.Second, func() {
+		fires = append(fires, c.Elapsed())
+		if len(fires) < 5 {
+			tm.Reset(time.Second)
+		}
+	})
+	for {
+		next, ok := c.NextDeadline()
+		if !ok {
+			break
+		}
+		c.AdvanceTo(next)
+		c.FireDue(10)
+	}
+	if len(fires) != 5 {
+		t.Fatalf("fired %d times", len(fires))
+	}
+	for i, f := range fires {
+		if want := time.Duration(i+1) * 1024 * time.Millisecond; f != want {
+			t.Errorf("fire %d at %v, want %v", i+1, f, want)
+		}
+	}
+}
+
+// Never early, and late by less than the level's granularity plus a jiffy.
+func TestLinuxWheelNeverEarly(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	w := NewLinuxWheel(250)
+	c := NewClock(w, time.Time{})
+	type want struct{ at, d time.Duration }
+	fired := 0
+	for i := 0; i < 5000; i++ {
+		d := time.Duration(r.Int64N(int64(10 * time.Minute)))
+		start := c.Elapsed()
+		c.AfterFunc(d, func() {
+			fired++
+			late := c.Elapsed() - (start + d)
+			// Level granularity grows 8x per level; the bound is the
+			// granularity of the level a delta this long lands on.
+			if late < 0 || late > d/7+8*time.Millisecond {
+				t.Errorf("timer for %v fired %v late", d, late)
+			}
+		})
+		if i%100 == 0 {
+			next, _ := c.NextDeadline()
+			c.AdvanceTo(next)
+			c.FireDue(1 << 20)
+		}
+	}
+	for {
+		next, ok := c.NextDeadline()
+		if !ok {
+			break
+		}
+		c.AdvanceTo(next)
+		c.FireDue(1 << 20)
+	}
+	mean, most, n := w.Lateness()
+	if n != 5000 || fired != 5000 || mean <= 0 || most <= mean {
+		t.Errorf("fired %d (%d reported), lateness mean %v, max %v", fired, n, mean, most)
+	}
+}
+
+// At one expiry the kernel runs higher levels first, and each bucket
+// newest first.
+func TestLinuxWheelExpiryOrder(t *testing.T) {
+	w := NewLinuxWheel(1000)
+	// 1, 2, 3 share a level-0 bucket (delta 10 jiffies -> expiry 11);
+	// 4 asks for 8 ms, level 0 too, expiry 9 (fires first).
+	w.Push(1, int64(10*time.Millisecond))
+	w.Push(2, int64(10*time.Millisecond))
+	w.Push(3, int64(10*time.Millisecond))
+	w.Push(4, int64(8*time.Millisecond))
+	var got []ID
+	for {
+		id, _, ok := w.PopDue(int64(time.Second))
+		if !ok {
+			break
+		}
+		got = append(got, id)
+	}
+	if len(got) != 4 || got[0] != 4 || got[1] != 3 || got[2] != 2 || got[3] != 1 {
+		t.Errorf("order %v, want [4 3 2 1]", got)
+	}
+}
+
+func TestLinuxWheelRemoveAndReschedule(t *testing.T) {
+	w := NewLinuxWheel(250)
+	w.Push(1, int64(time.Second))
+	w.Push(2, int64(time.Second))
+	w.Remove(1)
+	w.Reschedule(2, int64(2*time.Second))
+	if got, _ := w.Peek(); time.Duration(got) != 2016*time.Millisecond || w.Len() != 1 {
+		t.Errorf("after remove/reschedule: next %v, len %d", time.Duration(got), w.Len())
+	}
+	// Removing a timer already collected for expiry must work too.
+	w.Push(3, int64(2*time.Second))
+	id, _, _ := w.PopDue(int64(3 * time.Second))
+	other := ID(5 - id)
+	w.Remove(other)
+	if _, _, ok := w.PopDue(int64(3 * time.Second)); ok || w.Len() != 0 {
+		t.Errorf("a removed ready timer still fired, or len %d", w.Len())
+	}
+}
