@@ -436,17 +436,27 @@ func (w *Winsock) ConnectEx(s SOCKET, addr netip.AddrPort, done func(err WSAErro
 	return w.fail(c, WSAIOPENDING)
 }
 
-// startConnect checks s and starts its connect, for connect and ConnectEx.
-func (w *Winsock) startConnect(c *Call, s SOCKET, addr netip.AddrPort) (*wsock, WSAError) {
+// stream runs the checks every call on a stream socket starts with (lookup's,
+// then WSAEOPNOTSUPP for a datagram socket) and records the connection in c.
+func (w *Winsock) stream(c *Call, s SOCKET) (*wsock, WSAError) {
 	ws, e := w.lookup(s)
 	if e != (WSAError{}) {
 		return nil, e
 	}
 	c.Conn = ws.conn
-	switch {
-	case ws.conn == nil:
+	if ws.conn == nil {
 		return nil, WSAEOPNOTSUPP
-	case ws.conn.State() != stack.Closed:
+	}
+	return ws, WSAError{}
+}
+
+// startConnect checks s and starts its connect, for connect and ConnectEx.
+func (w *Winsock) startConnect(c *Call, s SOCKET, addr netip.AddrPort) (*wsock, WSAError) {
+	ws, e := w.stream(c, s)
+	if e != (WSAError{}) {
+		return nil, e
+	}
+	if ws.conn.State() != stack.Closed {
 		return nil, WSAEISCONN
 	}
 	if err := ws.conn.Connect(addr); err != nil {
@@ -460,13 +470,9 @@ func (w *Winsock) startConnect(c *Call, s SOCKET, addr netip.AddrPort) (*wsock, 
 // Send queues data on s and returns how much was taken.
 func (w *Winsock) Send(s SOCKET, data []byte) int {
 	c := Call{Socket: s, Func: "send", Value: len(data)}
-	ws, e := w.lookup(s)
+	ws, e := w.stream(&c, s)
 	if e != (WSAError{}) {
 		return w.fail(c, e)
-	}
-	c.Conn = ws.conn
-	if ws.conn == nil {
-		return w.fail(c, WSAEOPNOTSUPP)
 	}
 	if ws.failed || ws.conn.AbortedByKeepAlive() {
 		// Every call after keep-alive gave up (seed document).
@@ -486,14 +492,11 @@ func (w *Winsock) Send(s SOCKET, data []byte) int {
 // in progress per socket.
 func (w *Winsock) RecvAsync(s SOCKET, buf []byte, done func(n int, err WSAError)) int {
 	c := Call{Socket: s, Func: "WSARecv", Value: len(buf)}
-	ws, e := w.lookup(s)
+	ws, e := w.stream(&c, s)
 	if e != (WSAError{}) {
 		return w.fail(c, e)
 	}
-	c.Conn = ws.conn
 	switch {
-	case ws.conn == nil:
-		return w.fail(c, WSAEOPNOTSUPP)
 	case ws.pending != nil:
 		return w.fail(c, WSAEINPROGRESS)
 	case ws.failed:
@@ -560,13 +563,9 @@ func (w *Winsock) poll(s SOCKET, ws *wsock) {
 // end of the stream, or SOCKET_ERROR (WSAEWOULDBLOCK when nothing is there).
 func (w *Winsock) Recv(s SOCKET, buf []byte) int {
 	c := Call{Socket: s, Func: "recv", Value: len(buf)}
-	ws, e := w.lookup(s)
+	ws, e := w.stream(&c, s)
 	if e != (WSAError{}) {
 		return w.fail(c, e)
-	}
-	c.Conn = ws.conn
-	if ws.conn == nil {
-		return w.fail(c, WSAEOPNOTSUPP)
 	}
 	if ws.failed {
 		return w.fail(c, WSAECONNRESET)
