@@ -62,7 +62,7 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	key := keyOf(s.Src, s.Dst)
 	f := r.flows[key]
 	rev := r.flows[keyOf(s.Dst, s.Src)]
-	class := classify(t, s.Payload, f, rev)
+	class := classify(t, s.Payload, s.Probe, f, rev)
 
 	if s.Probe && s.FromConn != nil {
 		r.keepAlive(s.At, s.FromConn, ActionProbe, s.ProbeNumber, s.ProbeNumber-1)
@@ -116,8 +116,10 @@ func (r *Recorder) Segment(s *stack.Segment) {
 
 // classify names a segment's role, from its flags, length and sequence
 // number against what its direction (f) and the other direction (rev) sent
-// before; f or rev is nil when nothing was seen yet.
-func classify(t header.TCP, payload int, f, rev *flowState) string {
+// before; f or rev is nil when nothing was seen yet. Whether it is a
+// keep-alive probe (RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT-1, no data or one
+// garbage octet) the stack has decided already (stack.Segment.Probe).
+func classify(t header.TCP, payload int, probe bool, f, rev *flowState) string {
 	flags := t.Flags()
 	seq := seqnum.Value(t.SequenceNumber())
 	old := f != nil && seq.LessThan(f.next) // starts below SND.NXT
@@ -132,9 +134,7 @@ func classify(t header.TCP, payload int, f, rev *flowState) string {
 			return ClassSYNACK
 		}
 		return ClassSYN
-	case flags == header.TCPFlagAck && payload <= 1 && f != nil && seq == f.next-1:
-		// RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT-1, no data or one garbage
-		// octet.
+	case probe:
 		return ClassKeepAliveProbe
 	case (payload > 0 || flags.Contains(header.TCPFlagFin)) && old:
 		return ClassRetransmission
