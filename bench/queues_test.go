@@ -28,34 +28,43 @@ var queues = []struct {
 
 const twoHours = int64(2 * time.Hour)
 
-func filled(mk func() timers.Queue, n int) (timers.Queue, *rand.Rand) {
+func filled(mk func() timers.Queue, n int) timers.Queue {
 	q := mk()
 	r := rand.New(rand.NewPCG(1, uint64(n)))
 	for i := 0; i < n; i++ {
 		q.Push(timers.ID(i), r.Int64N(twoHours)+1)
 	}
-	return q, r
+	return q
+}
+
+// eachQueue runs body, timed, as a sub-benchmark for every kasim queue,
+// each filled with n timers first.
+func eachQueue(b *testing.B, n int, body func(b *testing.B, q timers.Queue)) {
+	for _, qu := range queues {
+		b.Run(fmt.Sprintf("queue=%s/n=%d", qu.name, n), func(b *testing.B) {
+			q := filled(qu.make, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			body(b, q)
+		})
+	}
 }
 
 // BenchmarkScheduleCancel: schedule a timer and cancel it again.
 func BenchmarkScheduleCancel(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 3))
+	deadlines := make([]int64, 1024)
+	for i := range deadlines {
+		deadlines[i] = r.Int64N(twoHours) + 1
+	}
 	for _, n := range queueSizes {
-		for _, qu := range queues {
-			b.Run(fmt.Sprintf("queue=%s/n=%d", qu.name, n), func(b *testing.B) {
-				q, r := filled(qu.make, n)
-				id := timers.ID(n)
-				deadlines := make([]int64, 1024)
-				for i := range deadlines {
-					deadlines[i] = r.Int64N(twoHours) + 1
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					q.Push(id, deadlines[i&1023])
-					q.Remove(id)
-				}
-			})
-		}
+		eachQueue(b, n, func(b *testing.B, q timers.Queue) {
+			id := timers.ID(n)
+			for i := 0; i < b.N; i++ {
+				q.Push(id, deadlines[i&1023])
+				q.Remove(id)
+			}
+		})
 		b.Run(fmt.Sprintf("queue=runtime/n=%d", n), func(b *testing.B) {
 			stop := runtimeTimers(n)
 			defer stop()
@@ -85,18 +94,13 @@ func BenchmarkScheduleCancel(b *testing.B) {
 // received does to its connection's keep-alive timer.
 func BenchmarkKeepAliveReset(b *testing.B) {
 	for _, n := range queueSizes {
-		for _, qu := range queues {
-			b.Run(fmt.Sprintf("queue=%s/n=%d", qu.name, n), func(b *testing.B) {
-				q, _ := filled(qu.make, n)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					// Each reset lands two hours after a clock that
-					// moves a microsecond per reset.
-					q.Reschedule(timers.ID(i%n), twoHours+int64(i)*1000)
-				}
-			})
-		}
+		eachQueue(b, n, func(b *testing.B, q timers.Queue) {
+			for i := 0; i < b.N; i++ {
+				// Each reset lands two hours after a clock that moves
+				// a microsecond per reset.
+				q.Reschedule(timers.ID(i%n), twoHours+int64(i)*1000)
+			}
+		})
 		b.Run(fmt.Sprintf("queue=runtime/n=%d", n), func(b *testing.B) {
 			ts := make([]*time.Timer, n)
 			f := func() {}
@@ -122,18 +126,13 @@ func BenchmarkKeepAliveReset(b *testing.B) {
 // clock jumps to each deadline, so this also prices finding it.
 func BenchmarkFireAndRearm(b *testing.B) {
 	for _, n := range queueSizes {
-		for _, qu := range queues {
-			b.Run(fmt.Sprintf("queue=%s/n=%d", qu.name, n), func(b *testing.B) {
-				q, _ := filled(qu.make, n)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					now, _ := q.Peek()
-					id, _, _ := q.PopDue(now)
-					q.Push(id, now+int64(time.Second)+int64(i&1023))
-				}
-			})
-		}
+		eachQueue(b, n, func(b *testing.B, q timers.Queue) {
+			for i := 0; i < b.N; i++ {
+				now, _ := q.Peek()
+				id, _, _ := q.PopDue(now)
+				q.Push(id, now+int64(time.Second)+int64(i&1023))
+			}
+		})
 	}
 }
 
@@ -157,7 +156,7 @@ func runtimeTimers(n int) func() {
 func TestQueuesAgreeOnABenchmarkWorkload(t *testing.T) {
 	var seqs [][]timers.ID
 	for _, qu := range queues {
-		q, _ := filled(qu.make, 5000)
+		q := filled(qu.make, 5000)
 		var seq []timers.ID
 		for i := 0; i < 20000; i++ {
 			now, _ := q.Peek()
