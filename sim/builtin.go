@@ -202,7 +202,9 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	var ws *sockopt.Winsock
 	if p := b.Windows; p != nil {
 		client0 = "client (" + p.Title + ")"
-		ApplyWire(client, *p)
+		if err := ApplyWire(client, *p); err != nil {
+			return nil, err
+		}
 		ws = sockopt.NewWinsock(client, FeaturesOf(*p))
 		ws.OnCall = func(c sockopt.Call) { rec.WinsockCall(net.Now(), "client", c) }
 	}

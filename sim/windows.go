@@ -22,9 +22,12 @@ func FeaturesOf(p winprofile.Profile) sockopt.Features {
 
 // ApplyWire gives a host the profile's behaviour below the stack: the
 // probe's payload and what goes out when keep-alive gives up.
-func ApplyWire(h *stack.Host, p winprofile.Profile) {
-	h.SetProbePayload(p.ProbeBytes)
+func ApplyWire(h *stack.Host, p winprofile.Profile) error {
+	if err := h.SetProbePayload(p.ProbeBytes); err != nil {
+		return err
+	}
 	h.SetAbortRST(p.AbortRST)
+	return nil
 }
 
 // effective returns the keep-alive settings the client's connections get.

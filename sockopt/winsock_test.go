@@ -289,7 +289,9 @@ func TestSeed_OptvalIsABooleanAnyNonZeroIsTrue(t *testing.T) {
 
 func TestSIOKeepaliveValsOnALiveConnection(t *testing.T) {
 	r := newRig(t, vista).started(t)
-	r.client.SetProbePayload(1)
+	if err := r.client.SetProbePayload(1); err != nil {
+		t.Fatal(err)
+	}
 	var probes []time.Duration
 	r.net.Observe(probeTimes{&probes})
 	s := r.stream(t)

@@ -524,7 +524,12 @@ func TestOneOctetProbesAreAnswered(t *testing.T) {
 	n, client, server, _ := pair(t, Config{Seed: 9, Latency: 5 * time.Millisecond}, nil)
 	log := &segLog{}
 	n.Observe(log)
-	client.SetProbePayload(1)
+	if err := client.SetProbePayload(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.SetProbePayload(2); err == nil {
+		t.Error("a two-octet probe payload was accepted")
+	}
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 2})
 	if err != nil {
 		t.Fatal(err)

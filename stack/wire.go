@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -82,9 +83,14 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 
 // SetProbePayload sets how many octets the host's keep-alive probes carry:
 // 0 (gVisor's own probes, as RFC 1122 recommends) or 1 (one 0x00 octet, as
-// Windows sends). The octet is added below the stack, which never knows.
-func (h *Host) SetProbePayload(octets int) {
-	h.probeOctets = min(max(octets, 0), 1)
+// Windows sends); anything else is an error. The octet is added below the
+// stack, which never knows.
+func (h *Host) SetProbePayload(octets int) error {
+	if octets != 0 && octets != 1 {
+		return fmt.Errorf("stack: %s: probe payload of %d octets: want 0 or 1", h.name, octets)
+	}
+	h.probeOctets = octets
+	return nil
 }
 
 // SetAbortRST sets whether the host sends RST+ACK (seq = SND.NXT, ack =
