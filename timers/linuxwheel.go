@@ -7,8 +7,10 @@ import (
 
 // Linux's timer wheel constants (kernel/time/timer.c since 4.8).
 const (
-	lxLvlClkShift = 3 // each level is 8 times coarser than the one below
-	lxLvlBits     = 6 // 64 buckets per level
+	nilNode       = -1 // end of a bucket's list
+	locNone       = -1 // not pending
+	lxLvlClkShift = 3  // each level is 8 times coarser than the one below
+	lxLvlBits     = 6  // 64 buckets per level
 	lxLvlSize     = 1 << lxLvlBits
 	lxDepth       = 9 // LVL_DEPTH for HZ > 100 (8 for HZ <= 100)
 	lxReady       = -2

@@ -1,0 +1,78 @@
+package timers
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// stored counts the entries the wheel holds, live and stale.
+func (w *Wheel) stored() int {
+	n := w.due.len()
+	for _, bag := range w.bags {
+		n += len(bag)
+	}
+	return n
+}
+
+func TestWheelGarbageStaysBounded(t *testing.T) {
+	const n = 100_000
+	w, h := NewWheel(), NewHeap4()
+	r := rand.New(rand.NewPCG(5, 6))
+	push := func() {
+		for id := ID(0); id < n; id++ {
+			when := r.Int64N(int64(2 * time.Hour))
+			w.Push(id, when)
+			h.Push(id, when)
+		}
+	}
+	push()
+	for round := 0; round < 5; round++ {
+		w.Peek() // cascades: the nodes no longer know where their entries are
+		for id := ID(0); id < n; id++ {
+			w.Remove(id)
+			h.Remove(id)
+		}
+		push()
+		if w.garbage != w.stored()-w.live {
+			t.Fatalf("round %d: garbage count %d, but %d entries stored for %d live timers", round, w.garbage, w.stored(), w.live)
+		}
+		if w.garbage > w.live+sweepSlack {
+			t.Fatalf("round %d: %d stale entries for %d live timers", round, w.garbage, w.live)
+		}
+	}
+	for {
+		wid, wwhen, wok := w.PopDue(1 << 62)
+		hid, hwhen, hok := h.PopDue(1 << 62)
+		if wid != hid || wwhen != hwhen || wok != hok {
+			t.Fatalf("PopDue = %d@%d,%v; heap4 says %d@%d,%v", wid, wwhen, wok, hid, hwhen, hok)
+		}
+		if !wok {
+			break
+		}
+	}
+	if w.stored() != 0 || w.garbage != 0 {
+		t.Fatalf("empty wheel still stores %d entries, counts %d stale", w.stored(), w.garbage)
+	}
+}
+
+// A stale entry must not come back to life when its node's generation
+// wraps around: crossing every 2^30th generation sweeps.
+func TestWheelGenerationWrapSweeps(t *testing.T) {
+	w := NewWheel()
+	w.Push(1, int64(time.Hour))
+	w.Peek() // cascade: the entry moves, the node's location goes stale
+	w.Remove(1)
+	if w.garbage != 1 || w.stored() != 1 {
+		t.Fatalf("after remove: garbage %d, stored %d; want a stale entry", w.garbage, w.stored())
+	}
+	w.nodes[1].gen = 1<<30 - 2 // as if pushed and removed half a billion times
+	w.Push(1, int64(2*time.Hour))
+	w.Remove(1) // generation crosses 2^30
+	if w.garbage != 0 || w.stored() != 0 {
+		t.Fatalf("after crossing 2^30: garbage %d, stored %d; want swept", w.garbage, w.stored())
+	}
+	if _, ok := w.Peek(); ok {
+		t.Fatal("an empty wheel reports a pending timer")
+	}
+}
