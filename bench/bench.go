@@ -17,8 +17,8 @@ import (
 // document's defaults, 2 h idle, 1 s interval, 10 probes.
 var KeepAlive = stack.KeepAlive{Enabled: true, Idle: 2 * time.Hour, Interval: time.Second, Count: 10}
 
-// Result is what one workload run measured.
-type Result struct {
+// RunResult is what one workload run measured.
+type RunResult struct {
 	Aborted  int           // connections keep-alive gave up on
 	Segments int           // segments emitted by all hosts
 	Fired    uint64        // timer callbacks run
@@ -30,7 +30,7 @@ type Result struct {
 }
 
 // Events returns the simulated events of a run: segments and timer fires.
-func (r Result) Events() int { return r.Segments + int(r.Fired) }
+func (r RunResult) Events() int { return r.Segments + int(r.Fired) }
 
 // segmentCounter is the cheapest useful Observer.
 type segmentCounter struct{ n int }
@@ -73,9 +73,9 @@ type Silent struct {
 // server and silences the server a minute in: every connection probes 10
 // times and is aborted. It returns once all are. Extra observers (a trace
 // recorder, say) see the whole run.
-func SilentConns(w Silent, extra ...stack.Observer) (Result, error) {
+func SilentConns(w Silent, extra ...stack.Observer) (RunResult, error) {
 	n := w.Conns
-	var res Result
+	var res RunResult
 	var before runtime.MemStats
 	if w.MeasureHeap {
 		runtime.GC()
@@ -138,8 +138,8 @@ func SilentConns(w Silent, extra ...stack.Observer) (Result, error) {
 // ConnectionLife runs one connection's whole life: two hosts, the
 // handshake, a request and a reply, two hours idle, ten unanswered probes
 // and the abort.
-func ConnectionLife(seed uint64) (Result, error) {
-	var res Result
+func ConnectionLife(seed uint64) (RunResult, error) {
+	var res RunResult
 	net, client, server, count, err := pair(seed, nil)
 	if err != nil {
 		return res, err

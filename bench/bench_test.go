@@ -61,7 +61,7 @@ func BenchmarkSilentConns(b *testing.B) {
 				heap := 0.0
 				total0, gc0 := cpuSeconds()
 				for i := 0; i < b.N; i++ {
-					var r Result
+					var r RunResult
 					var err error
 					// Heap is measured on the first run only: it
 					// forces collections that would skew the time.
