@@ -56,9 +56,9 @@ func TestWheelGarbageStaysBounded(t *testing.T) {
 	}
 }
 
-// A stale entry must not come back to life when its node's generation
-// wraps around: crossing every 2^30th generation sweeps.
-func TestWheelGenerationWrapSweeps(t *testing.T) {
+// A stale entry must not come back to life when the 32-bit tags wrap
+// around: every 2^31 schedulings the stale entries are swept.
+func TestWheelTagWrapSweeps(t *testing.T) {
 	w := NewWheel()
 	w.Push(1, int64(time.Hour))
 	w.Peek() // cascade: the entry moves, the node's location goes stale
@@ -66,13 +66,12 @@ func TestWheelGenerationWrapSweeps(t *testing.T) {
 	if w.garbage != 1 || w.stored() != 1 {
 		t.Fatalf("after remove: garbage %d, stored %d; want a stale entry", w.garbage, w.stored())
 	}
-	w.nodes[1].gen = 1<<30 - 2 // as if pushed and removed half a billion times
+	w.seq = w.swept + 1<<31 - 1 // as if scheduled two billion times since
 	w.Push(1, int64(2*time.Hour))
-	w.Remove(1) // generation crosses 2^30
-	if w.garbage != 0 || w.stored() != 0 {
-		t.Fatalf("after crossing 2^30: garbage %d, stored %d; want swept", w.garbage, w.stored())
+	if w.garbage != 0 || w.stored() != 1 {
+		t.Fatalf("after 2^31 schedulings: garbage %d, stored %d; want the stale entry swept", w.garbage, w.stored())
 	}
-	if _, ok := w.Peek(); ok {
-		t.Fatal("an empty wheel reports a pending timer")
+	if id, when, ok := w.PopDue(1 << 62); !ok || id != 1 || when != int64(2*time.Hour) {
+		t.Fatalf("PopDue = %d@%d,%v", id, when, ok)
 	}
 }
