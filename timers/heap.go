@@ -4,7 +4,22 @@ package timers
 // is measured against. A 4-ary heap is shallower than a binary heap and keeps
 // a node's children in one cache line, which makes it the usual choice for
 // timer heaps (Go's runtime uses one too).
-type Heap4 struct {
+type Heap4 struct{ dheap }
+
+// NewHeap4 returns an empty 4-ary heap.
+func NewHeap4() *Heap4 { return &Heap4{dheap{shift: 2}} }
+
+// Heap2 is a binary min-heap Queue, the textbook reference: twice as deep as
+// Heap4, with a node's children usually in different cache lines.
+type Heap2 struct{ dheap }
+
+// NewHeap2 returns an empty binary heap.
+func NewHeap2() *Heap2 { return &Heap2{dheap{shift: 1}} }
+
+// dheap is a d-ary min-heap of timers, d = 1<<shift, ordered by (deadline,
+// scheduling order).
+type dheap struct {
+	shift   uint
 	entries []heapEntry
 	// pos[id] is id's index in entries, or -1 when id is not pending.
 	pos []int32
@@ -17,9 +32,6 @@ type heapEntry struct {
 	id   ID
 }
 
-// NewHeap4 returns an empty 4-ary heap.
-func NewHeap4() *Heap4 { return &Heap4{} }
-
 func (e heapEntry) before(o heapEntry) bool {
 	if e.when != o.when {
 		return e.when < o.when
@@ -28,7 +40,7 @@ func (e heapEntry) before(o heapEntry) bool {
 }
 
 // Push implements Queue.
-func (h *Heap4) Push(id ID, when int64) {
+func (h *dheap) Push(id ID, when int64) {
 	for int(id) >= len(h.pos) {
 		h.pos = append(h.pos, -1)
 	}
@@ -40,7 +52,7 @@ func (h *Heap4) Push(id ID, when int64) {
 }
 
 // Remove implements Queue.
-func (h *Heap4) Remove(id ID) {
+func (h *dheap) Remove(id ID) {
 	i := int(h.pos[id])
 	h.pos[id] = -1
 	last := len(h.entries) - 1
@@ -55,7 +67,7 @@ func (h *Heap4) Remove(id ID) {
 }
 
 // Reschedule implements Queue.
-func (h *Heap4) Reschedule(id ID, when int64) {
+func (h *dheap) Reschedule(id ID, when int64) {
 	i := int(h.pos[id])
 	h.seq++
 	h.entries[i].when = when
@@ -64,7 +76,7 @@ func (h *Heap4) Reschedule(id ID, when int64) {
 }
 
 // Peek implements Queue.
-func (h *Heap4) Peek() (int64, bool) {
+func (h *dheap) Peek() (int64, bool) {
 	if len(h.entries) == 0 {
 		return 0, false
 	}
@@ -72,7 +84,7 @@ func (h *Heap4) Peek() (int64, bool) {
 }
 
 // PopDue implements Queue.
-func (h *Heap4) PopDue(now int64) (ID, int64, bool) {
+func (h *dheap) PopDue(now int64) (ID, int64, bool) {
 	if len(h.entries) == 0 || h.entries[0].when > now {
 		return 0, 0, false
 	}
@@ -82,20 +94,20 @@ func (h *Heap4) PopDue(now int64) (ID, int64, bool) {
 }
 
 // Len implements Queue.
-func (h *Heap4) Len() int { return len(h.entries) }
+func (h *dheap) Len() int { return len(h.entries) }
 
-func (h *Heap4) fix(i int) {
-	if i > 0 && h.entries[i].before(h.entries[(i-1)/4]) {
+func (h *dheap) fix(i int) {
+	if i > 0 && h.entries[i].before(h.entries[(i-1)>>h.shift]) {
 		h.up(i)
 	} else {
 		h.down(i)
 	}
 }
 
-func (h *Heap4) up(i int) {
+func (h *dheap) up(i int) {
 	e := h.entries[i]
 	for i > 0 {
-		p := (i - 1) / 4
+		p := (i - 1) >> h.shift
 		if !e.before(h.entries[p]) {
 			break
 		}
@@ -107,16 +119,16 @@ func (h *Heap4) up(i int) {
 	h.pos[e.id] = int32(i)
 }
 
-func (h *Heap4) down(i int) {
+func (h *dheap) down(i int) {
 	e := h.entries[i]
 	n := len(h.entries)
 	for {
-		first := 4*i + 1
+		first := i<<h.shift + 1
 		if first >= n {
 			break
 		}
 		min := first
-		for c := first + 1; c < first+4 && c < n; c++ {
+		for c := first + 1; c < first+1<<h.shift && c < n; c++ {
 			if h.entries[c].before(h.entries[min]) {
 				min = c
 			}

@@ -12,6 +12,9 @@ func newHeap4() timers.Queue { return timers.NewHeap4() }
 func newWheel() timers.Queue { return timers.NewWheel() }
 
 func TestHeap4MatchesModel(t *testing.T) { queuetest.Check(t, newHeap4) }
+func TestHeap2MatchesModel(t *testing.T) {
+	queuetest.Check(t, func() timers.Queue { return timers.NewHeap2() })
+}
 func TestWheelMatchesModel(t *testing.T) { queuetest.Check(t, newWheel) }
 
 // The model check uses small deadlines; this spreads them over the whole
