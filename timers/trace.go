@@ -1,0 +1,327 @@
+package timers
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"io"
+)
+
+// OpKind is a Queue method, as recorded in a timer-operation trace.
+type OpKind uint8
+
+// The recorded Queue methods.
+const (
+	OpPush OpKind = iota + 1
+	OpRemove
+	OpReschedule
+	OpPeek
+	OpPopDue
+)
+
+var opNames = [...]string{OpPush: "push", OpRemove: "remove", OpReschedule: "reschedule", OpPeek: "peek", OpPopDue: "popdue"}
+
+func (k OpKind) String() string {
+	if int(k) < len(opNames) && opNames[k] != "" {
+		return opNames[k]
+	}
+	return fmt.Sprintf("op%d", k)
+}
+
+// Op is one call of a Queue method: Push(ID, When), Remove(ID),
+// Reschedule(ID, When), Peek(), or PopDue(When) which returned ID if Fired.
+type Op struct {
+	When  int64
+	ID    ID
+	Kind  OpKind
+	Fired bool // PopDue only: whether it returned a timer (ID)
+}
+
+// FireHash hashes a fire sequence: the (ID, deadline) of every timer PopDue
+// returned, in order. Two exact queues given the same operations give the
+// same hash.
+type FireHash struct {
+	h     hash.Hash64
+	buf   [12]byte
+	Fires int64
+}
+
+// NewFireHash returns the hash of an empty sequence.
+func NewFireHash() *FireHash { return &FireHash{h: fnv.New64a()} }
+
+// Add appends a fire.
+func (f *FireHash) Add(id ID, when int64) {
+	binary.LittleEndian.PutUint32(f.buf[:4], uint32(id))
+	binary.LittleEndian.PutUint64(f.buf[4:], uint64(when))
+	f.h.Write(f.buf[:])
+	f.Fires++
+}
+
+// Sum returns the hash so far.
+func (f *FireHash) Sum() uint64 { return f.h.Sum64() }
+
+// The trace file: a magic line, one record per call (the kind, then
+// varints), and a trailer with the recording run's fire hash.
+const (
+	traceMagic   = "kasim timer trace 1\n"
+	traceTrailer = 0xff
+)
+
+// Recorder is a Queue that passes every call to another Queue and writes it
+// to a trace, which Replay (or `kasim bench --replay`) runs against any
+// queue. Close writes the trailer: the fire hash of the recorded run.
+type Recorder struct {
+	q    Queue
+	w    *bufio.Writer
+	c    io.Closer
+	hash *FireHash
+	buf  [2*binary.MaxVarintLen64 + 1]byte
+	err  error
+}
+
+// NewRecorder records the calls made to q into w (closed by Close if it is
+// an io.Closer).
+func NewRecorder(q Queue, w io.Writer) *Recorder {
+	r := &Recorder{q: q, w: bufio.NewWriterSize(w, 1<<16), hash: NewFireHash()}
+	r.c, _ = w.(io.Closer)
+	_, r.err = r.w.WriteString(traceMagic)
+	return r
+}
+
+func (r *Recorder) record(k OpKind, a uint64, b int64, args int) {
+	if r.err != nil {
+		return
+	}
+	r.buf[0] = byte(k)
+	n := 1
+	if args > 0 {
+		n += binary.PutUvarint(r.buf[n:], a)
+	}
+	if args > 1 {
+		n += binary.PutVarint(r.buf[n:], b)
+	}
+	_, r.err = r.w.Write(r.buf[:n])
+}
+
+// Push implements Queue.
+func (r *Recorder) Push(id ID, when int64) {
+	r.record(OpPush, uint64(id), when, 2)
+	r.q.Push(id, when)
+}
+
+// Remove implements Queue.
+func (r *Recorder) Remove(id ID) {
+	r.record(OpRemove, uint64(id), 0, 1)
+	r.q.Remove(id)
+}
+
+// Reschedule implements Queue.
+func (r *Recorder) Reschedule(id ID, when int64) {
+	r.record(OpReschedule, uint64(id), when, 2)
+	r.q.Reschedule(id, when)
+}
+
+// Peek implements Queue.
+func (r *Recorder) Peek() (int64, bool) {
+	r.record(OpPeek, 0, 0, 0)
+	return r.q.Peek()
+}
+
+// PopDue implements Queue. The record holds the result: 0 for none, ID+1.
+func (r *Recorder) PopDue(now int64) (ID, int64, bool) {
+	id, when, ok := r.q.PopDue(now)
+	res := uint64(0)
+	if ok {
+		res = uint64(id) + 1
+		r.hash.Add(id, when)
+	}
+	r.record(OpPopDue, res, now, 2)
+	return id, when, ok
+}
+
+// Len implements Queue.
+func (r *Recorder) Len() int { return r.q.Len() }
+
+// Advance passes the time on to the recorded queue if it wants it.
+func (r *Recorder) Advance(now int64) {
+	if a, ok := r.q.(Advancer); ok {
+		a.Advance(now)
+	}
+}
+
+// Hash returns the fire hash of the calls so far.
+func (r *Recorder) Hash() (sum uint64, fires int64) { return r.hash.Sum(), r.hash.Fires }
+
+// Close writes the trailer and flushes, and closes the writer if it can.
+func (r *Recorder) Close() error {
+	if r.err == nil {
+		var t [1 + 8 + binary.MaxVarintLen64]byte
+		t[0] = traceTrailer
+		binary.LittleEndian.PutUint64(t[1:], r.hash.Sum())
+		n := 9 + binary.PutUvarint(t[9:], uint64(r.hash.Fires))
+		_, r.err = r.w.Write(t[:n])
+	}
+	if r.err == nil {
+		r.err = r.w.Flush()
+	}
+	if r.c != nil {
+		if err := r.c.Close(); r.err == nil {
+			r.err = err
+		}
+	}
+	return r.err
+}
+
+// Trace is a recorded timer-operation trace.
+type Trace struct {
+	Ops []Op
+	// Hash and Fires are the recording run's fire hash and fire count
+	// (from the trailer).
+	Hash  uint64
+	Fires int64
+}
+
+// ReadTrace reads a trace written by a Recorder. A truncated or corrupt
+// trace is an error that says at which byte.
+func ReadTrace(rd io.Reader) (*Trace, error) {
+	br := bufio.NewReaderSize(rd, 1<<16)
+	magic := make([]byte, len(traceMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != traceMagic {
+		return nil, errors.New("not a kasim timer trace (no header)")
+	}
+	t := &Trace{}
+	off := int64(len(traceMagic))
+	cr := &countingReader{r: br, n: off}
+	for {
+		kb, err := cr.ReadByte()
+		if err == io.EOF {
+			return nil, fmt.Errorf("byte %d: trace ends without its trailer (truncated?)", cr.n)
+		}
+		if err != nil {
+			return nil, err
+		}
+		at := cr.n - 1
+		k := OpKind(kb)
+		var op Op
+		op.Kind = k
+		switch k {
+		case OpPush, OpReschedule, OpRemove, OpPopDue:
+			a, err := binary.ReadUvarint(cr)
+			if err != nil || a > uint64(^ID(0)) {
+				return nil, fmt.Errorf("byte %d: %v record: bad id", at, k)
+			}
+			if k == OpPopDue {
+				op.Fired = a != 0
+				if op.Fired {
+					op.ID = ID(a - 1)
+				}
+			} else {
+				op.ID = ID(a)
+			}
+			if k != OpRemove {
+				if op.When, err = binary.ReadVarint(cr); err != nil {
+					return nil, fmt.Errorf("byte %d: %v record: bad time", at, k)
+				}
+			}
+		case OpPeek:
+		case traceTrailer:
+			var h [8]byte
+			if _, err := io.ReadFull(cr, h[:]); err != nil {
+				return nil, fmt.Errorf("byte %d: truncated trailer", at)
+			}
+			t.Hash = binary.LittleEndian.Uint64(h[:])
+			fires, err := binary.ReadUvarint(cr)
+			if err != nil {
+				return nil, fmt.Errorf("byte %d: truncated trailer", at)
+			}
+			t.Fires = int64(fires)
+			if _, err := cr.ReadByte(); err != io.EOF {
+				return nil, fmt.Errorf("byte %d: data after the trailer", cr.n)
+			}
+			return t, nil
+		default:
+			return nil, fmt.Errorf("byte %d: unknown record kind %d", at, kb)
+		}
+		t.Ops = append(t.Ops, op)
+	}
+}
+
+type countingReader struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Replay runs ops against q and returns the fire hash. It checks each
+// PopDue's result against the recorded one and stops at the first
+// difference (an inexact queue, or a queue that breaks the contract), and
+// refuses operations the recorded run could not have made (a Remove of a
+// timer that is not pending), so a corrupt trace cannot break q.
+func Replay(q Queue, ops []Op) (*FireHash, error) {
+	h := NewFireHash()
+	var pending []bool
+	isPending := func(id ID) bool { return int(id) < len(pending) && pending[id] }
+	setPending := func(id ID, p bool) {
+		for int(id) >= len(pending) {
+			pending = append(pending, false)
+		}
+		pending[id] = p
+	}
+	for i, op := range ops {
+		switch op.Kind {
+		case OpPush:
+			if isPending(op.ID) {
+				return h, fmt.Errorf("op %d: push of timer %d, which is pending", i, op.ID)
+			}
+			q.Push(op.ID, op.When)
+			setPending(op.ID, true)
+		case OpRemove, OpReschedule:
+			if !isPending(op.ID) {
+				return h, fmt.Errorf("op %d: %v of timer %d, which is not pending", i, op.Kind, op.ID)
+			}
+			if op.Kind == OpRemove {
+				q.Remove(op.ID)
+				setPending(op.ID, false)
+			} else {
+				q.Reschedule(op.ID, op.When)
+			}
+		case OpPeek:
+			q.Peek()
+		case OpPopDue:
+			id, when, ok := q.PopDue(op.When)
+			if ok != op.Fired || ok && id != op.ID {
+				return h, fmt.Errorf("op %d: PopDue(%d) = %v, the recorded run got %v", i, op.When, popResult(id, ok), popResult(op.ID, op.Fired))
+			}
+			if ok {
+				h.Add(id, when)
+				setPending(id, false)
+			}
+		default:
+			return h, fmt.Errorf("op %d: unknown kind %d", i, op.Kind)
+		}
+	}
+	return h, nil
+}
+
+func popResult(id ID, ok bool) string {
+	if !ok {
+		return "nothing"
+	}
+	return fmt.Sprintf("timer %d", id)
+}
