@@ -1,0 +1,717 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+
+	"kasim/timers"
+)
+
+// QueueSpec names a timer queue for the suite.
+type QueueSpec struct {
+	Name string
+	New  func() timers.Queue
+	// Exact queues fire every timer at its deadline, equal deadlines in
+	// scheduling order; their fire hashes must agree.
+	Exact bool
+}
+
+// The reference queues of the micro benchmarks that are not timers.Queue
+// implementations: measured through their own APIs.
+const (
+	Runtime  = "runtime"  // Go runtime timers (time.AfterFunc)
+	Faketime = "faketime" // gVisor's faketime.ManualClock
+)
+
+var registry = []QueueSpec{
+	{Name: "wheel", New: func() timers.Queue { return timers.NewWheel() }, Exact: true},
+	{Name: "heap4", New: func() timers.Queue { return timers.NewHeap4() }, Exact: true},
+	{Name: "heap2", New: func() timers.Queue { return timers.NewHeap2() }, Exact: true},
+	{Name: "linux", New: func() timers.Queue { return timers.NewLinuxWheel(250) }},
+}
+
+// Register adds a queue to the suite, so that RunMicro, RunWorkload and
+// `kasim bench` (in a program that registers it) measure it beside the
+// built-in ones. Check it with timers/queuetest first.
+func Register(q QueueSpec) error {
+	if q.Name == "" || q.New == nil {
+		return errors.New("bench: a queue needs a name and a constructor")
+	}
+	if _, ok := LookupQueue(q.Name); ok || q.Name == Runtime || q.Name == Faketime {
+		return fmt.Errorf("bench: queue %q is already registered", q.Name)
+	}
+	registry = append(registry, q)
+	return nil
+}
+
+// Queues returns the registered queues, built-in ones first.
+func Queues() []QueueSpec { return slices.Clone(registry) }
+
+// LookupQueue finds a registered queue by name.
+func LookupQueue(name string) (QueueSpec, bool) {
+	for _, q := range registry {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return QueueSpec{}, false
+}
+
+const twoHours = int64(2 * time.Hour)
+
+// Micro is one queue operation measured alone on a queue holding n timers
+// with deadlines spread over two hours.
+type Micro struct {
+	Name, Doc string
+	// Prepare fills q and returns the operation (called with i = 0, 1,
+	// ...), and, if the operation uses the timers up, after how many calls
+	// refill must run (untimed).
+	Prepare func(q timers.Queue, n int) (op func(i int), budget int, refill func())
+	// Native measures the same operation with Go runtime timers or
+	// faketime through their own APIs (nil where they have none); done
+	// stops what it started.
+	Native map[string]func(n int) (op func(i int), done func())
+}
+
+// spread fills q with timers 0..n-1 at deadlines in [lo, lo+span), seeded
+// by n so every queue gets the same ones, and returns them.
+func spread(q timers.Queue, n int, lo, span int64) []int64 {
+	r := rand.New(rand.NewPCG(1, uint64(n)))
+	when := make([]int64, n)
+	for i := range when {
+		when[i] = lo + r.Int64N(span)
+		q.Push(timers.ID(i), when[i])
+	}
+	return when
+}
+
+// Micros are the micro benchmarks, in the order they are reported.
+var Micros = []Micro{
+	{
+		Name: "schedule-cancel", Doc: "schedule a timer and cancel it again",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			spread(q, n, 1, twoHours)
+			id := timers.ID(n)
+			return func(i int) { q.Push(id, int64(i&1023)*int64(time.Second)+1); q.Remove(id) }, 0, nil
+		},
+		Native: map[string]func(int) (func(int), func()){
+			Runtime: func(n int) (func(int), func()) {
+				stop := runtimeTimers(n)
+				f := func() {}
+				return func(int) { time.AfterFunc(2*time.Hour, f).Stop() }, stop
+			},
+			Faketime: func(n int) (func(int), func()) {
+				c := faketime.NewManualClock()
+				f := func() {}
+				for i := 0; i < n; i++ {
+					c.AfterFunc(time.Duration(i%7200+1)*time.Second, f)
+				}
+				return func(i int) { c.AfterFunc(time.Hour+time.Duration(i&1023), f).Stop() }, func() {}
+			},
+		},
+	},
+	{
+		Name: "reset-later", Doc: "move a pending timer later, as a received segment does to keep-alive",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			spread(q, n, 1, twoHours)
+			return func(i int) { q.Reschedule(timers.ID(i%n), twoHours+int64(i)*1000) }, 0, nil
+		},
+		Native: map[string]func(int) (func(int), func()){
+			Runtime: func(n int) (func(int), func()) {
+				ts := make([]*time.Timer, n)
+				f := func() {}
+				for i := range ts {
+					ts[i] = time.AfterFunc(2*time.Hour, f)
+				}
+				return func(i int) { ts[i%n].Reset(2*time.Hour + time.Duration(i)) }, func() {
+					for _, t := range ts {
+						t.Stop()
+					}
+				}
+			},
+		},
+	},
+	{
+		Name: "reset-earlier", Doc: "move a pending timer earlier",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			spread(q, n, twoHours, twoHours)
+			return func(i int) { q.Reschedule(timers.ID(i%n), twoHours-int64(i)) }, 0, nil
+		},
+	},
+	{
+		Name: "reset-same-slot", Doc: "move a pending timer by a nanosecond, alternately later and earlier",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			when := spread(q, n, 1, twoHours)
+			return func(i int) { id := i % n; q.Reschedule(timers.ID(id), when[id]+int64(i/n&1)) }, 0, nil
+		},
+	},
+	{
+		Name: "advance-idle", Doc: "advance the clock a microsecond with nothing due",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			spread(q, n, twoHours, twoHours)
+			return func(i int) { q.PopDue(int64(i) * 1000) }, 0, nil
+		},
+	},
+	{
+		Name: "fire", Doc: "advance the clock to the next deadline and fire the timer there",
+		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+			spread(q, n, 1, twoHours)
+			base := int64(0)
+			refill := func() {
+				base += twoHours + 1
+				spread(q, n, base, twoHours)
+			}
+			return func(int) {
+				when, _ := q.Peek()
+				q.PopDue(when)
+			}, n, refill
+		},
+	},
+}
+
+// LookupMicro finds a micro benchmark by name.
+func LookupMicro(name string) (Micro, bool) {
+	for _, m := range Micros {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Micro{}, false
+}
+
+// runtimeTimers starts n runtime timers two hours out and returns a
+// function that stops them.
+func runtimeTimers(n int) func() {
+	ts := make([]*time.Timer, n)
+	f := func() {}
+	for i := range ts {
+		ts[i] = time.AfterFunc(2*time.Hour+time.Duration(i), f)
+	}
+	return func() {
+		for _, t := range ts {
+			t.Stop()
+		}
+	}
+}
+
+// Settings say how much to measure.
+type Settings struct {
+	Ops     int // operations measured per result (default 1,000,000)
+	Samples int // operations timed one by one for the percentiles (default 100,000)
+	Seed    uint64
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.Ops <= 0 {
+		s.Ops = 1_000_000
+	}
+	if s.Samples <= 0 {
+		s.Samples = 100_000
+	}
+	if s.Seed == 0 {
+		s.Seed = 1
+	}
+	return s
+}
+
+// meter measures a timed section: wall time, allocations, GC share.
+type meter struct {
+	start             time.Time
+	mallocs, bytes    uint64
+	cpuTotal, cpuGC   float64
+	elapsed           time.Duration
+	allocs, allocated uint64
+	gcShare           float64
+}
+
+func (m *meter) begin() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.mallocs, m.bytes = ms.Mallocs, ms.TotalAlloc
+	m.cpuTotal, m.cpuGC = cpuSeconds()
+	m.start = time.Now()
+}
+
+func (m *meter) end() {
+	m.elapsed += time.Since(m.start)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.allocs += ms.Mallocs - m.mallocs
+	m.allocated += ms.TotalAlloc - m.bytes
+	if total, gc := cpuSeconds(); total > m.cpuTotal {
+		m.gcShare = (gc - m.cpuGC) / (total - m.cpuTotal)
+	}
+}
+
+// heapInUse returns the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// percentiles times ops one by one and returns p50, p99, p99.9 in ns, less
+// the median cost of reading the clock.
+func percentiles(samples int, op func(i int), from int) (p50, p99, p999 float64) {
+	lat := make([]time.Duration, samples)
+	for i := range lat {
+		t0 := time.Now()
+		op(from + i)
+		lat[i] = time.Since(t0)
+	}
+	base := make([]time.Duration, 1000)
+	for i := range base {
+		t0 := time.Now()
+		base[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	slices.Sort(base)
+	at := func(p float64) float64 {
+		v := float64(lat[min(len(lat)-1, int(p*float64(len(lat))))] - base[len(base)/2])
+		return math.Max(v, 0)
+	}
+	return at(0.50), at(0.99), at(0.999)
+}
+
+// RunMicro measures micro benchmark m on queue (a registered name, Runtime
+// or Faketime) holding n timers. ok is false if the queue cannot run it
+// (runtime timers have no reset-earlier of their own, say).
+func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err error) {
+	s = s.withDefaults()
+	r = Result{Queue: queue, Workload: m.Name, N: n, Ops: int64(s.Ops)}
+	before := heapInUse()
+	var op func(int)
+	var budget int
+	var refill, done func()
+	if native, isNative := m.Native[queue]; isNative {
+		op, done = native(n)
+		r.Note = "through its own API"
+	} else if queue == Runtime || queue == Faketime {
+		return r, false, nil
+	} else {
+		spec, found := LookupQueue(queue)
+		if !found {
+			return r, false, fmt.Errorf("unknown queue %q", queue)
+		}
+		q := spec.New()
+		op, budget, refill = m.Prepare(q, n)
+		defer runtime.KeepAlive(q)
+	}
+	r.BytesPerTimer = float64(heapInUse()-min(before, heapInUse())) / float64(n)
+	var mt meter
+	mt.begin()
+	for i, left := 0, budget; i < s.Ops; i++ {
+		if budget > 0 {
+			if left == 0 {
+				mt.end()
+				refill()
+				mt.begin()
+				left = budget
+			}
+			left--
+		}
+		op(i)
+	}
+	mt.end()
+	r.NsPerOp = float64(mt.elapsed.Nanoseconds()) / float64(s.Ops)
+	r.AllocsPerOp = float64(mt.allocs) / float64(s.Ops)
+	r.BytesPerOp = float64(mt.allocated) / float64(s.Ops)
+	r.GCShare = mt.gcShare
+	samples := s.Samples
+	if budget > 0 {
+		samples = min(samples, budget) // one pass over the timers, no refill inside
+		if refill != nil {
+			refill()
+		}
+	}
+	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, op, s.Ops)
+	if done != nil {
+		done()
+	}
+	return r, true, nil
+}
+
+// Workload is a seeded stream of queue operations shaped like one kind of
+// timer use. Every queue runs the same stream.
+type Workload struct {
+	Name, Doc string
+	gen       func(n, ops int, r *rand.Rand) stream
+}
+
+// stream is a workload's operations: n timers filled at fill[i] (untimed),
+// then ops, generated against Heap4 so every Remove and Reschedule is of a
+// pending timer and every PopDue's result is known.
+type stream struct {
+	fill []int64
+	ops  []timers.Op
+}
+
+// oracle generates streams: it runs the operations on a Heap4 as it
+// records them.
+type oracle struct {
+	q       *timers.Heap4
+	pending []bool
+	s       stream
+	now     int64
+}
+
+func newOracle(n int) *oracle {
+	return &oracle{q: timers.NewHeap4(), pending: make([]bool, n)}
+}
+
+func (o *oracle) fill(when []int64) {
+	o.s.fill = when
+	for i, w := range when {
+		o.q.Push(timers.ID(i), w)
+		o.pending[i] = true
+	}
+}
+
+func (o *oracle) push(id int, when int64) {
+	if o.pending[id] {
+		o.q.Reschedule(timers.ID(id), when)
+		o.s.ops = append(o.s.ops, timers.Op{Kind: timers.OpReschedule, ID: timers.ID(id), When: when})
+		return
+	}
+	o.q.Push(timers.ID(id), when)
+	o.pending[id] = true
+	o.s.ops = append(o.s.ops, timers.Op{Kind: timers.OpPush, ID: timers.ID(id), When: when})
+}
+
+func (o *oracle) remove(id int) {
+	if !o.pending[id] {
+		return
+	}
+	o.q.Remove(timers.ID(id))
+	o.pending[id] = false
+	o.s.ops = append(o.s.ops, timers.Op{Kind: timers.OpRemove, ID: timers.ID(id)})
+}
+
+// fireNext advances to the next deadline and fires one timer there,
+// returning it (-1 if none is pending).
+func (o *oracle) fireNext() int {
+	when, ok := o.q.Peek()
+	if !ok {
+		return -1
+	}
+	o.now = max(o.now, when)
+	id, _, _ := o.q.PopDue(o.now)
+	o.pending[id] = false
+	o.s.ops = append(o.s.ops, timers.Op{Kind: timers.OpPopDue, ID: id, When: o.now, Fired: true})
+	return int(id)
+}
+
+// Workloads are the generated workloads, in the order they are reported.
+var Workloads = []Workload{
+	{
+		Name: "uniform", Doc: "deadlines uniform over two hours; half the operations cancel and reschedule a timer, half fire the next and re-arm it",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			o.fill(uniformDeadlines(r, n, 0, twoHours))
+			for len(o.s.ops) < ops {
+				if r.IntN(2) == 0 {
+					id := r.IntN(n)
+					o.remove(id)
+					o.push(id, o.now+1+r.Int64N(twoHours))
+				} else if id := o.fireNext(); id >= 0 {
+					o.push(id, o.now+1+r.Int64N(twoHours))
+				}
+			}
+			return o.s
+		},
+	},
+	{
+		Name: "keepalive", Doc: "keep-alive timers two hours out, each reset when its connection receives (resets dominate, under 1% fire)",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			o.fill(uniformDeadlines(r, n, twoHours/2, twoHours/2))
+			step := twoHours / int64(8*n) // a timer goes unreset for two hours with probability e^-8
+			for len(o.s.ops) < ops {
+				next := o.now + 1 + r.Int64N(2*step)
+				if when, ok := o.q.Peek(); ok && when <= next {
+					id := o.fireNext() // at its deadline
+					o.push(id, o.now+twoHours)
+					continue
+				}
+				o.now = next
+				o.push(r.IntN(n), o.now+twoHours)
+			}
+			return o.s
+		},
+	},
+	{
+		Name: "stack", Doc: "fire the next timer and re-arm it one interval (1 s, 200 ms or 10 ms) later, as gVisor's keep-alive and retransmission timers do",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			o.fill(uniformDeadlines(r, n, 1, twoHours))
+			intervals := []int64{int64(time.Second), int64(200 * time.Millisecond), int64(10 * time.Millisecond)}
+			for len(o.s.ops) < ops {
+				id := o.fireNext()
+				o.push(id, o.now+intervals[id%3]+r.Int64N(1000))
+			}
+			return o.s
+		},
+	},
+	{
+		Name: "herd", Doc: "every timer scheduled within one jiffy (4 ms), then all fired",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			o.fill(nil)
+			for len(o.s.ops) < ops {
+				base := o.now + int64(time.Second)
+				for id := 0; id < n; id++ {
+					o.push(id, base+r.Int64N(int64(4*time.Millisecond)))
+				}
+				for o.fireNext() >= 0 {
+				}
+			}
+			return o.s
+		},
+	},
+	{
+		Name: "loguniform", Doc: "delays log-uniform from 1 ms to 2 h; fire and re-arm, and cancel a third of the time",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			delay := func() int64 {
+				return int64(math.Exp(math.Log(1e6) + r.Float64()*(math.Log(float64(twoHours))-math.Log(1e6))))
+			}
+			fill := make([]int64, n)
+			for i := range fill {
+				fill[i] = delay()
+			}
+			o.fill(fill)
+			for len(o.s.ops) < ops {
+				if r.IntN(3) == 0 {
+					id := r.IntN(n)
+					o.remove(id)
+					o.push(id, o.now+delay())
+				} else if id := o.fireNext(); id >= 0 {
+					o.push(id, o.now+delay())
+				}
+			}
+			return o.s
+		},
+	},
+	{
+		Name: "adversarial", Doc: "every deadline inside one 65 µs span (one slot of the wheel's finest level), rescheduled within it and fired",
+		gen: func(n, ops int, r *rand.Rand) stream {
+			o := newOracle(n)
+			const span = 1 << 16
+			base := int64(time.Hour) &^ (span - 1)
+			o.fill(uniformDeadlines(r, n, base, span/2))
+			for len(o.s.ops) < ops {
+				if r.IntN(2) == 0 {
+					id := r.IntN(n)
+					o.push(id, max(o.now, base)+r.Int64N(span/2))
+				} else if id := o.fireNext(); id >= 0 {
+					o.push(id, max(o.now, base)+r.Int64N(span/2))
+				}
+			}
+			return o.s
+		},
+	},
+}
+
+func uniformDeadlines(r *rand.Rand, n int, lo, span int64) []int64 {
+	w := make([]int64, n)
+	for i := range w {
+		w[i] = lo + r.Int64N(span)
+	}
+	return w
+}
+
+// LookupWorkload finds a workload by name.
+func LookupWorkload(name string) (Workload, bool) {
+	for _, w := range Workloads {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Workload{}, false
+}
+
+// RunWorkload measures a registered queue on workload w with n timers.
+func RunWorkload(w Workload, queue string, n int, s Settings) (Result, error) {
+	s = s.withDefaults()
+	st := w.gen(n, s.Ops, rand.New(rand.NewPCG(s.Seed, uint64(n))))
+	return runStream(queue, w.Name, n, st, s)
+}
+
+// RunReplay measures a registered queue on a recorded trace.
+func RunReplay(t *timers.Trace, queue string, s Settings) (Result, error) {
+	s = s.withDefaults()
+	spec, ok := LookupQueue(queue)
+	if !ok {
+		return Result{}, fmt.Errorf("unknown queue %q", queue)
+	}
+	peak := 0
+	for _, op := range t.Ops {
+		if op.Kind == timers.OpPush || op.Kind == timers.OpReschedule {
+			peak = max(peak, int(op.ID)+1)
+		}
+	}
+	r, err := runStream(queue, "replay", peak, stream{ops: t.Ops}, s)
+	if err != nil {
+		return r, err
+	}
+	if spec.Exact && r.FireHash != strconv.FormatUint(t.Hash, 16) {
+		return r, fmt.Errorf("%s: replay fire hash %s, the recorded run's %x", queue, r.FireHash, t.Hash)
+	}
+	return r, nil
+}
+
+// runStream runs a stream on a fresh queue: untimed fill, then the timed
+// operations; exact queues are checked against the stream's recorded fires,
+// others (the Linux wheel fires late) run guarded so the stream cannot
+// break their preconditions.
+func runStream(queue, workload string, n int, st stream, s Settings) (Result, error) {
+	spec, ok := LookupQueue(queue)
+	if !ok {
+		return Result{}, fmt.Errorf("unknown queue %q (workloads run on timers.Queue implementations)", queue)
+	}
+	r := Result{Queue: queue, Workload: workload, N: n, Ops: int64(len(st.ops))}
+	before := heapInUse()
+	q := spec.New()
+	for i, w := range st.fill {
+		q.Push(timers.ID(i), w)
+	}
+	if len(st.fill) > 0 {
+		r.BytesPerTimer = float64(heapInUse()-min(before, heapInUse())) / float64(len(st.fill))
+	}
+	pending := make([]bool, n)
+	for i := range st.fill {
+		pending[i] = true
+	}
+	h := timers.NewFireHash()
+	var late int64
+	var mt meter
+	mt.begin()
+	err := play(q, st.ops, spec.Exact, pending, h, &late)
+	mt.end()
+	if err != nil {
+		return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
+	}
+	ops := max(len(st.ops), 1)
+	r.NsPerOp = float64(mt.elapsed.Nanoseconds()) / float64(ops)
+	r.AllocsPerOp = float64(mt.allocs) / float64(ops)
+	r.BytesPerOp = float64(mt.allocated) / float64(ops)
+	r.GCShare = mt.gcShare
+	r.LatenessNs = late
+	if l, ok := q.(interface {
+		Lateness() (mean, most time.Duration, fired int)
+	}); ok {
+		_, most, _ := l.Lateness()
+		r.LatenessNs = int64(most)
+	}
+	if h.Fires > 0 {
+		r.FireHash = strconv.FormatUint(h.Sum(), 16)
+	}
+	if !spec.Exact {
+		r.Note = "fires late by design"
+	}
+	// Percentiles: the stream's first operations again, on a fresh queue,
+	// each timed alone.
+	q = spec.New()
+	for i, w := range st.fill {
+		q.Push(timers.ID(i), w)
+	}
+	clear(pending)
+	for i := range st.fill {
+		pending[i] = true
+	}
+	samples := min(s.Samples, len(st.ops))
+	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, func(i int) {
+		play(q, st.ops[i:i+1], spec.Exact, pending, timers.NewFireHash(), new(int64))
+	}, 0)
+	runtime.KeepAlive(q)
+	return r, nil
+}
+
+// play runs ops on q. Exact queues must return exactly the recorded fires.
+// Inexact ones are guarded: a recorded fire pops whatever q has due, and
+// operations on timers q has not fired yet are adjusted to stay legal.
+func play(q timers.Queue, ops []timers.Op, exact bool, pending []bool, h *timers.FireHash, late *int64) error {
+	for i, op := range ops {
+		switch op.Kind {
+		case timers.OpPush:
+			if !exact && pending[op.ID] {
+				q.Reschedule(op.ID, op.When)
+				continue
+			}
+			q.Push(op.ID, op.When)
+			pending[op.ID] = true
+		case timers.OpReschedule:
+			if !exact && !pending[op.ID] {
+				q.Push(op.ID, op.When)
+				pending[op.ID] = true
+				continue
+			}
+			q.Reschedule(op.ID, op.When)
+		case timers.OpRemove:
+			if !exact && !pending[op.ID] {
+				continue
+			}
+			q.Remove(op.ID)
+			pending[op.ID] = false
+		case timers.OpPeek:
+			q.Peek()
+		case timers.OpPopDue:
+			if !exact {
+				playLate(q, op, pending, h)
+				continue
+			}
+			id, when, ok := q.PopDue(op.When)
+			if exact && (ok != op.Fired || ok && id != op.ID) {
+				return fmt.Errorf("operation %d: PopDue(%d) = %v, the stream expects %v", i, op.When, popString(id, ok), popString(op.ID, op.Fired))
+			}
+			if ok {
+				pending[id] = false
+				h.Add(id, when)
+				*late = max(*late, op.When-when)
+			}
+		}
+	}
+	return nil
+}
+
+// playLate makes an inexact queue fire the timer the stream fires: it runs
+// the queue's own clock forward until that timer comes out, firing what is
+// due on the way (late, as the queue decides).
+func playLate(q timers.Queue, op timers.Op, pending []bool, h *timers.FireHash) {
+	if !op.Fired || !pending[op.ID] {
+		return
+	}
+	now := op.When
+	for {
+		id, when, ok := q.PopDue(now)
+		if !ok {
+			next, any := q.Peek()
+			if !any {
+				return
+			}
+			now = max(now, next)
+			continue
+		}
+		pending[id] = false
+		h.Add(id, when)
+		if id == op.ID {
+			return
+		}
+	}
+}
+
+func popString(id timers.ID, ok bool) string {
+	if !ok {
+		return "nothing"
+	}
+	return fmt.Sprintf("timer %d", id)
+}
