@@ -2,19 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"runtime/metrics"
 	"testing"
 	"time"
 
 	"kasim/sim"
 )
-
-// cpuSeconds reads the process's total and GC CPU time so far.
-func cpuSeconds() (total, gc float64) {
-	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
-	metrics.Read(s)
-	return s[0].Value.Float64(), s[1].Value.Float64()
-}
 
 // reportGCShare reports the share of CPU time the garbage collector took
 // since total0, gc0 (from cpuSeconds). The runtime updates these figures

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"time"
@@ -251,6 +252,13 @@ func (m *meter) end() {
 	}
 }
 
+// cpuSeconds reads the process's total and GC CPU time so far.
+func cpuSeconds() (total, gc float64) {
+	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return s[0].Value.Float64(), s[1].Value.Float64()
+}
+
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	runtime.GC()
@@ -309,7 +317,8 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 	r.BytesPerTimer = float64(heapInUse()-min(before, heapInUse())) / float64(n)
 	var mt meter
 	mt.begin()
-	for i, left := 0, budget; i < s.Ops; i++ {
+	left := budget
+	for i := 0; i < s.Ops; i++ {
 		if budget > 0 {
 			if left == 0 {
 				mt.end()
@@ -328,10 +337,12 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 	r.GCShare = mt.gcShare
 	samples := s.Samples
 	if budget > 0 {
-		samples = min(samples, budget) // one pass over the timers, no refill inside
-		if refill != nil {
+		// What is left of the timers, or a fresh set; no refill inside.
+		if left == 0 {
 			refill()
+			left = budget
 		}
+		samples = min(samples, left)
 	}
 	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, op, s.Ops)
 	if done != nil {

@@ -48,6 +48,11 @@ type Builtin struct {
 	// each host's stack a Linux timer wheel at HZ=250 (its timers fire
 	// late, as a kernel's do) while the network's delays stay exact.
 	Timers string
+	// RecordTimers, if set, receives every call the run makes to its timer
+	// queue, as a timer trace (timers.Recorder) that `kasim bench --replay`
+	// runs against any queue. Not with Timers "linux", whose timers live in
+	// per-host queues.
+	RecordTimers io.Writer
 }
 
 // Queues lists the timer queues a run can use, by name: heap4 and wheel are
@@ -55,6 +60,7 @@ type Builtin struct {
 // per-host choice (see Builtin.Timers).
 var Queues = map[string]func() timers.Queue{
 	"heap4": func() timers.Queue { return timers.NewHeap4() },
+	"heap2": func() timers.Queue { return timers.NewHeap2() },
 	"wheel": func() timers.Queue { return timers.NewWheel() },
 }
 
@@ -115,7 +121,9 @@ func (b Builtin) Validate() error {
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
 	case b.Timers != "" && b.Timers != "linux" && Queues[b.Timers] == nil:
-		return fmt.Errorf("timers %q: want heap4, wheel or linux", b.Timers)
+		return fmt.Errorf("timers %q: want heap4, heap2, wheel or linux", b.Timers)
+	case b.RecordTimers != nil && b.Timers == "linux":
+		return errors.New("recording timers needs one exact queue (heap4, heap2 or wheel), not linux's per-host queues")
 	}
 	return nil
 }
@@ -147,6 +155,10 @@ type Result struct {
 	End            time.Duration // virtual time when the run ended
 	SilencedAt     time.Duration // when the server fell silent; -1 if it did not
 	Clients        []Outcome     // one per client connection, in socket order
+	// TimerHash and TimerFires are the recorded timer trace's fire hash and
+	// fire count (with Builtin.RecordTimers).
+	TimerHash  uint64
+	TimerFires int64
 }
 
 // RunBuiltin runs the built-in scenario; extra observers (a PcapWriter, say)
@@ -162,6 +174,14 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		hostTimers = func() timers.Queue { return timers.NewLinuxWheel(250) }
 	case b.Timers != "":
 		queue = Queues[b.Timers]()
+	}
+	var recorder *timers.Recorder
+	if b.RecordTimers != nil {
+		if queue == nil {
+			queue = timers.NewHeap4()
+		}
+		recorder = timers.NewRecorder(queue, b.RecordTimers)
+		queue = recorder
 	}
 	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
 	defer net.Close()
@@ -281,6 +301,12 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	}
 	res := &Result{Idle: idle, Interval: interval, Count: count, Events: rec.Events(), End: net.Now()}
 	res.summarize(client.Name())
+	if recorder != nil {
+		if err := recorder.Close(); err != nil {
+			return nil, fmt.Errorf("timer trace: %w", err)
+		}
+		res.TimerHash, res.TimerFires = recorder.Hash()
+	}
 	return res, nil
 }
 

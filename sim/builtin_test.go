@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"kasim/timers"
 )
 
 // clientView is what the trace says about one client connection, computed
@@ -449,5 +451,33 @@ func TestLinuxTimerSlack(t *testing.T) {
 	}
 	if traceHash(t, b) != traceHash(t, b) {
 		t.Error("the linux queue is not deterministic")
+	}
+}
+
+// A run's recorded timer trace replays on every exact queue with the live
+// run's fire hash.
+func TestRecordedTimerTraceReplays(t *testing.T) {
+	var buf bytes.Buffer
+	b := DefaultBuiltin()
+	b.Conns, b.Timers, b.RecordTimers = 50, "wheel", &buf
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := timers.ReadTrace(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TimerFires < 500 || tr.Hash != res.TimerHash || tr.Fires != res.TimerFires {
+		t.Fatalf("run: %d fires, hash %x; trace trailer: %d, %x", res.TimerFires, res.TimerHash, tr.Fires, tr.Hash)
+	}
+	for name, q := range map[string]timers.Queue{"heap4": timers.NewHeap4(), "heap2": timers.NewHeap2(), "wheel": timers.NewWheel()} {
+		h, err := timers.Replay(q, tr.Ops)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if h.Sum() != res.TimerHash {
+			t.Errorf("%s: replay hash %x, live %x", name, h.Sum(), res.TimerHash)
+		}
 	}
 }

@@ -80,6 +80,7 @@ type Recorder struct {
 	hash *FireHash
 	buf  [2*binary.MaxVarintLen64 + 1]byte
 	err  error
+	done bool // closed: later calls pass through unrecorded
 }
 
 // NewRecorder records the calls made to q into w (closed by Close if it is
@@ -92,7 +93,7 @@ func NewRecorder(q Queue, w io.Writer) *Recorder {
 }
 
 func (r *Recorder) record(k OpKind, a uint64, b int64, args int) {
-	if r.err != nil {
+	if r.err != nil || r.done {
 		return
 	}
 	r.buf[0] = byte(k)
@@ -156,7 +157,12 @@ func (r *Recorder) Advance(now int64) {
 func (r *Recorder) Hash() (sum uint64, fires int64) { return r.hash.Sum(), r.hash.Fires }
 
 // Close writes the trailer and flushes, and closes the writer if it can.
+// Calls after Close (a network stopping its timers) are not recorded.
 func (r *Recorder) Close() error {
+	if r.done {
+		return r.err
+	}
+	r.done = true
 	if r.err == nil {
 		var t [1 + 8 + binary.MaxVarintLen64]byte
 		t[0] = traceTrailer

@@ -33,6 +33,7 @@ Usage:
   kasim run [flags]     run the built-in scenario with settings (kasim run --help)
   kasim profiles        list the profiles (--profile NAME)
   kasim profile NAME    show one profile, value by value, with where each comes from
+  kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
   kasim version         print kasim's version
 `
 
@@ -63,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "profiles":
 		return profilesCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
 	case "profile":
 		return profileCmd(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -76,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// Flags without a command belong to run: "kasim --idle 5m".
 		return runCmd(args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "kasim: unknown command %q (want run, profiles, profile or version; see kasim --help)\n", args[0])
+	fmt.Fprintf(stderr, "kasim: unknown command %q (want run, profiles, profile, bench or version; see kasim --help)\n", args[0])
 	return exitUsage
 }
 
@@ -188,7 +191,7 @@ func (p *profileFlags) windows() (*winprofile.Profile, error) {
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	b := sim.DefaultBuiltin()
 	format, peer := "text", "dead"
-	var pcapPath string
+	var pcapPath, recordPath string
 	var prof profileFlags
 	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -205,7 +208,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
-	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "wheel", "linux"}}, "timers", "timer `queue`: heap4 (4-ary heap) or wheel (exact hierarchical timing wheel), which give the same trace, or linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact)")
+	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace, or linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact)")
+	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
 	if code, done := parseFlags(fs, args, runHelp, " (scenario files are not supported yet; see kasim run --help)", stdout, stderr); done {
 		return code
@@ -252,6 +256,19 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	}
+	if recordPath != "" {
+		if b.Timers == "linux" {
+			fmt.Fprintln(stderr, "kasim run: --record-timers needs one exact queue (--timers heap4, heap2 or wheel), not linux's per-host queues")
+			return exitUsage
+		}
+		f, err := os.Create(recordPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
+			return exitFail
+		}
+		defer f.Close() // closed by the run; this covers a failed one
+		b.RecordTimers = f
+	}
 	var res *sim.Result
 	if pcap != nil {
 		res, err = sim.RunBuiltin(b, pcap)
@@ -268,6 +285,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, errors.Join(perr, cerr))
 			return exitFail
 		}
+	}
+	if recordPath != "" {
+		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, res.TimerFires, res.TimerHash)
 	}
 	if format == "jsonl" {
 		err = sim.WriteJSONL(stdout, res.Events)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -191,9 +192,14 @@ func TestREADMECommandsWork(t *testing.T) {
 		line = strings.TrimSpace(line)
 		args := strings.Fields(line)
 		for i, a := range args {
-			if strings.HasSuffix(a, ".pcap") {
+			if strings.HasSuffix(a, ".pcap") || strings.HasSuffix(a, ".svg") || strings.HasSuffix(a, ".trace") {
 				args[i] = filepath.Join(dir, filepath.Base(a))
 			}
+		}
+		if len(args) > 0 && args[0] == "bench" {
+			// The flags must parse and the run work; a small one will do
+			// (the last --n and --ops win).
+			args = append(args, "--n", "500", "--ops", "2000")
 		}
 		if code, _, errOut := kasim(args...); code != 0 {
 			t.Errorf("README command `kasim %s`: exit %d: %s", line, code, errOut)
@@ -259,5 +265,64 @@ func TestWindowsProfiles(t *testing.T) {
 	}
 	if code, out, _ := kasim("profile", "gvisor"); code != 0 || !strings.Contains(out, "gVisor netstack") {
 		t.Errorf("profile gvisor: exit %d\n%s", code, out)
+	}
+}
+
+func TestBench(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--queues", "nosuch"},
+		{"bench", "--n", "0"},
+		{"bench", "--n", "2e7"},
+		{"bench", "--n", "1.5"},
+		{"bench", "--micro", "nosuch"},
+		{"bench", "--workloads", "nosuch"},
+		{"bench", "--format", "xml"},
+		{"bench", "--ops", "0"},
+		{"bench", "--replay", "/nonexistent/trace"},
+	} {
+		code, out, errOut := kasim(args...)
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "kasim bench: ") {
+			t.Errorf("kasim %s: exit %d, stdout %q, stderr %q; want one line, exit 2", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "run.trace")
+	code, _, errOut := kasim("run", "--conns", "20", "--timers", "wheel", "--record-timers", trace, "--format", "jsonl")
+	if code != 0 || !strings.Contains(errOut, "fire hash") {
+		t.Fatalf("kasim run --record-timers: exit %d, %s", code, errOut)
+	}
+	live := errOut[strings.Index(errOut, "fire hash ")+len("fire hash "):]
+	live = strings.TrimSpace(live)
+	svg := filepath.Join(dir, "plot.svg")
+	code, out, errOut := kasim("bench", "--queues", "wheel,heap4,runtime", "--micro", "reset-later", "--workloads", "stack",
+		"--n", "1e3", "--ops", "5000", "--format", "csv", "--replay", trace, "--svg", svg)
+	if code != 0 {
+		t.Fatalf("kasim bench: exit %d: %s", code, errOut)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// reset-later on three queues, stack on two, replay on two, and a header.
+	if len(rows) != 1+3+2+2 {
+		t.Fatalf("%d CSV rows:\n%s", len(rows), out)
+	}
+	replays := 0
+	for _, row := range rows[1:] {
+		if row[1] == "replay" {
+			replays++
+			if !strings.Contains(out, live) {
+				t.Errorf("replay row %v: the live run's hash %s is not in the output", row, live)
+			}
+		}
+	}
+	if replays != 2 {
+		t.Errorf("%d replay rows, want 2", replays)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !strings.Contains(string(b), "<svg") {
+		t.Errorf("--svg: %v, %d bytes", err, len(b))
+	}
+	if !strings.Contains(errOut, "[1/7]") {
+		t.Errorf("no progress lines on a non-terminal: %q", errOut)
 	}
 }

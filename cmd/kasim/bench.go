@@ -1,0 +1,265 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"kasim/bench"
+	"kasim/timers"
+)
+
+const benchHelp = `Usage: kasim bench [flags]
+
+Measures timer queues side by side in one process: the micro benchmarks
+(one operation on a queue holding N timers) and the workloads (seeded
+operation streams; every exact queue must fire the same sequence), and
+prints ns/op with ratios against Go runtime timers and the 4-ary heap.
+Progress goes to standard error. "go test ./bench -bench Micro" runs the
+same micro benchmarks in benchstat's format.
+
+Queues: wheel, heap4, heap2, linux (HZ=250, fires late by design), and for
+the micro benchmarks that have them runtime (Go's time.AfterFunc) and
+faketime (gVisor's ManualClock), through their own APIs.`
+
+const maxBenchN = 10_000_000
+
+func benchCmd(args []string, stdout, stderr io.Writer) int {
+	var queues, micros, workloads, sizes, format, svgPath, replayPath string
+	var s bench.Settings
+	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&queues, "queues", "wheel,heap4,heap2,linux,runtime,faketime", "comma-separated `queues` to measure")
+	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` (schedule-cancel, reset-later, reset-earlier, reset-same-slot, advance-idle, fire), all or none")
+	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` (uniform, keepalive, stack, herd, loguniform, adversarial), all or none")
+	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
+	fs.IntVar(&s.Ops, "ops", 1_000_000, "operations measured per result")
+	fs.Uint64Var(&s.Seed, "seed", 1, "seed of the workloads")
+	fs.StringVar(&format, "format", "text", "output `text|csv|json`")
+	fs.StringVar(&svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")
+	fs.StringVar(&replayPath, "replay", "", "also replay this timer trace `file` (from kasim run --record-timers) on every queue")
+	if code, done := parseFlags(fs, args, benchHelp, "", stdout, stderr); done {
+		return code
+	}
+	usage := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "kasim bench: "+format+"\n", a...)
+		return exitUsage
+	}
+	if format != "text" && format != "csv" && format != "json" {
+		return usage("--format %q: want text, csv or json", format)
+	}
+	if s.Ops < 1 {
+		return usage("--ops %d: want at least 1", s.Ops)
+	}
+	qs := splitList(queues)
+	for _, q := range qs {
+		if _, ok := bench.LookupQueue(q); !ok && q != bench.Runtime && q != bench.Faketime {
+			return usage("--queues: unknown queue %q (want wheel, heap4, heap2, linux, runtime or faketime)", q)
+		}
+	}
+	if len(qs) == 0 {
+		return usage("--queues: name at least one queue")
+	}
+	var ms []bench.Micro
+	for _, name := range expand(micros, func() (all []string) {
+		for _, m := range bench.Micros {
+			all = append(all, m.Name)
+		}
+		return all
+	}) {
+		m, ok := bench.LookupMicro(name)
+		if !ok {
+			return usage("--micro: unknown micro benchmark %q", name)
+		}
+		ms = append(ms, m)
+	}
+	var ws []bench.Workload
+	for _, name := range expand(workloads, func() (all []string) {
+		for _, w := range bench.Workloads {
+			all = append(all, w.Name)
+		}
+		return all
+	}) {
+		w, ok := bench.LookupWorkload(name)
+		if !ok {
+			return usage("--workloads: unknown workload %q", name)
+		}
+		ws = append(ws, w)
+	}
+	var ns []int
+	for _, f := range splitList(sizes) {
+		n, err := parseCount(f)
+		if err != nil || n < 1 || n > maxBenchN {
+			return usage("--n %q: want a number of timers from 1 to 1e7", f)
+		}
+		ns = append(ns, n)
+	}
+	if len(ns) == 0 {
+		return usage("--n: give at least one size")
+	}
+	var trace *timers.Trace
+	if replayPath != "" {
+		f, err := os.Open(replayPath)
+		if err != nil {
+			return usage("--replay: %v", err)
+		}
+		trace, err = timers.ReadTrace(f)
+		f.Close()
+		if err != nil {
+			return usage("--replay %s: %v", replayPath, err)
+		}
+	}
+
+	type job struct {
+		label string
+		run   func() (bench.Result, bool, error)
+	}
+	var jobs []job
+	for _, m := range ms {
+		for _, n := range ns {
+			for _, q := range qs {
+				jobs = append(jobs, job{fmt.Sprintf("%s n=%d %s", m.Name, n, q), func() (bench.Result, bool, error) { return bench.RunMicro(m, q, n, s) }})
+			}
+		}
+	}
+	for _, w := range ws {
+		for _, n := range ns {
+			for _, q := range qs {
+				if _, ok := bench.LookupQueue(q); !ok {
+					continue // runtime and faketime run in real time, or not at all, on virtual-time streams
+				}
+				jobs = append(jobs, job{fmt.Sprintf("%s n=%d %s", w.Name, n, q), func() (bench.Result, bool, error) {
+					r, err := bench.RunWorkload(w, q, n, s)
+					return r, true, err
+				}})
+			}
+		}
+	}
+	if trace != nil {
+		for _, q := range qs {
+			if _, ok := bench.LookupQueue(q); !ok {
+				continue
+			}
+			jobs = append(jobs, job{"replay " + q, func() (bench.Result, bool, error) {
+				r, err := bench.RunReplay(trace, q, s)
+				return r, true, err
+			}})
+		}
+	}
+
+	progress := newProgress(stderr, len(jobs))
+	var results []bench.Result
+	for _, j := range jobs {
+		progress.start(j.label)
+		r, ok, err := j.run()
+		if err != nil {
+			progress.done()
+			fmt.Fprintf(stderr, "kasim bench: %s: %v\n", j.label, err)
+			return exitFail
+		}
+		if ok {
+			results = append(results, r)
+		}
+	}
+	progress.done()
+
+	var err error
+	switch format {
+	case "csv":
+		err = bench.WriteCSV(stdout, results)
+	case "json":
+		err = bench.WriteJSON(stdout, results)
+	default:
+		err = bench.WriteText(stdout, results)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim bench: writing output: %v\n", err)
+		return exitFail
+	}
+	if svgPath != "" {
+		f, err := os.Create(svgPath)
+		if err == nil {
+			err = bench.WriteSVG(f, results)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim bench: --svg: %v\n", err)
+			return exitFail
+		}
+	}
+	return exitOK
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// expand turns "all" into every name and "none" into no name.
+func expand(s string, all func() []string) []string {
+	switch strings.TrimSpace(s) {
+	case "all":
+		return all()
+	case "none", "":
+		return nil
+	}
+	return splitList(s)
+}
+
+// parseCount reads 1000, 1_000_000 or 1e6.
+func parseCount(s string) (int, error) {
+	if n, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return int(n), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f != float64(int64(f)) {
+		return 0, fmt.Errorf("not a whole number: %q", s)
+	}
+	return int(f), nil
+}
+
+// progress reports which measurement runs: a bar redrawn in place on a
+// terminal, one plain line per measurement otherwise.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	n     int
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	p := &progress{w: w, total: total}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) start(label string) {
+	p.n++
+	if !p.tty {
+		fmt.Fprintf(p.w, "kasim bench: [%d/%d] %s\n", p.n, p.total, label)
+		return
+	}
+	const width = 30
+	filled := width * (p.n - 1) / max(p.total, 1)
+	fmt.Fprintf(p.w, "\r\033[K[%s%s] %d/%d %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), p.n, p.total, label)
+}
+
+func (p *progress) done() {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
