@@ -55,7 +55,7 @@ type Wheel struct {
 	// form, shifted by tickBits): entries in the bags have ticks >= pos,
 	// entries in the due run ticks <= pos.
 	pos  uint64
-	occ  [wheelLevels][levelSlots / 64]uint64
+	occ  [wheelBags / 64]uint64 // a bit per bag: occupied
 	bags [wheelBags][]wheelEntry
 	due  dueRun
 
@@ -172,7 +172,7 @@ func (w *Wheel) file(id ID, n *wheelNode) {
 	}
 	b := bagOf(t, w.pos)
 	w.bags[b] = append(w.bags[b], wheelEntry{n.when, id, n.ftag})
-	w.occ[b/levelSlots][b%levelSlots/64] |= 1 << (b % 64)
+	w.mark(b)
 	if i := len(w.bags[b]) - 1; i < 1<<idxBits {
 		n.loc = uint32(b)<<idxBits | uint32(i)
 	}
@@ -206,7 +206,7 @@ func (w *Wheel) kill(id ID, n *wheelNode) {
 			}
 			w.bags[b] = bag[:i]
 			if i == 0 {
-				w.occ[b/levelSlots][b%levelSlots/64] &^= 1 << (b % 64)
+				w.unmark(b)
 			}
 			return
 		}
@@ -264,14 +264,14 @@ func (w *Wheel) Peek() (int64, bool) {
 // it is the run's (rather than the late heap's).
 func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
 	for {
-		if w.occupied(bagOf(w.pos, w.pos)) {
+		if cur := w.currentBag(); w.occupied(cur) {
 			// Timers filed at the current tick since it was reached
 			// belong in the due run, ordered with the rest.
-			w.drain(bagOf(w.pos, w.pos))
+			w.drain(cur)
 		}
 		r, rok := w.runHead()
 		l, lok := w.lateHead()
-		if w.occupied(bagOf(w.pos, w.pos)) {
+		if w.occupied(w.currentBag()) {
 			continue // a head moved later, but within the current tick
 		}
 		switch {
@@ -350,9 +350,15 @@ func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
 	return e.id, e.when, true
 }
 
+// currentBag is level 0's slot for the current tick.
+func (w *Wheel) currentBag() int { return int(w.pos % levelSlots) }
+
 func (w *Wheel) occupied(b int) bool {
-	return w.occ[b/levelSlots][b%levelSlots/64]&(1<<(b%64)) != 0
+	return w.occ[b/64]&(1<<(b%64)) != 0
 }
+
+func (w *Wheel) mark(b int)   { w.occ[b/64] |= 1 << (b % 64) }
+func (w *Wheel) unmark(b int) { w.occ[b/64] &^= 1 << (b % 64) }
 
 // advance moves to the next occupied slot when the due run is empty: a
 // level-0 slot becomes the current tick and drains into the due run; a
@@ -380,7 +386,7 @@ func (w *Wheel) advance() bool {
 }
 
 func (w *Wheel) firstSlot(level int) (int, bool) {
-	for i, word := range w.occ[level] {
+	for i, word := range w.occ[level*levelSlots/64 : (level+1)*levelSlots/64] {
 		if word != 0 {
 			return i*64 + bits.TrailingZeros64(word), true
 		}
@@ -394,7 +400,7 @@ func (w *Wheel) firstSlot(level int) (int, bool) {
 func (w *Wheel) cascade(b int) {
 	bag := w.bags[b]
 	w.bags[b] = nil
-	w.occ[b/levelSlots][b%levelSlots/64] &^= 1 << (b % 64)
+	w.unmark(b)
 	for _, e := range bag {
 		if e.id == deadID {
 			w.garbage--
@@ -402,7 +408,7 @@ func (w *Wheel) cascade(b int) {
 		}
 		nb := bagOf(tickOf(e.when), w.pos)
 		w.bags[nb] = append(w.bags[nb], e)
-		w.occ[nb/levelSlots][nb%levelSlots/64] |= 1 << (nb % 64)
+		w.mark(nb)
 	}
 	w.recycle(b, bag)
 }
@@ -422,7 +428,7 @@ func (w *Wheel) recycle(b int, bag []wheelEntry) {
 func (w *Wheel) drain(b int) {
 	bag := w.bags[b]
 	w.bags[b] = nil
-	w.occ[0][b/64] &^= 1 << (b % 64)
+	w.unmark(b)
 	merge := w.due.len() > 0
 	for _, e := range bag {
 		if e.id == deadID {
@@ -482,7 +488,7 @@ func (w *Wheel) sweep() {
 		}
 		w.bags[b] = bag
 		if len(bag) == 0 {
-			w.occ[b/levelSlots][b%levelSlots/64] &^= 1 << (b % 64)
+			w.unmark(b)
 		}
 	}
 	d := &w.due
