@@ -28,18 +28,7 @@ func BenchmarkMicro(b *testing.B) {
 					op, budget, refill := m.Prepare(spec.New(), n)
 					b.ReportAllocs()
 					b.ResetTimer()
-					for i, left := 0, budget; i < b.N; i++ {
-						if budget > 0 {
-							if left == 0 {
-								b.StopTimer()
-								refill()
-								b.StartTimer()
-								left = budget
-							}
-							left--
-						}
-						op(i)
-					}
+					opLoop(op, b.N, budget, refill, b.StopTimer, b.StartTimer)
 				})
 			}
 			for _, native := range []string{Runtime, Faketime} {

@@ -259,6 +259,25 @@ func cpuSeconds() (total, gc float64) {
 	return s[0].Value.Float64(), s[1].Value.Float64()
 }
 
+// report fills r's per-operation figures from what the meter measured.
+func (m *meter) report(r *Result, ops int) {
+	ops = max(ops, 1)
+	r.NsPerOp = float64(m.elapsed.Nanoseconds()) / float64(ops)
+	r.AllocsPerOp = float64(m.allocs) / float64(ops)
+	r.BytesPerOp = float64(m.allocated) / float64(ops)
+	r.GCShare = m.gcShare
+}
+
+// bytesPerTimer returns the heap grown since before (from heapInUse), per
+// timer.
+func bytesPerTimer(before uint64, timers int) float64 {
+	after := heapInUse()
+	if after < before || timers == 0 {
+		return 0
+	}
+	return float64(after-before) / float64(timers)
+}
+
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	runtime.GC()
@@ -314,27 +333,12 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 		op, budget, refill = m.Prepare(q, n)
 		defer runtime.KeepAlive(q)
 	}
-	r.BytesPerTimer = float64(heapInUse()-min(before, heapInUse())) / float64(n)
+	r.BytesPerTimer = bytesPerTimer(before, n)
 	var mt meter
 	mt.begin()
-	left := budget
-	for i := 0; i < s.Ops; i++ {
-		if budget > 0 {
-			if left == 0 {
-				mt.end()
-				refill()
-				mt.begin()
-				left = budget
-			}
-			left--
-		}
-		op(i)
-	}
+	left := opLoop(op, s.Ops, budget, refill, mt.end, mt.begin)
 	mt.end()
-	r.NsPerOp = float64(mt.elapsed.Nanoseconds()) / float64(s.Ops)
-	r.AllocsPerOp = float64(mt.allocs) / float64(s.Ops)
-	r.BytesPerOp = float64(mt.allocated) / float64(s.Ops)
-	r.GCShare = mt.gcShare
+	mt.report(&r, s.Ops)
 	samples := s.Samples
 	if budget > 0 {
 		// What is left of the timers, or a fresh set; no refill inside.
@@ -349,6 +353,27 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 		done()
 	}
 	return r, true, nil
+}
+
+// opLoop calls a prepared micro benchmark's op for i = 0 .. count-1,
+// calling refill, between pause and resume (so it stays untimed), each time
+// budget calls have used the timers up. It returns the calls left before
+// the next refill.
+func opLoop(op func(int), count, budget int, refill, pause, resume func()) (left int) {
+	left = budget
+	for i := 0; i < count; i++ {
+		if budget > 0 {
+			if left == 0 {
+				pause()
+				refill()
+				resume()
+				left = budget
+			}
+			left--
+		}
+		op(i)
+	}
+	return left
 }
 
 // Workload is a seeded stream of queue operations shaped like one kind of
@@ -590,18 +615,20 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 		return Result{}, fmt.Errorf("unknown queue %q (workloads run on timers.Queue implementations)", queue)
 	}
 	r := Result{Queue: queue, Workload: workload, N: n, Ops: int64(len(st.ops))}
+	// fresh returns a queue holding the stream's fill, and which timers
+	// are pending in it.
+	fresh := func() (timers.Queue, []bool) {
+		q := spec.New()
+		pending := make([]bool, n)
+		for i, w := range st.fill {
+			q.Push(timers.ID(i), w)
+			pending[i] = true
+		}
+		return q, pending
+	}
 	before := heapInUse()
-	q := spec.New()
-	for i, w := range st.fill {
-		q.Push(timers.ID(i), w)
-	}
-	if len(st.fill) > 0 {
-		r.BytesPerTimer = float64(heapInUse()-min(before, heapInUse())) / float64(len(st.fill))
-	}
-	pending := make([]bool, n)
-	for i := range st.fill {
-		pending[i] = true
-	}
+	q, pending := fresh()
+	r.BytesPerTimer = bytesPerTimer(before, len(st.fill))
 	h := timers.NewFireHash()
 	var late int64
 	var mt meter
@@ -611,11 +638,7 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 	if err != nil {
 		return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
 	}
-	ops := max(len(st.ops), 1)
-	r.NsPerOp = float64(mt.elapsed.Nanoseconds()) / float64(ops)
-	r.AllocsPerOp = float64(mt.allocs) / float64(ops)
-	r.BytesPerOp = float64(mt.allocated) / float64(ops)
-	r.GCShare = mt.gcShare
+	mt.report(&r, len(st.ops))
 	r.LatenessNs = late
 	if l, ok := q.(interface {
 		Lateness() (mean, most time.Duration, fired int)
@@ -631,14 +654,7 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 	}
 	// Percentiles: the stream's first operations again, on a fresh queue,
 	// each timed alone.
-	q = spec.New()
-	for i, w := range st.fill {
-		q.Push(timers.ID(i), w)
-	}
-	clear(pending)
-	for i := range st.fill {
-		pending[i] = true
-	}
+	q, pending = fresh()
 	samples := min(s.Samples, len(st.ops))
 	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, func(i int) {
 		play(q, st.ops[i:i+1], spec.Exact, pending, timers.NewFireHash(), new(int64))
