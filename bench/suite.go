@@ -582,9 +582,28 @@ func RunWorkload(w Workload, queue string, n int, s Settings) (Result, error) {
 	return runStream(queue, w.Name, n, st, s)
 }
 
-// RunReplay measures a registered queue on a recorded trace.
+// CheckTrace replays a trace on a Heap4: it fails for operations the
+// recorded run could not have made (a trace damaged or made by hand), which
+// would break a queue's preconditions, and for a fire hash that is not the
+// trailer's.
+func CheckTrace(t *timers.Trace) error {
+	h, err := timers.Replay(timers.NewHeap4(), t.Ops)
+	if err != nil {
+		return err
+	}
+	if h.Sum() != t.Hash || h.Fires != t.Fires {
+		return fmt.Errorf("the operations give fire hash %x (%d fires), the trailer says %x (%d)", h.Sum(), h.Fires, t.Hash, t.Fires)
+	}
+	return nil
+}
+
+// RunReplay measures a registered queue on a recorded trace (checked first
+// with CheckTrace).
 func RunReplay(t *timers.Trace, queue string, s Settings) (Result, error) {
 	s = s.withDefaults()
+	if err := CheckTrace(t); err != nil {
+		return Result{}, err
+	}
 	spec, ok := LookupQueue(queue)
 	if !ok {
 		return Result{}, fmt.Errorf("unknown queue %q", queue)

@@ -108,6 +108,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		trace, err = timers.ReadTrace(f)
 		f.Close()
+		if err == nil {
+			err = bench.CheckTrace(trace)
+		}
 		if err != nil {
 			return usage("--replay %s: %v", replayPath, err)
 		}

@@ -269,6 +269,12 @@ func TestWindowsProfiles(t *testing.T) {
 }
 
 func TestBench(t *testing.T) {
+	// A trace that parses but removes a timer never scheduled: replaying
+	// it unchecked would break the queues' preconditions.
+	handMade := filepath.Join(t.TempDir(), "bad.trace")
+	if err := os.WriteFile(handMade, []byte("kasim timer trace 1\n\x02\x05\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"bench", "--queues", "nosuch"},
 		{"bench", "--n", "0"},
@@ -279,6 +285,7 @@ func TestBench(t *testing.T) {
 		{"bench", "--format", "xml"},
 		{"bench", "--ops", "0"},
 		{"bench", "--replay", "/nonexistent/trace"},
+		{"bench", "--replay", handMade},
 	} {
 		code, out, errOut := kasim(args...)
 		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "kasim bench: ") {
