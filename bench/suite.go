@@ -178,16 +178,6 @@ var Micros = []Micro{
 	},
 }
 
-// LookupMicro finds a micro benchmark by name.
-func LookupMicro(name string) (Micro, bool) {
-	for _, m := range Micros {
-		if m.Name == name {
-			return m, true
-		}
-	}
-	return Micro{}, false
-}
-
 // runtimeTimers starts n runtime timers two hours out and returns a
 // function that stops them.
 func runtimeTimers(n int) func() {
@@ -563,16 +553,6 @@ func uniformDeadlines(r *rand.Rand, n int, lo, span int64) []int64 {
 		w[i] = lo + r.Int64N(span)
 	}
 	return w
-}
-
-// LookupWorkload finds a workload by name.
-func LookupWorkload(name string) (Workload, bool) {
-	for _, w := range Workloads {
-		if w.Name == name {
-			return w, true
-		}
-	}
-	return Workload{}, false
 }
 
 // RunWorkload measures a registered queue on workload w with n timers.

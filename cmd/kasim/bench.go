@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,31 +64,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if len(qs) == 0 {
 		return usage("--queues: name at least one queue")
 	}
-	var ms []bench.Micro
-	for _, name := range expand(micros, func() (all []string) {
-		for _, m := range bench.Micros {
-			all = append(all, m.Name)
-		}
-		return all
-	}) {
-		m, ok := bench.LookupMicro(name)
-		if !ok {
-			return usage("--micro: unknown micro benchmark %q", name)
-		}
-		ms = append(ms, m)
+	ms, unknown := choose(micros, bench.Micros, func(m bench.Micro) string { return m.Name })
+	if unknown != "" {
+		return usage("--micro: unknown micro benchmark %q", unknown)
 	}
-	var ws []bench.Workload
-	for _, name := range expand(workloads, func() (all []string) {
-		for _, w := range bench.Workloads {
-			all = append(all, w.Name)
-		}
-		return all
-	}) {
-		w, ok := bench.LookupWorkload(name)
-		if !ok {
-			return usage("--workloads: unknown workload %q", name)
-		}
-		ws = append(ws, w)
+	ws, unknown := choose(workloads, bench.Workloads, func(w bench.Workload) string { return w.Name })
+	if unknown != "" {
+		return usage("--workloads: unknown workload %q", unknown)
 	}
 	var ns []int
 	for _, f := range splitList(sizes) {
@@ -208,15 +191,23 @@ func splitList(s string) []string {
 	return out
 }
 
-// expand turns "all" into every name and "none" into no name.
-func expand(s string, all func() []string) []string {
-	switch strings.TrimSpace(s) {
+// choose returns the items a comma-separated list names, in its order
+// ("all": every item, "none": none), or the first name no item has.
+func choose[T any](list string, items []T, name func(T) string) (chosen []T, unknown string) {
+	switch strings.TrimSpace(list) {
 	case "all":
-		return all()
+		return items, ""
 	case "none", "":
-		return nil
+		return nil, ""
 	}
-	return splitList(s)
+	for _, want := range splitList(list) {
+		i := slices.IndexFunc(items, func(it T) bool { return name(it) == want })
+		if i < 0 {
+			return nil, want
+		}
+		chosen = append(chosen, items[i])
+	}
+	return chosen, ""
 }
 
 // parseCount reads 1000, 1_000_000 or 1e6.
