@@ -55,7 +55,7 @@ type Builtin struct {
 	RecordTimers io.Writer
 }
 
-// Queues lists the timer queues a run can use, by name: heap4 and wheel are
+// Queues lists the timer queues a run can use, by name: heap4, heap2 and wheel are
 // exact and give the same trace. "linux" is not among them: it is a
 // per-host choice (see Builtin.Timers).
 var Queues = map[string]func() timers.Queue{
