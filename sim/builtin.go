@@ -47,6 +47,9 @@ type Builtin struct {
 	// means heap4. Every exact queue gives the same trace. "linux" gives
 	// each host's stack a Linux timer wheel at HZ=250 (its timers fire
 	// late, as a kernel's do) while the network's delays stay exact.
+	// "runtime" and "faketime" (see ComparisonQueues) run the clock on
+	// timers kasim does not control, for comparison; they are not
+	// deterministic, and "runtime" takes real time.
 	Timers string
 	// RecordTimers, if set, receives every call the run makes to its timer
 	// queue, as a timer trace (timers.Recorder) that `kasim bench --replay`
@@ -62,6 +65,30 @@ var Queues = map[string]func() timers.Queue{
 	"heap4": func() timers.Queue { return timers.NewHeap4() },
 	"heap2": func() timers.Queue { return timers.NewHeap2() },
 	"wheel": func() timers.Queue { return timers.NewWheel() },
+}
+
+// ComparisonQueues lists timer queues kasim does not control, for comparing
+// kasim's queues with: "runtime" (Go runtime timers, timers.RuntimeQueue)
+// and "faketime" (gVisor's faketime.ManualClock, timers.FaketimeQueue).
+// Neither is deterministic: timers due at the same instant fire in an order
+// of the implementation's choosing, so traces of runs with many connections
+// can differ from run to run and from the exact queues'. "runtime" also runs
+// in real time: virtual time advances no faster than the wall clock, so a
+// run takes as long as the virtual time it spans.
+var ComparisonQueues = map[string]func() timers.Queue{
+	"runtime":  func() timers.Queue { return timers.NewRuntimeQueue() },
+	"faketime": func() timers.Queue { return timers.NewFaketimeQueue() },
+}
+
+// newQueue returns the named queue from Queues or ComparisonQueues, or nil.
+func newQueue(name string) timers.Queue {
+	if f := Queues[name]; f != nil {
+		return f()
+	}
+	if f := ComparisonQueues[name]; f != nil {
+		return f()
+	}
+	return nil
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed
@@ -120,10 +147,12 @@ func (b Builtin) Validate() error {
 		return fmt.Errorf("silence-after %v: want 0 to %v", b.SilenceAfter, maxDur)
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
-	case b.Timers != "" && b.Timers != "linux" && Queues[b.Timers] == nil:
-		return fmt.Errorf("timers %q: want heap4, heap2, wheel or linux", b.Timers)
+	case b.Timers != "" && b.Timers != "linux" && Queues[b.Timers] == nil && ComparisonQueues[b.Timers] == nil:
+		return fmt.Errorf("timers %q: want heap4, heap2, wheel, linux, runtime or faketime", b.Timers)
 	case b.RecordTimers != nil && b.Timers == "linux":
 		return errors.New("recording timers needs one exact queue (heap4, heap2 or wheel), not linux's per-host queues")
+	case b.RecordTimers != nil && ComparisonQueues[b.Timers] != nil:
+		return fmt.Errorf("recording timers needs one exact queue (heap4, heap2 or wheel): %s fires equal deadlines in no fixed order, so its trace would not replay", b.Timers)
 	}
 	return nil
 }
@@ -173,7 +202,10 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	case b.Timers == "linux":
 		hostTimers = func() timers.Queue { return timers.NewLinuxWheel(250) }
 	case b.Timers != "":
-		queue = Queues[b.Timers]()
+		queue = newQueue(b.Timers)
+		if c, ok := queue.(interface{ Close() }); ok {
+			defer c.Close() // stops the comparison queues' own timers
+		}
 	}
 	var recorder *timers.Recorder
 	if b.RecordTimers != nil {

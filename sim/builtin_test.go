@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -310,6 +311,8 @@ func TestBuiltinValidate(t *testing.T) {
 		{func(b *Builtin) { b.Conns = MaxConns + 1 }, "conns 40001"},
 		{func(b *Builtin) { b.Loss = 1 }, "loss 1"},
 		{func(b *Builtin) { b.Latency = 2 * time.Minute }, "latency 2m0s"},
+		{func(b *Builtin) { b.Timers = "calendar" }, `timers "calendar": want heap4, heap2, wheel, linux, runtime or faketime`},
+		{func(b *Builtin) { b.Timers, b.RecordTimers = "faketime", io.Discard }, "recording timers needs one exact queue"},
 	} {
 		b := DefaultBuiltin()
 		tc.mod(&b)
@@ -419,6 +422,33 @@ func TestEveryExactQueueGivesTheSameTrace(t *testing.T) {
 			want = got
 		} else if got != want {
 			t.Errorf("queue %s gives a different trace from heap4", name)
+		}
+	}
+}
+
+// The comparison queues drive a whole run: one connection, whose timers
+// never tie, gets the probes, abort and error of the exact queues at the same
+// virtual instants. (The runtime queue takes real time: this run spans about
+// 0.6 s.)
+func TestComparisonQueuesRunTheScenario(t *testing.T) {
+	b := DefaultBuiltin()
+	b.Idle, b.Interval, b.Count = 300*time.Millisecond, 100*time.Millisecond, 2
+	b.SilenceAfter = 50 * time.Millisecond
+	want, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Clients) != 1 || len(want.Clients[0].Probes) != 2 || want.Clients[0].Error == "" {
+		t.Fatalf("heap4 run: %+v, want one client with 2 probes and an error", want.Clients)
+	}
+	for name := range ComparisonQueues {
+		b.Timers = name
+		got, err := RunBuiltin(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(want.Clients, got.Clients); diff != "" {
+			t.Errorf("%s: outcome differs from heap4 (-heap4 +%s):\n%s", name, name, diff)
 		}
 	}
 }

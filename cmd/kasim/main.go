@@ -208,7 +208,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
-	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace, or linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact)")
+	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
 	if code, done := parseFlags(fs, args, runHelp, " (scenario files are not supported yet; see kasim run --help)", stdout, stderr); done {
@@ -257,8 +257,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if recordPath != "" {
-		if b.Timers == "linux" {
-			fmt.Fprintln(stderr, "kasim run: --record-timers needs one exact queue (--timers heap4, heap2 or wheel), not linux's per-host queues")
+		b.RecordTimers = io.Discard // only to validate the combination
+		if err := b.Validate(); err != nil {
+			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
 			return exitUsage
 		}
 		f, err := os.Create(recordPath)
@@ -268,6 +269,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		defer f.Close() // closed by the run; this covers a failed one
 		b.RecordTimers = f
+	}
+	if b.Timers == "runtime" {
+		fmt.Fprintln(stderr, "kasim run: --timers runtime: the virtual clock waits for Go runtime timers, so this run takes as long in real time as it spans in virtual time")
 	}
 	var res *sim.Result
 	if pcap != nil {

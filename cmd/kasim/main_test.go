@@ -93,6 +93,7 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"run", "--loss", "1"}, "--loss 1: want at least 0 and below 1"},
 		{[]string{"run", "--conns", "50000"}, "--conns 50000"},
 		{[]string{"run", "--bogus"}, "unknown flag -bogus"},
+		{[]string{"run", "--timers", "runtime", "--record-timers", "x.trace"}, "--record-timers: recording timers needs one exact queue"},
 		{[]string{"run", "--idle"}, "--idle needs a value"},
 		{[]string{"run", "scenario.yaml"}, `unexpected argument "scenario.yaml"`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
