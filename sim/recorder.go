@@ -217,6 +217,9 @@ func (r *Recorder) Link(ch stack.LinkChange) {
 	case "latency":
 		ns := int64(ch.Latency)
 		ev.LatencyNS = &ns
+	case "middlebox":
+		ns := int64(ch.Idle)
+		ev.IdleNS = &ns
 	}
 	r.Add(ch.At, ch.A.Name(), KindLink, ev)
 }

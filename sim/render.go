@@ -138,6 +138,11 @@ func linkText(e *LinkEvent) string {
 		return fmt.Sprintf("network: %s -> %s now loses %.3g%% of packets", e.Host, e.Peer, *e.Loss*100)
 	case "latency":
 		return fmt.Sprintf("network: %s <-> %s one-way latency now %v", e.Host, e.Peer, time.Duration(*e.LatencyNS))
+	case "middlebox":
+		if *e.IdleNS == 0 {
+			return fmt.Sprintf("network: no middlebox between %s and %s", e.Host, e.Peer)
+		}
+		return fmt.Sprintf("network: a middlebox (NAT, firewall) between %s and %s forgets TCP flows idle longer than %v", e.Host, e.Peer, time.Duration(*e.IdleNS))
 	}
 	return "network: " + e.Action
 }

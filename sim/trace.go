@@ -128,6 +128,9 @@ type LinkEvent struct {
 	Direction string   `json:"direction,omitempty"` // for silence: in, out or both
 	Loss      *float64 `json:"loss,omitempty"`
 	LatencyNS *int64   `json:"latency_ns,omitempty"`
+	// IdleNS is a middlebox's idle timeout: it forgets flows quiet for
+	// longer (0: the box is removed).
+	IdleNS *int64 `json:"idle_ns,omitempty"`
 }
 
 // NoteEvent is free text for teaching output.

@@ -255,6 +255,19 @@ func (p *POSIX) Connect(fd int, addr netip.AddrPort) int {
 	return p.fail(c, EINPROGRESS)
 }
 
+// Accept returns the descriptor accept gives the application for c, a
+// connection the host's listener took, with keep-alive off and the stack's
+// defaults.
+func (p *POSIX) Accept(c *stack.Conn) int {
+	f := &pfd{conn: c}
+	ka := c.KeepAlive()
+	f.idle, f.interval, f.count = ka.Idle, ka.Interval, ka.Count
+	fd := p.next
+	p.next++
+	p.fds[fd] = f
+	return p.report(Call{Func: "accept", Conn: c, Value: c.RemoteAddr().String(), Result: fd})
+}
+
 // Conn returns the simulated connection behind fd, or nil.
 func (p *POSIX) Conn(fd int) *stack.Conn {
 	if f := p.fds[fd]; f != nil {

@@ -231,6 +231,27 @@ func (w *Winsock) Socket(af, typ, protocol int) SOCKET {
 	return s
 }
 
+// Accept returns the socket accept gives the application for c, a
+// connection the host's listener took: keep-alive off and the system's
+// values, as a new socket has (kasim does not model option inheritance
+// from the listening socket).
+func (w *Winsock) Accept(c *stack.Conn) SOCKET {
+	call := Call{Func: "accept", Conn: c, Value: c.RemoteAddr().String()}
+	if w.started == 0 {
+		call.Result, call.Err = -1, WSANOTINITIALISED // INVALID_SOCKET
+		w.report(call)
+		return INVALID_SOCKET
+	}
+	ws := &wsock{conn: c, idle: w.feat.Idle, interval: w.feat.Interval, count: w.feat.ProbeCount}
+	w.next += 4
+	s := w.next
+	w.socks[s] = ws
+	c.OnEvent(func(*stack.Conn) { w.poll(s, ws) })
+	call.Socket, call.Result = s, int(s)
+	w.report(call)
+	return s
+}
+
 // lookup runs the checks every socket call starts with, in Winsock's order.
 func (w *Winsock) lookup(s SOCKET) (*wsock, WSAError) {
 	switch {

@@ -236,13 +236,14 @@ type StateChange struct {
 // Network's fault or path methods.
 type LinkChange struct {
 	At     time.Duration
-	Action string // "silence", "heal", "partition", "loss", "latency"
+	Action string // "silence", "heal", "partition", "loss", "latency", "middlebox"
 	// A is the host acted on (Silence, Heal) or the first of a pair; B is
 	// the second of a pair, or nil.
 	A, B      *Host
 	Direction Direction     // for silence
 	Loss      float64       // for loss: the new drop probability A->B
 	Latency   time.Duration // for latency: the new one-way delay
+	Idle      time.Duration // for middlebox: flows idle longer are forgotten (0: no box)
 }
 
 // path is one direction between two hosts.
@@ -255,6 +256,40 @@ type path struct {
 	timer       tcpip.Timer
 
 	partitionedWhy, lostWhy string
+	// box, if set, is the stateful middlebox (a NAT or firewall) this
+	// path goes through; both directions of a pair share it.
+	box *middlebox
+}
+
+// middlebox forgets a TCP flow that has been idle longer than idle, as NATs
+// and stateful firewalls do, and then drops the flow's packets: a flow is
+// created by a SYN and refreshed by every packet it passes.
+type middlebox struct {
+	idle  time.Duration
+	flows map[[2]netip.AddrPort]time.Duration // last packet, keyed by the sorted endpoints
+}
+
+// pass reports why the box drops seg now, or "" if it lets it through.
+func (m *middlebox) pass(seg *Segment, now time.Duration) string {
+	k := [2]netip.AddrPort{seg.Src, seg.Dst}
+	if k[1].Compare(k[0]) < 0 {
+		k[0], k[1] = k[1], k[0]
+	}
+	flags := seg.TCP.Flags()
+	if flags.Contains(header.TCPFlagSyn) && !flags.Contains(header.TCPFlagAck) {
+		m.flows[k] = now
+		return ""
+	}
+	last, ok := m.flows[k]
+	if !ok {
+		return "middlebox: no such flow (forgotten, or never opened by a SYN)"
+	}
+	if now-last > m.idle {
+		delete(m.flows, k)
+		return fmt.Sprintf("middlebox: flow idle %v, longer than %v: forgotten", now-last, m.idle)
+	}
+	m.flows[k] = now
+	return ""
 }
 
 type flight struct {
@@ -309,6 +344,24 @@ func (n *Network) HealPartition(a, b *Host) {
 	n.emitLink(LinkChange{Action: "heal", A: a, B: b})
 }
 
+// SetMiddlebox puts a stateful middlebox (a NAT, a firewall) between a and
+// b that forgets TCP flows idle for longer than idle and drops their later
+// packets; zero removes it. The box sees the flows that open after it is
+// put in place, as a box on a new route would.
+func (n *Network) SetMiddlebox(a, b *Host, idle time.Duration) error {
+	if idle < 0 {
+		return fmt.Errorf("stack: middlebox idle %v: want zero or more", idle)
+	}
+	var box *middlebox
+	if idle > 0 {
+		box = &middlebox{idle: idle, flows: make(map[[2]netip.AddrPort]time.Duration)}
+	}
+	n.path(a, b).box = box
+	n.path(b, a).box = box
+	n.emitLink(LinkChange{Action: "middlebox", A: a, B: b, Idle: idle})
+	return nil
+}
+
 // SetLoss makes the path from a to b drop each packet with probability p,
 // drawn from the Network's seeded generator.
 func (n *Network) SetLoss(from, to *Host, p float64) error {
@@ -334,7 +387,7 @@ func (n *Network) SetLatency(a, b *Host, d time.Duration) error {
 
 // dropReason says why a packet from->to would be dropped now, or "". The
 // strings are built once per host or path: a dead peer drops every probe.
-func (n *Network) dropReason(from, to *Host, p *path) string {
+func (n *Network) dropReason(from, to *Host, p *path, seg *Segment) string {
 	if n.silenced[from.index]&Outbound != 0 {
 		return from.sendsNothing
 	}
@@ -346,6 +399,11 @@ func (n *Network) dropReason(from, to *Host, p *path) string {
 	}
 	if p.partitioned {
 		return p.partitionedWhy
+	}
+	if p.box != nil && seg.TCP != nil {
+		if why := p.box.pass(seg, n.Now()); why != "" {
+			return why
+		}
 	}
 	if p.loss > 0 && n.loss.Float64() < p.loss {
 		return p.lostWhy
@@ -413,7 +471,7 @@ func (n *Network) route(from *Host, p packet) {
 	if seg.To != nil {
 		pth = n.path(from, seg.To)
 	}
-	seg.DropReason = n.dropReason(from, seg.To, pth)
+	seg.DropReason = n.dropReason(from, seg.To, pth, seg)
 	seg.Dropped = seg.DropReason != ""
 	for _, o := range n.observers {
 		o.Segment(seg)

@@ -606,3 +606,41 @@ func TestAbortRSTResetsThePeer(t *testing.T) {
 		t.Errorf("server error %v, want connection reset", op.Err)
 	}
 }
+
+// A middlebox that forgets flows idle for 30 s drops the first keep-alive
+// probe, sent a minute into the quiet connection, and every later one: the
+// connection dies of keep-alive though both hosts are up. A flow opened
+// before the box was put in place is unknown to it.
+func TestMiddleboxForgetsIdleFlows(t *testing.T) {
+	n, client, server, tp := pair(t, Config{Seed: 6}, nil)
+	if err := n.SetMiddlebox(client, server, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunFor(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !c.AbortedByKeepAlive() {
+		t.Fatalf("state %s: keep-alive did not give up behind the middlebox:\n%s", c.State(), strings.Join(tp.segs, "\n"))
+	}
+	var forgotten, unknown int
+	for _, s := range tp.segs {
+		switch {
+		case strings.Contains(s, "dropped: middlebox: flow idle 1m0s, longer than 30s: forgotten"):
+			forgotten++
+		case strings.Contains(s, "dropped: middlebox: no such flow"):
+			unknown++
+		case strings.Contains(s, "dropped"):
+			t.Errorf("unexpected drop: %s", s)
+		}
+	}
+	if forgotten != 1 || unknown != 2 {
+		t.Errorf("%d probes dropped as idle and %d as unknown, want 1 and 2:\n%s", forgotten, unknown, strings.Join(tp.segs, "\n"))
+	}
+	if err := n.SetMiddlebox(client, server, -time.Second); err == nil {
+		t.Error("a negative middlebox idle time was accepted")
+	}
+}
