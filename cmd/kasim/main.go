@@ -31,6 +31,8 @@ same settings and seed gives the same trace, byte for byte.
 Usage:
   kasim                 run the built-in scenario, print the annotated timeline
   kasim run [flags]     run the built-in scenario with settings (kasim run --help)
+  kasim run FILE.yaml   run a scenario file (hosts, profiles, actions, expectations)
+  kasim check FILE|DIR  run scenario files and check their expectations
   kasim profiles        list the profiles (--profile NAME)
   kasim profile NAME    show one profile, value by value, with where each comes from
   kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
@@ -51,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
 	case "version":
 		if len(args) > 1 {
 			if isHelp(args[1]) {
@@ -189,6 +193,9 @@ func (p *profileFlags) windows() (*winprofile.Profile, error) {
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && !isFlag(args[0]) {
+		return runScenarioCmd(args[0], args[1:], stdout, stderr)
+	}
 	b := sim.DefaultBuiltin()
 	format, peer := "text", "dead"
 	var pcapPath, recordPath string
@@ -211,7 +218,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
-	if code, done := parseFlags(fs, args, runHelp, " (scenario files are not supported yet; see kasim run --help)", stdout, stderr); done {
+	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
 		return code
 	}
 	b.PeerAlive = peer == "alive"
