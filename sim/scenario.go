@@ -3,7 +3,7 @@ package sim
 import (
 	"encoding/binary"
 	"encoding/hex"
-		"fmt"
+	"fmt"
 	"io"
 	"math"
 	"os"
