@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const conformanceDir = "../testdata/conformance"
+
+// TestConformance runs every conformance scenario: its expectations must
+// hold, its trace must equal the golden NAME.jsonl beside it (regenerate
+// with `go test ./sim -update` and read the diff), and a second run must
+// give the same bytes.
+func TestConformance(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(conformanceDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 40 {
+		t.Errorf("%d conformance scenarios, want at least 40", len(files))
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+			s, err := LoadScenario(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.Expects) == 0 {
+				t.Errorf("%s has no expectations", file)
+			}
+			first, failures := scenarioTrace(t, s)
+			for _, f := range failures {
+				t.Errorf("%v", f)
+			}
+			second, _ := scenarioTrace(t, s)
+			if !bytes.Equal(first, second) {
+				t.Error("two runs of the scenario gave different traces")
+			}
+			golden := strings.TrimSuffix(file, ".yaml") + ".jsonl"
+			if *update {
+				if err := os.WriteFile(golden, first, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./sim -update` to create it)", err)
+			}
+			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(first), "\n")); diff != "" {
+				t.Errorf("trace differs from %s (-golden +got):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+func scenarioTrace(t *testing.T, s *Scenario) ([]byte, []Failure) {
+	t.Helper()
+	run, err := RunScenario(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSONL(&buf, run.Events); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), run.Check()
+}
+
+const goodScenario = `name: example
+duration: 3h
+hosts:
+  client: {profile: win7}
+  server: {}
+connections:
+  c1: {client: client, server: server}
+actions:
+  - {at: 0s, conn: c1, setsockopt: {level: SOL_SOCKET, opt: SO_KEEPALIVE, value: 1}}
+  - {at: 0s, conn: c1, connect: true}
+  - {at: 10s, silence: server}
+expect:
+  - {segment: keepalive-probe, conn: c1, nth: 1, at: 2h0m0.02s, len: 1}
+  - {probes: 10, conn: c1}
+  - {error: WSAENETRESET, conn: c1, at: 2h0m10.02s}
+`
+
+// A wrong expectation fails with a diff that names the event and shows
+// both values.
+func TestWrongExpectationFailsWithDiff(t *testing.T) {
+	s, err := ParseScenario("good.yaml", []byte(goodScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := RunScenario(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := run.Check(); len(f) != 0 {
+		t.Fatalf("the example's expectations fail: %v", f)
+	}
+	wrong := strings.Replace(goodScenario, "at: 2h0m0.02s", "at: 2h0m1s", 1)
+	wrong = strings.Replace(wrong, "probes: 10", "probes: 5", 1)
+	s, err = ParseScenario("wrong.yaml", []byte(wrong))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run, err = RunScenario(s); err != nil {
+		t.Fatal(err)
+	}
+	f := run.Check()
+	if len(f) != 2 {
+		t.Fatalf("%d failures, want 2: %v", len(f), f)
+	}
+	for i, want := range []string{
+		"wrong.yaml:13:6: keepalive-probe segment #1 sent by client (c1's client end, sock2)",
+		"wrong.yaml:14:6: number of keepalive-probe segments sent by client",
+	} {
+		if got := f[i].String(); !strings.HasPrefix(got, want) {
+			t.Errorf("failure %d: %q, want it to start %q", i, got, want)
+		}
+	}
+	// go-cmp's spacing is deliberately unstable; look for the -want and
+	// +got lines by their content.
+	for i, want := range [][2]string{{`"at":  "2h0m1s"`, `"at":  "2h0m0.02s"`}, {`"count": 5`, `"count": 10`}} {
+		var minus, plus bool
+		for _, line := range strings.Split(f[i].Diff, "\n") {
+			minus = minus || strings.HasPrefix(line, "-") && strings.Contains(line, want[0])
+			plus = plus || strings.HasPrefix(line, "+") && strings.Contains(line, want[1])
+		}
+		if !minus || !plus {
+			t.Errorf("failure %d's diff lacks -%s or +%s:\n%s", i, want[0], want[1], f[i].Diff)
+		}
+	}
+}
+
+// Every malformed scenario is reported at file:line:col with what was
+// expected, and never panics.
+func TestScenarioErrors(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"", "x.yaml:1:1: empty file"},
+		{"a: b: c\n", "x.yaml:1:4: not valid YAML: mapping value is not allowed in this context"},
+		{"- 1\n", "x.yaml:1:1: scenario: want a mapping"},
+		{"duration: 1h\nhosts: {a: {}}\nidle: 3\n", `x.yaml:3:1: scenario: unknown key "idle"`},
+		{"hosts: {a: {}}\n", "x.yaml:1:1: duration: missing"},
+		{"duration: -1s\nhosts: {a: {}}\n", "x.yaml:1:11: duration: -1s is negative"},
+		{"duration: 90\nhosts: {a: {}}\n", "x.yaml:1:11: duration: 90 has no unit"},
+		{"duration: 5000h\nhosts: {a: {}}\n", "x.yaml:1:11: duration: 5000h0m0s is longer than the limit"},
+		{"duration: soon\nhosts: {a: {}}\n", `x.yaml:1:11: duration: "soon" is not a duration`},
+		{"duration: 1h\nhosts: {a: {profile: win95}}\n", `x.yaml:2:22: host a: unknown profile "win95"`},
+		{"duration: 1h\nhosts: {a: {profile: xp, registry: {KeepAliveTime: 0}}}\n", "x.yaml:2:37: host a: registry: KeepAliveTime=0: out of range"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: z}}\n", `x.yaml:3:38: connection c: server: no host "z"`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, port: 70000}}\n", "x.yaml:3:47: connection c: port: 70000 is out of range"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 2h, conn: c, connect: true}\n", "x.yaml:5:10: action: at 2h0m0s is after the scenario's duration"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, connect: true, close: true}\n", "action: both connect and close"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: SOL_SOCKET, opt: SO_KEEPALVE, value: 1}}\n", `opt "SO_KEEPALVE": POSIX (gvisor) on host a knows`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPIDLE, value: 1500ms}}\n", "TCP_KEEPIDLE counts whole seconds"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, ioctl: {code: SIO_KEEPALIVE_VALS, onoff: 1, time: 1s, interval: 1s}}\n", "WSAIoctl is Winsock; host a runs gvisor"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, end: server, connect: true}\n", "the server end does not connect"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: probe, host: a}\n", `x.yaml:4:15: expect: segment "probe": want a class`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {probes: 3}\n", "expect: name the socket"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: syn, host: a, at: 3h}\n", "expect: at 3h0m0s is after the scenario's duration (1h0m0s): it can never be checked"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: syn, host: a, within: [2s, 1s]}\n", "the window ends before it starts"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {error: EWHATEVER, host: a}\n", `expect: error "EWHATEVER"`},
+		{"duration: 1h\nhosts: {a: {}}\nexpect:\n  - {state: OPEN, host: a}\n", `expect: state "OPEN": want one of CLOSED`},
+		{"duration: 1h\nhosts: {a: &x {}}\n", "anchors, aliases and merge keys are not supported"},
+		{"duration: 1h\nduration: 2h\n", `mapping key "duration" already defined`},
+		{"duration: 1h\nhosts: {a: {}}\n---\nx: 1\n", "a second YAML document"},
+		{"duration: 1h\nhosts: []\n", "hosts: want a mapping"},
+		{"duration: 1h\nhosts:\n" + strings.Repeat("  h", 1) + "0: {}\n" + func() string {
+			var b strings.Builder
+			for i := 1; i <= MaxScenarioHosts; i++ {
+				b.WriteString("  h" + strings.Repeat("x", i) + ": {}\n")
+			}
+			return b.String()
+		}(), "hosts: 17 hosts, more than the limit of 16"},
+	} {
+		_, err := ParseScenario("x.yaml", []byte(tc.src))
+		var se *ScenarioError
+		if !errors.As(err, &se) {
+			t.Errorf("%q: error %v, want a *ScenarioError containing %q", tc.src, err, tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %s\nwant it to contain %q", tc.src, err, tc.want)
+		}
+		for _, p := range se.Problems {
+			if p.Pos.File != "x.yaml" || p.Pos.Line < 1 || p.Pos.Col < 1 {
+				t.Errorf("%q: problem without a place: %+v", tc.src, p)
+			}
+		}
+	}
+	big := "duration: 1h\n#" + strings.Repeat("x", MaxScenarioBytes)
+	if _, err := ParseScenario("big.yaml", []byte(big)); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("a file over the limit: %v", err)
+	}
+}
+
+// FuzzParseScenario: no input makes the parser panic, every error names a
+// place, and whatever parses also runs (briefly) without panicking.
+func FuzzParseScenario(f *testing.F) {
+	f.Add([]byte(goodScenario))
+	if files, _ := filepath.Glob(filepath.Join(conformanceDir, "*.yaml")); len(files) > 0 {
+		for _, file := range files[:min(len(files), 8)] {
+			if data, err := os.ReadFile(file); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseScenario("f.yaml", data)
+		if err != nil {
+			var se *ScenarioError
+			if !errors.As(err, &se) || len(se.Problems) == 0 {
+				t.Fatalf("error %v is not a ScenarioError with problems", err)
+			}
+			for _, p := range se.Problems {
+				if p.Pos.Line < 1 || p.Pos.Col < 1 || p.Msg == "" {
+					t.Fatalf("problem without a place or message: %+v", p)
+				}
+			}
+			return
+		}
+		if len(s.Hosts) == 0 {
+			t.Fatal("a scenario without hosts parsed")
+		}
+		if s.Duration > 0 && len(s.Conns) <= 4 && len(s.Actions) <= 16 {
+			s.Duration = min(s.Duration, 24*60*60*1e9) // a day of virtual time is quick
+			if _, err := RunScenario(s); err != nil {
+				t.Logf("run: %v", err)
+			}
+		}
+	})
+}
