@@ -801,6 +801,12 @@ func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
 			return false
 		}
 		return true
+	case DoSetsockopt, DoGetsockopt, DoIoctl:
+		if host.Profile != "gvisor" && host.Windows == nil {
+			return false // the host's profile is reported as invalid; its API is unknown
+		}
+	}
+	switch a.Do {
 	case DoSetsockopt, DoGetsockopt:
 		return d.optionCall(n, a, host)
 	case DoIoctl:

@@ -95,7 +95,8 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"run", "--bogus"}, "unknown flag -bogus"},
 		{[]string{"run", "--timers", "runtime", "--record-timers", "x.trace"}, "--record-timers: recording timers needs one exact queue"},
 		{[]string{"run", "--idle"}, "--idle needs a value"},
-		{[]string{"run", "scenario.yaml"}, `unexpected argument "scenario.yaml"`},
+		{[]string{"run", "scenario.yaml"}, `open scenario.yaml: no such file or directory`},
+		{[]string{"run", "--format", "jsonl", "scenario.yaml"}, `unexpected argument "scenario.yaml" (a scenario file comes first`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"--count", "300"}, "--count 300"},
 	} {
@@ -195,6 +196,9 @@ func TestREADMECommandsWork(t *testing.T) {
 		for i, a := range args {
 			if strings.HasSuffix(a, ".pcap") || strings.HasSuffix(a, ".svg") || strings.HasSuffix(a, ".trace") {
 				args[i] = filepath.Join(dir, filepath.Base(a))
+			}
+			if strings.HasPrefix(a, "testdata/") {
+				args[i] = filepath.Join("..", "..", a) // the README's paths are from the repository's root
 			}
 		}
 		if len(args) > 0 && args[0] == "bench" {
