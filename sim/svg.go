@@ -247,13 +247,14 @@ func newSVGDiagram(all []Event) *svgDiagram {
 	}
 	probeNo := map[hostConn]int{}
 	synAcked := map[string]bool{} // "dst>src" of each SYN-ACK: the next segment back may complete the handshake
+	manyConns := svgManyConns(events)
 	var prev time.Duration
 	for i, e := range events {
 		h := e.Head()
 		at := time.Duration(h.TNS)
 		if i == head && elided > 0 {
 			first, last := all[head].Head(), all[len(all)-svgTailEvents-1].Head()
-			d.rows = append(d.rows, svgRow{kind: svgRowElided, h: 46,
+			d.rows = append(d.rows, svgRow{kind: svgRowElided, h: 62,
 				text: fmt.Sprintf("… %d events left out, from %s to %s …", elided, first.T, last.T),
 				why:  fmt.Sprintf("this diagram shows the first %d and the last %d of the run's %d events; --format jsonl has them all", head, svgTailEvents, len(all))})
 		} else if i > 0 && at-prev >= GapThreshold {
@@ -279,7 +280,7 @@ func newSVGDiagram(all []Event) *svgDiagram {
 			if e.Class == ClassSYNACK {
 				synAcked[e.Dst+">"+e.Src] = true
 			}
-			r.kind, r.to, r.h = svgRowSegment, to, 30
+			r.kind, r.to, r.h = svgRowSegment, to, 32
 			r.colour = svgSegmentColour(e.Class, handshake)
 			r.class = svgShortClass(e.Class)
 			if e.Class == ClassKeepAliveProbe {
@@ -288,6 +289,10 @@ func newSVGDiagram(all []Event) *svgDiagram {
 				}
 			}
 			r.detail = fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)
+			if manyConns {
+				// Ports tell the connections apart, as in a capture.
+				r.detail += fmt.Sprintf("  %s → %s", svgPort(e.Src), svgPort(e.Dst))
+			}
 			r.dataClass = e.Class
 			if e.Dropped {
 				r.dropped = "DROPPED: " + e.DropReason
@@ -329,6 +334,31 @@ func newSVGDiagram(all []Event) *svgDiagram {
 	}
 	d.layout()
 	return d
+}
+
+// svgManyConns reports whether events hold segments of more than one
+// connection.
+func svgManyConns(events []Event) bool {
+	var first [2]string
+	for _, e := range events {
+		if s, ok := e.(*SegmentEvent); ok {
+			pair := [2]string{min(s.Src, s.Dst), max(s.Src, s.Dst)}
+			if first[0] == "" {
+				first = pair
+			} else if pair != first {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// svgPort returns the port of an ip:port address, or the address.
+func svgPort(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
 }
 
 // layout places lifelines and rows: widths from the labels, heights from
@@ -592,7 +622,7 @@ func (d *svgDiagram) renderRow(o svgOut, r svgRow, prevT string) {
 	}
 	switch r.kind {
 	case svgRowSegment:
-		ay := r.y + 19 // whole pixels: a 2-wide stroke fills two pixel rows exactly
+		ay := r.y + 21 // whole pixels: a 2-wide stroke fills two pixel rows exactly
 		x1, x2 := d.x[r.host], d.x[r.to]
 		o.f(`<g class="segment" data-class="%s"><title>%s</title>`, svgEsc(r.dataClass), svgEsc(r.title))
 		timeAt(ay + 4)
@@ -615,7 +645,7 @@ func (d *svgDiagram) renderRow(o svgOut, r svgRow, prevT string) {
 			o.f(`<path d="M%s %s l%s -5 v10 z" fill="%s"/>`, svgNum(tip), svgNum(ay), svgNum(-dir*10), r.colour)
 		}
 		o.f(`<text x="%s" y="%s" text-anchor="middle"><tspan fill="%s" font-weight="bold">%s</tspan><tspan fill="#333333">  %s</tspan></text>`,
-			svgNum((x1+x2)/2), svgNum(ay-6), r.colour, svgEsc(r.class), svgEsc(r.detail))
+			svgNum((x1+x2)/2), svgNum(ay-8), r.colour, svgEsc(r.class), svgEsc(r.detail))
 		if r.dropped != "" {
 			o.f(`<text x="%s" y="%s" text-anchor="middle" font-size="%s" fill="%s">%s</text>`, svgNum(mid), svgNum(ay+18), svgNum(svgSmallFont), SVGColourDropped, svgEsc(r.dropped))
 		}
@@ -677,8 +707,8 @@ func (d *svgDiagram) renderRow(o svgOut, r svgRow, prevT string) {
 		if r.kind == svgRowGap {
 			o.f(`<text x="%s" y="%s" text-anchor="middle" font-weight="bold" fill="#4b3275">%s</text>`, svgNum((left+right)/2), svgNum(mid+4), svgEsc(r.text))
 		} else {
-			o.f(`<text x="%s" y="%s" text-anchor="middle" font-weight="bold" fill="#444444">%s</text>`, svgNum((left+right)/2), svgNum(mid-2), svgEsc(r.text))
-			o.f(`<text x="%s" y="%s" text-anchor="middle" font-size="%s" fill="#555555">%s</text>`, svgNum((left+right)/2), svgNum(mid+11), svgNum(svgSmallFont), svgEsc(r.why))
+			o.f(`<text x="%s" y="%s" text-anchor="middle" font-weight="bold" fill="#444444">%s</text>`, svgNum((left+right)/2), svgNum(mid-3), svgEsc(r.text))
+			o.f(`<text x="%s" y="%s" text-anchor="middle" font-size="%s" fill="#555555">%s</text>`, svgNum((left+right)/2), svgNum(mid+12), svgNum(svgSmallFont), svgEsc(r.why))
 		}
 		o.f("</g>\n")
 	}
