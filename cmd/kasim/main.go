@@ -215,6 +215,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
+	var svgPath string
+	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
 	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
@@ -299,6 +301,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if recordPath != "" {
 		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, res.TimerFires, res.TimerHash)
+	}
+	if svgPath != "" {
+		f, err := os.Create(svgPath)
+		if err == nil {
+			err = errors.Join(sim.WriteSVG(f, res.Events), f.Close())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
+			return exitFail
+		}
 	}
 	if format == "jsonl" {
 		err = sim.WriteJSONL(stdout, res.Events)

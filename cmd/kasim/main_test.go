@@ -123,7 +123,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run --help: exit %d", code)
 	}
-	for _, f := range []string{"idle", "interval", "count", "seed", "conns", "latency", "loss", "peer", "silence-after", "duration", "format", "pcap"} {
+	for _, f := range []string{"idle", "interval", "count", "seed", "conns", "latency", "loss", "peer", "silence-after", "duration", "format", "pcap", "svg"} {
 		if !strings.Contains(out, "-"+f) {
 			t.Errorf("run --help does not mention --%s", f)
 		}
@@ -157,6 +157,29 @@ func TestPcapFlag(t *testing.T) {
 	code, _, errOut := kasim("run", "--pcap", filepath.Join(t.TempDir(), "no", "such", "dir", "x.pcap"))
 	if code != 1 || !strings.Contains(errOut, "--pcap") {
 		t.Errorf("unwritable --pcap: exit %d, %q; want 1 and a message naming --pcap", code, errOut)
+	}
+}
+
+func TestSVGFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.svg")
+	code, out, errOut := kasim("run", "--svg", path, "--format", "jsonl")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One arrow per segment of the trace the same run printed.
+	if segs := strings.Count(out, `"event":"segment"`); segs == 0 || strings.Count(string(b), `<g class="segment"`) != segs {
+		t.Errorf("%d segment arrows in the SVG, %d segments in the trace", strings.Count(string(b), `<g class="segment"`), segs)
+	}
+	if !strings.Contains(string(b), "1h59m50.01s idle") {
+		t.Error("the SVG lacks the compressed idle gap")
+	}
+	code, _, errOut = kasim("run", "--svg", filepath.Join(t.TempDir(), "no", "such", "dir", "x.svg"))
+	if code != 1 || !strings.Contains(errOut, "--svg") {
+		t.Errorf("unwritable --svg: exit %d, %q; want 1 and a message naming --svg", code, errOut)
 	}
 }
 
