@@ -302,15 +302,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if recordPath != "" {
 		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, res.TimerFires, res.TimerHash)
 	}
-	if svgPath != "" {
-		f, err := os.Create(svgPath)
-		if err == nil {
-			err = errors.Join(sim.WriteSVG(f, res.Events), f.Close())
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
-			return exitFail
-		}
+	if err := writeSVG(svgPath, res.Events); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
+		return exitFail
 	}
 	if format == "jsonl" {
 		err = sim.WriteJSONL(stdout, res.Events)
@@ -420,4 +414,16 @@ func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
 	}
 	fmt.Fprintf(w, "  (--format jsonl prints the trace; --pcap FILE writes a capture; kasim run --help lists the settings)\n")
 	return nil
+}
+
+// writeSVG writes the run's sequence diagram to path, if one was asked for.
+func writeSVG(path string, events []sim.Event) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(sim.WriteSVG(f, events), f.Close())
 }

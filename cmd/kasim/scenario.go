@@ -25,6 +25,8 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
+	var svgPath string
+	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
 	const help = "Usage: kasim run FILE.yaml [flags]\n\nRuns a scenario file and prints its timeline (or its trace). The file sets\nhosts, profiles, connections, actions and expectations; see the README's\n\"Scenario files\". kasim check FILE.yaml checks the expectations."
 	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
 		return code
@@ -59,6 +61,10 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, errors.Join(perr, cerr))
 			return exitFail
 		}
+	}
+	if err := writeSVG(svgPath, run.Events); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
+		return exitFail
 	}
 	if format == "jsonl" {
 		err = sim.WriteJSONL(stdout, run.Events)

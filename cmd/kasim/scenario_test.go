@@ -26,9 +26,13 @@ func TestRunScenarioFile(t *testing.T) {
 			t.Errorf("timeline lacks %q", want)
 		}
 	}
-	code, jsonl, errOut := kasim("run", example, "--format", "jsonl", "--pcap", filepath.Join(t.TempDir(), "x.pcap"))
+	svg := filepath.Join(t.TempDir(), "x.svg")
+	code, jsonl, errOut := kasim("run", example, "--format", "jsonl", "--pcap", filepath.Join(t.TempDir(), "x.pcap"), "--svg", svg)
 	if code != 0 {
 		t.Fatalf("jsonl: exit %d: %s", code, errOut)
+	}
+	if data, err := os.ReadFile(svg); err != nil || !strings.Contains(string(data), "WSAENETRESET") {
+		t.Errorf("--svg wrote no diagram of the scenario (%v)", err)
 	}
 	if _, again, _ := kasim("run", example, "--format", "jsonl"); again != jsonl {
 		t.Error("two runs of the scenario gave different traces")
