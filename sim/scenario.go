@@ -206,7 +206,15 @@ func LoadScenario(path string) (*Scenario, error) {
 // ParseScenario parses a scenario from data; file names it in errors. The
 // error, if any, is a *ScenarioError listing every problem found.
 func ParseScenario(file string, data []byte) (*Scenario, error) {
-	d := &decoder{file: file}
+	return ParseScenarioAs(file, data, nil)
+}
+
+// ParseScenarioAs parses a scenario with some hosts' profiles replaced:
+// profiles maps a host name to the profile it runs instead of the file's
+// (kasim compare). Socket calls are then read for the new profile's API, so
+// a call that API lacks is an error at its place in the file.
+func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Scenario, error) {
+	d := &decoder{file: file, profiles: profiles}
 	if len(data) > MaxScenarioBytes {
 		d.problem(1, 1, "file larger than %d bytes: too large for a scenario", MaxScenarioBytes)
 		return nil, d.err()
@@ -235,6 +243,7 @@ type decoder struct {
 	// valid or not, so that a reference to one already reported as
 	// invalid adds no second problem.
 	declared map[string]bool
+	profiles map[string]string // overrides, by host
 }
 
 func (d *decoder) problem(line, col int, format string, args ...any) {
@@ -494,14 +503,21 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		}
 		h := HostSpec{Pos: d.pos(k), Name: k.value, Profile: "gvisor"}
 		v := n.vals[i]
-		if v.kind == yScalar && v.tag == "null" {
-			out = append(out, h)
-			continue
-		}
 		what := "host " + k.value
-		f := d.fields(v, what, "profile", "registry", "set")
+		f := map[string]*ynode{}
+		if v.kind != yScalar || v.tag != "null" {
+			if f = d.fields(v, what, "profile", "registry", "set"); f == nil {
+				f = map[string]*ynode{}
+			}
+		}
 		if p := f["profile"]; p != nil {
 			h.Profile, _ = d.str(p, what+": profile")
+		}
+		if p, ok := d.profiles[k.value]; ok {
+			h.Profile = p
+			if f["profile"] == nil {
+				f["profile"] = k // problems with the override point at the host
+			}
 		}
 		h.Registry = d.settings(f["registry"], what+": registry")
 		h.Set = d.settings(f["set"], what+": set")

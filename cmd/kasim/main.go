@@ -33,6 +33,8 @@ Usage:
   kasim run [flags]     run the built-in scenario with settings (kasim run --help)
   kasim run FILE.yaml   run a scenario file (hosts, profiles, actions, expectations)
   kasim check FILE|DIR  run scenario files and check their expectations
+  kasim compare --profiles A,B FILE.yaml
+                        run a scenario once per profile and compare the probes side by side
   kasim profiles        list the profiles (--profile NAME)
   kasim profile NAME    show one profile, value by value, with where each comes from
   kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stdout, stderr)
 	case "check":
 		return checkCmd(args[1:], stdout, stderr)
+	case "compare":
+		return compareCmd(args[1:], stdout, stderr)
 	case "version":
 		if len(args) > 1 {
 			if isHelp(args[1]) {

@@ -115,3 +115,43 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestCompare(t *testing.T) {
+	const file = "../../testdata/examples/dead-peer.yaml"
+	code, out, errOut := kasim("compare", "--profiles", "vista,xp,gvisor", file)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			lines[strings.Join(f[:min(2, len(f))], " ")] = strings.Join(strings.Fields(l), " ")
+		}
+	}
+	for key, want := range map[string]string{
+		"keep-alive probes": "keep-alive probes 10 5 9",
+		"probe 2":           "probe 2 02:00:02.020 02:00:02.020 02:01:16.020",
+		"gives up":          "gives up 02:00:11.020 02:00:06.020 02:11:16.020",
+		"RST at":            "RST at give-up yes yes no",
+		"application sees":  "application sees 02:00:11.020 recv() WSAENETRESET 02:00:06.020 recv() WSAENETRESET 02:11:16.020 recv() ETIMEDOUT",
+	} {
+		if lines[key] != want {
+			t.Errorf("row %q = %q, want %q\n%s", key, lines[key], want, out)
+		}
+	}
+	// A call the other profile's API lacks is reported, not run.
+	code, out, _ = kasim("compare", "--profiles", "win7,gvisor", "--host", "server", example)
+	if code != 0 || !strings.Contains(out, "gvisor: cannot run: "+example+":26:13: action: ioctl: WSAIoctl is Winsock") {
+		t.Errorf("compare with a Winsock-only call: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"compare", file},
+		{"compare", "--profiles", "vista"},
+		{"compare", "--profiles", "vista,win95", file},
+		{"compare", "--profiles", "vista", "--host", "nobody", file},
+	} {
+		if code, _, errOut := kasim(args...); code != 2 || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("kasim %v: exit %d, stderr %q; want 2 and one line", args, code, errOut)
+		}
+	}
+}
