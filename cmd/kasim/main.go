@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"kasim/sim"
+	"kasim/stack"
 	"kasim/winprofile"
 )
 
@@ -254,20 +255,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	var pcap *sim.PcapWriter
-	var pcapFile *os.File
-	if pcapPath != "" {
-		f, err := os.Create(pcapPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
-			return exitFail
-		}
-		pcapFile = f
-		if pcap, err = sim.NewPcapWriter(f); err != nil {
-			f.Close()
-			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
-			return exitFail
-		}
+	pcap, err := openPcap(pcapPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
+		return exitFail
 	}
 	if recordPath != "" {
 		b.RecordTimers = io.Discard // only to validate the combination
@@ -286,22 +277,15 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if b.Timers == "runtime" {
 		fmt.Fprintln(stderr, "kasim run: --timers runtime: the virtual clock waits for Go runtime timers, so this run takes as long in real time as it spans in virtual time")
 	}
-	var res *sim.Result
-	if pcap != nil {
-		res, err = sim.RunBuiltin(b, pcap)
-	} else {
-		res, err = sim.RunBuiltin(b)
-	}
+	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	if err != nil {
+		pcap.close()
 		fmt.Fprintf(stderr, "kasim run: %v\n", err)
 		return exitFail
 	}
-	if pcapFile != nil {
-		cerr := pcapFile.Close()
-		if perr := pcap.Err(); perr != nil || cerr != nil {
-			fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, errors.Join(perr, cerr))
-			return exitFail
-		}
+	if err := pcap.close(); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, err)
+		return exitFail
 	}
 	if recordPath != "" {
 		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, res.TimerFires, res.TimerHash)
@@ -430,4 +414,44 @@ func writeSVG(path string, events []sim.Event) error {
 		return err
 	}
 	return errors.Join(sim.WriteSVG(f, events), f.Close())
+}
+
+// pcapOut is the capture a run writes with --pcap; nil when there is none.
+type pcapOut struct {
+	file   *os.File
+	writer *sim.PcapWriter
+}
+
+// openPcap creates the capture file at path, or returns nil for no path.
+func openPcap(path string) (*pcapOut, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := sim.NewPcapWriter(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &pcapOut{f, w}, nil
+}
+
+// observers returns the capture's writer as the run's extra observers.
+func (p *pcapOut) observers() []stack.Observer {
+	if p == nil {
+		return nil
+	}
+	return []stack.Observer{p.writer}
+}
+
+// close finishes the capture and reports the first error writing it.
+func (p *pcapOut) close() error {
+	if p == nil {
+		return nil
+	}
+	cerr := p.file.Close()
+	return errors.Join(p.writer.Err(), cerr)
 }

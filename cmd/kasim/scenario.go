@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"kasim/sim"
-	"kasim/stack"
 )
 
 // runScenarioCmd is kasim run FILE.yaml [flags].
@@ -35,32 +34,20 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return loadError("kasim run", err, stderr)
 	}
-	var extra []stack.Observer
-	var pcap *sim.PcapWriter
-	var pcapFile *os.File
-	if pcapPath != "" {
-		if pcapFile, err = os.Create(pcapPath); err != nil {
-			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
-			return exitFail
-		}
-		if pcap, err = sim.NewPcapWriter(pcapFile); err != nil {
-			pcapFile.Close()
-			fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
-			return exitFail
-		}
-		extra = append(extra, pcap)
-	}
-	run, err := sim.RunScenario(s, extra...)
+	pcap, err := openPcap(pcapPath)
 	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
+		return exitFail
+	}
+	run, err := sim.RunScenario(s, pcap.observers()...)
+	if err != nil {
+		pcap.close()
 		fmt.Fprintf(stderr, "kasim run: %s: %v\n", file, err)
 		return exitFail
 	}
-	if pcapFile != nil {
-		cerr := pcapFile.Close()
-		if perr := pcap.Err(); perr != nil || cerr != nil {
-			fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, errors.Join(perr, cerr))
-			return exitFail
-		}
+	if err := pcap.close(); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, err)
+		return exitFail
 	}
 	if err := writeSVG(svgPath, run.Events); err != nil {
 		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
