@@ -25,8 +25,18 @@ func TestConformance(t *testing.T) {
 	if len(files) < 40 {
 		t.Errorf("%d conformance scenarios, want at least 40", len(files))
 	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+	// Known gaps state what the sources say and kasim does not do yet:
+	// they must fail, until kasim is fixed and they move up a directory.
+	gaps, err := filepath.Glob(filepath.Join(conformanceDir, "known-gaps", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isGap := map[string]bool{}
+	for _, g := range gaps {
+		isGap[g] = true
+	}
+	for _, file := range append(files, gaps...) {
+		t.Run(strings.TrimSuffix(strings.TrimPrefix(file, conformanceDir+"/"), ".yaml"), func(t *testing.T) {
 			s, err := LoadScenario(file)
 			if err != nil {
 				t.Fatal(err)
@@ -35,8 +45,13 @@ func TestConformance(t *testing.T) {
 				t.Errorf("%s has no expectations", file)
 			}
 			first, failures := scenarioTrace(t, s)
-			for _, f := range failures {
-				t.Errorf("%v", f)
+			switch {
+			case isGap[file] && len(failures) == 0:
+				t.Errorf("%s, a known gap, now holds: move it (and its golden) to %s and out of the README's known gaps", file, conformanceDir)
+			case !isGap[file]:
+				for _, f := range failures {
+					t.Errorf("%v", f)
+				}
 			}
 			second, _ := scenarioTrace(t, s)
 			if !bytes.Equal(first, second) {
