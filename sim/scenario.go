@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -486,21 +487,33 @@ func (d *decoder) scenario(root *ynode) *Scenario {
 	return s
 }
 
-func (d *decoder) hostSpecs(n *ynode) []HostSpec {
+// namedEntries checks that n maps names to entries (at most limit of them)
+// and returns the indexes of the entries whose names are valid, reporting
+// the others. section is the key n stands under, kind what one entry is.
+func (d *decoder) namedEntries(n *ynode, section, kind, shape string, limit int) []int {
 	if n.kind != yMap {
-		d.at(n, "hosts: want a mapping of host names to their settings, e.g. client: {profile: win7}, found %s", n.describe())
+		d.at(n, "%s: want a mapping of %s names to %s, found %s", section, kind, shape, n.describe())
 		return nil
 	}
-	if len(n.keys) > MaxScenarioHosts {
-		d.at(n, "hosts: %d hosts, more than the limit of %d", len(n.keys), MaxScenarioHosts)
+	if len(n.keys) > limit {
+		d.at(n, "%s: %d %ss, more than the limit of %d", section, len(n.keys), kind, limit)
 		return nil
 	}
-	var out []HostSpec
+	var valid []int
 	for i, k := range n.keys {
 		if !validName(k.value) {
-			d.at(k, "host %q: want a name of letters, digits, - and _ (at most 32)", k.value)
+			d.at(k, "%s %q: want a name of letters, digits, - and _ (at most 32)", kind, k.value)
 			continue
 		}
+		valid = append(valid, i)
+	}
+	return valid
+}
+
+func (d *decoder) hostSpecs(n *ynode) []HostSpec {
+	var out []HostSpec
+	for _, i := range d.namedEntries(n, "hosts", "host", "their settings, e.g. client: {profile: win7}", MaxScenarioHosts) {
+		k := n.keys[i]
 		h := HostSpec{Pos: d.pos(k), Name: k.value, Profile: "gvisor"}
 		v := n.vals[i]
 		what := "host " + k.value
@@ -563,11 +576,18 @@ func (d *decoder) settings(n *ynode, what string) []string {
 	return out
 }
 
-func declaredList(what string, names []string) string {
-	if len(names) == 0 {
-		return "the file declares no " + what
+// unknownRef reports a reference to a host or connection the file does not
+// declare, listing the valid ones; a name declared but invalid has had its
+// own problem reported already.
+func (d *decoder) unknownRef(n *ynode, what, section, kind, name string, known []string) {
+	if d.declared[section+"/"+name] {
+		return
 	}
-	return "the file's " + what + "s are " + strings.Join(names, ", ")
+	list := "the file declares no " + kind
+	if len(known) > 0 {
+		list = "the file's " + kind + "s are " + strings.Join(known, ", ")
+	}
+	d.at(n, "%s: no %s %q; %s%s", what, kind, name, list, suggest(name, known))
 }
 
 func validName(s string) bool {
@@ -588,35 +608,16 @@ func (d *decoder) hostRef(n *ynode, what string) (string, bool) {
 		return "", false
 	}
 	if d.hosts[name] == nil {
-		if d.declared["hosts/"+name] {
-			return "", false // its own problem is reported
-		}
-		names := make([]string, 0, len(d.hosts))
-		for k := range d.hosts {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		d.at(n, "%s: no host %q; %s%s", what, name, declaredList("host", names), suggest(name, names))
+		d.unknownRef(n, what, "hosts", "host", name, slices.Sorted(maps.Keys(d.hosts)))
 		return "", false
 	}
 	return name, true
 }
 
 func (d *decoder) connSpecs(n *ynode) []ConnSpec {
-	if n.kind != yMap {
-		d.at(n, "connections: want a mapping of connection names to {client: HOST, server: HOST, port: N}, found %s", n.describe())
-		return nil
-	}
-	if len(n.keys) > MaxScenarioConns {
-		d.at(n, "connections: %d connections, more than the limit of %d", len(n.keys), MaxScenarioConns)
-		return nil
-	}
 	var out []ConnSpec
-	for i, k := range n.keys {
-		if !validName(k.value) {
-			d.at(k, "connection %q: want a name of letters, digits, - and _ (at most 32)", k.value)
-			continue
-		}
+	for _, i := range d.namedEntries(n, "connections", "connection", "{client: HOST, server: HOST, port: N}", MaxScenarioConns) {
+		k := n.keys[i]
 		what := "connection " + k.value
 		c := ConnSpec{Pos: d.pos(k), Name: k.value, Port: ServerPort}
 		f := d.fields(n.vals[i], what, "client", "server", "port")
@@ -727,15 +728,7 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 	}
 	c := d.conns[name]
 	if c == nil {
-		if d.declared["connections/"+name] {
-			return nil, false
-		}
-		names := make([]string, 0, len(d.conns))
-		for k := range d.conns {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		d.at(cn, "action: conn: no connection %q; %s%s", name, declaredList("connection", names), suggest(name, names))
+		d.unknownRef(cn, "action: conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
 		return nil, false
 	}
 	a.Conn, a.End = name, "client"
@@ -767,15 +760,6 @@ var (
 	// optUnit is the unit of a duration-valued option, by name.
 	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second, "TCP_USER_TIMEOUT": time.Millisecond}
 )
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // socketCall reads the arguments of a socket action for host's API.
 func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
@@ -866,7 +850,8 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 		}
 		x, known := table[s]
 		if !known {
-			d.at(v, "%s: %s %q: %s on host %s knows %s, or a number%s", what, key, s, api, host.Name, strings.Join(sortedKeys(table), ", "), suggest(s, sortedKeys(table)))
+			names := slices.Sorted(maps.Keys(table))
+			d.at(v, "%s: %s %q: %s on host %s knows %s, or a number%s", what, key, s, api, host.Name, strings.Join(names, ", "), suggest(s, names))
 			ok = false
 			return
 		}
