@@ -83,7 +83,7 @@ func fmtAt(d time.Duration) string { return d.String() }
 func (run *ScenarioRun) checkExpect(e *Expect) (Failure, bool) {
 	sock, known := 0, true
 	if e.Conn != "" {
-		sock, known = run.Sockets[e.Conn+"/"+e.End]
+		sock, known = run.Sockets[SocketKey(e.Conn, e.End)]
 	}
 	who := e.Host
 	if e.Conn != "" {

@@ -18,12 +18,16 @@ type ScenarioRun struct {
 	Scenario *Scenario
 	Events   []Event
 	End      time.Duration
-	// Sockets maps "CONN/END" (c1/client) to the socket's id in the trace
+	// Sockets maps SocketKey(conn, end) to the socket's id in the trace
 	// (the conn field of its events); ends never opened are missing.
 	Sockets map[string]int
 	// Calls holds the outcome of each of Scenario.Actions, by index.
 	Calls []CallOutcome
 }
+
+// SocketKey names one end ("client" or "server") of a scenario
+// connection, as ScenarioRun.Sockets keys it: "c1/client".
+func SocketKey(conn, end string) string { return conn + "/" + end }
 
 // CallOutcome is what one action did.
 type CallOutcome struct {
@@ -58,7 +62,7 @@ type scenarioRunner struct {
 	net   *stack.Network
 	rec   *Recorder
 	hosts map[string]*simHost
-	ends  map[string]*sockEnd // by "conn/end"
+	ends  map[string]*sockEnd // by SocketKey
 	run   *ScenarioRun
 	buf   []byte
 }
@@ -171,7 +175,7 @@ func (r *scenarioRunner) setUp() error {
 func (r *scenarioRunner) accepted(server *simHost, port uint16, conn *stack.Conn) {
 	for i := range r.s.Conns {
 		c := &r.s.Conns[i]
-		client := r.ends[c.Name+"/client"]
+		client := r.ends[SocketKey(c.Name, "client")]
 		if c.Server != server.spec.Name || c.Port != port || client == nil || client.conn.LocalAddr() != conn.RemoteAddr() {
 			continue
 		}
@@ -181,8 +185,9 @@ func (r *scenarioRunner) accepted(server *simHost, port uint16, conn *stack.Conn
 		} else {
 			end.fd = server.px.Accept(conn)
 		}
-		r.ends[c.Name+"/server"] = end
-		r.run.Sockets[c.Name+"/server"] = conn.ID()
+		key := SocketKey(c.Name, "server")
+		r.ends[key] = end
+		r.run.Sockets[key] = conn.ID()
 		r.startReading(end)
 		return
 	}
@@ -223,7 +228,7 @@ func (r *scenarioRunner) startReading(end *sockEnd) {
 // socket returns the end an action works on, opening the client's socket
 // on first use; it fails for a server end not yet accepted.
 func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
-	key := a.Conn + "/" + a.End
+	key := SocketKey(a.Conn, a.End)
 	if end := r.ends[key]; end != nil {
 		return end, ""
 	}
@@ -323,7 +328,7 @@ func (r *scenarioRunner) winsock(a *Action, end *sockEnd, out *CallOutcome) {
 		out.Result = ws.Recv(s, r.buf)
 	case DoClose:
 		out.Result = ws.Closesocket(s)
-		delete(r.ends, a.Conn+"/"+a.End)
+		delete(r.ends, SocketKey(a.Conn, a.End))
 	}
 	if out.Result == sockopt.SOCKET_ERROR {
 		e := ws.LastError()
@@ -378,7 +383,7 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 	case DoClose:
 		c.OnEvent(nil)
 		data("close", 0, c.Close())
-		delete(r.ends, a.Conn+"/"+a.End)
+		delete(r.ends, SocketKey(a.Conn, a.End))
 		return
 	}
 	if out.Result == -1 {

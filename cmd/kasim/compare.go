@@ -116,7 +116,7 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kasim compare: %s with %s: %v\n", file, p, err)
 			return exitFail
 		}
-		col.fill(run, host, run.Sockets[conn.Name+"/"+end])
+		col.fill(run, host, run.Sockets[sim.SocketKey(conn.Name, end)])
 		cols = append(cols, col)
 	}
 	fmt.Fprintf(stdout, "%s: %s's end of %s (%s -> %s:%d), profile by profile\n\n", file, host, conn.Name, conn.Client, conn.Server, conn.Port)
