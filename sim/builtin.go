@@ -167,11 +167,14 @@ type Outcome struct {
 	LastRecv time.Duration
 	AbortAt  time.Duration // when keep-alive gave up; -1 if it did not
 	Error    string        // the error the application got, if any
+	ErrorOp  string        // the call that got it: recv, send, connect
 	ErrorAt  time.Duration
 	// LaterError is the error of the next call after Error, where the
 	// scenario makes one (Windows: WSAECONNRESET after WSAENETRESET).
-	LaterError string
-	Final      string // the TCP state at the end of the run
+	LaterError   string
+	LaterErrorOp string
+	LaterErrorAt time.Duration
+	Final        string // the TCP state at the end of the run
 }
 
 // Result is a finished run of the built-in scenario.
@@ -400,6 +403,19 @@ func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string,
 // exactly what the trace says.
 func (r *Result) summarize(clientHost string) {
 	r.SilencedAt = -1
+	for _, e := range r.Events {
+		if e, ok := e.(*LinkEvent); ok && e.Action == "silence" {
+			r.SilencedAt = time.Duration(e.TNS)
+			break
+		}
+	}
+	r.Clients = Outcomes(r.Events, clientHost)
+}
+
+// Outcomes reads from a trace what happened to each connection of host, in
+// the order the trace first mentions them: its probes, the answers, when
+// keep-alive gave up and the errors the application saw.
+func Outcomes(events []Event, host string) []Outcome {
 	byConn := map[int]*Outcome{}
 	var order []int
 	get := func(id int) *Outcome {
@@ -411,20 +427,16 @@ func (r *Result) summarize(clientHost string) {
 		}
 		return o
 	}
-	for _, e := range r.Events {
+	for _, e := range events {
+		if e.Head().Host != host {
+			continue
+		}
 		switch e := e.(type) {
-		case *LinkEvent:
-			if e.Action == "silence" && r.SilencedAt < 0 {
-				r.SilencedAt = time.Duration(e.TNS)
-			}
 		case *SockOptEvent:
-			if e.Host == clientHost && e.Conn != 0 {
+			if e.Conn != 0 {
 				get(e.Conn)
 			}
 		case *KeepAliveEvent:
-			if e.Host != clientHost {
-				continue
-			}
 			o := get(e.Conn)
 			switch e.Action {
 			case ActionProbe:
@@ -436,21 +448,19 @@ func (r *Result) summarize(clientHost string) {
 				o.LastRecv = time.Duration(e.LastRecvNS)
 			}
 		case *AppErrorEvent:
-			if e.Host == clientHost {
-				o := get(e.Conn)
-				if o.Error == "" {
-					o.Error, o.ErrorAt = e.Error, time.Duration(e.TNS)
-				} else if o.LaterError == "" {
-					o.LaterError = e.Error
-				}
+			o := get(e.Conn)
+			if o.Error == "" {
+				o.Error, o.ErrorOp, o.ErrorAt = e.Error, e.Op, time.Duration(e.TNS)
+			} else if o.LaterError == "" {
+				o.LaterError, o.LaterErrorOp, o.LaterErrorAt = e.Error, e.Op, time.Duration(e.TNS)
 			}
 		case *StateEvent:
-			if e.Host == clientHost {
-				get(e.Conn).Final = e.To
-			}
+			get(e.Conn).Final = e.To
 		}
 	}
+	var out []Outcome
 	for _, id := range order {
-		r.Clients = append(r.Clients, *byConn[id])
+		out = append(out, *byConn[id])
 	}
+	return out
 }

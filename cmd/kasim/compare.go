@@ -125,30 +125,27 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 
 func (c *compareColumn) fill(run *sim.ScenarioRun, host string, sock int) {
 	c.final = "CLOSED"
+	for _, o := range sim.Outcomes(run.Events, host) {
+		if o.Conn != sock {
+			continue
+		}
+		c.probes, c.abort = o.Probes, o.AbortAt
+		for _, e := range []struct {
+			name, op string
+			at       time.Duration
+		}{{o.Error, o.ErrorOp, o.ErrorAt}, {o.LaterError, o.LaterErrorOp, o.LaterErrorAt}} {
+			if e.name != "" {
+				c.errors = append(c.errors, fmt.Sprintf("%s %s() %s", sim.FormatTime(e.at), e.op, e.name))
+			}
+		}
+		if o.Final != "" {
+			c.final = o.Final
+		}
+	}
+	// Whether an RST went out as keep-alive gave up is the wire's to say.
 	for _, ev := range run.Events {
-		switch e := ev.(type) {
-		case *sim.KeepAliveEvent:
-			if e.Host == host && e.Conn == sock && e.Action == sim.ActionAbort {
-				c.abort = time.Duration(e.TNS)
-			}
-		case *sim.SegmentEvent:
-			if e.Host != host || e.Conn != sock {
-				continue
-			}
-			if e.Class == sim.ClassKeepAliveProbe {
-				c.probes = append(c.probes, time.Duration(e.TNS))
-			}
-			if e.Class == sim.ClassRST && c.abort >= 0 && time.Duration(e.TNS) == c.abort {
-				c.rst = true
-			}
-		case *sim.AppErrorEvent:
-			if e.Host == host && e.Conn == sock {
-				c.errors = append(c.errors, fmt.Sprintf("%s %s() %s", sim.FormatTime(time.Duration(e.TNS)), e.Op, e.Error))
-			}
-		case *sim.StateEvent:
-			if e.Host == host && e.Conn == sock {
-				c.final = e.To
-			}
+		if e, ok := ev.(*sim.SegmentEvent); ok && e.Host == host && e.Conn == sock && e.Class == sim.ClassRST && c.abort >= 0 && time.Duration(e.TNS) == c.abort {
+			c.rst = true
 		}
 	}
 }
