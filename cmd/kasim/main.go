@@ -5,6 +5,12 @@
 //
 //	kasim                 run the built-in scenario and print its timeline
 //	kasim run [flags]     the same, with settings (kasim run --help)
+//	kasim run FILE.yaml   run a scenario file
+//	kasim check FILE|DIR  run scenario files and check their expectations
+//	kasim compare --profiles A,B FILE.yaml
+//	                      one scenario, profile by profile, side by side
+//	kasim profiles        list the profiles; kasim profile NAME shows one
+//	kasim bench [flags]   benchmark timer queues side by side
 //	kasim version         print kasim's version
 package main
 
@@ -224,7 +230,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
 	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
-	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up."
+	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
 		return code
 	}
