@@ -464,3 +464,14 @@ func Outcomes(events []Event, host string) []Outcome {
 	}
 	return out
 }
+
+// Profiles maps the built-in scenario's hosts to their profiles' names, as
+// Timeline.Profiles takes it: the client runs the Windows profile if one is
+// set, gVisor otherwise; the server always runs gVisor.
+func (b Builtin) Profiles() map[string]string {
+	client := "gvisor"
+	if b.Windows != nil {
+		client = b.Windows.Name
+	}
+	return map[string]string{"client": client, "server": "gvisor"}
+}

@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -383,24 +381,7 @@ func TestBuiltinGolden(t *testing.T) {
 		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := traceJSONL(t, b)
-			path := filepath.Join("..", "testdata", "golden", name)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run `go test ./sim -update` to create it)", err)
-			}
-			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n")); diff != "" {
-				t.Errorf("trace differs from %s (-golden +got):\n%s", path, diff)
-			}
+			checkGolden(t, filepath.Join("..", "testdata", "golden", name), traceJSONL(t, b))
 		})
 	}
 }

@@ -28,14 +28,34 @@ func WriteJSONL(w io.Writer, events []Event) error {
 // of its own, so that the idle time before a probe stands out.
 const GapThreshold = time.Minute
 
-// WriteTimeline writes the trace as a timeline for people: one line per
-// event, each explained, and the long quiet stretches marked.
+// WriteTimeline writes the trace as a timeline for people, citing the
+// standards only; Timeline.Write also cites each host's own rules.
 func WriteTimeline(w io.Writer, events []Event) error {
+	return Timeline{}.Write(w, events)
+}
+
+// Timeline renders a trace for people: one line per event, each explained
+// and labelled with the rule behind it (an RFC 9293 requirement, a
+// Microsoft document's statement, what gVisor's source does), the long
+// quiet stretches marked, and at the end every cited rule in full with
+// where to read it.
+type Timeline struct {
+	// Profiles names each host's profile ("gvisor" or a Windows profile
+	// name, as kasim profiles lists them), so that its events cite the
+	// rules that host follows. Hosts not named cite the standards only.
+	Profiles map[string]string
+}
+
+// Write writes the timeline of events.
+func (t Timeline) Write(w io.Writer, events []Event) error {
 	bw := bufio.NewWriter(w)
 	width := 4
 	for _, e := range events {
 		width = max(width, len(e.Head().Host))
 	}
+	cite := newCiter(t.Profiles)
+	ctx := newDescribeContext()
+	var legend ruleLegend
 	var prev time.Duration
 	for i, e := range events {
 		h := e.Head()
@@ -44,14 +64,94 @@ func WriteTimeline(w io.Writer, events []Event) error {
 			fmt.Fprintf(bw, "%12s  %*s  ... %v pass with nothing on the wire ...\n", "", width, "", (at - prev).Round(time.Millisecond))
 		}
 		prev = at
-		text, why := describe(e)
+		text, why := ctx.describe(e)
+		rules := cite.cite(e)
+		legend.add(rules)
+		if len(rules) > 0 {
+			labels := make([]string, len(rules))
+			for i, r := range rules {
+				labels[i] = r.label
+			}
+			why = strings.TrimSpace(why + "  [" + strings.Join(labels, "; ") + "]")
+		}
 		line := fmt.Sprintf("%s  %-*s  %s", h.T, width, h.Host, text)
 		if why != "" {
 			line = fmt.Sprintf("%-78s  %s", line, why)
 		}
 		fmt.Fprintln(bw, line)
 	}
+	if len(legend.rules) > 0 {
+		fmt.Fprintln(bw)
+		fmt.Fprintln(bw, "Rules cited above")
+		for _, r := range legend.rules {
+			fmt.Fprintf(bw, "  [%s]\n", r.label)
+			for _, l := range wrapWords(r.says, 94) {
+				fmt.Fprintf(bw, "      %s\n", l)
+			}
+			fmt.Fprintf(bw, "      -- %s\n", r.source)
+		}
+	}
 	return bw.Flush()
+}
+
+// wrapWords breaks text into lines of at most width bytes at spaces (a
+// longer word gets a line of its own).
+func wrapWords(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// describeContext remembers what the explanations need from earlier
+// events: when each connection last had a keep-alive option set, which
+// restarts its idle timer.
+type describeContext struct {
+	lastSet map[string]int64 // host/conn -> time of the last keep-alive option set
+}
+
+func newDescribeContext() *describeContext {
+	return &describeContext{lastSet: map[string]int64{}}
+}
+
+func (c *describeContext) describe(e Event) (text, why string) {
+	switch e := e.(type) {
+	case *SockOptEvent:
+		if e.Error == "" && (e.Call == "setsockopt" || e.Call == "WSAIoctl") && isKeepAliveOpt(e.Opt) {
+			c.lastSet[connKey(e.Host, e.Conn)] = e.TNS
+		}
+	case *KeepAliveEvent:
+		if e.Action == ActionProbe && e.Probe == 1 {
+			idle := time.Duration(e.IdleNS)
+			set, ok := c.lastSet[connKey(e.Host, e.Conn)]
+			if ok && set > e.LastRecvNS && e.TNS-set >= e.IdleNS {
+				text, _ = describe(e)
+				return text, fmt.Sprintf("the idle time (%v) is up, counted from the option set at %s (setting one restarts it); nothing received since %s",
+					idle, FormatTime(time.Duration(set)), FormatTime(time.Duration(e.LastRecvNS)))
+			}
+		}
+	}
+	return describe(e)
+}
+
+func isKeepAliveOpt(opt string) bool {
+	switch opt {
+	case "SO_KEEPALIVE", "SIO_KEEPALIVE_VALS", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_KEEPALIVE", "TCP_USER_TIMEOUT":
+		return true
+	}
+	return false
 }
 
 // describe returns what an event says and, separately, why it happened.
@@ -89,10 +189,14 @@ func describe(e Event) (text, why string) {
 			}
 		case ActionRearm:
 			text = fmt.Sprintf("sock%d keep-alive answered", e.Conn)
-			why = fmt.Sprintf("a segment arrived: %d unanswered probe(s) forgotten, next probe after %v idle", e.Unanswered, idle)
+			why = fmt.Sprintf("a segment arrived: %s forgotten, next probe after %v idle", plural(e.Unanswered, "unanswered probe"), idle)
 		case ActionAbort:
-			text = fmt.Sprintf("sock%d keep-alive gives up: %d probes unanswered", e.Conn, e.Unanswered)
-			why = fmt.Sprintf("last received %s + idle %v + %d x interval %v", last, idle, e.Unanswered, intvl)
+			text = fmt.Sprintf("sock%d keep-alive gives up: %s unanswered", e.Conn, plural(e.Unanswered, "probe"))
+			if e.Unanswered < e.Count {
+				why = fmt.Sprintf("before the count (%d): the user timeout (TCP_USER_TIMEOUT) has run out since %s, with a probe unanswered", e.Count, last)
+			} else {
+				why = fmt.Sprintf("last received %s + idle %v + %d x interval %v", last, idle, e.Unanswered, intvl)
+			}
 		}
 		return text, why
 	case *AppErrorEvent:
@@ -142,10 +246,19 @@ func linkText(e *LinkEvent) string {
 		if *e.IdleNS == 0 {
 			return fmt.Sprintf("network: no middlebox between %s and %s", e.Host, e.Peer)
 		}
-		return fmt.Sprintf("network: a middlebox (NAT, firewall) between %s and %s forgets TCP flows idle longer than %v", e.Host, e.Peer, time.Duration(*e.IdleNS))
+		idle := time.Duration(*e.IdleNS)
+		text := fmt.Sprintf("network: a middlebox (NAT, firewall) between %s and %s forgets TCP flows idle longer than %v", e.Host, e.Peer, idle)
+		if idle < natMinIdle {
+			text += fmt.Sprintf(", under the %v RFC 5382 asks of NATs", natMinIdle)
+		}
+		return text
 	}
 	return "network: " + e.Action
 }
+
+// natMinIdle is the shortest established-connection idle timeout RFC 5382
+// REQ-5 allows a NAT.
+const natMinIdle = 2*time.Hour + 4*time.Minute
 
 // describeCall renders a socket call as C reads: name(arguments) = result.
 func describeCall(e *SockOptEvent) (text, why string) {
@@ -164,6 +277,11 @@ func describeCall(e *SockOptEvent) (text, why string) {
 		result = "SOCKET_ERROR"
 	}
 	text = fmt.Sprintf("%s(%s) = %s", e.Call, strings.Join(args, ", "), result)
+	completion := strings.HasSuffix(e.Call, " completes")
+	if completion {
+		// The completion of an overlapped call has no arguments of its own.
+		text = fmt.Sprintf("%s = %s", e.Call, result)
+	}
 	if e.Conn != 0 {
 		text = fmt.Sprintf("sock%d %s", e.Conn, text)
 	}
@@ -172,7 +290,7 @@ func describeCall(e *SockOptEvent) (text, why string) {
 	}
 	switch {
 	case e.Opt == "SO_KEEPALIVE" && e.Result == 0 && e.Call == "setsockopt":
-		why = "keep-alive is off unless the application turns it on (RFC 1122 4.2.3.6)"
+		why = "keep-alive is off unless the application turns it on"
 	case e.Error == "WSA_IO_PENDING":
 		why = "in progress: completes later"
 	case e.Error == "WSAEWOULDBLOCK" && e.Call == "connect":
@@ -183,6 +301,16 @@ func describeCall(e *SockOptEvent) (text, why string) {
 		why = "every later call on the connection"
 	case e.Opt == "SIO_KEEPALIVE_VALS" && e.Result == 0:
 		why = "per-connection idle and interval, in milliseconds (write-only)"
+	case completion:
+		why = "the overlapped call started earlier finishes"
 	}
 	return text, why
+}
+
+// plural writes n thing or n things.
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

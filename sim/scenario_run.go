@@ -413,3 +413,13 @@ func (r *scenarioRunner) network(a *Action) {
 		_ = r.net.SetMiddlebox(host(0), host(1), a.Idle)
 	}
 }
+
+// Profiles maps each host of the scenario to its profile's name, as
+// Timeline.Profiles takes it.
+func (s *Scenario) Profiles() map[string]string {
+	m := make(map[string]string, len(s.Hosts))
+	for _, h := range s.Hosts {
+		m[h.Name] = h.Profile
+	}
+	return m
+}

@@ -360,7 +360,7 @@ func flagError(err error) string {
 
 func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
 	fmt.Fprintf(w, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
-	if err := sim.WriteTimeline(w, res.Events); err != nil {
+	if err := (sim.Timeline{Profiles: b.Profiles()}).Write(w, res.Events); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)

@@ -235,6 +235,35 @@ func TestREADMECommandsWork(t *testing.T) {
 	}
 }
 
+// TestREADMETimelineExcerptsAreTrue: each timeline line the README quotes
+// is, byte for byte, a line of the built-in run it comes from (the default
+// run, or the one on Windows 7).
+func TestREADMETimelineExcerptsAreTrue(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	printed := map[string]bool{}
+	for _, args := range [][]string{nil, {"run", "--profile", "win7"}} {
+		code, out, errOut := kasim(args...)
+		if code != 0 {
+			t.Fatalf("kasim %v: exit %d: %s", args, code, errOut)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			printed[l] = true
+		}
+	}
+	quoted := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{3}  .*$`).FindAllString(string(readme), -1)
+	if len(quoted) < 10 {
+		t.Fatalf("found %d quoted timeline lines in the README, expected more", len(quoted))
+	}
+	for _, q := range quoted {
+		if !printed[q] {
+			t.Errorf("the README quotes a line neither run prints:\n%s", q)
+		}
+	}
+}
+
 func TestWindowsProfiles(t *testing.T) {
 	code, out, errOut := kasim("run", "--profile", "vista")
 	if code != 0 {
@@ -245,7 +274,7 @@ func TestWindowsProfiles(t *testing.T) {
 		"setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1) = 0",
 		"len=1",
 		"keep-alive gives up: 10 probes unanswered",
-		"WSARecv completes() = SOCKET_ERROR, WSAENETRESET (10052)",
+		"WSARecv completes = SOCKET_ERROR, WSAENETRESET (10052)",
 		"recv(512) = SOCKET_ERROR, WSAECONNRESET (10054)",
 		"RA  seq=19",
 	} {

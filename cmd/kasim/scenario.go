@@ -56,7 +56,7 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	if format == "jsonl" {
 		err = sim.WriteJSONL(stdout, run.Events)
 	} else {
-		err = sim.WriteTimeline(stdout, run.Events)
+		err = sim.Timeline{Profiles: s.Profiles()}.Write(stdout, run.Events)
 		if err == nil && len(s.Expects) > 0 {
 			fmt.Fprintf(stdout, "\n(%d expectation(s) in the file: kasim check %s checks them)\n", len(s.Expects), file)
 		}
