@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"kasim/posixprofile"
 	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/timers"
@@ -32,6 +33,9 @@ type Builtin struct {
 	// and its probes, errors and abort follow the profile. Nil runs
 	// gVisor's own behaviour through POSIX-style calls.
 	Windows *winprofile.Profile
+	// POSIX, if set, makes the client run a POSIX profile (linux) instead
+	// of gVisor's own behaviour; not with Windows.
+	POSIX   *posixprofile.Profile
 	Seed    uint64        // drives ISNs, ports, loss and start times
 	Conns   int           // client connections (default 1)
 	Latency time.Duration // one-way latency between the hosts (default 10ms)
@@ -121,6 +125,9 @@ func DefaultBuiltin() Builtin {
 // Validate reports the first setting out of range, naming it.
 func (b Builtin) Validate() error {
 	const maxDur = 1000 * time.Hour
+	if b.Windows != nil && b.POSIX != nil {
+		return errors.New("profile: a Windows profile and a POSIX one at once")
+	}
 	if b.Windows != nil {
 		if err := b.validateWindows(); err != nil {
 			return err
@@ -229,12 +236,17 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		var o stack.HostOptions
 		if hostTimers != nil {
 			o.Timers = hostTimers()
+		} else if p := b.POSIX; p != nil && p.HZ != 0 && name == "client" {
+			o.Timers = timers.NewLinuxWheel(p.HZ)
 		}
 		return net.AddHostWith(name, o)
 	}
 	client, err := addHost("client")
 	if err != nil {
 		return nil, err
+	}
+	if p := b.POSIX; p != nil {
+		ApplyPOSIX(client, *p)
 	}
 	server, err := addHost("server")
 	if err != nil {
@@ -472,6 +484,8 @@ func (b Builtin) Profiles() map[string]string {
 	client := "gvisor"
 	if b.Windows != nil {
 		client = b.Windows.Name
+	} else if b.POSIX != nil {
+		client = b.POSIX.Name
 	}
 	return map[string]string{"client": client, "server": "gvisor"}
 }

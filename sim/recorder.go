@@ -199,7 +199,7 @@ func (r *Recorder) keepAlive(at time.Duration, c *stack.Conn, action string, pro
 	r.Add(at, c.Host().Name(), KindKeepAlive, &KeepAliveEvent{
 		Conn: c.ID(), Action: action, Probe: probe, Unanswered: unanswered,
 		IdleNS: int64(ka.Idle), IntervalNS: int64(ka.Interval), Count: ka.Count,
-		LastRecvNS: int64(lastRecv),
+		LastRecvNS: int64(lastRecv), UserTimeoutNS: int64(c.UserTimeout()),
 	})
 }
 

@@ -119,11 +119,29 @@ func wrapWords(text string, width int) []string {
 // events: when each connection last had a keep-alive option set, which
 // restarts its idle timer.
 type describeContext struct {
-	lastSet map[string]int64 // host/conn -> time of the last keep-alive option set
+	lastSet   map[string]int64 // host/conn -> time of the last keep-alive option set
+	lastProbe map[string]int64 // host/conn -> time of its last probe
 }
 
 func newDescribeContext() *describeContext {
-	return &describeContext{lastSet: map[string]int64{}}
+	return &describeContext{lastSet: map[string]int64{}, lastProbe: map[string]int64{}}
+}
+
+// late says how much later than due a keep-alive decision came, when its
+// host's timers have slack (a Linux timer wheel); "" when on time.
+func (c *describeContext) late(e *KeepAliveEvent) string {
+	key := connKey(e.Host, e.Conn)
+	due := e.LastRecvNS + e.IdleNS
+	if prev, ok := c.lastProbe[key]; ok && e.Unanswered > 0 {
+		due = prev + e.IntervalNS
+	}
+	if e.Action == ActionProbe {
+		c.lastProbe[key] = e.TNS
+	}
+	if e.Action == ActionRearm || e.TNS <= due || e.TNS-due >= e.IdleNS {
+		return ""
+	}
+	return fmt.Sprintf(" (+%v of timer slack)", time.Duration(e.TNS-due))
 }
 
 func (c *describeContext) describe(e Event) (text, why string) {
@@ -133,6 +151,10 @@ func (c *describeContext) describe(e Event) (text, why string) {
 			c.lastSet[connKey(e.Host, e.Conn)] = e.TNS
 		}
 	case *KeepAliveEvent:
+		late := c.late(e)
+		if late != "" && e.Action != ActionRearm {
+			defer func() { why += late }()
+		}
 		if e.Action == ActionProbe && e.Probe == 1 {
 			idle := time.Duration(e.IdleNS)
 			set, ok := c.lastSet[connKey(e.Host, e.Conn)]
@@ -182,6 +204,9 @@ func describe(e Event) (text, why string) {
 		switch e.Action {
 		case ActionProbe:
 			text = fmt.Sprintf("sock%d keep-alive probe %d of %d", e.Conn, e.Probe, e.Count)
+			if e.Probe > e.Count {
+				text = fmt.Sprintf("sock%d keep-alive probe %d (TCP_USER_TIMEOUT, not the count of %d, decides)", e.Conn, e.Probe, e.Count)
+			}
 			if e.Probe == 1 {
 				why = fmt.Sprintf("nothing received since %s: the idle time (%v) is up", last, idle)
 			} else {
@@ -192,7 +217,12 @@ func describe(e Event) (text, why string) {
 			why = fmt.Sprintf("a segment arrived: %s forgotten, next probe after %v idle", plural(e.Unanswered, "unanswered probe"), idle)
 		case ActionAbort:
 			text = fmt.Sprintf("sock%d keep-alive gives up: %s unanswered", e.Conn, plural(e.Unanswered, "probe"))
-			if e.Unanswered < e.Count {
+			if ut := time.Duration(e.UserTimeoutNS); ut > 0 && (e.Unanswered < e.Count || time.Duration(e.TNS-e.LastRecvNS) >= ut) {
+				why = fmt.Sprintf("the user timeout (TCP_USER_TIMEOUT %v) has run out since %s, with a probe unanswered", ut, last)
+				if e.Unanswered < e.Count {
+					why = fmt.Sprintf("before the count (%d): %s", e.Count, why)
+				}
+			} else if e.Unanswered < e.Count {
 				why = fmt.Sprintf("before the count (%d): the user timeout (TCP_USER_TIMEOUT) has run out since %s, with a probe unanswered", e.Count, last)
 			} else {
 				why = fmt.Sprintf("last received %s + idle %v + %d x interval %v", last, idle, e.Unanswered, intvl)

@@ -132,6 +132,18 @@ var (
 	ruleGVisorOptionRestart = rule{"gVisor option restarts idle",
 		"gVisor netstack: setting SO_KEEPALIVE or any keep-alive option restarts the idle timer and zeroes the unanswered count, even mid-probe. (Linux counts a new TCP_KEEPIDLE from the last segment received, and keeps its probe count.)",
 		gvEndpoint}
+	ruleLinuxKeepalive = rule{"Linux tcp_keepalive_timer",
+		"Linux: the keep-alive timer sends a probe (a zero-length ACK at SND.UNA-1) once nothing has been received for the idle time, then one each interval while unanswered; any ACK received zeroes the probe count, and after an answered probe the next waits the full idle time from that receipt.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer; tcp_output.c tcp_write_wakeup, tcp_xmit_probe_skb"}
+	ruleLinuxAbort = rule{"Linux keepalive abort",
+		"Linux: when the probes out reach tcp_keepalive_probes (TCP_KEEPCNT), tcp_send_active_reset sends RST+ACK at SND.NXT and tcp_write_err fails the socket with ETIMEDOUT.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer"}
+	ruleLinuxUserTimeout = rule{"Linux TCP_USER_TIMEOUT",
+		"Linux: with TCP_USER_TIMEOUT set it replaces the probe count: the keep-alive timer drops the connection (RST+ACK, ETIMEDOUT) at the first firing where the time since the last receive is at least the user timeout and a probe is out.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer; man 7 tcp"}
+	ruleLinuxTimerWheel = rule{"Linux timer wheel",
+		"Linux's timer wheel fires a timeout late, rounded up to the granularity of the level it lands in: at HZ=250, 1 s fires after 1.024 s and 2 s after 2.016 s, so probes are that far apart on a real kernel.",
+		"Linux kernel/time/timer.c calc_wheel_index (since 4.8)"}
 	ruleLinuxOpts = rule{"Linux tcp(7) options",
 		"SO_KEEPALIVE switches keep-alive; TCP_KEEPIDLE and TCP_KEEPINTVL take 1 to 32767 seconds and TCP_KEEPCNT 1 to 127, anything else EINVAL; TCP_USER_TIMEOUT takes milliseconds, 0 for the system default.",
 		linuxOpts}
@@ -154,11 +166,15 @@ const (
 	famGVisor
 	famWinModern // Vista and later
 	famWinLegacy // 2000, XP, Server 2003
+	famLinux
 )
 
 func familyOf(profile string) family {
-	if profile == "gvisor" {
+	switch profile {
+	case "gvisor":
 		return famGVisor
+	case "linux":
+		return famLinux
 	}
 	p, err := winprofile.Lookup(profile)
 	if err != nil {
@@ -251,6 +267,8 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 	case ClassRST:
 		if c.aborted[connKey(e.Host, e.Conn)] && fam.windows() {
 			rs = []rule{ruleWinAbortRST}
+		} else if c.aborted[connKey(e.Host, e.Conn)] && fam == famLinux {
+			rs = []rule{ruleLinuxAbort}
 		} else {
 			rs = []rule{ruleResetGeneration}
 		}
@@ -277,11 +295,16 @@ func (c *citer) keepalive(e *KeepAliveEvent) []rule {
 			return []rule{first, ruleWinTimes}
 		case fam == famGVisor:
 			return []rule{first, ruleGVisorKeepalive}
+		case fam == famLinux:
+			return []rule{first, ruleLinuxKeepalive, ruleLinuxTimerWheel}
 		}
 		return []rule{first}
 	case ActionRearm:
-		if fam == famGVisor {
+		switch fam {
+		case famGVisor:
 			return []rule{ruleIdle, ruleGVisorKeepalive}
+		case famLinux:
+			return []rule{ruleIdle, ruleLinuxKeepalive}
 		}
 		return []rule{ruleIdle}
 	case ActionAbort:
@@ -299,6 +322,11 @@ func (c *citer) keepalive(e *KeepAliveEvent) []rule {
 				return []rule{ruleGVisorUserTimeout}
 			}
 			return []rule{ruleGVisorAbort}
+		case famLinux:
+			if e.UserTimeoutNS > 0 {
+				return []rule{ruleLinuxUserTimeout}
+			}
+			return []rule{ruleLinuxAbort}
 		}
 		return []rule{ruleNotOneProbe}
 	}
@@ -333,6 +361,8 @@ func (c *citer) abortRules(host string) []rule {
 		return []rule{ruleWinLegacyCount}
 	case famGVisor:
 		return []rule{ruleGVisorAbort}
+	case famLinux:
+		return []rule{ruleLinuxAbort}
 	}
 	return nil
 }
@@ -350,8 +380,8 @@ func (c *citer) appError(e *AppErrorEvent) []rule {
 	case "ECONNRESET":
 		return []rule{ruleRSTArrives}
 	case "ETIMEDOUT":
-		if aborted && c.family[e.Host] == famGVisor {
-			return []rule{ruleGVisorAbort}
+		if aborted && c.family[e.Host] != famUnknown {
+			return c.abortRules(e.Host)
 		}
 		if !aborted {
 			return []rule{ruleR2}
@@ -393,8 +423,13 @@ func (c *citer) call(e *SockOptEvent) []rule {
 		return rs
 	case e.Opt == "TCP_USER_TIMEOUT":
 		rs := []rule{ruleLinuxOpts}
-		if fam == famGVisor && e.Call == "setsockopt" && e.Error == "" {
-			rs = append(rs, ruleGVisorUserTimeout)
+		if e.Call == "setsockopt" && e.Error == "" {
+			switch fam {
+			case famGVisor:
+				rs = append(rs, ruleGVisorUserTimeout)
+			case famLinux:
+				rs = append(rs, ruleLinuxUserTimeout)
+			}
 		}
 		return rs
 	case strings.HasPrefix(e.Opt, "TCP_KEEP"):

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/posixprofile"
 	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/winprofile"
@@ -85,12 +86,15 @@ type Scenario struct {
 type HostSpec struct {
 	Pos  Pos
 	Name string
-	// Profile is "gvisor" (POSIX calls with Linux's option numbers, gVisor's
-	// keep-alive) or a Windows profile name (kasim profiles lists them).
+	// Profile is "linux" or "gvisor" (POSIX calls with Linux's option
+	// numbers; the kernel's keep-alive, or gVisor's own) or a Windows
+	// profile name (kasim profiles lists them).
 	Profile string
-	// Windows is the resolved profile, with Registry and Set applied; nil
-	// for gvisor.
+	// Windows is the resolved Windows profile, with Registry and Set
+	// applied; POSIX the resolved linux or gvisor one, with Set applied.
+	// Exactly one is set once the file has parsed.
 	Windows  *winprofile.Profile
+	POSIX    *posixprofile.Profile
 	Registry []string // NAME=VALUE, as kasim run --registry takes them
 	Set      []string // KEY=VALUE, as kasim run --set takes them
 }
@@ -534,12 +538,17 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		}
 		h.Registry = d.settings(f["registry"], what+": registry")
 		h.Set = d.settings(f["set"], what+": set")
-		if h.Profile == "gvisor" {
-			if len(h.Registry)+len(h.Set) > 0 {
-				d.at(v, "%s: registry and set apply to Windows profiles; gvisor has none", what)
+		if p, err := posixprofile.Lookup(h.Profile); err == nil {
+			if len(h.Registry) > 0 {
+				d.at(f["registry"], "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
+			} else if p, err = p.Apply(h.Set...); err != nil {
+				d.at(f["set"], "%s: set: %v", what, err)
+			} else {
+				h.POSIX = &p
 			}
 		} else if p, err := winprofile.Lookup(h.Profile); err != nil {
-			d.at(f["profile"], "%s: unknown profile %q: want gvisor or one of %s%s", what, h.Profile, strings.Join(winprofile.Names(), ", "), suggest(h.Profile, append(winprofile.Names(), "gvisor")))
+			all := append(posixprofile.Names(), winprofile.Names()...)
+			d.at(f["profile"], "%s: unknown profile %q: want one of %s%s", what, h.Profile, strings.Join(all, ", "), suggest(h.Profile, all))
 		} else {
 			if p, err = p.Apply(h.Registry...); err != nil {
 				d.at(f["registry"], "%s: registry: %v", what, err)
@@ -802,7 +811,7 @@ func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
 		}
 		return true
 	case DoSetsockopt, DoGetsockopt, DoIoctl:
-		if host.Profile != "gvisor" && host.Windows == nil {
+		if host.POSIX == nil && host.Windows == nil {
 			return false // the host's profile is reported as invalid; its API is unknown
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"kasim/sockopt"
 	"kasim/stack"
+	"kasim/timers"
 )
 
 // ScenarioRun is a finished run of a scenario: its trace, and what each
@@ -113,7 +114,11 @@ func (r *scenarioRunner) setUp() error {
 	r.rec.Note(0, first, note)
 	for i := range s.Hosts {
 		spec := &s.Hosts[i]
-		h, err := r.net.AddHost(spec.Name)
+		var opts stack.HostOptions
+		if p := spec.POSIX; p != nil && p.HZ != 0 {
+			opts.Timers = timers.NewLinuxWheel(p.HZ)
+		}
+		h, err := r.net.AddHostWith(spec.Name, opts)
 		if err != nil {
 			return err
 		}
@@ -129,9 +134,11 @@ func (r *scenarioRunner) setUp() error {
 			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: Winsock, keep-alive %v / %v / %d probes of %d byte(s)", name, p.Title, p.Idle(), p.Interval(), p.ProbeCount(), p.ProbeBytes))
 			sh.ws.WSAStartup(0x0202)
 		} else {
+			p := spec.POSIX
+			ApplyPOSIX(h, *p)
 			sh.px = sockopt.NewPOSIX(h)
 			sh.px.OnCall = record
-			r.rec.Note(0, name, name+" runs gvisor: POSIX calls with Linux's option numbers, gVisor's keep-alive (defaults 2h / 75s / 9)")
+			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: POSIX calls with Linux's option numbers, %s", name, p.Name, p.Summary()))
 		}
 		r.hosts[name] = sh
 	}

@@ -108,6 +108,8 @@ type KeepAliveEvent struct {
 	Count      int    `json:"count"`
 	// LastRecvNS is when the connection last received a segment.
 	LastRecvNS int64 `json:"last_recv_ns"`
+	// UserTimeoutNS is the connection's TCP_USER_TIMEOUT, if set.
+	UserTimeoutNS int64 `json:"user_timeout_ns,omitempty"`
 }
 
 // AppErrorEvent is an error surfaced to the application.

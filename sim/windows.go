@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"kasim/posixprofile"
 	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/winprofile"
@@ -28,6 +29,15 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 	}
 	h.SetAbortRST(p.AbortRST)
 	return nil
+}
+
+// ApplyPOSIX gives a host a POSIX profile's behaviour where it differs
+// from gVisor's own: the RST at the abort, and TCP_USER_TIMEOUT replacing
+// the probe count. (Its timer slack is the host's timer queue, chosen when
+// the host is added: see posixprofile.Profile.HZ.)
+func ApplyPOSIX(h *stack.Host, p posixprofile.Profile) {
+	h.SetAbortRST(p.AbortRST)
+	h.SetUserTimeoutReplacesCount(p.UserTimeoutReplacesCount)
 }
 
 // effective returns the keep-alive settings the client's connections get.

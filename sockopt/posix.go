@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
-
 	"kasim/stack"
 )
 
@@ -188,8 +186,7 @@ func (p *POSIX) apply(level, optname int, f *pfd) {
 	case optname == LinuxTCP_KEEPCNT:
 		_ = c.SetKeepAliveCount(f.count)
 	case optname == LinuxTCP_USER_TIMEOUT:
-		opt := tcpip.TCPUserTimeoutOption(f.userTO)
-		_ = c.Endpoint().SetSockOpt(&opt)
+		_ = c.SetUserTimeout(f.userTO)
 	}
 }
 

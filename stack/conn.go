@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -139,6 +140,11 @@ type Conn struct {
 	keepAliveOn    bool
 	registered     bool
 	keepAliveAbort bool
+	// userTimeout is TCP_USER_TIMEOUT as set; count the probe count the
+	// application set (0: the stack's default), kept apart from gVisor's
+	// while a user timeout replaces it (Host.SetUserTimeoutReplacesCount).
+	userTimeout time.Duration
+	count       int
 }
 
 // ID returns the socket's number, unique in its Network and given out in
@@ -348,8 +354,49 @@ func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
 }
 
 // SetKeepAliveCount sets how many unanswered probes abort (TCP_KEEPCNT).
+// While a user timeout replaces the count (see
+// Host.SetUserTimeoutReplacesCount), the count is kept for when it is
+// cleared.
 func (c *Conn) SetKeepAliveCount(n int) error {
+	c.count = n
+	if c.userTimeoutReplacesCount() {
+		return nil
+	}
 	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
+}
+
+// SetUserTimeout sets TCP_USER_TIMEOUT: how long sent data, or keep-alive
+// probes, may go unacknowledged before the connection is dropped; 0 turns
+// it off. gVisor drops at whichever of the user timeout and the probe
+// count comes first; on a host where the user timeout replaces the count,
+// as on Linux, only the user timeout counts while it is set.
+func (c *Conn) SetUserTimeout(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("stack: %s: user timeout %v: want zero (off) or more", c, d)
+	}
+	if c.count == 0 {
+		c.count, _ = c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+	}
+	opt := tcpip.TCPUserTimeoutOption(d)
+	if err := c.sockErr(c.ep.SetSockOpt(&opt)); err != nil {
+		return err
+	}
+	c.userTimeout = d
+	if !c.host.userTimeoutReplacesCount {
+		return nil
+	}
+	n := c.count
+	if d > 0 {
+		n = math.MaxInt32 // never reached: the user timeout decides
+	}
+	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
+}
+
+// UserTimeout returns the connection's TCP_USER_TIMEOUT (0: none).
+func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
+
+func (c *Conn) userTimeoutReplacesCount() bool {
+	return c.host.userTimeoutReplacesCount && c.userTimeout > 0
 }
 
 func (c *Conn) sockErr(err tcpip.Error) error {
@@ -367,6 +414,9 @@ func (c *Conn) KeepAlive() KeepAlive {
 	_ = c.ep.GetSockOpt(&idle)
 	_ = c.ep.GetSockOpt(&intvl)
 	count, _ := c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+	if c.userTimeoutReplacesCount() {
+		count = c.count
+	}
 	return KeepAlive{
 		Enabled:  c.ep.SocketOptions().GetKeepAlive(),
 		Idle:     time.Duration(idle),

@@ -49,6 +49,8 @@ type Host struct {
 	flows       map[connKey]*flow
 	probeOctets int  // octets appended to keep-alive probes (0 or 1)
 	abortRST    bool // send RST+ACK when keep-alive gives up
+	// userTimeoutReplacesCount: TCP_USER_TIMEOUT overrides the probe count.
+	userTimeoutReplacesCount bool
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }

@@ -98,6 +98,14 @@ func (h *Host) SetProbePayload(octets int) error {
 // itself sends nothing.
 func (h *Host) SetAbortRST(on bool) { h.abortRST = on }
 
+// SetUserTimeoutReplacesCount makes TCP_USER_TIMEOUT, while set on a
+// connection, replace its keep-alive probe count, as Linux's
+// tcp_keepalive_timer does: the connection is dropped at the first probe
+// time where nothing has been received for the user timeout and a probe is
+// unanswered, however many probes that takes. gVisor alone drops at
+// whichever comes first.
+func (h *Host) SetUserTimeoutReplacesCount(on bool) { h.userTimeoutReplacesCount = on }
+
 // padProbe returns a copy of probe p with one 0x00 octet appended and the
 // IP length and both checksums fixed.
 func padProbe(p packet, src, dst tcpip.Address) packet {

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/posixprofile"
 	"kasim/sim"
 	"kasim/stack"
 	"kasim/winprofile"
@@ -177,19 +178,29 @@ type profileFlags struct {
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.name, "profile", "gvisor", "the client's `profile`: gvisor (gVisor's own behaviour) or a Windows version (kasim profiles lists them)")
+	fs.StringVar(&p.name, "profile", "gvisor", "the client's `profile`: linux, gvisor (gVisor's own behaviour) or a Windows version (kasim profiles lists them)")
 	fs.Var(listFlag{&p.registry}, "registry", "a Windows registry value, `NAME=VALUE` (repeatable): KeepAliveTime, KeepAliveInterval, TcpMaxDataRetransmissions, PPTPTcpMaxDataRetransmissions")
-	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): abort=rst|none, probe-bytes=0|1")
+	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): Windows abort=rst|none, probe-bytes=0|1; linux and gvisor hz=0|100|250|300|1000, abort=rst|none, user-timeout=replaces-count|first-of-both")
 }
 
-// windows resolves the flags to a Windows profile, or nil for gvisor.
-func (p *profileFlags) windows() (*winprofile.Profile, error) {
-	if p.name == "gvisor" {
-		if len(p.registry)+len(p.set) > 0 {
-			return nil, errors.New("--registry and --set need a Windows --profile (kasim profiles lists them)")
+// resolve resolves the flags to a Windows profile or a POSIX one (linux,
+// gvisor); exactly one is not nil.
+func (p *profileFlags) resolve() (*winprofile.Profile, *posixprofile.Profile, error) {
+	if px, err := posixprofile.Lookup(p.name); err == nil {
+		if len(p.registry) > 0 {
+			return nil, nil, fmt.Errorf("--registry needs a Windows --profile; %s has none (kasim profiles lists them)", p.name)
 		}
-		return nil, nil
+		if px, err = px.Apply(p.set...); err != nil {
+			return nil, nil, fmt.Errorf("--set: %v", err)
+		}
+		return nil, &px, nil
 	}
+	w, err := p.windows()
+	return w, nil, err
+}
+
+// windows resolves the flags to a Windows profile.
+func (p *profileFlags) windows() (*winprofile.Profile, error) {
 	prof, err := winprofile.Lookup(p.name)
 	if err != nil {
 		return nil, fmt.Errorf("--profile %s: %v", p.name, err)
@@ -235,10 +246,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	b.PeerAlive = peer == "alive"
-	w, err := prof.windows()
+	w, px, err := prof.resolve()
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim run: %s\n", err)
 		return exitUsage
+	}
+	if px != nil && px.Name != "gvisor" {
+		b.POSIX = px
 	}
 	if w != nil {
 		// On Windows the system (registry) values apply unless the run

@@ -6,6 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"kasim/posixprofile"
 	"kasim/winprofile"
 )
 
@@ -20,7 +21,10 @@ func profilesCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSYSTEM\tIDLE\tINTERVAL\tPROBES\tPROBE\tSO_KEEPALIVE DURING CONNECT\tTCP_KEEPCNT\tTCP_KEEPIDLE")
-	fmt.Fprintln(tw, "gvisor\tgVisor netstack, as kasim runs it\t--idle\t--interval\t--count\t0 bytes\taccepted\t-\t-")
+	for _, name := range posixprofile.Names() {
+		p, _ := posixprofile.Lookup(name)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t0 bytes\taccepted\tyes\tyes\n", p.Name, p.Title, p.Idle, p.Interval, p.Count)
+	}
 	yes := map[bool]string{true: "yes", false: "no"}
 	during := map[bool]string{true: "WSAEINVAL", false: "accepted"}
 	for _, p := range winprofile.All() {
@@ -51,16 +55,18 @@ func profileCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
 		return code
 	}
-	w, err := prof.windows()
+	w, px, err := prof.resolve()
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim profile: %s\n", err)
 		return exitUsage
 	}
-	if w == nil {
-		fmt.Fprint(stdout, gvisorProfile)
-		return exitOK
+	var describe func(io.Writer) error
+	if w != nil {
+		describe = w.Describe
+	} else {
+		describe = px.Describe
 	}
-	if err := w.Describe(stdout); err != nil {
+	if err := describe(stdout); err != nil {
 		fmt.Fprintf(stderr, "kasim profile: %v\n", err)
 		return exitFail
 	}
@@ -68,12 +74,3 @@ func profileCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func isFlag(s string) bool { return len(s) > 1 && s[0] == '-' }
-
-const gvisorProfile = `gVisor netstack (gvisor)
-  idle, interval, count          --idle, --interval, --count     set per connection (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); gVisor's own defaults are 2h, 75s, 9
-  probe payload                  none (SND.NXT-1, zero length)   gVisor's sendEmptySegment
-  keep-alive before connect      armed at establishment          kasim's fix: gVisor alone never arms it on a quiet connection
-  every keep-alive option set    restarts the idle time          gVisor's resetKeepaliveTimer
-  error when keep-alive gives up ETIMEDOUT (110)                 gVisor's ErrTimeout, as Linux applications see it
-  on the wire at abort           nothing                         gVisor sends no RST
-`

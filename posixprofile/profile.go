@@ -1,0 +1,239 @@
+// Package posixprofile describes the keep-alive behaviour of the stacks kasim
+// drives through BSD-socket calls with Linux's option numbers: the Linux
+// kernel, measured against the real one with kasim conform, and gVisor's
+// netstack as it behaves on its own, for comparison. A profile says what a
+// host does at the points where stacks differ: whether an RST goes out when
+// keep-alive gives up, whether TCP_USER_TIMEOUT replaces the probe count,
+// and how late its timers fire.
+package posixprofile
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"kasim/timers"
+)
+
+// Profile is one stack's keep-alive behaviour, with any overrides. The zero
+// Profile is not valid: start from Lookup.
+type Profile struct {
+	Name  string // kasim's name: "linux", "gvisor"
+	Title string // "Linux"
+
+	// Idle, Interval and Count are the defaults a socket starts with
+	// (Linux: the sysctls net.ipv4.tcp_keepalive_time, _intvl, _probes).
+	Idle     time.Duration
+	Interval time.Duration
+	Count    int
+
+	// AbortRST says whether RST+ACK (seq = SND.NXT) goes out when
+	// keep-alive gives up.
+	AbortRST bool
+	// UserTimeoutReplacesCount says that while TCP_USER_TIMEOUT is set, it
+	// alone decides when unanswered probes drop the connection.
+	UserTimeoutReplacesCount bool
+	// HZ, if not zero, is the kernel's timer frequency: the host's timers
+	// fire when a Linux timer wheel ticking HZ times a second fires them,
+	// rounded up to their level's granularity (1 s becomes 1.024 s at 250).
+	// Zero fires every timer at its exact nanosecond.
+	HZ int
+
+	// Measured says the profile has been held against the real stack
+	// (kasim conform); otherwise it is modelled from source.
+	Measured bool
+
+	overrides map[string]string // key -> value as given
+}
+
+var table = []Profile{
+	{Name: "linux", Title: "Linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
+		AbortRST: true, UserTimeoutReplacesCount: true, HZ: 250, Measured: true},
+	{Name: "gvisor", Title: "gVisor netstack", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9},
+}
+
+// HZs are the timer frequencies Linux can be built with (CONFIG_HZ).
+var HZs = []int{100, 250, 300, 1000}
+
+// Names returns the profiles' names.
+func Names() []string {
+	out := make([]string, len(table))
+	for i, p := range table {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// Lookup returns the profile called name, at its defaults.
+func Lookup(name string) (Profile, error) {
+	for _, p := range table {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return Profile{}, fmt.Errorf("unknown profile %q (want %s)", name, strings.Join(Names(), " or "))
+}
+
+// Set overrides one behaviour: "hz" (0 for exact timers, or one of HZs),
+// "abort" (rst or none) or "user-timeout" (replaces-count or
+// first-of-both).
+func (p Profile) Set(key, value string) (Profile, error) {
+	switch key {
+	case "hz":
+		hz, err := strconv.Atoi(value)
+		if err != nil || (hz != 0 && !slices.Contains(HZs, hz)) {
+			return p, fmt.Errorf("hz=%s: want 0 (exact timers) or one of 100, 250, 300, 1000", value)
+		}
+		p.HZ = hz
+	case "abort":
+		switch value {
+		case "rst":
+			p.AbortRST = true
+		case "none":
+			p.AbortRST = false
+		default:
+			return p, fmt.Errorf("abort=%s: want rst or none", value)
+		}
+	case "user-timeout":
+		switch value {
+		case "replaces-count":
+			p.UserTimeoutReplacesCount = true
+		case "first-of-both":
+			p.UserTimeoutReplacesCount = false
+		default:
+			return p, fmt.Errorf("user-timeout=%s: want replaces-count or first-of-both", value)
+		}
+	default:
+		return p, fmt.Errorf("unknown setting %q (want hz, abort or user-timeout)", key)
+	}
+	m := make(map[string]string, len(p.overrides)+1)
+	for k, v := range p.overrides {
+		m[k] = v
+	}
+	m[key] = value
+	p.overrides = m
+	return p, nil
+}
+
+// Apply applies "KEY=VALUE" settings in order.
+func (p Profile) Apply(assignments ...string) (Profile, error) {
+	for _, a := range assignments {
+		key, value, ok := strings.Cut(a, "=")
+		if !ok || key == "" {
+			return p, fmt.Errorf("%q: want KEY=VALUE", a)
+		}
+		var err error
+		if p, err = p.Set(key, value); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// Overridden reports whether key was set with Set.
+func (p Profile) Overridden(key string) bool {
+	_, ok := p.overrides[key]
+	return ok
+}
+
+// Summary is the profile in a phrase, for a trace's notes: "gVisor's
+// keep-alive (defaults 2h / 75s / 9)", and for the other profiles what
+// they do differently from gVisor.
+func (p Profile) Summary() string {
+	owner := map[string]string{"linux": "Linux's", "gvisor": "gVisor's"}[p.Name]
+	text := fmt.Sprintf("%s keep-alive (defaults %s / %s / %d", owner, short(p.Idle), short(p.Interval), p.Count)
+	if p.AbortRST {
+		text += ", RST at the abort"
+	}
+	if p.UserTimeoutReplacesCount {
+		text += ", TCP_USER_TIMEOUT replaces the count"
+	}
+	if p.HZ != 0 {
+		text += fmt.Sprintf(", timers of a HZ=%d kernel", p.HZ)
+	}
+	return text + ")"
+}
+
+// short writes whole hours or seconds without the zero units
+// time.Duration.String adds ("2h", not "2h0m0s").
+func short(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
+// TimerSlack describes when the host's timers fire.
+func (p Profile) TimerSlack() string {
+	if p.HZ == 0 {
+		return "exact: every timer fires at its nanosecond"
+	}
+	return fmt.Sprintf("Linux timer wheel at HZ=%d: a timeout rounds up to its level's granularity (1s fires at %v, 2s at %v)",
+		p.HZ, p.Rounded(time.Second), p.Rounded(2*time.Second))
+}
+
+// Rounded returns when a timer armed for d at a jiffy boundary fires on
+// the host: at d with exact timers; with HZ, where kasim's Linux timer
+// wheel (the kernel's calc_wheel_index rounding) puts it.
+func (p Profile) Rounded(d time.Duration) time.Duration {
+	if p.HZ == 0 || d <= 0 {
+		return d
+	}
+	w := timers.NewLinuxWheel(p.HZ)
+	w.Push(1, int64(d))
+	when, _ := w.Peek()
+	return time.Duration(when)
+}
+
+// Describe writes the profile value by value, with where each comes from.
+func (p Profile) Describe(w io.Writer) error {
+	mark := func(key string) string {
+		if p.Overridden(key) {
+			return "  (set: " + key + "=" + p.overrides[key] + ")"
+		}
+		return ""
+	}
+	how := "modelled from gVisor's source (pkg/tcpip/transport/tcp), the engine under every kasim host"
+	if p.Measured {
+		how = "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c"
+	}
+	rst := "no RST: the endpoint just fails with ETIMEDOUT"
+	if p.AbortRST {
+		rst = "RST+ACK at SND.NXT, then ETIMEDOUT to the application"
+	}
+	ut := "drops at whichever comes first, the user timeout or the probe count"
+	if p.UserTimeoutReplacesCount {
+		ut = "replaces the probe count: drops at the first probe time with nothing received for the user timeout and a probe unanswered"
+	}
+	_, err := fmt.Fprintf(w, `%s (%s): %s
+  defaults          idle %v, interval %v, %d probes (TCP_KEEPIDLE 1-32767 s, TCP_KEEPINTVL 1-32767 s, TCP_KEEPCNT 1-127; else EINVAL)
+  probe             zero-length ACK at SND.NXT-1 (= SND.UNA-1: probes go only while nothing is unacknowledged)
+  idle counts from  the last segment received (data or pure ACK); sending does not restart it
+  gives up          at last received + idle + count x interval: %s%s
+  TCP_USER_TIMEOUT  %s%s
+  timers            %s%s
+`, p.Title, p.Name, how, p.Idle, p.Interval, p.Count, rst, mark("abort"), ut, mark("user-timeout"), p.TimerSlack(), mark("hz"))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(w, `  before connect    options are accepted (in SYN-SENT too) and keep-alive is armed once the
+                    connection is established (kasim's fix: gVisor alone never arms it then)
+  option changes    setting any keep-alive option on an established connection restarts the
+                    idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)
+`)
+	if err == nil && p.Name == "linux" {
+		_, err = fmt.Fprint(w, `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
+                    received, keeps its probe count, and leaves the timer alone for
+                    TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it
+  retransmission    gVisor's (RFC 6298 RTO, 200 ms minimum), not the kernel's tcp_retries2
+                    schedule: data retransmission timing is not held to Linux's
+`)
+	}
+	return err
+}
