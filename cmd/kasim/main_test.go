@@ -237,14 +237,15 @@ func TestREADMECommandsWork(t *testing.T) {
 
 // TestREADMETimelineExcerptsAreTrue: each timeline line the README quotes
 // is, byte for byte, a line of the built-in run it comes from (the default
-// run, or the one on Windows 7).
+// run, the one on Windows 7, or the Linux one).
 func TestREADMETimelineExcerptsAreTrue(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	printed := map[string]bool{}
-	for _, args := range [][]string{nil, {"run", "--profile", "win7"}} {
+	for _, args := range [][]string{nil, {"run", "--profile", "win7"},
+		{"run", "--profile", "linux", "--idle", "2s", "--interval", "1s", "--count", "3"}} {
 		code, out, errOut := kasim(args...)
 		if code != 0 {
 			t.Fatalf("kasim %v: exit %d: %s", args, code, errOut)
