@@ -58,31 +58,45 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	if s.TCP == nil {
 		return
 	}
-	t := s.TCP
-	key := keyOf(s.Src, s.Dst)
-	f := r.flows[key]
-	rev := r.flows[keyOf(s.Dst, s.Src)]
-	class := classify(t, s.Payload, s.Probe, f, rev)
-
 	if s.Probe && s.FromConn != nil {
 		r.keepAlive(s.At, s.FromConn, ActionProbe, s.ProbeNumber, s.ProbeNumber-1)
 	}
+	var conn int
+	if s.FromConn != nil {
+		conn = s.FromConn.ID()
+	}
+	var to string
+	if s.To != nil {
+		to = s.To.Name()
+	}
+	r.segment(s.At, s.From.Name(), to, conn, s.TCP, s.Src, s.Dst, s.Payload, s.Probe, s.Dropped, s.DropReason)
+}
+
+// segment records one TCP segment sent by host from (to host to, "" if
+// none) from socket conn (0 if unknown).
+func (r *Recorder) segment(at time.Duration, from, to string, conn int, t header.TCP, src, dst netip.AddrPort, payload int, probe, dropped bool, reason string) {
+	key := keyOf(src, dst)
+	f := r.flows[key]
+	rev := r.flows[keyOf(dst, src)]
+	class := classify(t, payload, probe, f, rev)
 
 	seq, ack := t.SequenceNumber(), t.AckNumber()
 	if f == nil {
-		f = &flowState{isn: seqnum.Value(seq), next: seqnum.Value(seq), src: s.Src.String(), dst: s.Dst.String()}
+		f = &flowState{isn: seqnum.Value(seq), next: seqnum.Value(seq), src: src.String(), dst: dst.String()}
 		r.flows[key] = f
 	}
 	ev := &SegmentEvent{
 		Dir:        "out",
 		Src:        f.src,
 		Dst:        f.dst,
+		To:         to,
+		Conn:       conn,
 		Flags:      flagString(t.Flags()),
-		Len:        s.Payload,
+		Len:        payload,
 		Win:        t.WindowSize(),
 		Class:      class,
-		Dropped:    s.Dropped,
-		DropReason: s.DropReason,
+		Dropped:    dropped,
+		DropReason: reason,
 	}
 	ev.Seq = seq - uint32(f.isn)
 	if t.Flags().Contains(header.TCPFlagAck) {
@@ -91,16 +105,10 @@ func (r *Recorder) Segment(s *stack.Segment) {
 			ev.Ack = ack - uint32(rev.isn)
 		}
 	}
-	if s.FromConn != nil {
-		ev.Conn = s.FromConn.ID()
-	}
-	if s.To != nil {
-		ev.To = s.To.Name()
-	}
-	r.Add(s.At, s.From.Name(), KindSegment, ev)
+	r.Add(at, from, KindSegment, ev)
 
 	if !t.Flags().Contains(header.TCPFlagRst) {
-		end := seqnum.Value(seq).Add(seqnum.Size(s.Payload))
+		end := seqnum.Value(seq).Add(seqnum.Size(payload))
 		if t.Flags().Contains(header.TCPFlagSyn) {
 			end++
 		}
@@ -111,7 +119,37 @@ func (r *Recorder) Segment(s *stack.Segment) {
 			f.next = end
 		}
 	}
-	f.lastProbe = class == ClassKeepAliveProbe && !s.Dropped
+	f.lastProbe = class == ClassKeepAliveProbe && !dropped
+}
+
+// WireSegment is a TCP segment seen on a real wire (kasim conform's
+// capture), for Recorder.Wire.
+type WireSegment struct {
+	At       time.Duration // since the run started
+	From, To string        // the sending and receiving hosts' names
+	Src, Dst netip.AddrPort
+	Flags    header.TCPFlags
+	Seq, Ack uint32 // absolute, as on the wire
+	Win      uint16
+	Len      int // payload octets
+	Dropped  bool
+	// DropReason says why Dropped; empty otherwise.
+	DropReason string
+}
+
+// Wire records a segment seen on a real wire, with the same class,
+// relative sequence numbers and fields a simulated one gets. With no stack
+// to ask, a keep-alive probe is read off the wire as Wireshark reads one:
+// an ACK without SYN, FIN or RST, of 0 or 1 octet, whose sequence number is
+// one below the highest its sender has sent.
+func (r *Recorder) Wire(w WireSegment) {
+	tcp := header.TCP(make([]byte, header.TCPMinimumSize))
+	tcp.Encode(&header.TCPFields{SrcPort: w.Src.Port(), DstPort: w.Dst.Port(), SeqNum: w.Seq, AckNum: w.Ack,
+		DataOffset: header.TCPMinimumSize, Flags: w.Flags, WindowSize: w.Win})
+	f := r.flows[keyOf(w.Src, w.Dst)]
+	probe := f != nil && w.Len <= 1 && seqnum.Value(w.Seq).Add(1) == f.next &&
+		w.Flags.Contains(header.TCPFlagAck) && !w.Flags.Intersects(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst)
+	r.segment(w.At, w.From, w.To, 0, tcp, w.Src, w.Dst, w.Len, probe, w.Dropped, w.DropReason)
 }
 
 // classify names a segment's role, from its flags, length and sequence
