@@ -56,11 +56,14 @@ type Options struct {
 }
 
 // labHooks are test-only: failAt names a NewLab step (see the step
-// constants) at which NewLab fails as if that step had gone wrong, and
-// peerStarted learns the helper's pid and namespace as soon as it exists.
+// constants) at which NewLab fails as if that step had gone wrong;
+// peerStarted and testerNS learn the helper's pid and the tester
+// namespace's inode as soon as they exist, so a test can check that a
+// failed NewLab left neither behind.
 type labHooks struct {
 	failAt      string
 	peerStarted func(pid int)
+	testerNS    func(ino uint64)
 }
 
 // Silence says which directions the tester's link drops.

@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +83,8 @@ type Lab struct {
 	st     *stack.Stack
 	tap    *tap
 	pcap   *pcapFilter
+	// fdbased's eventfds, which it never closes itself.
+	stopFDs []int
 
 	// How long NewLab's link setup took (logged by the tests; the
 	// package doc quotes typical values).
@@ -191,7 +196,7 @@ func checkPrivileges() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: running as uid %d without %v", ErrNotRoot, os.Geteuid(), missing)
+		return fmt.Errorf("%w: running as uid %d without %s", ErrNotRoot, os.Geteuid(), strings.Join(missing, " and "))
 	}
 	return nil
 }
@@ -214,6 +219,7 @@ func (l *Lab) startStack() error {
 	if err != nil {
 		return fmt.Errorf("live: opening gVisor's link on %s: %v", c.testerIf, err)
 	}
+	l.stopFDs = fdbasedStopFDs(lower)
 	if c.PCAP != nil {
 		l.pcap = &pcapFilter{w: c.PCAP}
 		sn, err := sniffer.NewWithWriter(lower, l.pcap, mtu+64)
@@ -369,6 +375,7 @@ func (l *Lab) close() error {
 		// goroutines, so the socket is no longer read when it closes.
 		l.st.Destroy()
 	}
+	closeStopFDs(l.stopFDs)
 	if l.tester != nil {
 		l.tester.close()
 	}
@@ -376,4 +383,45 @@ func (l *Lab) close() error {
 		errs = append(errs, l.peer.close())
 	}
 	return errors.Join(errs...)
+}
+
+// fdbasedStopFDs finds the eventfd each of fdbased's dispatchers creates to
+// be told to stop. fdbased never closes them (runsc, its main user, keeps
+// its link for the life of the process), so without this every Lab would
+// leak one descriptor. They are unexported, hence reflection; if a gVisor
+// upgrade moves them this finds nothing, and the cleanup test notices the
+// leak.
+func fdbasedStopFDs(ep stack.LinkEndpoint) []int {
+	v := reflect.ValueOf(ep)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return nil
+	}
+	ds := v.Elem().FieldByName("inboundDispatchers")
+	if !ds.IsValid() || ds.Kind() != reflect.Slice {
+		return nil
+	}
+	var fds []int
+	for i := 0; i < ds.Len(); i++ {
+		d := ds.Index(i)
+		for (d.Kind() == reflect.Interface || d.Kind() == reflect.Pointer) && !d.IsNil() {
+			d = d.Elem()
+		}
+		if d.Kind() != reflect.Struct {
+			continue
+		}
+		if efd := d.FieldByName("EFD"); efd.IsValid() && efd.CanInt() && efd.Int() >= 0 {
+			fds = append(fds, int(efd.Int()))
+		}
+	}
+	return fds
+}
+
+// closeStopFDs closes fdbased's eventfds once its dispatchers have
+// stopped, checking first that each descriptor still is an eventfd.
+func closeStopFDs(fds []int) {
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && l == "anon_inode:[eventfd]" {
+			unix.Close(fd)
+		}
+	}
 }

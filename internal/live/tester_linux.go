@@ -120,22 +120,24 @@ func makeTester(c *config, peerPID int) (*tester, error) {
 // buildTester runs on the locked thread, inside the new namespace. On an
 // error it releases what it made; the namespace itself goes when the
 // thread leaves it.
-func buildTester(c *config, peerPID int) (t *tester, err error) {
-	t = &tester{fd: -1}
+func buildTester(c *config, peerPID int) (_ *tester, err error) {
+	t := &tester{fd: -1}
 	defer func() {
 		if err != nil {
 			t.close()
-			t = nil
 		}
 	}()
-	if err := c.failAt(stepUnshare); err != nil {
-		return nil, err
-	}
 	var st unix.Stat_t
 	if err := unix.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), &st); err != nil {
 		return nil, fmt.Errorf("live: reading the tester namespace's inode: %v", err)
 	}
 	t.nsIno = st.Ino
+	if c.hooks != nil && c.hooks.testerNS != nil {
+		c.hooks.testerNS(st.Ino)
+	}
+	if err := c.failAt(stepUnshare); err != nil {
+		return nil, err
+	}
 	if err := disableIPv6(); err != nil {
 		return nil, fmt.Errorf("live: tester namespace: %v", err)
 	}
