@@ -24,13 +24,19 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/live"
 	"kasim/posixprofile"
 	"kasim/sim"
 	"kasim/stack"
 	"kasim/winprofile"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// The live lab re-executes kasim as its peer helper, inside a network
+	// namespace; in that copy this runs the helper and never returns.
+	live.MaybeRunPeer()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 const usage = `kasim simulates TCP keep-alive on real TCP stacks (gVisor's netstack) under
 virtual time: two hours of idle time take microseconds, and every run with the

@@ -1,0 +1,231 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// ErrNotRoot is wrapped by the error NewLab returns when the process may not
+// create network namespaces (it is not root, or lacks CAP_NET_ADMIN or
+// CAP_SYS_ADMIN). Test it with errors.Is.
+var ErrNotRoot = errors.New("live: needs root (CAP_NET_ADMIN) to create network namespaces")
+
+// Options configure a Lab. The zero value is usable: every field has a
+// default.
+type Options struct {
+	// TesterAddr is the tester's (gVisor's) address and prefix; default
+	// 10.99.0.1/24. PeerAddr is the kernel side's; default 10.99.0.2/24.
+	// Both must be IPv4 and in the same subnet. They exist only inside the
+	// lab's namespaces, so they clash with nothing on the machine.
+	TesterAddr, PeerAddr netip.Prefix
+
+	// TesterIf and PeerIf name the two ends of the veth pair; default kt0
+	// and kp0. Each lives in its own namespace, so the names clash with
+	// nothing outside.
+	TesterIf, PeerIf string
+
+	// PCAP, if set, receives a capture of every IP frame on the tester's
+	// veth end, in both directions, with wall-clock timestamps (gVisor's
+	// link/sniffer: pcap, LINKTYPE_RAW). Frames the silence switch drops on
+	// the way in are in it (they were on the wire); frames it drops on the
+	// way out are not (they never left). Writes are serialised; the first
+	// write error stops the capture and is returned by Err and Close.
+	PCAP io.Writer
+
+	// OnSegment, if set, is called for every TCP segment the tester sends
+	// or receives, dropped ones included. Calls are serialised, come from
+	// gVisor's goroutines, and must return quickly without calling into
+	// the Lab.
+	OnSegment func(Segment)
+
+	// PeerStderr, if set, receives the peer helper's standard error (its
+	// diagnostics, and the output of programs started by Peer.Exec).
+	// Either way its last few kilobytes are quoted when the helper dies.
+	PeerStderr io.Writer
+
+	// hooks lets this package's tests inject failures; nil outside them.
+	hooks *labHooks
+}
+
+// labHooks are test-only: failAt names a NewLab step (see the step
+// constants) at which NewLab fails as if that step had gone wrong;
+// peerStarted and testerNS learn the helper's pid and the tester
+// namespace's inode as soon as they exist, so a test can check that a
+// failed NewLab left neither behind.
+type labHooks struct {
+	failAt      string
+	peerStarted func(pid int)
+	testerNS    func(ino uint64)
+}
+
+// Silence says which directions the tester's link drops.
+type Silence uint32
+
+// The silence switch: SilenceIn drops frames arriving at the tester before
+// gVisor sees them, SilenceOut drops the frames gVisor sends before they
+// reach the wire, SilenceBoth does both: the peer falls silent.
+const (
+	SilenceNone Silence = 0
+	SilenceIn   Silence = 1 << 0
+	SilenceOut  Silence = 1 << 1
+	SilenceBoth         = SilenceIn | SilenceOut
+)
+
+func (s Silence) String() string {
+	switch s {
+	case SilenceNone:
+		return "none"
+	case SilenceIn:
+		return "in"
+	case SilenceOut:
+		return "out"
+	case SilenceBoth:
+		return "both"
+	}
+	return fmt.Sprintf("Silence(%d)", uint32(s))
+}
+
+// Direction is a segment's direction as seen from the tester.
+type Direction int
+
+// In: sent by the kernel, arriving at the tester. Out: sent by the tester.
+const (
+	In Direction = iota
+	Out
+)
+
+func (d Direction) String() string {
+	if d == In {
+		return "in"
+	}
+	return "out"
+}
+
+// Mono is a CLOCK_MONOTONIC reading in nanoseconds. The Lab and the peer
+// helper both read this clock, so their times compare directly.
+type Mono int64
+
+// Now reads CLOCK_MONOTONIC.
+func Now() Mono {
+	var ts unix.Timespec
+	// CLOCK_MONOTONIC cannot fail on Linux; on an error ts stays zero.
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return Mono(ts.Nano())
+}
+
+// Sub returns m-o.
+func (m Mono) Sub(o Mono) time.Duration { return time.Duration(m - o) }
+
+// Segment is one TCP segment seen at the tester's link.
+type Segment struct {
+	Dir      Direction
+	At       Mono // when the tester's link saw it (CLOCK_MONOTONIC)
+	Src, Dst netip.AddrPort
+	Flags    header.TCPFlags
+	Seq, Ack uint32
+	Len      int    // payload octets
+	Window   uint16 // the raw window field, unscaled
+	Dropped  bool   // the silence switch dropped it
+}
+
+// FlagString returns the flags as letters, e.g. "A", "SA", "RA".
+func (s Segment) FlagString() string {
+	var b strings.Builder
+	for _, f := range []struct {
+		bit header.TCPFlags
+		c   byte
+	}{{header.TCPFlagFin, 'F'}, {header.TCPFlagSyn, 'S'}, {header.TCPFlagRst, 'R'}, {header.TCPFlagPsh, 'P'}, {header.TCPFlagAck, 'A'}, {header.TCPFlagUrg, 'U'}, {header.TCPFlagEce, 'E'}, {header.TCPFlagCwr, 'C'}} {
+		if s.Flags&f.bit != 0 {
+			b.WriteByte(f.c)
+		}
+	}
+	return b.String()
+}
+
+func (s Segment) String() string {
+	d := ""
+	if s.Dropped {
+		d = " dropped"
+	}
+	return fmt.Sprintf("%s %s -> %s %s seq=%d ack=%d len=%d win=%d%s", s.Dir, s.Src, s.Dst, s.FlagString(), s.Seq, s.Ack, s.Len, s.Window, d)
+}
+
+// Result is the outcome of one call the peer helper made: Ret is the call's
+// return value (a new fd, an option's value, a byte count, a pid) and Errno
+// its error, 0 on success. At is when the call returned in the helper.
+type Result struct {
+	Ret   int
+	Errno syscall.Errno
+	At    Mono
+}
+
+// Err returns Errno as an error, or nil if the call succeeded.
+func (r Result) Err() error {
+	if r.Errno == 0 {
+		return nil
+	}
+	return r.Errno
+}
+
+// ErrnoName returns the errno's symbolic name ("ETIMEDOUT"), or "" for
+// none.
+func (r Result) ErrnoName() string { return errnoName(r.Errno) }
+
+func errnoName(e syscall.Errno) string {
+	if e == 0 {
+		return ""
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+// EventKind names an asynchronous report from the peer helper.
+type EventKind string
+
+// The asynchronous reports: a non-blocking connect finished (Errno is its
+// SO_ERROR); a pending accept returned (Ret is the new fd); a pending recv
+// returned (Ret is the byte count, 0 at end of stream); a program started
+// by Exec ended (Ret is its exit status, -1 if a signal killed it).
+const (
+	EventConnect EventKind = "connect"
+	EventAccept  EventKind = "accept"
+	EventRecv    EventKind = "recv"
+	EventExit    EventKind = "exit"
+)
+
+// Event is an asynchronous report from the peer helper. Req is the id of
+// the request that started the operation, FD the socket it concerns (for
+// EventExit, the program's pid), At when the blocking call returned.
+type Event struct {
+	Kind   EventKind
+	Req    uint64
+	FD     int
+	Ret    int
+	Errno  syscall.Errno
+	At     Mono
+	Detail string // EventAccept: the remote address; EventExit: how it ended
+}
+
+// ErrnoName returns the errno's symbolic name, or "" for none.
+func (e Event) ErrnoName() string { return errnoName(e.Errno) }
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s fd=%d ret=%d", e.Kind, e.FD, e.Ret)
+	if e.Errno != 0 {
+		s += " " + errnoName(e.Errno)
+	}
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}

@@ -1,0 +1,180 @@
+package live
+
+import (
+	"encoding/binary"
+	"io"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/nested"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// tap sits between gVisor's stack and the link (the sniffer, then fdbased):
+// it reports TCP segments to the observer and drops frames while the
+// silence switch is on. Being above the sniffer, a frame it drops on the
+// way in is still captured (it was on the wire) and one it drops on the
+// way out is not (it never was).
+type tap struct {
+	nested.Endpoint
+	silence atomic.Uint32
+
+	obsMu sync.Mutex // serialises observe's calls to onSegment
+	obs   func(Segment)
+}
+
+func newTap(lower stack.LinkEndpoint, obs func(Segment)) *tap {
+	t := &tap{obs: obs}
+	t.Endpoint.Init(lower, t)
+	return t
+}
+
+// DeliverNetworkPacket implements stack.NetworkDispatcher: frames arriving
+// from the wire.
+func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	at := Now()
+	drop := Silence(t.silence.Load())&SilenceIn != 0
+	t.observe(In, at, protocol, pkt, drop)
+	if drop {
+		return
+	}
+	t.Endpoint.DeliverNetworkPacket(protocol, pkt)
+}
+
+// WritePackets implements stack.LinkEndpoint: frames gVisor sends. The
+// caller keeps ownership of pkts, so dropping is just not passing them on.
+func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	at := Now()
+	drop := Silence(t.silence.Load())&SilenceOut != 0
+	for _, pkt := range pkts.AsSlice() {
+		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, drop)
+	}
+	if drop {
+		return pkts.Len(), nil
+	}
+	return t.Endpoint.WritePackets(pkts)
+}
+
+func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped bool) {
+	if t.obs == nil || protocol != header.IPv4ProtocolNumber {
+		return
+	}
+	seg, ok := parseSegment(pkt)
+	if !ok {
+		return
+	}
+	seg.Dir, seg.At, seg.Dropped = dir, at, dropped
+	t.obsMu.Lock()
+	defer t.obsMu.Unlock()
+	t.obs(seg)
+}
+
+// parseSegment reads an IPv4 TCP segment out of a frame, whichever way it
+// is going: the link header (pushed on the way out, consumed on the way
+// in) is still in the buffer, so it is trimmed the way gVisor's sniffer
+// does.
+func parseSegment(pkt *stack.PacketBuffer) (Segment, bool) {
+	buf := pkt.ToBuffer()
+	defer buf.Release()
+	buf.TrimFront(int64(len(pkt.VirtioNetHeader().Slice())))
+	buf.TrimFront(int64(len(pkt.LinkHeader().Slice())))
+	b := buf.Flatten()
+	ip := header.IPv4(b)
+	if !ip.IsValid(len(b)) || ip.TransportProtocol() != header.TCPProtocolNumber || ip.FragmentOffset() != 0 {
+		return Segment{}, false
+	}
+	payload := ip.Payload()
+	if len(payload) < header.TCPMinimumSize {
+		return Segment{}, false
+	}
+	tcp := header.TCP(payload)
+	off := int(tcp.DataOffset())
+	if off < header.TCPMinimumSize || off > len(payload) {
+		return Segment{}, false
+	}
+	src, dst := ip.SourceAddress().As4(), ip.DestinationAddress().As4()
+	return Segment{
+		Src:    netip.AddrPortFrom(netip.AddrFrom4(src), tcp.SourcePort()),
+		Dst:    netip.AddrPortFrom(netip.AddrFrom4(dst), tcp.DestinationPort()),
+		Flags:  tcp.Flags(),
+		Seq:    tcp.SequenceNumber(),
+		Ack:    tcp.AckNumber(),
+		Len:    len(payload) - off,
+		Window: tcp.WindowSize(),
+	}, true
+}
+
+// pcapFilter stands between gVisor's sniffer and the caller's writer:
+//   - it serialises writes (the sniffer writes from whichever goroutine
+//     carries the frame, incoming and outgoing at once);
+//   - it keeps the first write error and swallows it and all later writes,
+//     because the sniffer panics when its writer fails;
+//   - it zeroes the header's thiszone, which gVisor fills from the local
+//     time zone although the timestamps are UTC;
+//   - it leaves out records that are not IP (ARP), which the sniffer writes
+//     too although its link type, LINKTYPE_RAW, can only say IP.
+//
+// It parses the stream rather than trusting one record per Write.
+type pcapFilter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	err     error
+	pending []byte
+	header  bool // the file header has been passed on
+}
+
+const (
+	pcapHeaderLen = 24
+	pcapRecordLen = 16
+)
+
+func (p *pcapFilter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return len(b), nil
+	}
+	p.pending = append(p.pending, b...)
+	rest := p.pending
+	for p.err == nil {
+		if !p.header {
+			if len(rest) < pcapHeaderLen {
+				break
+			}
+			h := append([]byte(nil), rest[:pcapHeaderLen]...)
+			clear(h[8:12]) // thiszone
+			p.emit(h)
+			rest = rest[pcapHeaderLen:]
+			p.header = true
+			continue
+		}
+		if len(rest) < pcapRecordLen {
+			break
+		}
+		n := pcapRecordLen + int(binary.LittleEndian.Uint32(rest[8:12]))
+		if len(rest) < n {
+			break
+		}
+		if v := rest[pcapRecordLen:n]; len(v) == 0 || v[0]>>4 == 4 || v[0]>>4 == 6 {
+			p.emit(rest[:n])
+		}
+		rest = rest[n:]
+	}
+	p.pending = append(p.pending[:0], rest...)
+	return len(b), nil
+}
+
+func (p *pcapFilter) emit(b []byte) {
+	if _, err := p.w.Write(b); err != nil {
+		p.err = err
+	}
+}
+
+func (p *pcapFilter) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
