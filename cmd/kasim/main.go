@@ -49,6 +49,9 @@ Usage:
   kasim check FILE|DIR  run scenario files and check their expectations
   kasim compare --profiles A,B FILE.yaml
                         run a scenario once per profile and compare the probes side by side
+  kasim conform [FILE.yaml...]
+                        run scenarios against this machine's kernel (as root, in namespaces
+                        kasim makes) and in simulation, and report where they agree
   kasim profiles        list the profiles (--profile NAME)
   kasim profile NAME    show one profile, value by value, with where each comes from
   kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
@@ -73,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkCmd(args[1:], stdout, stderr)
 	case "compare":
 		return compareCmd(args[1:], stdout, stderr)
+	case "conform":
+		return conformCmd(args[1:], stdout, stderr)
 	case "version":
 		if len(args) > 1 {
 			if isHelp(args[1]) {

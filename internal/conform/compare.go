@@ -1,0 +1,165 @@
+package conform
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"kasim/sim"
+)
+
+// item is one event of the kernel host's keep-alive story.
+type item struct {
+	key   string // "keepalive-probe #2", "rst #1", "recv error"
+	shape string
+	// at is the time since the event it is timed from: the last segment
+	// the kernel received (fromRecv), or its last probe.
+	at       time.Duration
+	fromRecv bool
+}
+
+// story picks out of a trace what the comparison holds the two sides to:
+// the kernel's keep-alive probes and resets (their shape) and the errors
+// its application saw, each timed from what the keep-alive rules time it
+// from: the first probe after a receive from that receive, a later probe
+// from the probe before, the reset and the error from the last probe. So
+// the comparison does not depend on when the live run managed to make
+// its calls.
+func story(events []sim.Event) []item {
+	var out []item
+	n := map[string]int{}
+	var lastRecv, lastItem time.Duration
+	for _, e := range events {
+		h := e.Head()
+		at := time.Duration(h.TNS)
+		if s, ok := e.(*sim.SegmentEvent); ok && h.Host == TesterHost && !s.Dropped {
+			lastRecv = at
+			continue
+		}
+		if h.Host != KernelHost {
+			continue
+		}
+		var it item
+		switch e := e.(type) {
+		case *sim.SegmentEvent:
+			if e.Class != sim.ClassKeepAliveProbe && e.Class != sim.ClassRST {
+				continue
+			}
+			n[e.Class]++
+			it = item{key: fmt.Sprintf("%s #%d", e.Class, n[e.Class]),
+				shape: fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)}
+		case *sim.AppErrorEvent:
+			key := e.Op + " error"
+			if n[key] > 0 {
+				continue // the first error is the one keep-alive caused
+			}
+			n[key]++
+			it = item{key: key, shape: e.Error}
+		default:
+			continue
+		}
+		it.at, it.fromRecv = at-lastItem, true
+		if lastRecv >= lastItem {
+			it.at = at - lastRecv
+		} else {
+			it.fromRecv = false
+		}
+		if strings.HasPrefix(it.key, sim.ClassKeepAliveProbe) {
+			// The reset and the error come at the same instant, in either
+			// order on a live run: both are timed from the last probe.
+			lastItem = at
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// compare lines up the simulated story with each live run's, by key, and
+// says where they agree: the same shape in every run, and the simulated
+// time within the live runs' spread (or tol, if larger) of their median.
+func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []Row {
+	liveStories := make([]map[string]item, len(lives))
+	var keys []string
+	for _, it := range simStory {
+		keys = append(keys, it.key)
+	}
+	for i, ev := range lives {
+		liveStories[i] = map[string]item{}
+		for _, it := range story(ev) {
+			liveStories[i][it.key] = it
+			if !slices.Contains(keys, it.key) {
+				keys = append(keys, it.key)
+			}
+		}
+	}
+	simByKey := map[string]item{}
+	for _, it := range simStory {
+		simByKey[it.key] = it
+	}
+	var rows []Row
+	for _, k := range keys {
+		row := Row{What: k}
+		s, inSim := simByKey[k]
+		if inSim {
+			row.Sim, row.SimAt, row.From = s.shape, s.at, from(s.fromRecv)
+		}
+		var times []time.Duration
+		shapes := map[string]bool{}
+		missing := 0
+		for _, ls := range liveStories {
+			it, ok := ls[k]
+			if !ok {
+				missing++
+				continue
+			}
+			times = append(times, it.at)
+			shapes[it.shape] = true
+			row.Live = it.shape
+			if !inSim {
+				row.From = from(it.fromRecv)
+			}
+		}
+		if len(times) > 0 {
+			slices.Sort(times)
+			row.LiveAt = times[len(times)/2]
+			row.Spread = times[len(times)-1] - times[0]
+		}
+		diff := row.SimAt - row.LiveAt
+		if diff < 0 {
+			diff = -diff
+		}
+		allowed := max(row.Spread, tol)
+		if inSim && s.fromRecv {
+			// Timed from a receive: the kernel's jiffy phase then moves
+			// the timeout anywhere within one wheel granule.
+			allowed = max(allowed, phase)
+		}
+		switch {
+		case !inSim:
+			row.Explanation = "the kernel did this; the profile does not"
+		case missing == len(liveStories):
+			row.Explanation = "the profile does this; the kernel does not"
+		case missing > 0:
+			row.Explanation = fmt.Sprintf("in %d of %d live runs only", len(liveStories)-missing, len(liveStories))
+		case len(shapes) > 1:
+			row.Explanation = "the kernel's own runs differ in shape"
+		case row.Sim != row.Live:
+			row.Explanation = "different shape"
+		case diff > allowed:
+			row.Explanation = fmt.Sprintf("%v apart, more than %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
+		default:
+			row.Agree = true
+			row.Explanation = fmt.Sprintf("%v apart, within %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func from(recv bool) string {
+	if recv {
+		return "last receive"
+	}
+	return "last probe"
+}

@@ -1,0 +1,394 @@
+// Package conform runs a scenario against a real TCP stack (the machine's
+// own kernel, in namespaces internal/live makes) and in simulation, and
+// says where the two agree: kasim conform.
+//
+// A conform scenario is an ordinary scenario file with two hosts: "kernel",
+// the stack under test, and "tester", gVisor driven by kasim on the other
+// end of a veth pair. Live, the kernel's socket calls go to the helper in
+// its namespace, and "silence: tester" drops the tester's traffic at its
+// link. In simulation the kernel host runs the chosen profile.
+package conform
+
+import (
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"kasim/internal/live"
+	"kasim/sim"
+	"kasim/stack"
+)
+
+// Scenarios holds the built-in conform scenarios, scenarios/*.yaml.
+//
+//go:embed scenarios/*.yaml
+var Scenarios embed.FS
+
+// Host names a conform scenario uses.
+const (
+	KernelHost = "kernel"
+	TesterHost = "tester"
+)
+
+// Options configure a comparison.
+type Options struct {
+	// Profile is the profile the simulated kernel host runs (linux,
+	// gvisor, or a Windows profile).
+	Profile string
+	// Runs is how many times each scenario runs live, to measure the
+	// kernel's own spread (default 3).
+	Runs int
+	// Tolerance is the least difference in time that counts as a
+	// disagreement, on top of the measured spread (default 5ms).
+	Tolerance time.Duration
+	// Phase is the allowance for a timeout counted from a receive: the
+	// kernel receives at any point of a jiffy, and its timer wheel then
+	// fires anywhere within one granule of the level the timeout lands in
+	// (8 jiffies, 32ms at HZ=250, for timeouts of 63 to 503 jiffies); the
+	// simulation's phase is fixed. Default 32ms.
+	Phase time.Duration
+	// PCAP, if set, receives the first live run's capture.
+	PCAP io.Writer
+}
+
+// Row is one compared event: the n-th of its kind sent or seen at the
+// kernel host.
+type Row struct {
+	What      string // "keepalive-probe #1", "rst", "recv error"
+	Sim, Live string // the event's shape on each side ("A seq=0 ack=1 len=0", "ETIMEDOUT"); "" if missing
+	// From is what the times count from: "last receive" or "last probe"
+	// (see story).
+	From        string
+	SimAt       time.Duration
+	LiveAt      time.Duration // the median over the live runs
+	Spread      time.Duration // max - min over the live runs
+	Agree       bool
+	Explanation string
+}
+
+// Report is one scenario's comparison.
+type Report struct {
+	Scenario string
+	Profile  string
+	Runs     int
+	Rows     []Row
+	// Live is the first live run's trace; Sim the simulated one.
+	Live, Sim []sim.Event
+}
+
+// Agree reports whether every row agrees.
+func (r *Report) Agree() bool {
+	for _, row := range r.Rows {
+		if !row.Agree {
+			return false
+		}
+	}
+	return len(r.Rows) > 0
+}
+
+// Compare runs the scenario file data (named file) live Runs times and in
+// simulation under opts.Profile, and compares the kernel's keep-alive
+// probes, reset and application error, time and shape.
+func Compare(file string, data []byte, opts Options) (*Report, error) {
+	if opts.Runs <= 0 {
+		opts.Runs = 3
+	}
+	if opts.Tolerance <= 0 {
+		opts.Tolerance = 5 * time.Millisecond
+	}
+	if opts.Phase <= 0 {
+		opts.Phase = 32 * time.Millisecond
+	}
+	if opts.Profile == "" {
+		opts.Profile = "linux"
+	}
+	liveSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: "linux", TesterHost: "gvisor"})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLive(liveSpec); err != nil {
+		return nil, err
+	}
+	simSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: opts.Profile})
+	if err != nil {
+		return nil, err
+	}
+	simRun, err := sim.RunScenario(simSpec)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs, Sim: simRun.Events}
+	if rep.Scenario == "" {
+		rep.Scenario = file
+	}
+	var lives [][]sim.Event
+	for i := 0; i < opts.Runs; i++ {
+		var pcap io.Writer
+		if i == 0 {
+			pcap = opts.PCAP
+		}
+		events, err := runLive(liveSpec, pcap)
+		if err != nil {
+			return nil, fmt.Errorf("%s: live run %d: %w", file, i+1, err)
+		}
+		lives = append(lives, events)
+	}
+	rep.Live = lives[0]
+	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase)
+	return rep, nil
+}
+
+// ErrNotLive is wrapped by the error for a scenario the live lab cannot
+// play (other hosts, more connections, actions it cannot do).
+var ErrNotLive = errors.New("not a conform scenario")
+
+// checkLive refuses what the live lab cannot do, naming the action.
+func checkLive(s *sim.Scenario) error {
+	names := []string{}
+	for _, h := range s.Hosts {
+		names = append(names, h.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{KernelHost, TesterHost}) {
+		return fmt.Errorf("%s: %w: it has two hosts, kernel and tester; this one has %v", s.File, ErrNotLive, names)
+	}
+	if len(s.Conns) != 1 {
+		return fmt.Errorf("%s: %w: it has one connection; this one has %d", s.File, ErrNotLive, len(s.Conns))
+	}
+	if c := s.Conns[0]; c.Client != KernelHost || c.Server != TesterHost {
+		return fmt.Errorf("%s:%d:%d: %w: the kernel connects to the tester (client: kernel, server: tester)", s.File, c.Pos.Line, c.Pos.Col, ErrNotLive)
+	}
+	for _, a := range s.Actions {
+		ok := false
+		switch a.Do {
+		case sim.DoSetsockopt, sim.DoGetsockopt, sim.DoConnect:
+			ok = a.End == "client"
+		case sim.DoSend:
+			ok = true
+		case sim.DoSilence:
+			ok = len(a.Hosts) == 1 && a.Hosts[0] == TesterHost
+		case sim.DoHeal:
+			ok = len(a.Hosts) == 1 && a.Hosts[0] == TesterHost
+		}
+		if !ok {
+			return fmt.Errorf("%s:%d:%d: %w: %s is not something the live lab can do (it runs the kernel's socket calls, sends from either end, and silences or heals the tester)",
+				s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, a.Do)
+		}
+	}
+	return nil
+}
+
+// accepted is the tester's accepted connection, or why there is none.
+type accepted struct {
+	c   io.ReadWriteCloser
+	err error
+}
+
+// liveRun holds one live run's state.
+type liveRun struct {
+	mu  sync.Mutex
+	rec *sim.Recorder
+	t0  live.Mono
+}
+
+func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
+
+// runLive plays s against the kernel in real time and returns the trace.
+func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
+	r := &liveRun{rec: sim.NewRecorder()}
+	var lab *live.Lab
+	opts := live.Options{PCAP: pcap, OnSegment: func(seg live.Segment) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		from, to := KernelHost, TesterHost
+		reason := ""
+		if seg.Dir == live.Out {
+			from, to = TesterHost, KernelHost
+		}
+		if seg.Dropped {
+			reason = "silenced: tester receives nothing"
+			if seg.Dir == live.Out {
+				reason = "silenced: tester sends nothing"
+			}
+		}
+		r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
+			Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
+	}}
+	lab, err := live.NewLab(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer lab.Close()
+	conn := s.Conns[0]
+	ln, err := lab.ListenTCP(conn.Port)
+	if err != nil {
+		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
+	}
+	defer ln.Close()
+	acceptc := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		acceptc <- accepted{c, err}
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 65536)
+		for { // the tester keeps a receive pending, as every kasim host does
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	var tester io.ReadWriteCloser
+	defer func() {
+		if tester != nil {
+			tester.Close()
+		}
+	}()
+
+	p := lab.Peer()
+	sock, err := p.Socket()
+	if err != nil || sock.Errno != 0 {
+		return nil, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+	}
+	fd := sock.Ret
+	r.t0 = live.Now()
+	deadline := r.t0 + live.Mono(s.Duration)
+	addErr := func(at live.Mono, op string, e live.Event) {
+		r.mu.Lock()
+		r.rec.Add(r.at(at), KernelHost, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
+		r.mu.Unlock()
+	}
+	call := func(at live.Mono, name, level, opt string, value any, res live.Result) {
+		ev := &sim.SockOptEvent{Call: name, Level: level, Opt: opt, Value: value, Result: res.Ret}
+		if res.Errno != 0 {
+			ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
+		}
+		r.mu.Lock()
+		r.rec.Add(r.at(at), KernelHost, sim.KindSockOpt, ev)
+		r.mu.Unlock()
+	}
+	actions := slices.Clone(s.Actions)
+	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
+	events := p.Events()
+	next := 0
+	for {
+		now := live.Now()
+		if next < len(actions) && now >= r.t0+live.Mono(actions[next].At) {
+			a := actions[next]
+			next++
+			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, call); err != nil {
+				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
+			}
+			continue
+		}
+		if now >= deadline {
+			break
+		}
+		wait := deadline.Sub(now)
+		if next < len(actions) {
+			wait = min(wait, (r.t0 + live.Mono(actions[next].At)).Sub(now))
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case ev, ok := <-events:
+			tm.Stop()
+			if !ok {
+				return nil, errors.New("the kernel-side helper stopped")
+			}
+			switch ev.Kind {
+			case live.EventConnect:
+				if ev.Errno != 0 {
+					addErr(ev.At, "connect", ev)
+					continue
+				}
+				if _, err := p.Recv(fd, 65536); err != nil {
+					return nil, err
+				}
+			case live.EventRecv:
+				if ev.Errno != 0 {
+					addErr(ev.At, "recv", ev)
+				} else if ev.Ret > 0 {
+					if _, err := p.Recv(fd, 65536); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case <-tm.C:
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.rec.Events())
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Head().TNS < out[j].Head().TNS })
+	return out, lab.Err()
+}
+
+// do performs one action live.
+func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *io.ReadWriteCloser,
+	acceptc <-chan accepted, call func(live.Mono, string, string, string, any, live.Result)) error {
+	p := lab.Peer()
+	switch a.Do {
+	case sim.DoSetsockopt:
+		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
+		res, err := p.SetsockoptInt(fd, a.Level, a.Opt, v)
+		if err != nil {
+			return err
+		}
+		call(res.At, "setsockopt", a.LevelName, a.OptName, v, res)
+	case sim.DoGetsockopt:
+		res, err := p.GetsockoptInt(fd, a.Level, a.Opt)
+		if err != nil {
+			return err
+		}
+		call(res.At, "getsockopt", a.LevelName, a.OptName, res.Ret, res)
+	case sim.DoConnect:
+		res, err := p.Connect(fd, netip.AddrPortFrom(lab.TesterAddr(), port))
+		if err != nil {
+			return err
+		}
+		call(res.At, "connect", "", "", netip.AddrPortFrom(lab.TesterAddr(), port).String(), res)
+	case sim.DoSend:
+		if a.End == "client" {
+			res, err := p.Send(fd, len(a.Data))
+			if err != nil {
+				return err
+			}
+			call(res.At, "send", "", "", len(a.Data), res)
+			return nil
+		}
+		if *tester == nil {
+			select {
+			case acc := <-acceptc:
+				if acc.err != nil {
+					return fmt.Errorf("tester: accept: %v", acc.err)
+				}
+				*tester = acc.c
+			case <-time.After(time.Second):
+				return errors.New("tester: no connection to send on")
+			}
+		}
+		if _, err := (*tester).Write(a.Data); err != nil {
+			return fmt.Errorf("tester: send: %v", err)
+		}
+	case sim.DoSilence:
+		s := live.SilenceBoth
+		switch a.Direction {
+		case stack.Inbound:
+			s = live.SilenceIn
+		case stack.Outbound:
+			s = live.SilenceOut
+		}
+		lab.SetSilence(s)
+	case sim.DoHeal:
+		lab.SetSilence(live.SilenceNone)
+	}
+	return nil
+}
