@@ -43,7 +43,7 @@ type Options struct {
 	// OnSegment, if set, is called for every TCP segment the tester sends
 	// or receives, dropped ones included. Calls are serialised, come from
 	// gVisor's goroutines, and must return quickly without calling into
-	// the Lab.
+	// the Lab. Once Close has begun it is not called again.
 	OnSegment func(Segment)
 
 	// PeerStderr, if set, receives the peer helper's standard error (its

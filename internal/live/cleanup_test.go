@@ -439,3 +439,48 @@ func TestNotRootRefused(t *testing.T) {
 		t.Errorf("NewLab as nobody said %q, want ErrNotRoot and its reason", out)
 	}
 }
+
+// TestCloseDuringTraffic closes a lab while the kernel is sending to the
+// tester, so that segments arrive for connections Close has just aborted.
+// gVisor answers those with an RST from its link reader, which needs the
+// stack's lock; Close must not be holding it then (see tap.shut).
+func TestCloseDuringTraffic(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		lab := newTestLab(t, Options{})
+		fd, conn := keepAliveConn(t, lab)
+		go io.Copy(io.Discard, conn)
+		p := lab.Peer()
+		stop := make(chan struct{})
+		sent := make(chan int)
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-stop:
+					sent <- n
+					return
+				default:
+				}
+				r, err := p.Send(fd, 1000)
+				if err != nil {
+					sent <- n
+					return
+				}
+				n += r.Ret
+			}
+		}()
+		time.Sleep(50 * time.Millisecond)
+		closed := make(chan error, 1)
+		go func() { closed <- lab.Close() }()
+		select {
+		case err := <-closed:
+			if err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Close hung while the kernel was sending")
+		}
+		close(stop)
+		t.Logf("round %d: the kernel had sent %d octets", i, <-sent)
+	}
+}

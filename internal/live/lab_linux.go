@@ -354,7 +354,9 @@ func (l *Lab) Err() error {
 	return nil
 }
 
-// Close tears the lab down: gVisor's stack (aborting its connections), the
+// Close tears the lab down: it unplugs gVisor from the wire (so OnSegment
+// is not called again and the kernel sees nothing more), destroys its stack
+// (aborting its connections), the
 // packet socket (and with it the tester namespace and the veth pair), and
 // the helper (and with it the peer namespace). It returns the first error
 // met, or Err's. Calling it again does nothing and returns the same.
@@ -371,8 +373,11 @@ func (l *Lab) close() error {
 	errs := []error{l.Err()}
 	close(l.closing)
 	if l.st != nil {
-		// Removes the NIC, which stops and waits for fdbased's
-		// goroutines, so the socket is no longer read when it closes.
+		// Unplug first (see tap.shut), so the kernel sees nothing of
+		// the teardown either. Destroy then removes the NIC, which
+		// stops and waits for fdbased's goroutines, so the socket is no
+		// longer read when it closes.
+		l.tap.shut()
 		l.st.Destroy()
 	}
 	closeStopFDs(l.stopFDs)

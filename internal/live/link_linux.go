@@ -22,6 +22,12 @@ type tap struct {
 	nested.Endpoint
 	silence atomic.Uint32
 
+	// closed, once set by shut, makes the tap drop everything both ways
+	// and report nothing. inMu is held for reading while a frame goes up
+	// into the stack, so that shut can wait for the last one.
+	closed atomic.Bool
+	inMu   sync.RWMutex
+
 	obsMu sync.Mutex // serialises observe's calls to onSegment
 	obs   func(Segment)
 }
@@ -32,9 +38,26 @@ func newTap(lower stack.LinkEndpoint, obs func(Segment)) *tap {
 	return t
 }
 
+// shut disconnects the stack from the wire and returns once no frame is on
+// its way up any more. Close needs that before it destroys the stack:
+// gVisor's Stack.Wait holds the stack's lock while it waits for fdbased's
+// reader, and a frame being handled by that reader (a segment for an
+// aborted connection, answered with an RST) needs the same lock: a
+// deadlock, seen when the kernel's segment met the teardown.
+func (t *tap) shut() {
+	t.closed.Store(true)
+	t.inMu.Lock() // waits for the frames already on their way up
+	t.inMu.Unlock()
+}
+
 // DeliverNetworkPacket implements stack.NetworkDispatcher: frames arriving
 // from the wire.
 func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	t.inMu.RLock()
+	defer t.inMu.RUnlock()
+	if t.closed.Load() {
+		return
+	}
 	at := Now()
 	drop := Silence(t.silence.Load())&SilenceIn != 0
 	t.observe(In, at, protocol, pkt, drop)
@@ -46,7 +69,13 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 
 // WritePackets implements stack.LinkEndpoint: frames gVisor sends. The
 // caller keeps ownership of pkts, so dropping is just not passing them on.
+// It must not take inMu: it runs inside DeliverNetworkPacket when gVisor
+// answers a segment, and a read lock taken twice deadlocks against a
+// waiting shut.
 func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	if t.closed.Load() {
+		return pkts.Len(), nil
+	}
 	at := Now()
 	drop := Silence(t.silence.Load())&SilenceOut != 0
 	for _, pkt := range pkts.AsSlice() {

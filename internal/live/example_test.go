@@ -1,0 +1,62 @@
+//go:build linux
+
+package live_test
+
+import (
+	"fmt"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"kasim/internal/live"
+)
+
+// The kernel connects to gVisor, switches keep-alive on (2 s idle, 1 s
+// interval, 3 probes) and blocks in recv; the tester falls silent. About
+// 5.1 s later the kernel gives up and the recv fails with ETIMEDOUT.
+//
+// It needs root, and main must have called live.MaybeRunPeer first, so it
+// has no Output to check: it is compiled, not run.
+func Example() {
+	lab, err := live.NewLab(live.Options{
+		OnSegment: func(s live.Segment) { fmt.Println(s) },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer lab.Close()
+
+	ln, err := lab.ListenTCP(80)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ln.Close()
+	go func() {
+		// The accepted connection stays open until Close aborts it.
+		if _, err := ln.Accept(); err == nil {
+			lab.SetSilence(live.SilenceBoth) // the peer falls silent
+		}
+	}()
+
+	p := lab.Peer()
+	s, err := p.Socket()
+	if err != nil || s.Errno != 0 {
+		fmt.Println("socket:", err, s.ErrnoName())
+		return
+	}
+	fd := s.Ret
+	r, err := p.Connect(fd, netip.AddrPortFrom(lab.TesterAddr(), 80))
+	fmt.Println("connect:", r.ErrnoName(), err) // EINPROGRESS
+	ev := <-p.Events()                          // EventConnect, Errno 0
+	fmt.Println(ev)
+
+	p.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 2)
+	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 1)
+	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3)
+	p.Recv(fd, 1)
+	ev = <-p.Events() // EventRecv
+	fmt.Println("recv:", ev.ErrnoName(), "after", ev.At.Sub(r.At))
+}
