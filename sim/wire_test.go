@@ -23,8 +23,8 @@ func TestWireClassifiesAsWireshark(t *testing.T) {
 		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: ack, Seq: kisn + 1, Ack: pisn + 1},
 		{From: "tester", To: "kernel", Src: p, Dst: k, Flags: psh | ack, Seq: pisn + 1, Ack: kisn + 1, Len: 5},
 		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: ack, Seq: kisn + 1, Ack: pisn + 6},
-		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: ack, Seq: kisn, Ack: pisn + 6},                 // probe
-		{From: "tester", To: "kernel", Src: p, Dst: k, Flags: ack, Seq: pisn + 6, Ack: kisn + 1},             // its answer
+		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: ack, Seq: kisn, Ack: pisn + 6},                // probe
+		{From: "tester", To: "kernel", Src: p, Dst: k, Flags: ack, Seq: pisn + 6, Ack: kisn + 1},            // its answer
 		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: ack, Seq: kisn, Ack: pisn + 6, Dropped: true}, // probe, lost
 		{From: "kernel", To: "tester", Src: k, Dst: p, Flags: rst | ack, Seq: kisn + 1, Ack: pisn + 6},
 	} {
