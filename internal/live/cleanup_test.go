@@ -377,22 +377,44 @@ func TestNothingSurvivesSIGKILL(t *testing.T) {
 
 	holder.Process.Signal(syscall.SIGKILL)
 	holder.Wait()
-	reaped := make(chan syscall.WaitStatus, 1)
+	// The helper is the holder's child; it becomes this process's only
+	// once reparented (the subreaper), so Wait4 may answer ECHILD for a
+	// moment: retry, and if the helper is gone before it ever was ours,
+	// its status is unknown but it is gone.
+	type ending struct {
+		ws    syscall.WaitStatus
+		known bool
+	}
+	reaped := make(chan ending, 1)
 	go func() {
-		var ws syscall.WaitStatus
 		for {
+			var ws syscall.WaitStatus
 			_, err := syscall.Wait4(pid, &ws, 0, nil)
-			if err != syscall.EINTR {
-				break
+			switch {
+			case err == nil:
+				reaped <- ending{ws, true}
+				return
+			case err == syscall.ECHILD:
+				if syscall.Kill(pid, 0) == syscall.ESRCH {
+					reaped <- ending{}
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			case err != syscall.EINTR:
+				reaped <- ending{}
+				return
 			}
 		}
-		reaped <- ws
 	}()
 	select {
-	case ws := <-reaped:
-		t.Logf("the helper ended: %v", ws)
-		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-			t.Errorf("the helper ended with %v, want killed by SIGKILL (Pdeathsig)", ws)
+	case e := <-reaped:
+		t.Logf("the helper ended: %v (status known: %v)", e.ws, e.known)
+		// Pdeathsig's SIGKILL and the helper's own exit on its closed stdin
+		// race; either ends it, and checkNothingLeft is the point.
+		killed := e.ws.Signaled() && e.ws.Signal() == syscall.SIGKILL
+		clean := e.ws.Exited() && e.ws.ExitStatus() == 0
+		if e.known && !killed && !clean {
+			t.Errorf("the helper ended with %v, want killed by SIGKILL (Pdeathsig) or its own exit on EOF", e.ws)
 		}
 	case <-time.After(5 * time.Second):
 		syscall.Kill(pid, syscall.SIGKILL)
