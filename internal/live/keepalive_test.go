@@ -212,16 +212,14 @@ func TestKernelKeepAliveAgainstSilentTester(t *testing.T) {
 	t.Logf("RST (%s) at +%s, %s after probe 3", rst.FlagString(), ms(rst.At.Sub(last.At)), ms(rst.At.Sub(probes[2].At)))
 	t.Logf("recv: ETIMEDOUT at +%s, %s after the RST", ms(ev.At.Sub(last.At)), ms(ev.At.Sub(rst.At)))
 
-	within(t, "probe 1 after the last receive", probes[0].At.Sub(last.At), 2*time.Second, firstProbeSlack)
-	within(t, "probe 2 after probe 1", probes[1].At.Sub(probes[0].At), interval, spacingSlack)
-	within(t, "probe 3 after probe 2", probes[2].At.Sub(probes[1].At), interval, spacingSlack)
-	within(t, "RST after probe 3", rst.At.Sub(probes[2].At), interval, spacingSlack)
+	between(t, "probe 1 after the last receive", probes[0].At.Sub(last.At), firstProbeMin, firstProbeMax+slack)
+	within(t, "probe 2 after probe 1", probes[1].At.Sub(probes[0].At), interval, slack)
+	within(t, "probe 3 after probe 2", probes[2].At.Sub(probes[1].At), interval, slack)
+	within(t, "RST after probe 3", rst.At.Sub(probes[2].At), interval, slack)
 	if rst.Flags&^(header.TCPFlagRst|header.TCPFlagAck) != 0 || rst.Seq != last.Ack {
 		t.Errorf("RST %v: want flags R or RA and seq = SND.NXT (%d)", rst, last.Ack)
 	}
-	if d := ev.At.Sub(rst.At); d < -wakeSlack || d > wakeSlack {
-		t.Errorf("ETIMEDOUT came %s from the RST, want within %s", ms(d), ms(wakeSlack))
-	}
+	within(t, "ETIMEDOUT after the RST", ev.At.Sub(rst.At), 0, slack)
 }
 
 // TestKernelProbeAnsweredByTester: the tester stays alive, so gVisor
@@ -274,10 +272,10 @@ func TestKernelProbeAnsweredByTester(t *testing.T) {
 			t.Errorf("answer %d acks %d, want RCV.NXT %d", i+1, answers[i].Ack, probes[i].Seq+1)
 		}
 	}
-	within(t, "probe 1 after the last receive", probes[0].At.Sub(synack.At), 2*time.Second, firstProbeSlack)
+	between(t, "probe 1 after the last receive", probes[0].At.Sub(synack.At), firstProbeMin, firstProbeMax+slack)
 	for i := 1; i < 3; i++ {
 		t.Logf("probe %d after probe %d: %s", i+1, i, ms(probes[i].At.Sub(probes[i-1].At)))
-		within(t, "probe spacing with answers", probes[i].At.Sub(probes[i-1].At), answeredSpacing, spacingSlack)
+		within(t, "probe spacing with answers", probes[i].At.Sub(probes[i-1].At), answeredSpacing, slack)
 	}
 }
 
@@ -285,23 +283,35 @@ func TestKernelProbeAnsweredByTester(t *testing.T) {
 // on an 8-jiffy (32 ms) boundary, so 1 s (250 jiffies) between two
 // boundary-aligned expiries becomes 256 jiffies, and a probe answered after
 // an interval waits the rest of the idle time, 244 jiffies rounded to 248:
-// 256+248 = 504 jiffies.
+// 256+248 = 504 jiffies. The first probe's timer starts from the last
+// receive, which the kernel keeps in jiffies (up to 4 ms early), and lands
+// on the next boundary after idle (up to 32 ms late).
 const (
 	interval        = 1024 * time.Millisecond
 	answeredSpacing = 2016 * time.Millisecond
+	firstProbeMin   = 2*time.Second - 4*time.Millisecond
+	firstProbeMax   = 2*time.Second + 32*time.Millisecond
 )
 
-// Tolerances, from the spread measured over repeated runs (see the package
-// doc): TODO after measuring.
-var (
-	firstProbeSlack = 60 * time.Millisecond
-	spacingSlack    = 30 * time.Millisecond
-	wakeSlack       = 20 * time.Millisecond
-)
+// slack is what the times may stray from the kernel's by the time the
+// tester sees them. Measured on a 2-core machine over 20 runs of both tests,
+// the spacings strayed at most 2 ms from 1.024 s and 2.016 s, and 4 ms
+// (8 ms once) with the race detector while two other race-enabled test
+// binaries kept both cores busy; recv's ETIMEDOUT came within 4 ms of the
+// tester seeing the RST (usually 0.1 ms before it). 20 ms leaves room for a
+// busy CI machine and still tells 1.024 s from 1 s.
+const slack = 20 * time.Millisecond
 
 func within(t *testing.T, what string, got, want, slack time.Duration) {
 	t.Helper()
 	if got < want-slack || got > want+slack {
 		t.Errorf("%s: %s, want %s ± %s", what, ms(got), ms(want), ms(slack))
+	}
+}
+
+func between(t *testing.T, what string, got, lo, hi time.Duration) {
+	t.Helper()
+	if got < lo || got > hi {
+		t.Errorf("%s: %s, want %s to %s", what, ms(got), ms(lo), ms(hi))
 	}
 }
