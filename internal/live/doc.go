@@ -30,7 +30,9 @@
 // the process that made it; a kasim killed with SIGKILL would leave it, and
 // its veth pair, behind. A Lab's namespaces are referenced only by things
 // the kernel takes down with the process: the peer namespace by the helper,
-// which gets SIGKILL when its parent dies (Pdeathsig), and the tester
+// which gets SIGKILL when its parent dies (Pdeathsig; the helper is started
+// from a thread that lives as long as the process, since the signal really
+// follows the thread), and the tester
 // namespace by the AF_PACKET socket, made on a locked OS thread that enters
 // the new namespace and leaves it again. So a Lab leaves nothing behind
 // however kasim ends: Close, a return from main, Ctrl-C or SIGKILL. There
@@ -46,9 +48,6 @@
 //     /proc/self/exe with KASIM_LIVE_PEER=1, and in that copy MaybeRunPeer
 //     runs the helper and exits.
 //   - Close the Lab when done with it.
-//   - Not lock an OS thread and let its goroutine exit while a Lab runs:
-//     Pdeathsig fires when the thread that started the helper exits, and
-//     Go ends a thread only that way.
 //
 // # The wire
 //

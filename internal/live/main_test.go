@@ -15,7 +15,11 @@ import (
 func TestMain(m *testing.M) {
 	MaybeRunPeer()
 	maybeRunHolder()
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.runCleanups"))
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("runtime.runCleanups"),
+		// The thread helpers are started from lives as long as the
+		// process, by design.
+		goleak.IgnoreAnyFunction("kasim/internal/live.forkerLoop"))
 }
 
 // newTestLab builds a lab or fails the test loudly: these tests need root
