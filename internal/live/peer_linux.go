@@ -381,7 +381,8 @@ func (p *Peer) Listen(fd, backlog int) (Result, error) {
 // Connect starts a non-blocking connect to addr. Normally the Result's
 // Errno is EINPROGRESS and an EventConnect follows when the handshake
 // ends (its Errno is the connect's outcome, 0 for success); the socket is
-// then blocking again.
+// then blocking again. Until then it is not: a Recv started before the
+// EventConnect returns EAGAIN at once.
 func (p *Peer) Connect(fd int, addr netip.AddrPort) (Result, error) {
 	return p.do(request{Op: opConnect, FD: fd, Addr: addr.String()})
 }
