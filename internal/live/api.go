@@ -18,8 +18,8 @@ import (
 // CAP_SYS_ADMIN). Test it with errors.Is.
 var ErrNotRoot = errors.New("live: needs root (CAP_NET_ADMIN) to create network namespaces")
 
-// Options configure a Lab. The zero value is usable: every field has a
-// default.
+// Options configure a Lab. The zero value gives the defaults below, and no
+// capture or observer.
 type Options struct {
 	// TesterAddr is the tester's (gVisor's) address and prefix; default
 	// 10.99.0.1/24. PeerAddr is the kernel side's; default 10.99.0.2/24.
@@ -79,6 +79,7 @@ const (
 	SilenceBoth         = SilenceIn | SilenceOut
 )
 
+// String names the setting: none, in, out or both.
 func (s Silence) String() string {
 	switch s {
 	case SilenceNone:
@@ -102,6 +103,7 @@ const (
 	Out
 )
 
+// String returns "in" or "out".
 func (d Direction) String() string {
 	if d == In {
 		return "in"
@@ -150,6 +152,7 @@ func (s Segment) FlagString() string {
 	return b.String()
 }
 
+// String describes the segment on one line, tcpdump-like.
 func (s Segment) String() string {
 	d := ""
 	if s.Dropped {
@@ -219,6 +222,7 @@ type Event struct {
 // ErrnoName returns the errno's symbolic name, or "" for none.
 func (e Event) ErrnoName() string { return errnoName(e.Errno) }
 
+// String describes the report on one line.
 func (e Event) String() string {
 	s := fmt.Sprintf("%s fd=%d ret=%d", e.Kind, e.FD, e.Ret)
 	if e.Errno != 0 {

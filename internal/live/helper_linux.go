@@ -2,6 +2,7 @@ package live
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,6 +55,10 @@ type helper struct {
 
 func runHelper(in io.Reader, out io.Writer, errw io.Writer) int {
 	h := &helper{out: json.NewEncoder(out), fds: map[int]bool{}}
+	if err := checkOwnNamespace(); err != nil {
+		fmt.Fprintf(errw, "kasim live peer: %v\n", err)
+		return 2
+	}
 	if err := prepareNamespace(); err != nil {
 		fmt.Fprintf(errw, "kasim live peer: %v\n", err)
 		return 1
@@ -62,6 +67,9 @@ func runHelper(in io.Reader, out io.Writer, errw io.Writer) int {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
 		var req request
 		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
 			h.send(message{Fail: fmt.Sprintf("bad request %q: %v", sc.Bytes(), err), T: int64(Now())})
@@ -72,6 +80,24 @@ func runHelper(in io.Reader, out io.Writer, errw io.Writer) int {
 	// End of input: the Lab closed the pipe or died. Exiting frees the
 	// namespace (Pdeathsig would kill us anyway if the Lab's process died).
 	return 0
+}
+
+// checkOwnNamespace refuses to go on unless this process has a network
+// namespace of its own (NewLab starts it with CLONE_NEWNET): the helper
+// changes its namespace's settings, and a KASIM_LIVE_PEER=1 left in someone's
+// environment must not switch off IPv6 on their machine.
+func checkOwnNamespace() error {
+	var self, parent unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &self); err != nil {
+		return fmt.Errorf("reading its network namespace: %v", err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", os.Getppid()), &parent); err != nil {
+		return fmt.Errorf("reading its parent's network namespace: %v", err)
+	}
+	if self.Ino == parent.Ino && self.Dev == parent.Dev {
+		return fmt.Errorf("refusing to run in its parent's network namespace (%s=1 is for kasim's own use)", peerEnv)
+	}
+	return nil
 }
 
 // prepareNamespace disables IPv6 before the veth end arrives (a moved

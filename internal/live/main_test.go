@@ -5,6 +5,7 @@ package live
 import (
 	"os"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -15,7 +16,11 @@ import (
 func TestMain(m *testing.M) {
 	MaybeRunPeer()
 	maybeRunHolder()
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.runCleanups"))
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("runtime.runCleanups"),
+		// The thread helpers are started from lives as long as the
+		// process, by design.
+		goleak.IgnoreAnyFunction("kasim/internal/live.forkerLoop"))
 }
 
 // newTestLab builds a lab or fails the test loudly: these tests need root
@@ -27,7 +32,9 @@ func newTestLab(t *testing.T, opts Options) *Lab {
 	if opts.PeerStderr == nil {
 		opts.PeerStderr = testWriter{t}
 	}
+	start := time.Now()
 	lab, err := NewLab(opts)
+	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("cannot build the live lab: %v\n(these tests need root and network namespaces; set KASIM_LIVE=0 to skip them)", err)
 	}
@@ -36,8 +43,8 @@ func newTestLab(t *testing.T, opts Options) *Lab {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	t.Logf("lab up: helper pid %d started in %v; %s carrier %v after link up, %s %v",
-		lab.peer.pid, lab.peerStart, lab.cfg.peerIf, lab.peerCarrier, lab.cfg.testerIf, lab.carrier)
+	t.Logf("lab up in %v: helper pid %d started in %v; %s carrier %v after link up, %s %v",
+		took, lab.peer.pid, lab.peerStart, lab.cfg.peerIf, lab.peerCarrier, lab.cfg.testerIf, lab.carrier)
 	return lab
 }
 

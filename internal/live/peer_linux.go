@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,7 +88,7 @@ func startPeer(c *config) (*Peer, error) {
 		Cloneflags: syscall.CLONE_NEWNET,
 		Pdeathsig:  syscall.SIGKILL,
 	}
-	err = cmd.Start()
+	onForkerThread(func() { err = cmd.Start() })
 	inR.Close()
 	outW.Close()
 	if err != nil {
@@ -119,6 +120,37 @@ func startPeer(c *config) (*Peer, error) {
 	}
 	p.close()
 	return nil, err
+}
+
+// forker is a goroutine locked to its OS thread for the life of the
+// process, from which the helpers are started. Pdeathsig is sent when the
+// thread that started a child exits, not the process (go.dev/issue/27505);
+// Go ends a thread only when a goroutine locked to it exits, so a helper
+// started from an ordinary goroutine could be killed early, by whatever
+// code, anywhere in the process, next locks that thread and returns.
+var forker struct {
+	once sync.Once
+	reqs chan func()
+}
+
+func onForkerThread(f func()) {
+	forker.once.Do(func() {
+		forker.reqs = make(chan func())
+		go forkerLoop(forker.reqs)
+	})
+	done := make(chan struct{})
+	forker.reqs <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
+func forkerLoop(reqs <-chan func()) {
+	runtime.LockOSThread() // never unlocked: the thread lives as long as the process
+	for f := range reqs {
+		f()
+	}
 }
 
 // PID returns the helper's process id.
@@ -349,7 +381,8 @@ func (p *Peer) Listen(fd, backlog int) (Result, error) {
 // Connect starts a non-blocking connect to addr. Normally the Result's
 // Errno is EINPROGRESS and an EventConnect follows when the handshake
 // ends (its Errno is the connect's outcome, 0 for success); the socket is
-// then blocking again.
+// then blocking again. Until then it is not: a Recv started before the
+// EventConnect returns EAGAIN at once.
 func (p *Peer) Connect(fd int, addr netip.AddrPort) (Result, error) {
 	return p.do(request{Op: opConnect, FD: fd, Addr: addr.String()})
 }

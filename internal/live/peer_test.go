@@ -5,8 +5,11 @@ package live
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -195,4 +198,61 @@ func (w *lockedWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// TestHelperOutlivesCallersThread builds a lab from a goroutine that locks
+// its thread and exits, which ends the thread. Pdeathsig follows the thread
+// that started the helper, so had NewLab started it from there, the helper
+// would now be dead.
+func TestHelperOutlivesCallersThread(t *testing.T) {
+	skipIfDisabled(t)
+	// Go never ends the main thread, so keep it busy elsewhere.
+	release := make(chan struct{})
+	defer close(release)
+	held := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		close(held)
+		if unix.Gettid() == os.Getpid() {
+			<-release
+		}
+	}()
+	<-held
+
+	type built struct {
+		lab *Lab
+		tid int
+		err error
+	}
+	ch := make(chan built)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		lab, err := NewLab(Options{})
+		ch <- built{lab, unix.Gettid(), err}
+	}()
+	b := <-ch
+	if b.err != nil {
+		t.Fatalf("cannot build the live lab: %v", b.err)
+	}
+	defer b.lab.Close()
+	if b.tid == os.Getpid() {
+		t.Fatalf("NewLab ran on the main thread, which Go never ends")
+	}
+	// Wait for the thread to end, and a signal to land.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", b.tid)); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d, which ran NewLab, did not end", b.tid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if processGone(b.lab.peer.pid) {
+		t.Fatalf("the helper died with thread %d, which ran NewLab", b.tid)
+	}
+	must(t, "socket", 0)(b.lab.Peer().Socket())
 }
