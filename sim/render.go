@@ -40,8 +40,8 @@ func WriteTimeline(w io.Writer, events []Event) error {
 // quiet stretches marked, and at the end every cited rule in full with
 // where to read it.
 type Timeline struct {
-	// Profiles names each host's profile ("gvisor" or a Windows profile
-	// name, as kasim profiles lists them), so that its events cite the
+	// Profiles names each host's profile ("linux", "gvisor" or a Windows
+	// profile name, as kasim profiles lists them), so that its events cite the
 	// rules that host follows. Hosts not named cite the standards only.
 	Profiles map[string]string
 }
@@ -217,13 +217,16 @@ func describe(e Event) (text, why string) {
 			why = fmt.Sprintf("a segment arrived: %s forgotten, next probe after %v idle", plural(e.Unanswered, "unanswered probe"), idle)
 		case ActionAbort:
 			text = fmt.Sprintf("sock%d keep-alive gives up: %s unanswered", e.Conn, plural(e.Unanswered, "probe"))
-			if ut := time.Duration(e.UserTimeoutNS); ut > 0 && (e.Unanswered < e.Count || time.Duration(e.TNS-e.LastRecvNS) >= ut) {
-				why = fmt.Sprintf("the user timeout (TCP_USER_TIMEOUT %v) has run out since %s, with a probe unanswered", ut, last)
+			ut := time.Duration(e.UserTimeoutNS)
+			if e.Unanswered < e.Count || (ut > 0 && time.Duration(e.TNS-e.LastRecvNS) >= ut) {
+				setting := "TCP_USER_TIMEOUT"
+				if ut > 0 {
+					setting += " " + ut.String()
+				}
+				why = fmt.Sprintf("the user timeout (%s) has run out since %s, with a probe unanswered", setting, last)
 				if e.Unanswered < e.Count {
 					why = fmt.Sprintf("before the count (%d): %s", e.Count, why)
 				}
-			} else if e.Unanswered < e.Count {
-				why = fmt.Sprintf("before the count (%d): the user timeout (TCP_USER_TIMEOUT) has run out since %s, with a probe unanswered", e.Count, last)
 			} else {
 				why = fmt.Sprintf("last received %s + idle %v + %d x interval %v", last, idle, e.Unanswered, intvl)
 			}

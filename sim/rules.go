@@ -265,11 +265,12 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 	case ClassFIN:
 		rs = []rule{ruleClose}
 	case ClassRST:
-		if c.aborted[connKey(e.Host, e.Conn)] && fam.windows() {
+		switch aborted := c.aborted[connKey(e.Host, e.Conn)]; {
+		case aborted && fam.windows():
 			rs = []rule{ruleWinAbortRST}
-		} else if c.aborted[connKey(e.Host, e.Conn)] && fam == famLinux {
+		case aborted && fam == famLinux:
 			rs = []rule{ruleLinuxAbort}
-		} else {
+		default:
 			rs = []rule{ruleResetGeneration}
 		}
 		if !e.Dropped && e.To != "" {

@@ -203,7 +203,6 @@ func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 // runLive plays s against the kernel in real time and returns the trace.
 func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
 	r := &liveRun{rec: sim.NewRecorder()}
-	var lab *live.Lab
 	opts := live.Options{PCAP: pcap, OnSegment: func(seg live.Segment) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
