@@ -128,14 +128,23 @@ func (m Mono) Sub(o Mono) time.Duration { return time.Duration(m - o) }
 
 // Segment is one TCP segment seen at the tester's link.
 type Segment struct {
-	Dir      Direction
-	At       Mono // when the tester's link saw it (CLOCK_MONOTONIC)
-	Src, Dst netip.AddrPort
-	Flags    header.TCPFlags
-	Seq, Ack uint32
-	Len      int    // payload octets
-	Window   uint16 // the raw window field, unscaled
-	Dropped  bool   // the silence switch dropped it
+	Dir Direction
+	// At is when the segment was on the wire (CLOCK_MONOTONIC): the
+	// kernel's timestamp of the frame at the tester's veth end if
+	// KernelTime, else when gVisor's side of the link handled it, which
+	// can be milliseconds later on a busy machine. Segments the silence
+	// switch drops on the way out never reach the wire and always have
+	// the latter.
+	At         Mono
+	KernelTime bool
+	Src, Dst   netip.AddrPort
+	Flags      header.TCPFlags
+	Seq, Ack   uint32
+	Len        int    // payload octets
+	Window     uint16 // the raw window field, unscaled
+	Dropped    bool   // the silence switch dropped it
+
+	key segKey // matches the segment to the kernel's timestamp
 }
 
 // FlagString returns the flags as letters, e.g. "A", "SA", "RA".

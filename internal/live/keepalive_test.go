@@ -147,6 +147,26 @@ func isProbe(s Segment, ack uint32) bool {
 	return s.Dir == In && s.Flags == header.TCPFlagAck && s.Len == 0 && s.Seq == ack-1
 }
 
+// checkKernelTimes: every segment that was on the wire carries the
+// kernel's timestamp, each direction's in wire order, and only segments
+// the silence switch kept off the wire carry the tap's time.
+func checkKernelTimes(t *testing.T, segs []Segment) {
+	t.Helper()
+	var last [2]Mono
+	for _, s := range segs {
+		onWire := !(s.Dir == Out && s.Dropped)
+		if s.KernelTime != onWire {
+			t.Errorf("%v: KernelTime %v, want %v", s, s.KernelTime, onWire)
+		}
+		if s.KernelTime && s.At < last[s.Dir] {
+			t.Errorf("%v: stamped %s before the segment ahead of it", s, ms(last[s.Dir].Sub(s.At)))
+		}
+		if s.KernelTime {
+			last[s.Dir] = s.At
+		}
+	}
+}
+
 func ms(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 // TestKernelKeepAliveAgainstSilentTester: the kernel keeps a recv pending
@@ -177,6 +197,7 @@ func TestKernelKeepAliveAgainstSilentTester(t *testing.T) {
 	for _, s := range segs {
 		t.Logf("%d %v", s.At, s)
 	}
+	checkKernelTimes(t, segs)
 	// The kernel's last receive is the tester's last segment that was not
 	// dropped: its SYN-ACK.
 	var last Segment
@@ -251,6 +272,7 @@ func TestKernelProbeAnsweredByTester(t *testing.T) {
 	for _, s := range segs {
 		t.Logf("%d %v", s.At, s)
 	}
+	checkKernelTimes(t, segs)
 	var probes, answers []Segment
 	for _, s := range segs {
 		switch {

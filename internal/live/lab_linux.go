@@ -229,7 +229,7 @@ func (l *Lab) startStack() error {
 		}
 		lower = sn
 	}
-	l.tap = newTap(lower, c.OnSegment)
+	l.tap = newTap(lower, c.OnSegment, l.tester.stamps)
 
 	l.st = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, arp.NewProtocol},

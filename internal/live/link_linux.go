@@ -30,10 +30,13 @@ type tap struct {
 
 	obsMu sync.Mutex // serialises observe's calls to onSegment
 	obs   func(Segment)
+	// stamps has the kernel's time of each frame on the wire; nil means
+	// the tap's own reading of the clock.
+	stamps *stamper
 }
 
-func newTap(lower stack.LinkEndpoint, obs func(Segment)) *tap {
-	t := &tap{obs: obs}
+func newTap(lower stack.LinkEndpoint, obs func(Segment), stamps *stamper) *tap {
+	t := &tap{obs: obs, stamps: stamps}
 	t.Endpoint.Init(lower, t)
 	return t
 }
@@ -60,7 +63,7 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 	}
 	at := Now()
 	drop := Silence(t.silence.Load())&SilenceIn != 0
-	t.observe(In, at, protocol, pkt, drop)
+	t.observe(In, at, protocol, pkt, drop, true)
 	if drop {
 		return
 	}
@@ -72,22 +75,32 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 // It must not take inMu: it runs inside DeliverNetworkPacket when gVisor
 // answers a segment, and a read lock taken twice deadlocks against a
 // waiting shut.
+//
+// Frames that go out are observed after the write, once the kernel has
+// stamped them.
 func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	if t.closed.Load() {
 		return pkts.Len(), nil
 	}
 	at := Now()
-	drop := Silence(t.silence.Load())&SilenceOut != 0
-	for _, pkt := range pkts.AsSlice() {
-		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, drop)
-	}
-	if drop {
+	if Silence(t.silence.Load())&SilenceOut != 0 {
+		for _, pkt := range pkts.AsSlice() {
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true, false)
+		}
 		return pkts.Len(), nil
 	}
-	return t.Endpoint.WritePackets(pkts)
+	sent := pkts.AsSlice()
+	n, err := t.Endpoint.WritePackets(pkts)
+	for _, pkt := range sent[:n] {
+		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false, true)
+	}
+	return n, err
 }
 
-func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped bool) {
+// observe reports a segment. at is the tap's reading of the clock, used
+// when the kernel has no stamp for it: onWire false says it has none,
+// because the silence switch dropped it on its way out.
+func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped, onWire bool) {
 	if t.obs == nil || protocol != header.IPv4ProtocolNumber {
 		return
 	}
@@ -96,6 +109,11 @@ func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumb
 		return
 	}
 	seg.Dir, seg.At, seg.Dropped = dir, at, dropped
+	if onWire && t.stamps != nil {
+		if k, ok := t.stamps.take(dir, seg.key); ok {
+			seg.At, seg.KernelTime = k, true
+		}
+	}
 	t.obsMu.Lock()
 	defer t.obsMu.Unlock()
 	t.obs(seg)
@@ -126,6 +144,7 @@ func parseSegment(pkt *stack.PacketBuffer) (Segment, bool) {
 	}
 	src, dst := ip.SourceAddress().As4(), ip.DestinationAddress().As4()
 	return Segment{
+		key:    keyOf(ip, tcp, len(payload)-off),
 		Src:    netip.AddrPortFrom(netip.AddrFrom4(src), tcp.SourcePort()),
 		Dst:    netip.AddrPortFrom(netip.AddrFrom4(dst), tcp.DestinationPort()),
 		Flags:  tcp.Flags(),

@@ -176,9 +176,11 @@ func TestCapture(t *testing.T) {
 	if kernelData != 3000 {
 		t.Errorf("the capture holds %d octets of the kernel's data, want 3000", kernelData)
 	}
-	if segs := rec.all(); n != len(segs) {
+	segs := rec.all()
+	if n != len(segs) {
 		t.Errorf("the capture holds %d frames, OnSegment saw %d segments", n, len(segs))
 	}
+	checkKernelTimes(t, segs)
 	t.Logf("%d frames captured", n)
 }
 

@@ -20,7 +20,7 @@ const (
 	stepVeth    = "veth"    // the veth pair exists in it
 	stepMove    = "move"    // the peer end is in the peer namespace
 	stepUp      = "up"      // the tester end is up
-	stepPacket  = "packet"  // the AF_PACKET socket is bound
+	stepPacket  = "packet"  // the AF_PACKET sockets are bound
 	stepReturn  = "return"  // the thread is back in its namespace
 	stepSetup   = "setup"   // the helper has configured the peer end
 	stepCarrier = "carrier" // the tester end's carrier is up
@@ -41,6 +41,7 @@ func (c *config) failAt(step string) error {
 // namespace alive once NewLab's thread has left it.
 type tester struct {
 	fd      int               // AF_PACKET socket, -1 once closed
+	stamps  *stamper          // the kernel's timestamps of the frames on the wire
 	ifindex int               // the tester end's index, in the tester namespace
 	nsIno   uint64            // the tester namespace's inode, for tests
 	sub     *nl.NetlinkSocket // link notifications from the tester namespace; NewLab closes it
@@ -55,6 +56,10 @@ func (t *tester) closeSub() {
 
 func (t *tester) close() {
 	t.closeSub()
+	if t.stamps != nil {
+		t.stamps.close()
+		t.stamps = nil
+	}
 	if t.fd >= 0 {
 		unix.Close(t.fd)
 		t.fd = -1
@@ -196,6 +201,11 @@ func buildTester(c *config, peerPID int) (_ *tester, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: opening the packet socket on %s: %v", c.testerIf, err)
 	}
+	sfd, err := stampSocket(t.ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("live: opening the timestamping socket on %s: %v", c.testerIf, err)
+	}
+	t.stamps = newStamper(sfd)
 	if err := c.failAt(stepPacket); err != nil {
 		return nil, err
 	}

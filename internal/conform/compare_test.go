@@ -1,0 +1,83 @@
+package conform
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"kasim/sim"
+)
+
+func TestMedian(t *testing.T) {
+	ms := time.Millisecond
+	for _, c := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{[]time.Duration{5 * ms}, 5 * ms},
+		{[]time.Duration{1 * ms, 2 * ms, 9 * ms}, 2 * ms},
+		// Two runs: neither decides alone (CI once saw 1.024 s and 1.032 s).
+		{[]time.Duration{1024 * ms, 1032 * ms}, 1028 * ms},
+		{[]time.Duration{1 * ms, 2 * ms, 4 * ms, 9 * ms}, 3 * ms},
+	} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// probeTrace is the kernel's story on a wire: the tester's SYN-ACK at 0,
+// then probes at the given times, then an RST 1.024 s after the last.
+func probeTrace(probes ...time.Duration) []sim.Event {
+	r := sim.NewRecorder()
+	k, tst := netip.MustParseAddrPort("10.99.0.2:40000"), netip.MustParseAddrPort("10.99.0.1:80")
+	r.Wire(sim.WireSegment{At: 0, From: KernelHost, To: TesterHost, Src: k, Dst: tst, Flags: header.TCPFlagSyn, Seq: 100})
+	r.Wire(sim.WireSegment{At: 0, From: TesterHost, To: KernelHost, Src: tst, Dst: k, Flags: header.TCPFlagSyn | header.TCPFlagAck, Seq: 500, Ack: 101})
+	r.Wire(sim.WireSegment{At: time.Microsecond, From: KernelHost, To: TesterHost, Src: k, Dst: tst, Flags: header.TCPFlagAck, Seq: 101, Ack: 501})
+	for _, at := range probes {
+		r.Wire(sim.WireSegment{At: at, From: KernelHost, To: TesterHost, Src: k, Dst: tst, Flags: header.TCPFlagAck, Seq: 100, Ack: 501})
+	}
+	last := probes[len(probes)-1]
+	r.Wire(sim.WireSegment{At: last + 1024*time.Millisecond, From: KernelHost, To: TesterHost, Src: k, Dst: tst, Flags: header.TCPFlagRst | header.TCPFlagAck, Seq: 101, Ack: 501})
+	return r.Events()
+}
+
+func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
+	ms := time.Millisecond
+	simulated := story(probeTrace(2016*ms, 3040*ms))
+	lives := [][]sim.Event{probeTrace(2010*ms, 3034*ms), probeTrace(2030*ms, 3062*ms)}
+	rows := compare(simulated, lives, 5*ms, 32*ms)
+	got := map[string]Row{}
+	for _, r := range rows {
+		got[r.What] = r
+		t.Logf("%s: %s", r.What, r.Explanation)
+	}
+	// Probe 2 comes 1.024 s after probe 1 in simulation, 1.024 s and
+	// 1.032 s live: median 1.028 s, spread 8 ms, so it agrees.
+	if r := got["keepalive-probe #2"]; !r.Agree || r.LiveAt != 1028*ms || r.Spread != 8*ms || r.From != "last probe" {
+		t.Errorf("probe 2: %+v", r)
+	}
+	if r := got["keepalive-probe #1"]; !r.Agree || r.From != "last receive" {
+		t.Errorf("probe 1: %+v", r)
+	}
+	if r := got["rst #1"]; !r.Agree || r.Sim != "RA seq=1 ack=1 len=0" {
+		t.Errorf("rst: %+v", r)
+	}
+
+	// A kernel that sends a third probe, and spaces its second 20 ms
+	// further than both the profile and tolerance allow.
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, 5*ms, 32*ms)
+	var explained []string
+	for _, r := range rows {
+		if !r.Agree {
+			explained = append(explained, r.What+": "+r.Explanation)
+		}
+	}
+	want := []string{"keepalive-probe #2: 20ms apart, more than 5ms", "keepalive-probe #3: the kernel did this; the profile does not"}
+	if strings.Join(explained, "\n") != strings.Join(want, "\n") {
+		t.Errorf("disagreements:\n%s\nwant:\n%s", strings.Join(explained, "\n"), strings.Join(want, "\n"))
+	}
+}
