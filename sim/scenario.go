@@ -123,6 +123,10 @@ const (
 	DoLoss       = "loss"
 	DoLatency    = "latency"
 	DoMiddlebox  = "middlebox"
+	// DoKeepalive is the portable verb, keepalive: {idle, interval,
+	// count}. It never appears in Scenario.Actions: the parser expands it
+	// into the calls the host's API makes for it (see keepaliveCalls).
+	DoKeepalive = "keepalive"
 )
 
 // Action is one timed step of a scenario: a socket call on one end of a
@@ -150,6 +154,9 @@ type Action struct {
 	Idle      time.Duration // middlebox
 	// Expect, if set, is what the call must return.
 	Expect *CallExpect
+	// Note, if set, is recorded in the trace when the action runs: what
+	// a keepalive action asked for that the host's API cannot say.
+	Note string
 }
 
 // CallExpect is a socket call's expected outcome.
@@ -476,7 +483,7 @@ func (d *decoder) scenario(root *ynode) *Scenario {
 	if n := f["actions"]; n != nil {
 		for _, item := range d.list(n, "actions", MaxScenarioActions) {
 			if a, ok := d.action(item, s); ok {
-				s.Actions = append(s.Actions, a)
+				s.Actions = append(s.Actions, a...)
 			}
 		}
 		sort.SliceStable(s.Actions, func(i, j int) bool { return s.Actions[i].At < s.Actions[j].At })
@@ -665,14 +672,16 @@ func (d *decoder) connSpecs(n *ynode) []ConnSpec {
 	return out
 }
 
-var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoSend, DoRecv, DoClose}
+var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose}
 var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox}
 
-func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
+// action reads one action; a keepalive action gives the calls it stands
+// for.
+func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
 	verbs := append(slices.Clone(socketVerbs), networkVerbs...)
 	f := d.fields(n, "action", append([]string{"at", "conn", "end", "expect"}, verbs...)...)
 	if f == nil {
-		return Action{}, false
+		return nil, false
 	}
 	a := Action{Pos: d.pos(n)}
 	ok := true
@@ -691,14 +700,25 @@ func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 		if v := f[verb]; v != nil {
 			if a.Do != "" {
 				d.at(v, "action: both %s and %s: one action does one thing; write two", a.Do, verb)
-				return Action{}, false
+				return nil, false
 			}
 			a.Do, verbNode = verb, v
 		}
 	}
 	if a.Do == "" {
 		d.at(n, "action: say what to do: one of %s", strings.Join(verbs, ", "))
-		return Action{}, false
+		return nil, false
+	}
+	if a.Do == DoKeepalive {
+		if e := f["expect"]; e != nil {
+			d.at(e, "action: keepalive: expect: a keepalive action makes several calls; to hold one to a result, write the calls out (setsockopt, ioctl)")
+			ok = false
+		}
+		host, good := d.socketRef(n, f, &a, ok)
+		if host == nil || !good {
+			return nil, false
+		}
+		return d.keepaliveCalls(verbNode, a, host)
 	}
 	if slices.Contains(socketVerbs, a.Do) {
 		var host *HostSpec
@@ -720,7 +740,108 @@ func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 			ok = false
 		}
 	}
-	return a, ok
+	return []Action{a}, ok
+}
+
+// keepaliveCalls reads keepalive: {idle, interval, count} and returns the
+// calls that turn keep-alive on with those settings in host's API, each an
+// action at a's time and place:
+//   - POSIX (linux, gvisor): setsockopt TCP_KEEPIDLE, TCP_KEEPINTVL and
+//     TCP_KEEPCNT (those given, in seconds), then SO_KEEPALIVE 1;
+//   - Winsock: SO_KEEPALIVE 1, then WSAIoctl SIO_KEEPALIVE_VALS (in
+//     milliseconds; the one way every Windows version has, and it takes
+//     both times, so a time not given is the profile's own), then
+//     TCP_KEEPCNT where the version has it (Windows 10 1703 on). Where it
+//     does not, the count cannot be set: the first call carries a Note
+//     saying so, and the profile's own count applies.
+//
+// The order is the one Go's net package uses.
+func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, bool) {
+	what := "action: keepalive"
+	f := d.fields(n, what, "idle", "interval", "count")
+	if f == nil {
+		return nil, false
+	}
+	if len(f) == 0 {
+		d.at(n, "%s: give idle, interval or count (e.g. {idle: 2s, interval: 1s, count: 3})", what)
+		return nil, false
+	}
+	ok := true
+	times := map[string]time.Duration{}
+	for _, k := range []string{"idle", "interval"} {
+		if v := f[k]; v != nil {
+			dur, good := d.duration(v, what+": "+k, MaxScenarioSpan)
+			if good && dur <= 0 {
+				d.at(v, "%s: %s %v: want a positive duration", what, k, dur)
+				good = false
+			}
+			times[k], ok = dur, ok && good
+		}
+	}
+	count := int64(-1)
+	if v := f["count"]; v != nil {
+		x, good := d.integer(v, what+": count", 1, math.MaxInt32)
+		count, ok = x, ok && good
+	}
+	if !ok || (host.POSIX == nil && host.Windows == nil) {
+		return nil, false
+	}
+	word := func(x int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(x)) }
+	call := func(do, level, opt string, levels, opts map[string]int, optval []byte) Action {
+		c := a
+		c.Do, c.LevelName, c.OptName, c.Optval, c.Optlen = do, level, opt, optval, len(optval)
+		c.Level, c.Opt = levels[level], opts[opt]
+		return c
+	}
+	// inUnit converts a time to the unit host's call takes, refusing what
+	// the unit cannot say rather than rounding it.
+	inUnit := func(k string, unit time.Duration, call string) int64 {
+		dur := times[k]
+		if dur%unit != 0 || dur/unit > math.MaxInt32 {
+			d.at(f[k], "%s: %s %v: host %s sets it with %s, in whole %s up to %d", what, k, dur, host.Name, call,
+				map[time.Duration]string{time.Second: "seconds", time.Millisecond: "milliseconds"}[unit], math.MaxInt32)
+			ok = false
+		}
+		return int64(dur / unit)
+	}
+	var out []Action
+	if host.POSIX != nil {
+		for _, o := range []struct{ key, opt string }{{"idle", "TCP_KEEPIDLE"}, {"interval", "TCP_KEEPINTVL"}} {
+			if _, given := times[o.key]; given {
+				out = append(out, call(DoSetsockopt, "IPPROTO_TCP", o.opt, posixLevels, posixOpts, word(inUnit(o.key, time.Second, o.opt))))
+			}
+		}
+		if count >= 0 {
+			out = append(out, call(DoSetsockopt, "IPPROTO_TCP", "TCP_KEEPCNT", posixLevels, posixOpts, word(count)))
+		}
+		out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", posixLevels, posixOpts, word(1)))
+		return out, ok
+	}
+	p := host.Windows
+	out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", winLevels, winOpts, word(1)))
+	if len(times) > 0 {
+		idle, interval := int64(p.Idle()/time.Millisecond), int64(p.Interval()/time.Millisecond)
+		if _, given := times["idle"]; given {
+			idle = inUnit("idle", time.Millisecond, "SIO_KEEPALIVE_VALS")
+		}
+		if _, given := times["interval"]; given {
+			interval = inUnit("interval", time.Millisecond, "SIO_KEEPALIVE_VALS")
+		}
+		c := a
+		c.Do, c.Opt, c.OptName = DoIoctl, int(sockopt.SIO_KEEPALIVE_VALS), "SIO_KEEPALIVE_VALS"
+		c.Optval = append(append(word(1), word(idle)...), word(interval)...)
+		c.Optlen = len(c.Optval)
+		out = append(out, c)
+	}
+	if count >= 0 {
+		if p.HasKeepCnt() {
+			out = append(out, call(DoSetsockopt, "IPPROTO_TCP", "TCP_KEEPCNT", winLevels, winOpts, word(count)))
+		} else {
+			out[0].Note = fmt.Sprintf("keepalive count %d: %s has no per-socket probe count (TCP_KEEPCNT came with Windows 10 1703); its own %d probes apply",
+				count, p.Title, p.ProbeCount())
+		}
+	}
+	return out, ok
 }
 
 // socketRef resolves an action's conn and end to the host whose socket it

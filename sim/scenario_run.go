@@ -288,6 +288,9 @@ func (r *scenarioRunner) act(i int) {
 		return
 	}
 	out.Ran = true
+	if a.Note != "" {
+		r.rec.Note(r.net.Now(), end.host.spec.Name, a.Note)
+	}
 	if end.host.ws != nil {
 		r.winsock(a, end, out)
 	} else {

@@ -177,6 +177,13 @@ func TestScenarioErrors(t *testing.T) {
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPIDLE, value: 1500ms}}\n", "TCP_KEEPIDLE counts whole seconds"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, ioctl: {code: SIO_KEEPALIVE_VALS, onoff: 1, time: 1s, interval: 1s}}\n", "WSAIoctl is Winsock; host a runs gvisor"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, end: server, connect: true}\n", "the server end does not connect"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 1500ms}}\n", "x.yaml:5:41: action: keepalive: idle 1.5s: host a sets it with TCP_KEEPIDLE, in whole seconds"},
+		{"duration: 1h\nhosts: {a: {profile: xp}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {interval: 1500us}}\n", "interval 1.5ms: host a sets it with SIO_KEEPALIVE_VALS, in whole milliseconds"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {}}\n", "keepalive: give idle, interval or count"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 0s}}\n", "keepalive: idle 0s: want a positive duration"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {count: 0}}\n", "keepalive: count: 0 is out of range"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s, intervall: 1s}}\n", `unknown key "intervall"`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s}, expect: {result: 0}}\n", "a keepalive action makes several calls"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: probe, host: a}\n", `x.yaml:4:15: expect: segment "probe": want a class`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {probes: 3}\n", "expect: name the socket"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: syn, host: a, at: 3h}\n", "expect: at 3h0m0s is after the scenario's duration (1h0m0s): it can never be checked"},
@@ -220,6 +227,7 @@ func TestScenarioErrors(t *testing.T) {
 // place, and whatever parses also runs (briefly) without panicking.
 func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte(goodScenario))
+	f.Add([]byte("duration: 1m\nhosts: {a: {profile: vista}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s, interval: 1s, count: 3}}\n"))
 	if files, _ := filepath.Glob(filepath.Join(conformanceDir, "*.yaml")); len(files) > 0 {
 		for _, file := range files[:min(len(files), 8)] {
 			if data, err := os.ReadFile(file); err == nil {
