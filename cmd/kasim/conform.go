@@ -140,7 +140,14 @@ func writeReport(w io.Writer, r *conform.Report) {
 	if !r.Agree() {
 		verdict = "DIFFERS"
 	}
-	fmt.Fprintf(w, "%s  %s: kernel (live, %d runs) vs %s (simulated)\n", verdict, r.Scenario, r.Runs, r.Profile)
+	runs := "runs"
+	if r.Runs == 1 {
+		runs = "run"
+	}
+	fmt.Fprintf(w, "%s  %s: kernel (live, %d %s) vs %s (simulated)\n", verdict, r.Scenario, r.Runs, runs, r.Profile)
+	if r.SimExtended > 0 {
+		fmt.Fprintf(w, "  (the kernel gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", r.SimExtended, r.Profile)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  EVENT\tAFTER\tKERNEL\tAT (MEDIAN)\tSPREAD\t"+strings.ToUpper(r.Profile)+"\tAT\t")
 	for _, row := range r.Rows {
@@ -149,19 +156,22 @@ func writeReport(w io.Writer, r *conform.Report) {
 			mark = "DIFF"
 		}
 		at := func(s string, d time.Duration) string {
-			if s == "" {
+			if s == "" || row.Untimed {
 				return "-"
 			}
 			return fmtDur(d)
 		}
-		live, sim := row.Live, row.Sim
+		live, sim, from := row.Live, row.Sim, row.From
+		if from == "" {
+			from = "-"
+		}
 		if live == "" {
 			live = "(none)"
 		}
 		if sim == "" {
 			sim = "(none)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s: %s\n", row.What, row.From, live, at(row.Live, row.LiveAt), fmtDur(row.Spread), sim, at(row.Sim, row.SimAt), mark, row.Explanation)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s: %s\n", row.What, from, live, at(row.Live, row.LiveAt), fmtDur(row.Spread), sim, at(row.Sim, row.SimAt), mark, row.Explanation)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -17,7 +17,14 @@ type item struct {
 	// the kernel received (fromRecv), or its last probe.
 	at       time.Duration
 	fromRecv bool
+	// untimed: only the shape counts (a failed option call: when the
+	// live run made it is up to the machine, not the stack).
+	untimed bool
 }
+
+// optionCalls are the calls whose failures are part of the story: the
+// ones that set keep-alive up, in either API.
+var optionCalls = []string{"setsockopt", "getsockopt", "WSAIoctl"}
 
 // story picks out of a trace what the comparison holds the two sides to:
 // the kernel's keep-alive probes and resets (their shape) and the errors
@@ -49,6 +56,14 @@ func story(events []sim.Event) []item {
 			n[e.Class]++
 			it = item{key: fmt.Sprintf("%s #%d", e.Class, n[e.Class]),
 				shape: fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)}
+		case *sim.SockOptEvent:
+			if e.Error == "" || !slices.Contains(optionCalls, e.Call) {
+				continue
+			}
+			n["option error"]++
+			out = append(out, item{key: fmt.Sprintf("option error #%d", n["option error"]),
+				shape: fmt.Sprintf("%s %s: %s", e.Call, e.Opt, e.Error), untimed: true})
+			continue
 		case *sim.AppErrorEvent:
 			key := e.Op + " error"
 			if n[key] > 0 {
@@ -102,7 +117,7 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []R
 		row := Row{What: k}
 		s, inSim := simByKey[k]
 		if inSim {
-			row.Sim, row.SimAt, row.From = s.shape, s.at, from(s.fromRecv)
+			row.Sim, row.SimAt, row.From, row.Untimed = s.shape, s.at, from(s.fromRecv), s.untimed
 		}
 		var times []time.Duration
 		shapes := map[string]bool{}
@@ -117,8 +132,12 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []R
 			shapes[it.shape] = true
 			row.Live = it.shape
 			if !inSim {
-				row.From = from(it.fromRecv)
+				row.From, row.Untimed = from(it.fromRecv), it.untimed
 			}
+		}
+		if row.Untimed {
+			row.From, row.SimAt = "", 0
+			times = nil
 		}
 		if len(times) > 0 {
 			slices.Sort(times)
@@ -146,6 +165,9 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []R
 			row.Explanation = "the kernel's own runs differ in shape"
 		case row.Sim != row.Live:
 			row.Explanation = "different shape"
+		case row.Untimed:
+			row.Agree = true
+			row.Explanation = "the same"
 		case diff > allowed:
 			row.Explanation = fmt.Sprintf("%v apart, more than %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
 		default:

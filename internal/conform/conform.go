@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +66,9 @@ type Row struct {
 	Sim, Live string // the event's shape on each side ("A seq=0 ack=1 len=0", "ETIMEDOUT"); "" if missing
 	// From is what the times count from: "last receive" or "last probe"
 	// (see story).
-	From        string
+	From string
+	// Untimed rows compare shape only: a failed option call.
+	Untimed     bool
 	SimAt       time.Duration
 	LiveAt      time.Duration // the median over the live runs
 	Spread      time.Duration // max - min over the live runs
@@ -81,6 +84,9 @@ type Report struct {
 	Rows     []Row
 	// Live is the first live run's trace; Sim the simulated one.
 	Live, Sim []sim.Event
+	// SimExtended is how much longer than the scenario's duration the
+	// simulation ran (SimGrace, because the kernel had given up), or 0.
+	SimExtended time.Duration
 }
 
 // Agree reports whether every row agrees.
@@ -117,14 +123,26 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	simSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: opts.Profile})
+	var unsayable *sim.ScenarioError
+	if errors.As(err, &unsayable) {
+		// The scenario is good (it parsed for the kernel) but asks for
+		// something the profile's API has no way to say, such as
+		// TCP_USER_TIMEOUT on Windows: that is a difference, not a
+		// usage error.
+		rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: 0}
+		if rep.Scenario == "" {
+			rep.Scenario = file
+		}
+		for _, p := range unsayable.Problems {
+			rep.Rows = append(rep.Rows, Row{What: "socket calls", Untimed: true,
+				Explanation: fmt.Sprintf("%s cannot make them: %s:%d:%d: %s", opts.Profile, file, p.Pos.Line, p.Pos.Col, p.Msg)})
+		}
+		return rep, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	simRun, err := sim.RunScenario(simSpec)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs, Sim: simRun.Events}
+	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs}
 	if rep.Scenario == "" {
 		rep.Scenario = file
 	}
@@ -141,8 +159,41 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		lives = append(lives, events)
 	}
 	rep.Live = lives[0]
+	if kernelGaveUp(lives) {
+		// The kernel's story is over; the profile's may not be (Vista
+		// probes 10 times where Linux was told 3). Let it finish, so the
+		// comparison shows how and when it ends.
+		simSpec.Duration += SimGrace
+		rep.SimExtended = SimGrace
+	}
+	simRun, err := sim.RunScenario(simSpec)
+	if err != nil {
+		return nil, err
+	}
+	rep.Sim = simRun.Events
 	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase)
 	return rep, nil
+}
+
+// SimGrace is how much longer the simulation runs than the scenario says
+// when the kernel gave up on the connection in every live run: enough for
+// any profile's default keep-alive (2 h idle, then up to 10 probes) to end
+// too. Virtual time costs nothing while nothing happens.
+const SimGrace = 2*time.Hour + 15*time.Minute
+
+// kernelGaveUp reports whether the kernel's application saw its connection
+// fail in every live run.
+func kernelGaveUp(lives [][]sim.Event) bool {
+	for _, ev := range lives {
+		failed := false
+		for _, it := range story(ev) {
+			failed = failed || strings.HasSuffix(it.key, " error")
+		}
+		if !failed {
+			return false
+		}
+	}
+	return len(lives) > 0
 }
 
 // ErrNotLive is wrapped by the error for a scenario the live lab cannot

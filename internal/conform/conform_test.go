@@ -66,28 +66,39 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 }
 
 // TestVistaProfileDiffersFromTheKernel: held against Linux, a Windows
-// profile must not pass. (The scenario's TCP_KEEPIDLE and TCP_KEEPINTVL
-// fail on Vista with WSAENOPROTOOPT, so Vista keeps its 2 h default and
-// sends no probe in the run: every kernel event is reported as one the
-// profile lacks.)
+// profile must not pass, and must fail for the reasons a user expects: one
+// byte in each probe where Linux sends none, ten probes where the scenario
+// asked for three (Vista cannot set the count), WSAENETRESET where Linux
+// says ETIMEDOUT, and SO_KEEPALIVE refused while a connect is in progress.
 func TestVistaProfileDiffersFromTheKernel(t *testing.T) {
 	needLive(t)
-	data, _ := fs.ReadFile(Scenarios, "scenarios/1-peer-dead.yaml")
-	rep, err := Compare("1-peer-dead.yaml", data, Options{Profile: "vista", Runs: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Agree() {
-		t.Fatal("vista agrees with the Linux kernel")
-	}
-	missing := 0
-	for _, row := range rep.Rows {
-		t.Logf("%s: kernel %q vista %q: %s", row.What, row.Live, row.Sim, row.Explanation)
-		if !row.Agree && row.Sim == "" && row.Live != "" {
-			missing++
+	rows := map[string]Row{}
+	for _, name := range []string{"1-peer-dead.yaml", "5-set-during-connect.yaml"} {
+		data, _ := fs.ReadFile(Scenarios, "scenarios/"+name)
+		rep, err := Compare(name, data, Options{Profile: "vista", Runs: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Agree() {
+			t.Errorf("%s: vista agrees with the Linux kernel", name)
+		}
+		for _, row := range rep.Rows {
+			t.Logf("%s %s: kernel %q vista %q: %s", name, row.What, row.Live, row.Sim, row.Explanation)
+			rows[name+" "+row.What] = row
 		}
 	}
-	if missing < 3 {
-		t.Errorf("%d kernel events reported as missing from vista, want the probes, the reset and the error", missing)
+	for _, c := range []struct{ row, live, vista, why string }{
+		{"1-peer-dead.yaml keepalive-probe #1", "A seq=0 ack=1 len=0", "A seq=0 ack=1 len=1", "different shape"},
+		{"1-peer-dead.yaml keepalive-probe #10", "", "A seq=0 ack=1 len=1", "the profile does this; the kernel does not"},
+		{"1-peer-dead.yaml recv error", "ETIMEDOUT", "WSAENETRESET", "different shape"},
+		{"5-set-during-connect.yaml option error #1", "", "setsockopt SO_KEEPALIVE: WSAEINVAL", "the profile does this; the kernel does not"},
+	} {
+		r, ok := rows[c.row]
+		if !ok || r.Agree || r.Live != c.live || r.Sim != c.vista || r.Explanation != c.why {
+			t.Errorf("%s: got kernel %q, vista %q, %q (agree %v); want %q, %q, %q", c.row, r.Live, r.Sim, r.Explanation, r.Agree, c.live, c.vista, c.why)
+		}
+	}
+	if _, ok := rows["1-peer-dead.yaml keepalive-probe #11"]; ok {
+		t.Error("vista sent an 11th probe")
 	}
 }
