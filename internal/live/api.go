@@ -213,6 +213,10 @@ const (
 	EventAccept  EventKind = "accept"
 	EventRecv    EventKind = "recv"
 	EventExit    EventKind = "exit"
+	// EventOutput is a line a program started by Exec wrote to its
+	// standard output (Detail, without the newline; FD is its pid), timed
+	// when the helper read it.
+	EventOutput EventKind = "output"
 )
 
 // Event is an asynchronous report from the peer helper. Req is the id of

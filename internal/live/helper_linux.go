@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -343,8 +344,20 @@ func (h *helper) exec(req request) {
 		return
 	}
 	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	cmd.Stdout = os.Stderr
+	// The helper's own marker must not reach the program: a program that
+	// is itself a kasim binary would take itself for a helper.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, peerEnv+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, req.Env...)
 	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		h.fail(req, "%v", err)
+		return
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		h.fail(req, "%v", err)
@@ -352,7 +365,20 @@ func (h *helper) exec(req request) {
 	}
 	pid := cmd.Process.Pid
 	h.send(message{ID: req.ID, Ret: pid, T: int64(Now())})
+	lines := make(chan struct{})
 	go func() {
+		// Each line of the program's output is a report, timed when it
+		// came; it is copied to standard error too, for the user.
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			at := Now()
+			fmt.Fprintf(os.Stderr, "%s\n", sc.Bytes())
+			h.send(message{ID: req.ID, Event: string(EventOutput), FD: pid, T: int64(at), Detail: sc.Text()})
+		}
+	}()
+	go func() {
+		<-lines // Wait closes the pipe: read it to the end first
 		err := cmd.Wait()
 		m := message{ID: req.ID, Event: string(EventExit), FD: pid, Ret: cmd.ProcessState.ExitCode(), T: int64(Now())}
 		if err != nil {

@@ -419,12 +419,20 @@ func (p *Peer) Close(fd int) (Result, error) {
 }
 
 // Exec starts a program inside the peer namespace; Ret is its pid, and an
-// EventExit (FD = pid) reports its end. Its standard output and error go
-// to the helper's standard error (Options.PeerStderr); it is killed if the
+// EventExit (FD = pid) reports its end. Each line of its standard output
+// is an EventOutput report; that and its standard error also go to the
+// helper's standard error (Options.PeerStderr). It is killed if the
 // helper dies. This is how a user-supplied program can take the kernel
 // side instead of the helper's own calls.
 func (p *Peer) Exec(argv ...string) (Result, error) {
-	return p.do(request{Op: opExec, Argv: argv})
+	return p.ExecEnv(nil, argv...)
+}
+
+// ExecEnv is Exec with env ("KEY=VALUE") added to the helper's environment.
+// Each line the program writes to its standard output arrives as an
+// EventOutput as well.
+func (p *Peer) ExecEnv(env []string, argv ...string) (Result, error) {
+	return p.do(request{Op: opExec, Argv: argv, Env: env})
 }
 
 // close stops the helper and releases everything the Peer holds. The

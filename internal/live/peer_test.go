@@ -101,19 +101,59 @@ func TestPeerCalls(t *testing.T) {
 }
 
 // TestPeerExec: a program started through the helper runs inside the peer
-// namespace and its end is reported.
+// namespace, gets the environment asked for but not the helper's marker,
+// each line of its output is reported in order, and its end is reported.
 func TestPeerExec(t *testing.T) {
 	out := &lockedWriter{}
 	lab := newTestLab(t, Options{PeerStderr: out})
 	p := lab.Peer()
 	// /proc/net/dev lists the reader's namespace's interfaces: kp0 here.
-	r := must(t, "exec", 0)(p.Exec("/bin/sh", "-c", "cat /proc/net/dev; grep -q kp0 /proc/net/dev && exit 3"))
-	ev := nextEvent(t, p, EventExit, r.Ret, 5*time.Second)
-	if ev.Ret != 3 {
-		t.Errorf("the program ended with %v, want exit status 3 (kp0 visible); its output: %s", ev, out.String())
+	r := must(t, "exec", 0)(p.ExecEnv([]string{"KASIM_TEST_FOO=bar"}, "/bin/sh", "-c",
+		`echo "foo=$KASIM_TEST_FOO marker=${KASIM_LIVE_PEER-unset}"; grep -c kp0 /proc/net/dev; exit 3`))
+	lines, exit := execOutput(t, p, r.Ret)
+	if want := []string{"foo=bar marker=unset", "1"}; strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("the program's output lines: %q, want %q (kp0 visible once)", lines, want)
+	}
+	if exit.Ret != 3 {
+		t.Errorf("the program ended with %v, want exit status 3; its stderr: %s", exit, out.String())
+	}
+	if !strings.Contains(out.String(), "foo=bar") {
+		t.Errorf("the program's output was not copied to PeerStderr: %q", out.String())
 	}
 	if _, err := p.Exec("/nonexistent/program"); err == nil {
 		t.Errorf("exec of a missing program was not refused")
+	}
+}
+
+// execOutput collects a program's output lines until its exit report.
+func execOutput(t *testing.T, p *Peer, pid int) ([]string, Event) {
+	t.Helper()
+	var lines []string
+	var last Mono
+	for {
+		select {
+		case ev, ok := <-p.Events():
+			if !ok {
+				t.Fatalf("the helper stopped: %v", p.deadErr())
+			}
+			if ev.FD != pid {
+				t.Fatalf("unexpected report %v", ev)
+			}
+			if ev.At < last {
+				t.Errorf("report %v is timed before the one ahead of it", ev)
+			}
+			last = ev.At
+			switch ev.Kind {
+			case EventOutput:
+				lines = append(lines, ev.Detail)
+			case EventExit:
+				return lines, ev
+			default:
+				t.Fatalf("unexpected report %v", ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no exit report within 5s; output so far %q", lines)
+		}
 	}
 }
 

@@ -62,6 +62,7 @@ type request struct {
 	Addr     string   `json:"addr,omitempty"`
 	N        int      `json:"n,omitempty"`
 	Argv     []string `json:"argv,omitempty"`
+	Env      []string `json:"env,omitempty"`
 	Ifname   string   `json:"ifname,omitempty"`
 	NeighIP  string   `json:"neigh_ip,omitempty"`
 	NeighMAC string   `json:"neigh_mac,omitempty"`
