@@ -1,11 +1,14 @@
 package conform
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"kasim/sim"
@@ -79,5 +82,49 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	want := []string{"keepalive-probe #2: 20ms apart, more than 5ms", "keepalive-probe #3: the kernel did this; the profile does not"}
 	if strings.Join(explained, "\n") != strings.Join(want, "\n") {
 		t.Errorf("disagreements:\n%s\nwant:\n%s", strings.Join(explained, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCheckStackRefusesWhatAProgramCannotBeTold: options after the
+// connect, option reads and the program's own sends need calls kasim
+// cannot make for it; each is refused at its place in the file.
+func TestCheckStackRefusesWhatAProgramCannotBeTold(t *testing.T) {
+	head := "duration: 5s\nhosts: {kernel: {profile: linux}, tester: {}}\nconnections: {c1: {client: kernel, server: tester}}\nactions:\n"
+	for _, tc := range []struct{ actions, want string }{
+		{"  - {at: 0s, conn: c1, connect: true}\n  - {at: 1s, conn: c1, keepalive: {idle: 2s}}\n", "x.yaml:6:6: not a conform scenario: setsockopt TCP_KEEPIDLE: a program is told its options when it starts"},
+		{"  - {at: 0s, conn: c1, setsockopt: {level: 6, opt: 4, value: 2}}\n  - {at: 0s, conn: c1, connect: true}\n", "give the option's name, not its number"},
+		{"  - {at: 0s, conn: c1, connect: true}\n  - {at: 1s, conn: c1, send: hi}\n", "send: with --stack the program makes its own calls"},
+		{"  - {at: 0s, conn: c1, keepalive: {idle: 2s}}\n  - {at: 0s, conn: c1, connect: true}\n  - {at: 1s, conn: c1, end: server, send: hi}\n", ""},
+	} {
+		s, err := sim.ParseScenario("x.yaml", []byte(head+tc.actions))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = checkStack(s)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want it accepted", tc.actions, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrNotLive)):
+			t.Errorf("%s: %v, want ErrNotLive with %q", tc.actions, err, tc.want)
+		}
+	}
+}
+
+func TestProgramReport(t *testing.T) {
+	for line, want := range map[string]string{
+		"error recv ETIMEDOUT":     "recv ETIMEDOUT 110",
+		"error connect ECONNRESET": "connect ECONNRESET 104",
+		"error recv ENOSUCH":       "",
+		"hello":                    "",
+		"error recv":               "",
+	} {
+		op, e, ok := programReport(line)
+		got := ""
+		if ok {
+			got = fmt.Sprintf("%s %s %d", op, unix.ErrnoName(e), int(e))
+		}
+		if got != want {
+			t.Errorf("%q: %q, want %q", line, got, want)
+		}
 	}
 }

@@ -20,7 +20,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"kasim/internal/live"
 	"kasim/sim"
@@ -57,6 +60,13 @@ type Options struct {
 	Phase time.Duration
 	// PCAP, if set, receives the first live run's capture.
 	PCAP io.Writer
+	// Stack, if set, is a program (argv) that takes the kernel host's
+	// place: kasim starts it in the peer namespace at the scenario's
+	// connect, and it connects and sets its options itself, as told by
+	// its environment (see the package doc). The kernel of this machine
+	// still carries its segments, so this holds a user-space stack (or
+	// an application's own keep-alive) against the profile.
+	Stack []string
 }
 
 // Row is one compared event: the n-th of its kind sent or seen at the
@@ -84,6 +94,9 @@ type Report struct {
 	Rows     []Row
 	// Live is the first live run's trace; Sim the simulated one.
 	Live, Sim []sim.Event
+	// Stack is the program that took the kernel host's place
+	// (Options.Stack), or "".
+	Stack string
 	// SimExtended is how much longer than the scenario's duration the
 	// simulation ran (SimGrace, because the kernel had given up), or 0.
 	SimExtended time.Duration
@@ -122,6 +135,11 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if err := checkLive(liveSpec); err != nil {
 		return nil, err
 	}
+	if len(opts.Stack) > 0 {
+		if err := checkStack(liveSpec); err != nil {
+			return nil, err
+		}
+	}
 	simSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: opts.Profile})
 	var unsayable *sim.ScenarioError
 	if errors.As(err, &unsayable) {
@@ -146,13 +164,16 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if rep.Scenario == "" {
 		rep.Scenario = file
 	}
+	if len(opts.Stack) > 0 {
+		rep.Stack = opts.Stack[0]
+	}
 	var lives [][]sim.Event
 	for i := 0; i < opts.Runs; i++ {
 		var pcap io.Writer
 		if i == 0 {
 			pcap = opts.PCAP
 		}
-		events, err := runLive(liveSpec, pcap)
+		events, err := runLive(liveSpec, pcap, opts.Stack)
 		if err != nil {
 			return nil, fmt.Errorf("%s: live run %d: %w", file, i+1, err)
 		}
@@ -236,6 +257,74 @@ func checkLive(s *sim.Scenario) error {
 	return nil
 }
 
+// checkStack refuses what a program cannot be told through its
+// environment: options it would have to set after connecting, option
+// reads, and sends from its end.
+func checkStack(s *sim.Scenario) error {
+	var connect *sim.Action
+	for i, a := range s.Actions {
+		if a.Do == sim.DoConnect {
+			connect = &s.Actions[i]
+		}
+	}
+	for _, a := range s.Actions {
+		bad := ""
+		switch {
+		case a.End != "client":
+		case a.Do == sim.DoSetsockopt && connect != nil && a.At > connect.At:
+			bad = "a program is told its options when it starts, at the connect; this one comes later"
+		case a.Do == sim.DoSetsockopt && !isOptName(a.OptName):
+			bad = "a program is told its options by name; give the option's name, not its number"
+		case a.Do == sim.DoGetsockopt || a.Do == sim.DoSend:
+			bad = "with --stack the program makes its own calls; kasim can only tell it what to set"
+		}
+		if bad != "" {
+			return fmt.Errorf("%s:%d:%d: %w: %s: %s", s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, strings.TrimSpace(a.Do+" "+a.OptName), bad)
+		}
+	}
+	return nil
+}
+
+func isOptName(s string) bool {
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// stackEnv is what a program taking the kernel's place is told: where to
+// connect, and each option the scenario sets before connecting, by name,
+// in the option's own unit.
+func stackEnv(s *sim.Scenario, connect *sim.Action, tester netip.AddrPort) []string {
+	env := []string{"KASIM_CONNECT=" + tester.String()}
+	for _, a := range s.Actions {
+		if a.Do == sim.DoSetsockopt && a.End == "client" && a.At <= connect.At {
+			v := int32(binary.LittleEndian.Uint32(a.Optval))
+			env = append(env, fmt.Sprintf("KASIM_%s=%d", a.OptName, v))
+		}
+	}
+	return env
+}
+
+// programReport reads a line of a program's output: "error OP ERRNO"
+// (e.g. "error recv ETIMEDOUT") says its application saw OP fail.
+func programReport(line string) (op string, errno syscall.Errno, ok bool) {
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "error" {
+		return "", 0, false
+	}
+	// x/sys/unix names errnos but has no lookup by name; there are
+	// fewer than 150 on Linux.
+	for e := syscall.Errno(1); e < 256; e++ {
+		if unix.ErrnoName(e) == f[2] {
+			return f[1], e, true
+		}
+	}
+	return "", 0, false
+}
+
 // accepted is the tester's accepted connection, or why there is none.
 type accepted struct {
 	c   io.ReadWriteCloser
@@ -252,7 +341,7 @@ type liveRun struct {
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
 // runLive plays s against the kernel in real time and returns the trace.
-func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
+func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, error) {
 	r := &liveRun{rec: sim.NewRecorder()}
 	opts := live.Options{PCAP: pcap, OnSegment: func(seg live.Segment) {
 		r.mu.Lock()
@@ -304,11 +393,14 @@ func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
 	}()
 
 	p := lab.Peer()
-	sock, err := p.Socket()
-	if err != nil || sock.Errno != 0 {
-		return nil, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+	fd := -1
+	if len(program) == 0 {
+		sock, err := p.Socket()
+		if err != nil || sock.Errno != 0 {
+			return nil, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+		}
+		fd = sock.Ret
 	}
-	fd := sock.Ret
 	r.t0 = live.Now()
 	deadline := r.t0 + live.Mono(s.Duration)
 	addErr := func(at live.Mono, op string, e live.Event) {
@@ -334,6 +426,19 @@ func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
 		if next < len(actions) && now >= r.t0+live.Mono(actions[next].At) {
 			a := actions[next]
 			next++
+			if len(program) > 0 && a.End == "client" {
+				if a.Do == sim.DoConnect {
+					dst := netip.AddrPortFrom(lab.TesterAddr(), conn.Port)
+					res, err := p.ExecEnv(stackEnv(s, &a, dst), program...)
+					if err != nil {
+						return nil, fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
+					}
+					r.mu.Lock()
+					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(stackEnv(s, &a, dst), " ")))
+					r.mu.Unlock()
+				}
+				continue // the program sets its options itself
+			}
 			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, call); err != nil {
 				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
 			}
@@ -354,6 +459,15 @@ func runLive(s *sim.Scenario, pcap io.Writer) ([]sim.Event, error) {
 				return nil, errors.New("the kernel-side helper stopped")
 			}
 			switch ev.Kind {
+			case live.EventOutput:
+				if op, errno, ok := programReport(ev.Detail); ok {
+					ev.Errno = errno
+					addErr(ev.At, op, ev)
+				}
+			case live.EventExit:
+				r.mu.Lock()
+				r.rec.Note(r.at(ev.At), KernelHost, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
+				r.mu.Unlock()
 			case live.EventConnect:
 				if ev.Errno != 0 {
 					addErr(ev.At, "connect", ev)

@@ -3,18 +3,123 @@
 package conform
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
+	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"kasim/internal/live"
+	"kasim/sim"
 )
 
 // TestMain lets the test binary serve as the live lab's peer helper.
 func TestMain(m *testing.M) {
 	live.MaybeRunPeer()
+	if os.Getenv("KASIM_CONNECT") != "" {
+		os.Exit(keepAliveProgram())
+	}
 	os.Exit(m.Run())
+}
+
+// keepAliveProgram is a stack under test the way a user would write one,
+// for TestProgramAsTheStack: Go's net package, told what to do by the
+// environment kasim conform gives it, reporting its read's failure.
+func keepAliveProgram() int {
+	secs := func(k string) time.Duration {
+		v, _ := strconv.Atoi(os.Getenv(k))
+		return time.Duration(v) * time.Second
+	}
+	count, _ := strconv.Atoi(os.Getenv("KASIM_TCP_KEEPCNT"))
+	d := net.Dialer{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: os.Getenv("KASIM_SO_KEEPALIVE") == "1", Idle: secs("KASIM_TCP_KEEPIDLE"),
+		Interval: secs("KASIM_TCP_KEEPINTVL"), Count: count,
+	}}
+	c, err := d.Dial("tcp4", os.Getenv("KASIM_CONNECT"))
+	if err != nil {
+		fmt.Println("error connect", errnoOf(err))
+		return 1
+	}
+	buf := make([]byte, 65536)
+	for { // keep a read pending, as kasim's hosts do
+		if _, err = c.Read(buf); err != nil {
+			break
+		}
+	}
+	fmt.Println("error recv", errnoOf(err))
+	return 0
+}
+
+func errnoOf(err error) string {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return unix.ErrnoName(e)
+	}
+	return "EIO"
+}
+
+// TestProgramAsTheStack: a program the user names takes the kernel host's
+// place (here Go's net package, through this machine's kernel), told by
+// its environment what to set, and is held to the linux profile.
+func TestProgramAsTheStack(t *testing.T) {
+	needLive(t)
+	data, _ := fs.ReadFile(Scenarios, "scenarios/1-peer-dead.yaml")
+	rep, err := Compare("1-peer-dead.yaml", data, Options{Profile: "linux", Runs: 1, Stack: []string{os.Args[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told string
+	for _, e := range rep.Live {
+		if n, ok := e.(*sim.NoteEvent); ok && strings.Contains(n.Text, "started") {
+			told = n.Text
+		}
+	}
+	for _, want := range []string{"KASIM_CONNECT=10.99.0.1:80", "KASIM_TCP_KEEPIDLE=2", "KASIM_TCP_KEEPINTVL=1", "KASIM_TCP_KEEPCNT=3", "KASIM_SO_KEEPALIVE=1"} {
+		if !strings.Contains(told, want) {
+			t.Errorf("the program was told %q, want %s in it", told, want)
+		}
+	}
+	keys := map[string]bool{}
+	for _, row := range rep.Rows {
+		t.Logf("%s: program %q linux %q: %s", row.What, row.Live, row.Sim, row.Explanation)
+		keys[row.What] = true
+	}
+	if !rep.Agree() || !keys["keepalive-probe #3"] || !keys["recv error"] {
+		t.Errorf("the program through the kernel should agree with linux on three probes, the RST and ETIMEDOUT")
+	}
+}
+
+// TestPythonExampleProgram runs the README's example program, where
+// python3 is installed (CI installs it, and sets KASIM_REQUIRE_PYTHON=1
+// so that it fails rather than skips), on the scenario with data.
+func TestPythonExampleProgram(t *testing.T) {
+	needLive(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		if os.Getenv("KASIM_REQUIRE_PYTHON") == "1" {
+			t.Fatal("KASIM_REQUIRE_PYTHON=1 but there is no python3")
+		}
+		t.Skip("no python3: the example program is not run")
+	}
+	data, _ := fs.ReadFile(Scenarios, "scenarios/6-answered-with-data.yaml")
+	rep, err := Compare("6-answered-with-data.yaml", data, Options{Profile: "linux", Runs: 1, Stack: []string{py, "testdata/keepalive_client.py"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rep.Rows {
+		t.Logf("%s: program %q linux %q: %s", row.What, row.Live, row.Sim, row.Explanation)
+	}
+	if !rep.Agree() {
+		t.Error("the example program through the kernel differs from the linux profile")
+	}
 }
 
 func needLive(t *testing.T) {
