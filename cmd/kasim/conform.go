@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,7 @@ import (
 	"kasim/winprofile"
 )
 
-const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--pcap-dir DIR] [--stack "PROGRAM ARGS"] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -33,6 +34,11 @@ runs the built-in scenarios (idle 2 s, interval 1 s, count 3: a dead peer, a
 live one, TCP_USER_TIMEOUT shorter and longer, options set during connect,
 probes answered with data, data between probes). A conform scenario has the
 hosts kernel and tester, and the kernel connects to the tester.
+
+--scale plays a scenario written in real-world times faster: every time the
+file states (duration, action times, latencies, keep-alive option values) is
+multiplied by F, and an option value that would not stay whole in its unit
+is refused at its line.
 
 With --stack, a program of yours takes the kernel host's place: kasim starts
 it in the kernel's namespace at the scenario's connect, with KASIM_CONNECT
@@ -59,7 +65,8 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
 	fset.DurationVar(&opts.Phase, "phase", 32*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule)")
 	fset.StringVar(&pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
-	var stackCmd string
+	var stackCmd, scale string
+	fset.StringVar(&scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
 	fset.StringVar(&stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -80,6 +87,14 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	if opts.Runs < 1 || opts.Runs > 50 {
 		fmt.Fprintf(stderr, "kasim conform: --runs %d: want 1 to 50\n", opts.Runs)
 		return exitUsage
+	}
+	if scale != "" {
+		r, ok := new(big.Rat).SetString(scale)
+		if !ok || r.Sign() <= 0 || !r.Num().IsInt64() || !r.Denom().IsInt64() {
+			fmt.Fprintf(stderr, "kasim conform: --scale %s: want a positive fraction such as 1/3600 or 0.01\n", scale)
+			return exitUsage
+		}
+		opts.ScaleNum, opts.ScaleDen = r.Num().Int64(), r.Denom().Int64()
 	}
 	if stackCmd != "" {
 		opts.Stack = strings.Fields(stackCmd)
@@ -143,7 +158,7 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "kasim conform: run it as root (sudo kasim conform): it creates network namespaces and a veth pair, and removes them when done")
 			}
 			var se *sim.ScenarioError
-			if errors.As(err, &se) || errors.Is(err, conform.ErrNotLive) {
+			if errors.As(err, &se) || errors.Is(err, conform.ErrNotLive) || errors.Is(err, conform.ErrScale) {
 				return exitUsage
 			}
 			return exitFail
@@ -179,6 +194,9 @@ func writeReport(w io.Writer, r *conform.Report) {
 		side = filepath.Base(r.Stack) + " on the kernel"
 	}
 	fmt.Fprintf(w, "%s  %s: %s (live, %d %s) vs %s (simulated)\n", verdict, r.Scenario, side, r.Runs, runs, r.Profile)
+	if r.Scale != "" {
+		fmt.Fprintf(w, "  (every time in the scenario scaled by %s)\n", r.Scale)
+	}
 	if r.SimExtended > 0 {
 		fmt.Fprintf(w, "  (the kernel gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", r.SimExtended, r.Profile)
 	}

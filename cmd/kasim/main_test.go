@@ -98,6 +98,10 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"run", "scenario.yaml"}, `open scenario.yaml: no such file or directory`},
 		{[]string{"run", "--format", "jsonl", "scenario.yaml"}, `unexpected argument "scenario.yaml" (a scenario file comes first`},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"conform", "--scale", "-1/2"}, "--scale -1/2: want a positive fraction such as 1/3600 or 0.01"},
+		{[]string{"conform", "--stack", "/nonexistent/stack"}, "--stack: exec: \"/nonexistent/stack\""},
+		{[]string{"conform", "--runs", "0"}, "--runs 0: want 1 to 50"},
+		{[]string{"conform", "--profile", "win95"}, "--profile win95: unknown profile"},
 		{[]string{"--count", "300"}, "--count 300"},
 	} {
 		code, out, errOut := kasim(tc.args...)

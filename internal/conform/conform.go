@@ -67,6 +67,10 @@ type Options struct {
 	// still carries its segments, so this holds a user-space stack (or
 	// an application's own keep-alive) against the profile.
 	Stack []string
+	// ScaleNum/ScaleDen, if set, scale every time the scenario states
+	// (sim.Scenario.Scaled) before it runs, live and simulated: a
+	// scenario written with a 2 h idle time runs with 2 s at 1/3600.
+	ScaleNum, ScaleDen int64
 }
 
 // Row is one compared event: the n-th of its kind sent or seen at the
@@ -94,6 +98,8 @@ type Report struct {
 	Rows     []Row
 	// Live is the first live run's trace; Sim the simulated one.
 	Live, Sim []sim.Event
+	// Scale is the scale its times were played at ("1/3600"), or "".
+	Scale string
 	// Stack is the program that took the kernel host's place
 	// (Options.Stack), or "".
 	Stack string
@@ -132,6 +138,11 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.ScaleNum > 0 {
+		if liveSpec, err = liveSpec.Scaled(opts.ScaleNum, opts.ScaleDen); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrScale, err)
+		}
+	}
 	if err := checkLive(liveSpec); err != nil {
 		return nil, err
 	}
@@ -157,6 +168,9 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		}
 		return rep, nil
 	}
+	if err == nil && opts.ScaleNum > 0 {
+		simSpec, err = simSpec.Scaled(opts.ScaleNum, opts.ScaleDen)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +180,9 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	}
 	if len(opts.Stack) > 0 {
 		rep.Stack = opts.Stack[0]
+	}
+	if opts.ScaleNum > 0 {
+		rep.Scale = fmt.Sprintf("%d/%d", opts.ScaleNum, opts.ScaleDen)
 	}
 	var lives [][]sim.Event
 	for i := 0; i < opts.Runs; i++ {
@@ -216,6 +233,10 @@ func kernelGaveUp(lives [][]sim.Event) bool {
 	}
 	return len(lives) > 0
 }
+
+// ErrScale is wrapped by the error for a scale the scenario's option
+// values cannot take (Options.ScaleNum).
+var ErrScale = errors.New("cannot scale the scenario")
 
 // ErrNotLive is wrapped by the error for a scenario the live lab cannot
 // play (other hosts, more connections, actions it cannot do).
