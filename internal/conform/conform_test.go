@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,7 +147,22 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 	for _, e := range entries {
 		t.Run(strings.TrimSuffix(e.Name(), ".yaml"), func(t *testing.T) {
 			data, _ := fs.ReadFile(Scenarios, "scenarios/"+e.Name())
-			rep, err := Compare(e.Name(), data, Options{Profile: "linux", Runs: 2})
+			opts := Options{Profile: "linux", Runs: 2}
+			var pcap *os.File
+			if e.Name() == "1-peer-dead.yaml" {
+				var err error
+				if pcap, err = os.Create(filepath.Join(t.TempDir(), "live.pcap")); err != nil {
+					t.Fatal(err)
+				}
+				opts.PCAP = pcap
+			}
+			rep, err := Compare(e.Name(), data, opts)
+			if pcap != nil {
+				pcap.Close()
+				if err == nil {
+					checkTsharkLabelsProbes(t, pcap.Name(), 3)
+				}
+			}
 			if err != nil {
 				t.Fatalf("%v\n(this test runs the kernel in network namespaces: it needs root; KASIM_LIVE=0 skips it)", err)
 			}
@@ -167,6 +183,28 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 				t.Errorf("%s: no probe compared: the scenario tests nothing", rep.Scenario)
 			}
 		})
+	}
+}
+
+// checkTsharkLabelsProbes: Wireshark's TCP analysis reads the kernel's
+// probes in the live capture as keep-alives. tshark is required where CI
+// says so (KASIM_REQUIRE_TSHARK=1), and skipped in silence nowhere.
+func checkTsharkLabelsProbes(t *testing.T, path string, want int) {
+	t.Helper()
+	bin, err := exec.LookPath("tshark")
+	if err != nil {
+		if os.Getenv("KASIM_REQUIRE_TSHARK") != "" {
+			t.Fatal("tshark not found, and KASIM_REQUIRE_TSHARK is set")
+		}
+		t.Log("tshark not installed: the live capture's labels are not checked")
+		return
+	}
+	out, err := exec.Command(bin, "-n", "-r", path, "-Y", "tcp.analysis.keep_alive && ip.src == 10.99.0.2", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	if got := len(strings.Fields(string(out))); got != want {
+		t.Errorf("tshark labels %d of the kernel's segments [TCP Keep-Alive] in the live capture, want %d", got, want)
 	}
 }
 
