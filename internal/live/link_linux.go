@@ -128,7 +128,11 @@ func parseSegment(pkt *stack.PacketBuffer) (Segment, bool) {
 	defer buf.Release()
 	buf.TrimFront(int64(len(pkt.VirtioNetHeader().Slice())))
 	buf.TrimFront(int64(len(pkt.LinkHeader().Slice())))
-	b := buf.Flatten()
+	return parseIPv4TCP(buf.Flatten())
+}
+
+// parseIPv4TCP reads an IPv4 packet carrying a whole TCP segment.
+func parseIPv4TCP(b []byte) (Segment, bool) {
 	ip := header.IPv4(b)
 	if !ip.IsValid(len(b)) || ip.TransportProtocol() != header.TCPProtocolNumber || ip.FragmentOffset() != 0 {
 		return Segment{}, false

@@ -178,21 +178,8 @@ func frameKey(frame []byte) (segKey, bool) {
 	if header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
 		return segKey{}, false
 	}
-	b := frame[header.EthernetMinimumSize:]
-	ip := header.IPv4(b)
-	if !ip.IsValid(len(b)) || ip.TransportProtocol() != header.TCPProtocolNumber || ip.FragmentOffset() != 0 {
-		return segKey{}, false
-	}
-	payload := ip.Payload()
-	if len(payload) < header.TCPMinimumSize {
-		return segKey{}, false
-	}
-	tcp := header.TCP(payload)
-	off := int(tcp.DataOffset())
-	if off < header.TCPMinimumSize || off > len(payload) {
-		return segKey{}, false
-	}
-	return keyOf(ip, tcp, len(payload)-off), true
+	seg, ok := parseIPv4TCP(frame[header.EthernetMinimumSize:])
+	return seg.key, ok
 }
 
 // take returns the kernel's time of the segment key going dir, waiting up
