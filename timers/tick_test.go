@@ -31,22 +31,7 @@ func TestTickQueueRoundsUpToTheTick(t *testing.T) {
 func TestTickQueueKeepAliveSpacing(t *testing.T) {
 	c := NewClock(NewTickQueue(halfSecond), time.Time{})
 	c.AdvanceTo(20 * time.Millisecond)
-	var fires []time.Duration
-	var tm interface{ Reset(time.Duration) }
-	tm = c.AfterFunc(2*time.Second, func() {
-		fires = append(fires, c.Elapsed())
-		if len(fires) < 3 {
-			tm.Reset(time.Second)
-		}
-	})
-	for {
-		next, ok := c.NextDeadline()
-		if !ok {
-			break
-		}
-		c.AdvanceTo(next)
-		c.FireDue(10)
-	}
+	fires := rearmed(c, 2*time.Second, time.Second, 3)
 	want := []time.Duration{2500 * time.Millisecond, 3500 * time.Millisecond, 4500 * time.Millisecond}
 	if len(fires) != len(want) {
 		t.Fatalf("fired at %v, want %v", fires, want)
@@ -55,6 +40,28 @@ func TestTickQueueKeepAliveSpacing(t *testing.T) {
 		if fires[i] != want[i] {
 			t.Errorf("fire %d at %v, want %v", i+1, fires[i], want[i])
 		}
+	}
+}
+
+// rearmed runs c with one timer armed for first, then re-armed from its
+// own callback for every until it has fired n times, as a keep-alive timer
+// is, and returns when it fired.
+func rearmed(c *Clock, first, every time.Duration, n int) []time.Duration {
+	var fires []time.Duration
+	var tm interface{ Reset(time.Duration) }
+	tm = c.AfterFunc(first, func() {
+		fires = append(fires, c.Elapsed())
+		if len(fires) < n {
+			tm.Reset(every)
+		}
+	})
+	for {
+		next, ok := c.NextDeadline()
+		if !ok {
+			return fires
+		}
+		c.AdvanceTo(next)
+		c.FireDue(10)
 	}
 }
 
