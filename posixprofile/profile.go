@@ -1,10 +1,5 @@
 // Package posixprofile describes the keep-alive behaviour of the stacks kasim
-// drives through BSD-socket calls with Linux's option numbers: the Linux
-// kernel, measured against the real one with kasim conform, and gVisor's
-// netstack as it behaves on its own, for comparison. A profile says what a
-// host does at the points where stacks differ: whether an RST goes out when
-// keep-alive gives up, whether TCP_USER_TIMEOUT replaces the probe count,
-// and how late its timers fire.
+// drives through BSD-socket calls, each in its system's option numbers.
 package posixprofile
 
 import (
@@ -20,9 +15,19 @@ import (
 
 // Profile is one stack's keep-alive behaviour, with any overrides. The zero
 // Profile is not valid: start from Lookup.
+//
+// A profile says what a host does at the points where stacks differ:
+// whether an RST goes out when keep-alive gives up, whether
+// TCP_USER_TIMEOUT replaces the probe count, how late its timers fire, and
+// for FreeBSD and lwIP (modelled from their source) whether every socket
+// probes, in which states, and which error the application gets.
 type Profile struct {
-	Name  string // kasim's name: "linux", "gvisor"
+	Name  string // kasim's name: "linux", "gvisor", "freebsd", "lwip"
 	Title string // "Linux"
+	// Dialect names the socket API the host's applications call, as
+	// sockopt.DialectNamed knows it: "linux" (gvisor too), "freebsd",
+	// "lwip".
+	Dialect string
 
 	// Idle, Interval and Count are the defaults a socket starts with
 	// (Linux: the sysctls net.ipv4.tcp_keepalive_time, _intvl, _probes).
@@ -41,18 +46,49 @@ type Profile struct {
 	// rounded up to their level's granularity (1 s becomes 1.024 s at 250).
 	// Zero fires every timer at its exact nanosecond.
 	HZ int
+	// Tick, if not zero, fires every timer of the host at the next
+	// multiple of it (lwIP's 500 ms tcp_slowtmr): timers.TickQueue.
+	Tick time.Duration
+
+	// AlwaysKeepAlive makes every connection probe, SO_KEEPALIVE or not
+	// (FreeBSD's net.inet.tcp.always_keepalive).
+	AlwaysKeepAlive bool
+	// ProbeStates, if set, are the only states probes go out in (by RFC
+	// 793 name, "ESTABLISHED"); empty means wherever gVisor probes.
+	ProbeStates []string
+	// AbortError is the error the application gets when keep-alive gives
+	// up: "ETIMEDOUT" or "ECONNABORTED" (lwIP's ERR_ABRT).
+	AbortError string
 
 	// Measured says the profile has been held against the real stack
 	// (kasim conform); otherwise it is modelled from source.
 	Measured bool
 
+	settings  []string          // the keys Set takes
 	overrides map[string]string // key -> value as given
 }
 
 var table = []Profile{
-	{Name: "linux", Title: "Linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
-		AbortRST: true, UserTimeoutReplacesCount: true, HZ: 250, Measured: true},
-	{Name: "gvisor", Title: "gVisor netstack", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9},
+	{Name: "linux", Title: "Linux", Dialect: "linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
+		AbortRST: true, UserTimeoutReplacesCount: true, HZ: 250, AbortError: "ETIMEDOUT", Measured: true,
+		settings: []string{"hz", "abort", "user-timeout"}},
+	{Name: "gvisor", Title: "gVisor netstack", Dialect: "linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
+		AbortError: "ETIMEDOUT", settings: []string{"hz", "abort", "user-timeout"}},
+	// FreeBSD: sys/netinet/tcp_timer.h TCPTV_KEEP_IDLE, TCPTV_KEEPINTVL,
+	// TCPTV_KEEPCNT; tcp_timer.c always_keepalive = 1 and tcp_timer_keep,
+	// which probes up to CLOSING and drops with tcp_drop(tp, ETIMEDOUT).
+	{Name: "freebsd", Title: "FreeBSD", Dialect: "freebsd", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 8,
+		AbortRST: true, AlwaysKeepAlive: true, AbortError: "ETIMEDOUT",
+		ProbeStates: []string{"ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-1", "CLOSING"},
+		settings:    []string{"always-keepalive", "abort"}},
+	// lwIP: src/include/lwip/priv/tcp_priv.h TCP_KEEPIDLE_DEFAULT,
+	// TCP_KEEPINTVL_DEFAULT, TCP_KEEPCNT_DEFAULT; src/core/tcp.c
+	// tcp_slowtmr (every TCP_SLOW_INTERVAL, 500 ms), which probes in
+	// ESTABLISHED and CLOSE_WAIT and aborts with tcp_rst and ERR_ABRT.
+	{Name: "lwip", Title: "lwIP", Dialect: "lwip", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
+		AbortRST: true, Tick: 500 * time.Millisecond, AbortError: "ECONNABORTED",
+		ProbeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
+		settings:    []string{"tick", "abort"}},
 }
 
 // HZs are the timer frequencies Linux can be built with (CONFIG_HZ).
@@ -77,10 +113,14 @@ func Lookup(name string) (Profile, error) {
 	return Profile{}, fmt.Errorf("unknown profile %q (want %s)", name, strings.Join(Names(), " or "))
 }
 
-// Set overrides one behaviour: "hz" (0 for exact timers, or one of HZs),
-// "abort" (rst or none) or "user-timeout" (replaces-count or
-// first-of-both).
+// Set overrides one behaviour the profile has: "hz" (0 for exact timers,
+// or one of HZs), "abort" (rst or none), "user-timeout" (replaces-count or
+// first-of-both), "always-keepalive" (0 or 1) or "tick" (0 for exact
+// timers, or a duration from 1ms to 10s).
 func (p Profile) Set(key, value string) (Profile, error) {
+	if !slices.Contains(p.settings, key) {
+		return p, fmt.Errorf("unknown setting %q (want %s)", key, orList(p.settings))
+	}
 	switch key {
 	case "hz":
 		hz, err := strconv.Atoi(value)
@@ -106,8 +146,24 @@ func (p Profile) Set(key, value string) (Profile, error) {
 		default:
 			return p, fmt.Errorf("user-timeout=%s: want replaces-count or first-of-both", value)
 		}
-	default:
-		return p, fmt.Errorf("unknown setting %q (want hz, abort or user-timeout)", key)
+	case "always-keepalive":
+		switch value {
+		case "1":
+			p.AlwaysKeepAlive = true
+		case "0":
+			p.AlwaysKeepAlive = false
+		default:
+			return p, fmt.Errorf("always-keepalive=%s: want 1 (every connection probes) or 0 (only with SO_KEEPALIVE)", value)
+		}
+	case "tick":
+		d, err := time.ParseDuration(value)
+		if value == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || (d != 0 && (d < time.Millisecond || d > 10*time.Second)) {
+			return p, fmt.Errorf("tick=%s: want 0 (exact timers) or a duration from 1ms to 10s, e.g. 500ms", value)
+		}
+		p.Tick = d
 	}
 	m := make(map[string]string, len(p.overrides)+1)
 	for k, v := range p.overrides {
@@ -117,6 +173,17 @@ func (p Profile) Set(key, value string) (Profile, error) {
 	p.overrides = m
 	return p, nil
 }
+
+// orList writes "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+// Settings returns the keys Set takes for this profile.
+func (p Profile) Settings() []string { return slices.Clone(p.settings) }
 
 // Apply applies "KEY=VALUE" settings in order.
 func (p Profile) Apply(assignments ...string) (Profile, error) {
@@ -143,10 +210,22 @@ func (p Profile) Overridden(key string) bool {
 // keep-alive (defaults 2h / 75s / 9)", and for the other profiles what
 // they do differently from gVisor.
 func (p Profile) Summary() string {
-	owner := map[string]string{"linux": "Linux's", "gvisor": "gVisor's"}[p.Name]
+	owner := map[string]string{"linux": "Linux's", "gvisor": "gVisor's", "freebsd": "FreeBSD's", "lwip": "lwIP's"}[p.Name]
 	text := fmt.Sprintf("%s keep-alive (defaults %s / %s / %d", owner, short(p.Idle), short(p.Interval), p.Count)
 	if p.AbortRST {
 		text += ", RST at the abort"
+	}
+	if p.AbortError != "" && p.AbortError != "ETIMEDOUT" {
+		text += ", " + p.AbortError
+	}
+	if p.AlwaysKeepAlive {
+		text += ", on for every connection (always_keepalive=1)"
+	}
+	if len(p.ProbeStates) > 0 {
+		text += ", probes in " + strings.Replace(orList(p.ProbeStates), " or ", " and ", 1) + " only"
+	}
+	if p.Tick != 0 {
+		text += ", timers on a " + p.Tick.String() + " tick"
 	}
 	if p.UserTimeoutReplacesCount {
 		text += ", TCP_USER_TIMEOUT replaces the count"
@@ -171,6 +250,10 @@ func short(d time.Duration) string {
 
 // TimerSlack describes when the host's timers fire.
 func (p Profile) TimerSlack() string {
+	if p.Tick != 0 {
+		return fmt.Sprintf("every timer fires at the next multiple of %v from the start of the run (1s fires at %v, 1.2s at %v)",
+			p.Tick, p.Rounded(time.Second), p.Rounded(1200*time.Millisecond))
+	}
 	if p.HZ == 0 {
 		return "exact: every timer fires at its nanosecond"
 	}
@@ -180,8 +263,12 @@ func (p Profile) TimerSlack() string {
 
 // Rounded returns when a timer armed for d at a jiffy boundary fires on
 // the host: at d with exact timers; with HZ, where kasim's Linux timer
-// wheel (the kernel's calc_wheel_index rounding) puts it.
+// wheel (the kernel's calc_wheel_index rounding) puts it; with Tick, at
+// the next tick.
 func (p Profile) Rounded(d time.Duration) time.Duration {
+	if p.Tick != 0 && d > 0 {
+		return time.Duration(timers.NewTickQueue(int64(p.Tick)).Round(int64(d)))
+	}
 	if p.HZ == 0 || d <= 0 {
 		return d
 	}
@@ -193,6 +280,12 @@ func (p Profile) Rounded(d time.Duration) time.Duration {
 
 // Describe writes the profile value by value, with where each comes from.
 func (p Profile) Describe(w io.Writer) error {
+	switch p.Name {
+	case "freebsd":
+		return p.describeFreeBSD(w)
+	case "lwip":
+		return p.describeLwIP(w)
+	}
 	mark := func(key string) string {
 		if p.Overridden(key) {
 			return "  (set: " + key + "=" + p.overrides[key] + ")"

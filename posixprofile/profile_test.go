@@ -73,3 +73,72 @@ func TestSetValidates(t *testing.T) {
 		t.Errorf("Lookup(linx): %v", err)
 	}
 }
+
+// FreeBSD and lwIP, modelled from their source (not measured): defaults,
+// behaviours and the settings each takes.
+func TestFreeBSDAndLwIP(t *testing.T) {
+	f, err := Lookup("freebsd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Idle != 2*time.Hour || f.Interval != 75*time.Second || f.Count != 8 || !f.AlwaysKeepAlive || !f.AbortRST ||
+		f.AbortError != "ETIMEDOUT" || f.Measured || f.Dialect != "freebsd" || f.HZ != 0 || f.Tick != 0 {
+		t.Errorf("freebsd: %+v", f)
+	}
+	l, err := Lookup("lwip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Idle != 2*time.Hour || l.Interval != 75*time.Second || l.Count != 9 || l.AlwaysKeepAlive || !l.AbortRST ||
+		l.AbortError != "ECONNABORTED" || l.Measured || l.Dialect != "lwip" || l.Tick != 500*time.Millisecond ||
+		len(l.ProbeStates) != 2 {
+		t.Errorf("lwip: %+v", l)
+	}
+	// lwIP's tick: a timer due between two ticks fires at the later one.
+	for d, want := range map[time.Duration]time.Duration{
+		time.Second:             time.Second,
+		1200 * time.Millisecond: 1500 * time.Millisecond,
+		time.Nanosecond:         500 * time.Millisecond,
+	} {
+		if got := l.Rounded(d); got != want {
+			t.Errorf("lwip: %v fires at %v, want %v", d, got, want)
+		}
+	}
+	if f2, err := f.Apply("always-keepalive=0"); err != nil || f2.AlwaysKeepAlive {
+		t.Errorf("always-keepalive=0: %v, %+v", err, f2)
+	}
+	if l2, err := l.Apply("tick=0", "abort=none"); err != nil || l2.Tick != 0 || l2.AbortRST {
+		t.Errorf("tick=0, abort=none: %v, %+v", err, l2)
+	}
+	for _, bad := range []struct {
+		p        Profile
+		set, msg string
+	}{
+		{f, "hz=250", `unknown setting "hz" (want always-keepalive or abort)`},
+		{f, "always-keepalive=yes", "always-keepalive=yes: want 1"},
+		{l, "user-timeout=first-of-both", `(want tick or abort)`},
+		{l, "tick=1h", "tick=1h: want 0"},
+		{l, "tick=fast", "tick=fast: want 0"},
+	} {
+		if _, err := bad.p.Apply(bad.set); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s %s: %v, want an error with %q", bad.p.Name, bad.set, err, bad.msg)
+		}
+	}
+	for _, p := range []Profile{f, l} {
+		var b strings.Builder
+		if err := p.Describe(&b); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"modelled from source, not measured", "not modelled", "TCP_USER_TIMEOUT"} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s: Describe lacks %q", p.Name, want)
+			}
+		}
+	}
+	if s := f.Summary(); s != "FreeBSD's keep-alive (defaults 2h / 75s / 8, RST at the abort, on for every connection (always_keepalive=1), probes in ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1 and CLOSING only)" {
+		t.Errorf("freebsd summary: %s", s)
+	}
+	if s := l.Summary(); s != "lwIP's keep-alive (defaults 2h / 75s / 9, RST at the abort, ECONNABORTED, probes in ESTABLISHED and CLOSE-WAIT only, timers on a 500ms tick)" {
+		t.Errorf("lwip summary: %s", s)
+	}
+}

@@ -33,8 +33,8 @@ type Builtin struct {
 	// and its probes, errors and abort follow the profile. Nil runs
 	// gVisor's own behaviour through POSIX-style calls.
 	Windows *winprofile.Profile
-	// POSIX, if set, makes the client run a POSIX profile (linux) instead
-	// of gVisor's own behaviour; not with Windows.
+	// POSIX, if set, makes the client run a POSIX profile (linux,
+	// freebsd, lwip) instead of gVisor's own behaviour; not with Windows.
 	POSIX   *posixprofile.Profile
 	Seed    uint64        // drives ISNs, ports, loss and start times
 	Conns   int           // client connections (default 1)
@@ -236,8 +236,8 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		var o stack.HostOptions
 		if hostTimers != nil {
 			o.Timers = hostTimers()
-		} else if p := b.POSIX; p != nil && p.HZ != 0 && name == "client" {
-			o.Timers = timers.NewLinuxWheel(p.HZ)
+		} else if name == "client" {
+			o.Timers = HostTimers(b.POSIX)
 		}
 		return net.AddHostWith(name, o)
 	}
@@ -365,6 +365,10 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 	if err != nil {
 		return err
 	}
+	dialect := sockopt.Linux
+	if b.POSIX != nil {
+		dialect = DialectOf(*b.POSIX)
+	}
 	now := net.Now()
 	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPIDLE", b.Idle.String(), c.SetKeepAliveIdle(b.Idle))
 	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPINTVL", b.Interval.String(), c.SetKeepAliveInterval(b.Interval))
@@ -379,7 +383,7 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 		if !sent && c.State() == stack.Established {
 			sent = true
 			if _, err := c.Send(Request); err != nil {
-				reportAppError(net, rec, c, "send", err)
+				reportAppError(net, rec, c, "send", err, dialect)
 			}
 		}
 		for {
@@ -394,7 +398,7 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 			}
 			if err != nil {
 				failed = true
-				reportAppError(net, rec, c, "recv", err)
+				reportAppError(net, rec, c, "recv", err, dialect)
 				gaveUp()
 				return
 			}
@@ -403,8 +407,10 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 	return c.Connect(raddr)
 }
 
-func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string, err error) {
-	e, ok := sockopt.ErrnoFromError(err)
+// reportAppError records err as the application sees it, numbered in its
+// dialect d.
+func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string, err error, d *sockopt.Dialect) {
+	e, ok := d.ErrnoFromError(err)
 	if !ok {
 		e = sockopt.Errno{Name: err.Error()}
 	}

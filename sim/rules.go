@@ -28,6 +28,10 @@ const (
 	gvConnect  = "gVisor pkg/tcpip/transport/tcp/connect.go, (*Endpoint).keepaliveTimerExpired"
 	gvEndpoint = "gVisor pkg/tcpip/transport/tcp/endpoint.go: setting the keep-alive options calls resetKeepaliveTimer(true)"
 	linuxOpts  = "Linux man 7 tcp and net/ipv4/tcp.c do_tcp_setsockopt (kasim's POSIX calls use Linux's numbers, ranges and errnos)"
+	bsdTimer   = "FreeBSD sys/netinet/tcp_timer.c tcp_timer_keep (always_keepalive); tcp_timer.h TP_KEEPIDLE, TP_MAXIDLE, TCPTV_KEEPCNT"
+	bsdOpts    = "FreeBSD sys/netinet/tcp_usrreq.c tcp_default_ctloutput; sys/netinet/ip_output.c ip_ctloutput; sys/netinet/tcp.h"
+	lwipTimer  = "lwIP src/core/tcp.c tcp_slowtmr; src/core/tcp_out.c tcp_keepalive; src/core/tcp_in.c tcp_process (pcb->tmr)"
+	lwipOpts   = "lwIP src/api/sockets.c lwip_setsockopt_impl; src/include/lwip/sockets.h"
 )
 
 var (
@@ -147,6 +151,30 @@ var (
 	ruleLinuxOpts = rule{"Linux tcp(7) options",
 		"SO_KEEPALIVE switches keep-alive; TCP_KEEPIDLE and TCP_KEEPINTVL take 1 to 32767 seconds and TCP_KEEPCNT 1 to 127, anything else EINVAL; TCP_USER_TIMEOUT takes milliseconds, 0 for the system default.",
 		linuxOpts}
+	ruleFreeBSDKeepalive = rule{"FreeBSD tcp_timer_keep",
+		"FreeBSD: once nothing has been received for keepidle, tcp_timer_keep sends a zero-length segment at SND.UNA-1, then one each keepintvl, in ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1 and CLOSING; with net.inet.tcp.always_keepalive=1 (the default) on every TCP connection, SO_KEEPALIVE or not.",
+		bsdTimer}
+	ruleFreeBSDAbort = rule{"FreeBSD keepalive drop",
+		"FreeBSD: when the ticks since the last receive reach keepidle + keepcnt x keepintvl (TP_MAXIDLE; keepcnt 8 by default), tcp_timer_keep calls tcp_drop(tp, ETIMEDOUT): RST+ACK at SND.NXT, and ETIMEDOUT (60) to the application.",
+		bsdTimer + "; tcp_subr.c tcp_drop"}
+	ruleFreeBSDOpts = rule{"FreeBSD tcp_ctloutput",
+		"FreeBSD: TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPINIT take seconds as an unsigned int, EINVAL above UINT_MAX/hz, 0 for the system default; TCP_KEEPCNT any count; optlen below sizeof(int) EINVAL; an option tcp_default_ctloutput lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT (42); another level EINVAL.",
+		bsdOpts}
+	ruleLwIPKeepalive = rule{"lwIP tcp_slowtmr keepalive",
+		"lwIP: every 500 ms (TCP_SLOW_INTERVAL) tcp_slowtmr sends a zero-length probe at SND.NXT-1 (tcp_keepalive) on a connection with SO_KEEPALIVE in ESTABLISHED or CLOSE-WAIT once the ticks since the last receive exceed (keep_idle + probes sent x keep_intvl) / 500 ms.",
+		lwipTimer}
+	ruleLwIPTick = rule{"lwIP 500 ms slow timer",
+		"lwIP's TCP timers are checked by tcp_slowtmr every 500 ms, so a deadline between two runs is met at the later one; kasim fires every timer of an lwip host at the next multiple of 500 ms.",
+		"lwIP src/core/tcp.c tcp_slowtmr, TCP_SLOW_INTERVAL; kasim timers.TickQueue"}
+	ruleLwIPAbort = rule{"lwIP keepalive abort",
+		"lwIP: once the ticks since the last receive exceed (keep_idle + keep_cnt x keep_intvl) / 500 ms, one interval after the last probe, tcp_slowtmr removes the connection, sends RST+ACK at SND.NXT (tcp_rst) and calls the error callback with ERR_ABRT, which the socket API reports as ECONNABORTED.",
+		lwipTimer + "; src/core/err.c err_to_errno; src/api/api_msg.c err_tcp"}
+	ruleLwIPOpts = rule{"lwIP lwip_setsockopt_impl",
+		"lwIP: TCP_KEEPALIVE (milliseconds), TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, times 1000 into a u32_t) and TCP_KEEPCNT are stored without range checks; an IPPROTO_TCP option with optlen below sizeof(int) is EINVAL, an option it lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT.",
+		lwipOpts}
+	rulePOSIXConnect = rule{"POSIX connect()",
+		"A connect on a non-blocking socket that cannot complete at once returns -1 with EINPROGRESS and completes in the background.",
+		"POSIX.1-2017 connect(); lwIP src/api/sockets.c lwip_connect; FreeBSD kern/uipc_syscalls.c kern_connectat"}
 	ruleSocket = rule{"socket()",
 		"socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) makes an unconnected TCP endpoint with every option at its default: keep-alive off (RFC 9293 MUST-25).",
 		"POSIX socket(); Microsoft Learn, \"socket function\""}
@@ -167,6 +195,8 @@ const (
 	famWinModern // Vista and later
 	famWinLegacy // 2000, XP, Server 2003
 	famLinux
+	famFreeBSD
+	famLwIP
 )
 
 func familyOf(profile string) family {
@@ -175,6 +205,10 @@ func familyOf(profile string) family {
 		return famGVisor
 	case "linux":
 		return famLinux
+	case "freebsd":
+		return famFreeBSD
+	case "lwip":
+		return famLwIP
 	}
 	p, err := winprofile.Lookup(profile)
 	if err != nil {
@@ -270,6 +304,8 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 			rs = []rule{ruleWinAbortRST}
 		case aborted && fam == famLinux:
 			rs = []rule{ruleLinuxAbort}
+		case aborted && (fam == famFreeBSD || fam == famLwIP):
+			rs = c.abortRules(e.Host)
 		default:
 			rs = []rule{ruleResetGeneration}
 		}
@@ -298,6 +334,10 @@ func (c *citer) keepalive(e *KeepAliveEvent) []rule {
 			return []rule{first, ruleGVisorKeepalive}
 		case fam == famLinux:
 			return []rule{first, ruleLinuxKeepalive, ruleLinuxTimerWheel}
+		case fam == famFreeBSD:
+			return []rule{first, ruleFreeBSDKeepalive}
+		case fam == famLwIP:
+			return []rule{first, ruleLwIPKeepalive, ruleLwIPTick}
 		}
 		return []rule{first}
 	case ActionRearm:
@@ -306,6 +346,10 @@ func (c *citer) keepalive(e *KeepAliveEvent) []rule {
 			return []rule{ruleIdle, ruleGVisorKeepalive}
 		case famLinux:
 			return []rule{ruleIdle, ruleLinuxKeepalive}
+		case famFreeBSD:
+			return []rule{ruleIdle, ruleFreeBSDKeepalive}
+		case famLwIP:
+			return []rule{ruleIdle, ruleLwIPKeepalive}
 		}
 		return []rule{ruleIdle}
 	case ActionAbort:
@@ -328,6 +372,8 @@ func (c *citer) keepalive(e *KeepAliveEvent) []rule {
 				return []rule{ruleLinuxUserTimeout}
 			}
 			return []rule{ruleLinuxAbort}
+		case famFreeBSD, famLwIP:
+			return c.abortRules(e.Host)
 		}
 		return []rule{ruleNotOneProbe}
 	}
@@ -364,6 +410,10 @@ func (c *citer) abortRules(host string) []rule {
 		return []rule{ruleGVisorAbort}
 	case famLinux:
 		return []rule{ruleLinuxAbort}
+	case famFreeBSD:
+		return []rule{ruleFreeBSDAbort}
+	case famLwIP:
+		return []rule{ruleLwIPAbort}
 	}
 	return nil
 }
@@ -380,6 +430,10 @@ func (c *citer) appError(e *AppErrorEvent) []rule {
 		return []rule{ruleRSTArrives}
 	case "ECONNRESET":
 		return []rule{ruleRSTArrives}
+	case "ECONNABORTED":
+		if aborted && c.family[e.Host] == famLwIP {
+			return c.abortRules(e.Host)
+		}
 	case "ETIMEDOUT":
 		if aborted && c.family[e.Host] != famUnknown {
 			return c.abortRules(e.Host)
@@ -395,7 +449,7 @@ func (c *citer) call(e *SockOptEvent) []rule {
 	fam := c.family[e.Host]
 	win := strings.HasPrefix(e.Error, "WSA") || fam.windows()
 	switch e.Error {
-	case "WSAENETRESET", "WSAECONNRESET", "ECONNRESET", "ETIMEDOUT":
+	case "WSAENETRESET", "WSAECONNRESET", "ECONNRESET", "ETIMEDOUT", "ECONNABORTED":
 		// A call failing because the connection is gone: the same rules as
 		// the error the stack reports.
 		return c.appError(&AppErrorEvent{Header: e.Header, Conn: e.Conn, Op: e.Call, Error: e.Error, Code: e.Code})
@@ -415,7 +469,7 @@ func (c *citer) call(e *SockOptEvent) []rule {
 	case win && (e.Call == "setsockopt" || e.Call == "getsockopt") && e.Error != "":
 		return []rule{ruleWinOptErrors}
 	case !win && e.Error != "" && (e.Call == "setsockopt" || e.Call == "getsockopt"):
-		return []rule{ruleLinuxOpts}
+		return []rule{c.optsRule(fam)}
 	case e.Opt == "SO_KEEPALIVE":
 		rs := []rule{ruleOnOff}
 		if c.restarts(e) {
@@ -434,12 +488,15 @@ func (c *citer) call(e *SockOptEvent) []rule {
 		}
 		return rs
 	case strings.HasPrefix(e.Opt, "TCP_KEEP"):
-		rs := []rule{ruleLinuxOpts}
+		rs := []rule{c.optsRule(fam)}
 		if c.restarts(e) {
 			rs = append(rs, ruleGVisorOptionRestart)
 		}
 		return rs
 	case e.Call == "connect" && e.Error == "EINPROGRESS":
+		if fam == famFreeBSD || fam == famLwIP {
+			return []rule{rulePOSIXConnect}
+		}
 		return []rule{ruleLinuxConnect}
 	case e.Call == "connect" || e.Call == "ConnectEx":
 		return []rule{ruleOpen}
@@ -457,6 +514,18 @@ func (c *citer) call(e *SockOptEvent) []rule {
 		return []rule{ruleClose}
 	}
 	return nil
+}
+
+// optsRule is the rule a host's POSIX option calls follow: its system's
+// setsockopt (Linux's for linux and gvisor hosts).
+func (c *citer) optsRule(fam family) rule {
+	switch fam {
+	case famFreeBSD:
+		return ruleFreeBSDOpts
+	case famLwIP:
+		return ruleLwIPOpts
+	}
+	return ruleLinuxOpts
 }
 
 // ruleLegend collects the rules a timeline cited, in first-cited order.

@@ -86,12 +86,13 @@ type Scenario struct {
 type HostSpec struct {
 	Pos  Pos
 	Name string
-	// Profile is "linux" or "gvisor" (POSIX calls with Linux's option
-	// numbers; the kernel's keep-alive, or gVisor's own) or a Windows
+	// Profile is a POSIX profile ("linux", "gvisor": POSIX calls with
+	// Linux's option numbers, the kernel's keep-alive or gVisor's own;
+	// "freebsd", "lwip": each system's numbers and keep-alive) or a Windows
 	// profile name (kasim profiles lists them).
 	Profile string
 	// Windows is the resolved Windows profile, with Registry and Set
-	// applied; POSIX the resolved linux or gvisor one, with Set applied.
+	// applied; POSIX the resolved POSIX one, with Set applied.
 	// Exactly one is set once the file has parsed.
 	Windows  *winprofile.Profile
 	POSIX    *posixprofile.Profile
@@ -746,8 +747,9 @@ func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
 // keepaliveCalls reads keepalive: {idle, interval, count} and returns the
 // calls that turn keep-alive on with those settings in host's API, each an
 // action at a's time and place:
-//   - POSIX (linux, gvisor): setsockopt TCP_KEEPIDLE, TCP_KEEPINTVL and
-//     TCP_KEEPCNT (those given, in seconds), then SO_KEEPALIVE 1;
+//   - POSIX (linux, gvisor, freebsd, lwip): setsockopt TCP_KEEPIDLE,
+//     TCP_KEEPINTVL and TCP_KEEPCNT (those given, in seconds), then
+//     SO_KEEPALIVE 1, in the host's dialect's numbers;
 //   - Winsock: SO_KEEPALIVE 1, then WSAIoctl SIO_KEEPALIVE_VALS (in
 //     milliseconds; the one way every Windows version has, and it takes
 //     both times, so a time not given is the profile's own), then
@@ -806,6 +808,8 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 	}
 	var out []Action
 	if host.POSIX != nil {
+		dl := DialectOf(*host.POSIX)
+		posixLevels, posixOpts := dl.Levels(), dl.Opts()
 		for _, o := range []struct{ key, opt string }{{"idle", "TCP_KEEPIDLE"}, {"interval", "TCP_KEEPINTVL"}} {
 			if _, given := times[o.key]; given {
 				out = append(out, call(DoSetsockopt, "IPPROTO_TCP", o.opt, posixLevels, posixOpts, word(inUnit(o.key, time.Second, o.opt))))
@@ -879,15 +883,13 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 	return d.hosts[host], ok
 }
 
-// Socket option names each API knows, by level.
+// Socket option names Winsock knows, by level (a POSIX host's come from
+// its dialect: DialectOf).
 var (
-	posixLevels = map[string]int{"SOL_SOCKET": sockopt.LinuxSOL_SOCKET, "IPPROTO_TCP": sockopt.IPPROTO_TCP}
-	posixOpts   = map[string]int{"SO_KEEPALIVE": sockopt.LinuxSO_KEEPALIVE, "TCP_KEEPIDLE": sockopt.LinuxTCP_KEEPIDLE,
-		"TCP_KEEPINTVL": sockopt.LinuxTCP_KEEPINTVL, "TCP_KEEPCNT": sockopt.LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": sockopt.LinuxTCP_USER_TIMEOUT}
 	winLevels = map[string]int{"SOL_SOCKET": sockopt.SOL_SOCKET, "IPPROTO_TCP": sockopt.IPPROTO_TCP}
 	winOpts   = map[string]int{"SO_KEEPALIVE": sockopt.SO_KEEPALIVE, "TCP_KEEPALIVE": sockopt.TCP_KEEPALIVE, "TCP_KEEPIDLE": sockopt.TCP_KEEPIDLE,
 		"TCP_KEEPINTVL": sockopt.TCP_KEEPINTVL, "TCP_KEEPCNT": sockopt.TCP_KEEPCNT}
-	// optUnit is the unit of a duration-valued option, by name.
+	// optUnit is the unit of a duration-valued Winsock option, by name.
 	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second, "TCP_USER_TIMEOUT": time.Millisecond}
 )
 
@@ -955,9 +957,17 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	if f == nil {
 		return false
 	}
-	levels, opts, api := posixLevels, posixOpts, "POSIX (gvisor)"
+	var levels, opts map[string]int
+	var api string
+	units := func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
 	if host.Windows != nil {
 		levels, opts, api = winLevels, winOpts, "Winsock ("+host.Windows.Name+")"
+	} else {
+		dl := DialectOf(*host.POSIX)
+		levels, opts, units, api = dl.Levels(), dl.Opts(), dl.Unit, "POSIX (gvisor)"
+		if dl != sockopt.Linux {
+			api = "POSIX (" + dl.Title + "'s numbers)"
+		}
 	}
 	ok := true
 	name := func(key string, table map[string]int, dst *int, dstName *string) {
@@ -1000,7 +1010,7 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 			d.at(raw, "%s: value and optval both given: value is a number (or duration), optval the raw bytes; give one", what)
 			return false
 		case val != nil:
-			x, good := d.optionValue(val, what, a.OptName)
+			x, good := d.optionValue(val, what, a.OptName, units)
 			if !good {
 				return false
 			}
@@ -1031,11 +1041,12 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	return true
 }
 
-// optionValue reads an option's value: a number in the option's own unit,
-// or a duration converted to it (TCP_KEEPIDLE: 30s is 30).
-func (d *decoder) optionValue(v *ynode, what, opt string) (int64, bool) {
+// optionValue reads an option's value: a number in the option's own unit
+// (units says which options take a time, and in what), or a duration
+// converted to it (TCP_KEEPIDLE: 30s is 30).
+func (d *decoder) optionValue(v *ynode, what, opt string, units func(string) (time.Duration, bool)) (int64, bool) {
 	if v.kind == yScalar && v.tag == "str" {
-		unit, timed := optUnit[opt]
+		unit, timed := units(opt)
 		if !timed {
 			d.at(v, "%s: value %q: %s takes a number", what, v.value, opt)
 			return 0, false
@@ -1086,7 +1097,7 @@ func (d *decoder) hexBytes(v *ynode, what string) ([]byte, bool) {
 func (d *decoder) ioctl(n *ynode, a *Action, host *HostSpec) bool {
 	what := "action: ioctl"
 	if host.Windows == nil {
-		d.at(n, "%s: WSAIoctl is Winsock; host %s runs gvisor (POSIX): use setsockopt TCP_KEEPIDLE and TCP_KEEPINTVL", what, host.Name)
+		d.at(n, "%s: WSAIoctl is Winsock; host %s runs %s (POSIX): use setsockopt TCP_KEEPIDLE and TCP_KEEPINTVL", what, host.Name, host.Profile)
 		return false
 	}
 	f := d.fields(n, what, "code", "onoff", "time", "interval", "in", "inlen")
@@ -1131,7 +1142,7 @@ func (d *decoder) ioctl(n *ynode, a *Action, host *HostSpec) bool {
 			continue
 		}
 		if i == 0 {
-			x, good := d.optionValue(v, what+": onoff", "")
+			x, good := d.optionValue(v, what+": onoff", "", func(string) (time.Duration, bool) { return 0, false })
 			vals[0], ok = uint32(x), ok && good
 			continue
 		}

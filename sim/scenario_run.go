@@ -10,7 +10,6 @@ import (
 
 	"kasim/sockopt"
 	"kasim/stack"
-	"kasim/timers"
 )
 
 // ScenarioRun is a finished run of a scenario: its trace, and what each
@@ -46,7 +45,7 @@ type simHost struct {
 	spec *HostSpec
 	h    *stack.Host
 	ws   *sockopt.Winsock // Windows profiles
-	px   *sockopt.POSIX   // gvisor
+	px   *sockopt.POSIX   // POSIX profiles
 }
 
 // sockEnd is one end of a scenario connection, once it exists.
@@ -115,8 +114,8 @@ func (r *scenarioRunner) setUp() error {
 	for i := range s.Hosts {
 		spec := &s.Hosts[i]
 		var opts stack.HostOptions
-		if p := spec.POSIX; p != nil && p.HZ != 0 {
-			opts.Timers = timers.NewLinuxWheel(p.HZ)
+		if q := HostTimers(spec.POSIX); q != nil {
+			opts.Timers = q
 		}
 		h, err := r.net.AddHostWith(spec.Name, opts)
 		if err != nil {
@@ -136,9 +135,10 @@ func (r *scenarioRunner) setUp() error {
 		} else {
 			p := spec.POSIX
 			ApplyPOSIX(h, *p)
-			sh.px = sockopt.NewPOSIX(h)
+			d := DialectOf(*p)
+			sh.px = sockopt.NewPOSIXAs(h, d)
 			sh.px.OnCall = record
-			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: POSIX calls with Linux's option numbers, %s", name, p.Name, p.Summary()))
+			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: POSIX calls with %s's option numbers, %s", name, p.Name, d.Title, p.Summary()))
 		}
 		r.hosts[name] = sh
 	}
@@ -226,7 +226,7 @@ func (r *scenarioRunner) startReading(end *sockEnd) {
 			}
 			if err != nil {
 				end.failed = true
-				reportAppError(r.net, r.rec, c, "recv", err)
+				reportAppError(r.net, r.rec, c, "recv", err, end.host.px.Dialect())
 			}
 		}
 	})
@@ -358,7 +358,7 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 	data := func(call string, n int, err error) {
 		rc := sockopt.Call{Func: call, Conn: c, Value: n, Result: n}
 		if err != nil {
-			e, ok := sockopt.ErrnoFromError(err)
+			e, ok := px.Dialect().ErrnoFromError(err)
 			if !ok {
 				e = sockopt.Errno{Name: err.Error()}
 			}

@@ -9,6 +9,7 @@ import (
 	"kasim/posixprofile"
 	"kasim/sockopt"
 	"kasim/stack"
+	"kasim/timers"
 	"kasim/winprofile"
 )
 
@@ -32,12 +33,54 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 }
 
 // ApplyPOSIX gives a host a POSIX profile's behaviour where it differs
-// from gVisor's own: the RST at the abort, and TCP_USER_TIMEOUT replacing
-// the probe count. (Its timer slack is the host's timer queue, chosen when
-// the host is added: see posixprofile.Profile.HZ.)
+// from gVisor's own: the RST at the abort, TCP_USER_TIMEOUT replacing the
+// probe count, the default settings, keep-alive on for every connection,
+// the states probes go out in, and the error at the abort. (Its timer
+// slack is the host's timer queue, chosen when the host is added:
+// HostTimers.)
 func ApplyPOSIX(h *stack.Host, p posixprofile.Profile) {
 	h.SetAbortRST(p.AbortRST)
 	h.SetUserTimeoutReplacesCount(p.UserTimeoutReplacesCount)
+	// Only what differs from gVisor's 2 h / 75 s / 9 is applied.
+	_ = h.SetKeepAliveDefaults(stack.KeepAlive{Idle: p.Idle, Interval: p.Interval, Count: p.Count})
+	h.SetAlwaysKeepAlive(p.AlwaysKeepAlive)
+	var states []stack.State
+	for _, name := range p.ProbeStates {
+		for s := stack.Closed; s <= stack.TimeWait; s++ {
+			if s.String() == name {
+				states = append(states, s)
+			}
+		}
+	}
+	h.SetKeepAliveStates(states...)
+	if p.AbortError == "ECONNABORTED" {
+		h.SetKeepAliveAbortError(stack.AbortConnAborted)
+	}
+}
+
+// HostTimers returns the timer queue a POSIX profile's host keeps its
+// stack's timers in: a tick queue (lwIP's 500 ms slow timer), a Linux
+// timer wheel at the profile's HZ, or nil for the network's exact queue.
+// Every gVisor timer of the host then fires late, not only keep-alive's.
+func HostTimers(p *posixprofile.Profile) timers.Queue {
+	switch {
+	case p == nil:
+		return nil
+	case p.Tick != 0:
+		return timers.NewTickQueue(int64(p.Tick))
+	case p.HZ != 0:
+		return timers.NewLinuxWheel(p.HZ)
+	}
+	return nil
+}
+
+// DialectOf returns the socket dialect a POSIX profile's applications
+// call (Linux's for linux and gvisor).
+func DialectOf(p posixprofile.Profile) *sockopt.Dialect {
+	if d, err := sockopt.DialectNamed(p.Dialect); err == nil {
+		return d
+	}
+	return sockopt.Linux
 }
 
 // effective returns the keep-alive settings the client's connections get.

@@ -38,13 +38,16 @@ var (
 	ESOCKTNOSUPPORT = Errno{"ESOCKTNOSUPPORT", 94}
 	EAFNOSUPPORT    = Errno{"EAFNOSUPPORT", 97}
 	EINPROGRESS     = Errno{"EINPROGRESS", 115}
+
+	linuxErrnos = []Errno{EBADF, EFAULT, EINVAL, ENOPROTOOPT, EPROTONOSUPPORT, ESOCKTNOSUPPORT, EAFNOSUPPORT, EINPROGRESS}
 )
 
-// POSIX is the BSD-socket surface of one simulated host, with Linux's
-// option numbers, ranges and errors: calls return 0 (or a descriptor) on
-// success and -1 on failure, the reason in Errno. Every call is reported to
-// OnCall.
+// POSIX is the BSD-socket surface of one simulated host, in one Dialect's
+// option numbers, ranges and errors (Linux's unless NewPOSIXAs says
+// otherwise): calls return 0 (or a descriptor) on success and -1 on
+// failure, the reason in Errno. Every call is reported to OnCall.
 type POSIX struct {
+	d     *Dialect
 	host  *stack.Host
 	fds   map[int]*pfd
 	next  int
@@ -60,12 +63,19 @@ type pfd struct {
 	interval  time.Duration
 	count     int
 	userTO    time.Duration
+	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT, stored only
 }
 
-// NewPOSIX returns the socket surface of host.
-func NewPOSIX(host *stack.Host) *POSIX {
-	return &POSIX{host: host, fds: make(map[int]*pfd), next: 3} // 0-2 are stdio
+// NewPOSIX returns the socket surface of host, with Linux's numbers.
+func NewPOSIX(host *stack.Host) *POSIX { return NewPOSIXAs(host, Linux) }
+
+// NewPOSIXAs returns the socket surface of host in dialect d.
+func NewPOSIXAs(host *stack.Host, d *Dialect) *POSIX {
+	return &POSIX{d: d, host: host, fds: make(map[int]*pfd), next: 3} // 0-2 are stdio
 }
+
+// Dialect returns the dialect the surface speaks.
+func (p *POSIX) Dialect() *Dialect { return p.d }
 
 // Errno returns the error of the last failed call.
 func (p *POSIX) Errno() Errno { return p.errno }
@@ -81,7 +91,7 @@ func (p *POSIX) report(c Call) int {
 }
 
 func (p *POSIX) fail(c Call, e Errno) int {
-	c.Result, c.Err = -1, e
+	c.Result, c.Err = -1, p.d.Errno(e.Name)
 	return p.report(c)
 }
 
@@ -89,7 +99,7 @@ func (p *POSIX) fail(c Call, e Errno) int {
 func (p *POSIX) Socket(domain, typ, protocol int) int {
 	c := Call{Func: "socket", Value: fmt.Sprintf("%d, %d, %d", domain, typ, protocol)}
 	switch {
-	case domain != LinuxAF_INET && domain != LinuxAF_INET6:
+	case domain != LinuxAF_INET && domain != p.d.AF_INET6:
 		return p.fail(c, EAFNOSUPPORT)
 	case typ != SOCK_STREAM && typ != SOCK_DGRAM:
 		return p.fail(c, ESOCKTNOSUPPORT)
@@ -100,7 +110,7 @@ func (p *POSIX) Socket(domain, typ, protocol int) int {
 	f := &pfd{}
 	if typ == SOCK_STREAM {
 		network := "tcp4"
-		if domain == LinuxAF_INET6 {
+		if domain == p.d.AF_INET6 {
 			network = "tcp6"
 		}
 		conn, err := p.host.Socket(network)
@@ -119,12 +129,14 @@ func (p *POSIX) Socket(domain, typ, protocol int) int {
 }
 
 // Setsockopt is setsockopt(fd, level, optname, optval, optlen), checked as
-// Linux checks it: EBADF for no such descriptor, EFAULT for a null optval,
-// ENOPROTOOPT for an option the level or socket lacks, EINVAL for optlen
-// below sizeof(int) or a value out of range (TCP_KEEPIDLE and TCP_KEEPINTVL
-// 1-32767 seconds, TCP_KEEPCNT 1-127, TCP_USER_TIMEOUT >= 0 ms).
+// the dialect's system checks it. Linux: EBADF for no such descriptor,
+// EFAULT for a null optval, ENOPROTOOPT for an option the level or socket
+// lacks, EINVAL for optlen below sizeof(int) or a value out of range
+// (TCP_KEEPIDLE and TCP_KEEPINTVL 1-32767 seconds, TCP_KEEPCNT 1-127,
+// TCP_USER_TIMEOUT >= 0 ms).
 func (p *POSIX) Setsockopt(fd, level, optname int, optval []byte, optlen int) int {
-	c := Call{Func: "setsockopt", Level: linuxLevelName(level), Opt: linuxOptName(level, optname)}
+	d := p.d
+	c := Call{Func: "setsockopt", Level: d.levelName(level), Opt: d.optName(level, optname)}
 	f := p.fds[fd]
 	if f == nil {
 		return p.fail(c, EBADF)
@@ -133,68 +145,44 @@ func (p *POSIX) Setsockopt(fd, level, optname int, optval []byte, optlen int) in
 	if optval == nil || optlen > len(optval) {
 		return p.fail(c, EFAULT)
 	}
-	if !linuxOptionExists(level, optname) || (level == IPPROTO_TCP && f.conn == nil) {
-		return p.fail(c, ENOPROTOOPT)
-	}
-	if optlen < 4 {
-		return p.fail(c, EINVAL)
+	if e := d.check(d, level, optname, f.conn != nil, optlen); e != "" {
+		return p.fail(c, Errno{Name: e})
 	}
 	v := int32(binary.LittleEndian.Uint32(optval))
 	c.Value = v
-	switch {
-	case level == LinuxSOL_SOCKET:
-		// A UDP socket takes the flag too, to no effect.
-		f.keepAlive = v != 0
-	case optname == LinuxTCP_KEEPIDLE:
-		if v < 1 || v > MaxTCPKeepIdle {
-			return p.fail(c, EINVAL)
-		}
-		f.idle = time.Duration(v) * time.Second
-	case optname == LinuxTCP_KEEPINTVL:
-		if v < 1 || v > MaxTCPKeepIntvl {
-			return p.fail(c, EINVAL)
-		}
-		f.interval = time.Duration(v) * time.Second
-	case optname == LinuxTCP_KEEPCNT:
-		if v < 1 || v > MaxTCPKeepCnt {
-			return p.fail(c, EINVAL)
-		}
-		f.count = int(v)
-	case optname == LinuxTCP_USER_TIMEOUT:
-		if v < 0 {
-			return p.fail(c, EINVAL)
-		}
-		f.userTO = time.Duration(v) * time.Millisecond
+	if e := d.set(f, c.Opt, v, p.host.KeepAliveDefaults()); e != "" {
+		return p.fail(c, Errno{Name: e})
 	}
 	if f.conn != nil {
-		p.apply(level, optname, f)
+		p.apply(c.Opt, f)
 	}
 	return p.report(c)
 }
 
 // apply sets one option on the connection, as the call named it: gVisor,
 // like Linux, keeps each option separately.
-func (p *POSIX) apply(level, optname int, f *pfd) {
+func (p *POSIX) apply(opt string, f *pfd) {
 	c := f.conn
-	switch {
-	case level == LinuxSOL_SOCKET:
+	switch opt {
+	case "SO_KEEPALIVE":
 		c.SetKeepAliveEnabled(f.keepAlive)
-	case optname == LinuxTCP_KEEPIDLE:
+	case "TCP_KEEPIDLE", "TCP_KEEPALIVE":
 		_ = c.SetKeepAliveIdle(f.idle)
-	case optname == LinuxTCP_KEEPINTVL:
+	case "TCP_KEEPINTVL":
 		_ = c.SetKeepAliveInterval(f.interval)
-	case optname == LinuxTCP_KEEPCNT:
+	case "TCP_KEEPCNT":
 		_ = c.SetKeepAliveCount(f.count)
-	case optname == LinuxTCP_USER_TIMEOUT:
+	case "TCP_USER_TIMEOUT":
 		_ = c.SetUserTimeout(f.userTO)
 	}
 }
 
 // Getsockopt is getsockopt(fd, level, optname, optval, optlen). As on Linux,
 // a short optlen truncates the int rather than failing; a negative one is
-// EINVAL.
+// EINVAL. The level and option are checked as Setsockopt checks them.
 func (p *POSIX) Getsockopt(fd, level, optname int, optval []byte, optlen *int) int {
-	c := Call{Func: "getsockopt", Level: linuxLevelName(level), Opt: linuxOptName(level, optname)}
+	d := p.d
+	c := Call{Func: "getsockopt", Level: d.levelName(level), Opt: d.optName(level, optname)}
 	f := p.fds[fd]
 	if f == nil {
 		return p.fail(c, EBADF)
@@ -203,27 +191,17 @@ func (p *POSIX) Getsockopt(fd, level, optname int, optval []byte, optlen *int) i
 	if optlen == nil || optval == nil || *optlen > len(optval) {
 		return p.fail(c, EFAULT)
 	}
-	if !linuxOptionExists(level, optname) || (level == IPPROTO_TCP && f.conn == nil) {
-		return p.fail(c, ENOPROTOOPT)
+	ol := 4 // Linux and FreeBSD truncate to a short optlen
+	if d == LwIP {
+		ol = *optlen // lwIP checks it first: EINVAL below sizeof(int)
+	}
+	if e := d.check(d, level, optname, f.conn != nil, ol); e != "" {
+		return p.fail(c, Errno{Name: e})
 	}
 	if *optlen < 0 {
 		return p.fail(c, EINVAL)
 	}
-	var v int32
-	switch {
-	case level == LinuxSOL_SOCKET:
-		if f.keepAlive {
-			v = 1
-		}
-	case optname == LinuxTCP_KEEPIDLE:
-		v = int32(f.idle / time.Second)
-	case optname == LinuxTCP_KEEPINTVL:
-		v = int32(f.interval / time.Second)
-	case optname == LinuxTCP_KEEPCNT:
-		v = int32(f.count)
-	case optname == LinuxTCP_USER_TIMEOUT:
-		v = int32(f.userTO / time.Millisecond)
-	}
+	v := d.get(f, c.Opt)
 	c.Value = v
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], uint32(v))
@@ -244,7 +222,7 @@ func (p *POSIX) Connect(fd int, addr netip.AddrPort) int {
 		return p.fail(c, EPROTONOSUPPORT)
 	}
 	if err := f.conn.Connect(addr); err != nil {
-		if e, ok := ErrnoFromError(err); ok {
+		if e, ok := p.d.ErrnoFromError(err); ok {
 			return p.fail(c, e)
 		}
 		return p.fail(c, EAFNOSUPPORT)
@@ -271,43 +249,4 @@ func (p *POSIX) Conn(fd int) *stack.Conn {
 		return f.conn
 	}
 	return nil
-}
-
-func linuxOptionExists(level, opt int) bool {
-	switch level {
-	case LinuxSOL_SOCKET:
-		return opt == LinuxSO_KEEPALIVE
-	case IPPROTO_TCP:
-		switch opt {
-		case LinuxTCP_KEEPIDLE, LinuxTCP_KEEPINTVL, LinuxTCP_KEEPCNT, LinuxTCP_USER_TIMEOUT:
-			return true
-		}
-	}
-	return false
-}
-
-func linuxLevelName(level int) string {
-	switch level {
-	case LinuxSOL_SOCKET:
-		return "SOL_SOCKET"
-	case IPPROTO_TCP:
-		return "IPPROTO_TCP"
-	}
-	return fmt.Sprintf("level %d", level)
-}
-
-func linuxOptName(level, opt int) string {
-	switch {
-	case level == LinuxSOL_SOCKET && opt == LinuxSO_KEEPALIVE:
-		return "SO_KEEPALIVE"
-	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPIDLE:
-		return "TCP_KEEPIDLE"
-	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPINTVL:
-		return "TCP_KEEPINTVL"
-	case level == IPPROTO_TCP && opt == LinuxTCP_KEEPCNT:
-		return "TCP_KEEPCNT"
-	case level == IPPROTO_TCP && opt == LinuxTCP_USER_TIMEOUT:
-		return "TCP_USER_TIMEOUT"
-	}
-	return fmt.Sprintf("option %d", opt)
 }

@@ -136,7 +136,8 @@ type Conn struct {
 	onEvent func(*Conn)
 	dirty   bool // guarded by Network.dirtyMu
 	// keepAliveOn records that the application switched keep-alive on, so
-	// that kasim can arm it when the handshake completes (see arm).
+	// that kasim can arm it when the handshake completes (see arm); the
+	// host may run it regardless (SetAlwaysKeepAlive).
 	keepAliveOn    bool
 	registered     bool
 	keepAliveAbort bool
@@ -218,6 +219,7 @@ func (h *Host) newConn(proto tcpip.NetworkProtocolNumber, ep tcpip.Endpoint, wq 
 	c.entry = waiter.NewFunctionEntry(waiter.EventIn|waiter.EventOut|waiter.EventErr|waiter.EventHUp,
 		func(waiter.EventMask) { h.net.markDirty(c) })
 	wq.EventRegister(&c.entry)
+	c.applyDefaults()
 	return c, nil
 }
 
@@ -280,7 +282,7 @@ func (c *Conn) Send(p []byte) (int, error) {
 	case *tcpip.ErrWouldBlock:
 		return int(n), ErrWouldBlock
 	}
-	return int(n), &OpError{Op: "send", Conn: c, Err: err}
+	return int(n), &OpError{Op: "send", Conn: c, Err: c.abortErr(err)}
 }
 
 // Recv reads received data into p. It returns io.EOF once the peer has
@@ -298,7 +300,7 @@ func (c *Conn) Recv(p []byte) (int, error) {
 	case *tcpip.ErrClosedForReceive:
 		return 0, io.EOF
 	}
-	return 0, &OpError{Op: "recv", Conn: c, Err: err}
+	return 0, &OpError{Op: "recv", Conn: c, Err: c.abortErr(err)}
 }
 
 // Close closes the socket (a FIN goes out if the connection was open).
@@ -337,7 +339,7 @@ func (c *Conn) SetKeepAlive(k KeepAlive) error {
 // SetKeepAliveEnabled switches keep-alive on or off (SO_KEEPALIVE).
 func (c *Conn) SetKeepAliveEnabled(on bool) {
 	c.keepAliveOn = on
-	c.ep.SocketOptions().SetKeepAlive(on)
+	c.ep.SocketOptions().SetKeepAlive(c.keepAliveWanted())
 	c.refresh()
 }
 
@@ -445,8 +447,10 @@ func (c *Conn) refresh() {
 	for _, o := range n.observers {
 		o.State(ch)
 	}
-	if st == Established && c.keepAliveOn {
+	if st == Established && c.keepAliveWanted() {
 		c.arm()
+	} else if !c.probesIn(st) && c.ep.SocketOptions().GetKeepAlive() {
+		c.ep.SocketOptions().SetKeepAlive(false) // a state the host's system does not probe in
 	}
 	if c.keepAliveAbort && c.host.abortRST && f.haveSnd && f.haveRcv {
 		n.route(c.host, resetPacket(c, f))

@@ -51,6 +51,11 @@ type Host struct {
 	abortRST    bool // send RST+ACK when keep-alive gives up
 	// userTimeoutReplacesCount: TCP_USER_TIMEOUT overrides the probe count.
 	userTimeoutReplacesCount bool
+	// Keep-alive as the host's system does it (keepalive.go).
+	keepAliveDefaults KeepAlive
+	alwaysKeepAlive   bool
+	keepAliveStates   []State
+	abortError        AbortError
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }

@@ -38,22 +38,7 @@ func TestLinuxWheelRoundsAsTheKernelDoes(t *testing.T) {
 // is, fires every 1.024 s at HZ=250: the spacing of a real kernel's probes.
 func TestLinuxWheelRearmSpacing(t *testing.T) {
 	c := NewClock(NewLinuxWheel(250), time.Time{})
-	var fires []time.Duration
-	var tm interface{ Reset(time.Duration) }
-	tm = c.AfterFunc(time.Second, func() {
-		fires = append(fires, c.Elapsed())
-		if len(fires) < 5 {
-			tm.Reset(time.Second)
-		}
-	})
-	for {
-		next, ok := c.NextDeadline()
-		if !ok {
-			break
-		}
-		c.AdvanceTo(next)
-		c.FireDue(10)
-	}
+	fires := rearmed(c, time.Second, time.Second, 5)
 	if len(fires) != 5 {
 		t.Fatalf("fired %d times", len(fires))
 	}

@@ -189,13 +189,13 @@ type profileFlags struct {
 }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&p.name, "profile", "gvisor", "the client's `profile`: linux, gvisor (gVisor's own behaviour) or a Windows version (kasim profiles lists them)")
+	fs.StringVar(&p.name, "profile", "gvisor", "the client's `profile`: linux, gvisor (gVisor's own behaviour), freebsd, lwip (modelled from source) or a Windows version (kasim profiles lists them)")
 	fs.Var(listFlag{&p.registry}, "registry", "a Windows registry value, `NAME=VALUE` (repeatable): KeepAliveTime, KeepAliveInterval, TcpMaxDataRetransmissions, PPTPTcpMaxDataRetransmissions")
-	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): Windows abort=rst|none, probe-bytes=0|1; linux and gvisor hz=0|100|250|300|1000, abort=rst|none, user-timeout=replaces-count|first-of-both")
+	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): Windows abort=rst|none, probe-bytes=0|1; linux and gvisor hz=0|100|250|300|1000, abort=rst|none, user-timeout=replaces-count|first-of-both; freebsd always-keepalive=0|1, abort=rst|none; lwip tick=0|DURATION, abort=rst|none")
 }
 
 // resolve resolves the flags to a Windows profile or a POSIX one (linux,
-// gvisor); exactly one is not nil.
+// gvisor, freebsd, lwip); exactly one is not nil.
 func (p *profileFlags) resolve() (*winprofile.Profile, *posixprofile.Profile, error) {
 	if px, err := posixprofile.Lookup(p.name); err == nil {
 		if len(p.registry) > 0 {

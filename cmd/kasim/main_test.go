@@ -397,3 +397,35 @@ func TestBench(t *testing.T) {
 		t.Errorf("no progress lines on a non-terminal: %q", errOut)
 	}
 }
+
+// freebsd and lwip are listed, described as modelled from source, run,
+// and refused by conform, which needs the real kernel's own profile.
+func TestFreeBSDAndLwIPProfiles(t *testing.T) {
+	code, out, _ := kasim("profiles")
+	if code != 0 || !strings.Contains(out, "freebsd") || !strings.Contains(out, "lwip") || !strings.Contains(out, "modelled from source, not measured") {
+		t.Errorf("profiles: exit %d\n%s", code, out)
+	}
+	for _, name := range []string{"freebsd", "lwip"} {
+		if code, out, _ := kasim("profile", name); code != 0 || !strings.Contains(out, "modelled from source, not measured") {
+			t.Errorf("profile %s: exit %d\n%s", name, code, out)
+		}
+	}
+	for name, want := range map[string]string{"freebsd": "ETIMEDOUT", "lwip": "ECONNABORTED"} {
+		code, out, errOut := kasim("run", "--profile", name, "--idle", "2s", "--interval", "1s", "--count", "3")
+		if code != 0 || !strings.Contains(out, "failed at") || !strings.Contains(out, want) {
+			t.Errorf("run --profile %s: exit %d, want %s\n%s%s", name, code, want, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--profile", "freebsd", "--set", "hz=250"}, `--set: unknown setting "hz" (want always-keepalive or abort)`},
+		{[]string{"run", "--profile", "lwip", "--set", "tick=fast"}, "tick=fast: want 0 (exact timers) or a duration"},
+		{[]string{"conform", "--profile", "freebsd"}, "modelled from FreeBSD's source"},
+	} {
+		if code, _, errOut := kasim(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"kasim/posixprofile"
@@ -35,7 +36,14 @@ func profilesCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim profiles: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintln(stdout, "\nkasim profile NAME shows a profile value by value, with sources; --registry and --set adjust it.")
+	var modelled []string
+	for _, name := range posixprofile.Names() {
+		if p, _ := posixprofile.Lookup(name); !p.Measured && p.Name != "gvisor" {
+			modelled = append(modelled, name)
+		}
+	}
+	fmt.Fprintf(stdout, "\nlinux is measured against the real kernel (kasim conform); gvisor is gVisor's own behaviour;\n%s: modelled from source, not measured.\n", strings.Join(modelled, ", "))
+	fmt.Fprintln(stdout, "kasim profile NAME shows a profile value by value, with sources; --registry and --set adjust it.")
 	return exitOK
 }
 

@@ -1,0 +1,106 @@
+package stack
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// FreeBSD's always_keepalive: a connection whose application never asked
+// for keep-alive probes at the host's default idle time, with the host's
+// default count (the stack runs keep-alive: KeepAlive reads Enabled).
+func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
+	n, client, server, _ := pair(t, Config{Seed: 1}, nil)
+	var probes []time.Duration
+	n.Observe(&probeClock{host: client, at: &probes})
+	if err := client.SetKeepAliveDefaults(KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8}); err != nil {
+		t.Fatal(err)
+	}
+	client.SetAlwaysKeepAlive(true)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.KeepAlive(); !got.Enabled || got.Count != 8 || got.Idle != time.Minute {
+		t.Errorf("new socket's keep-alive %+v, want on, 1m, count 8", got)
+	}
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n.Silence(server, Both)
+	if err := n.RunFor(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if len(probes) != 8 || probes[0] != time.Minute || probes[7] != time.Minute+70*time.Second {
+		t.Errorf("probes at %v, want 8 from 1m, 10s apart", probes)
+	}
+	if !c.AbortedByKeepAlive() {
+		t.Error("the connection was not aborted by keep-alive")
+	}
+	if bad := client.SetKeepAliveDefaults(KeepAlive{Count: -1}); bad == nil {
+		t.Error("a negative default count was accepted")
+	}
+}
+
+// lwIP probes only in ESTABLISHED and CLOSE-WAIT: after the client closes
+// and the server acknowledges the FIN without closing, the client sits in
+// FIN-WAIT-2 and sends nothing, where gVisor alone would probe.
+func TestKeepAliveStatesStopProbes(t *testing.T) {
+	probesInFinWait2 := func(limit bool) int {
+		n, client, server, _ := pair(t, Config{Seed: 2}, nil)
+		var probes []time.Duration
+		n.Observe(&probeClock{host: client, at: &probes})
+		if limit {
+			client.SetKeepAliveStates(Established, CloseWait)
+		}
+		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.RunFor(time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.RunFor(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if c.State() != FinWait2 && c.State() != Closed {
+			t.Fatalf("state %s after close, want FIN-WAIT-2", c.State())
+		}
+		return len(probes)
+	}
+	if got := probesInFinWait2(true); got != 0 {
+		t.Errorf("%d probes in FIN-WAIT-2 with the states limited, want none", got)
+	}
+	if got := probesInFinWait2(false); got == 0 {
+		t.Log("gVisor alone sends no probes in FIN-WAIT-2 either")
+	}
+}
+
+// lwIP's sockets report a keep-alive abort as ECONNABORTED (ERR_ABRT).
+func TestKeepAliveAbortError(t *testing.T) {
+	n, client, server, _ := pair(t, Config{Seed: 3}, nil)
+	client.SetKeepAliveAbortError(AbortConnAborted)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n.Silence(server, Both)
+	if err := n.RunFor(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var op *OpError
+	if _, err := c.Recv(make([]byte, 1)); !errors.As(err, &op) {
+		t.Fatalf("Recv = %v, want an *OpError", err)
+	} else if _, ok := op.Err.(*tcpip.ErrConnectionAborted); !ok {
+		t.Errorf("Recv error %v, want connection aborted", op.Err)
+	}
+}
