@@ -21,7 +21,7 @@ import (
 	"kasim/winprofile"
 )
 
-const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -63,6 +63,7 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	fset.StringVar(&opts.Profile, "profile", "linux", "the `profile` the simulated kernel host runs (kasim profiles lists them)")
 	fset.IntVar(&opts.Runs, "runs", 3, "live runs per scenario, to measure the kernel's spread")
 	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
+	fset.DurationVar(&opts.AppTolerance, "app-tolerance", 20*time.Millisecond, "the least time difference that counts for an application's error (timed in user space, so later than the kernel's segments on a busy machine)")
 	fset.DurationVar(&opts.Phase, "phase", 32*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule)")
 	fset.StringVar(&pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
 	var stackCmd, scale string

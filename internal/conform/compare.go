@@ -93,7 +93,7 @@ func story(events []sim.Event) []item {
 // compare lines up the simulated story with each live run's, by key, and
 // says where they agree: the same shape in every run, and the simulated
 // time within the live runs' spread (or tol, if larger) of their median.
-func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []Row {
+func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Duration) []Row {
 	liveStories := make([]map[string]item, len(lives))
 	var keys []string
 	for _, it := range simStory {
@@ -153,6 +153,12 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase time.Duration) []R
 			// Timed from a receive: the kernel's jiffy phase then moves
 			// the timeout anywhere within one wheel granule.
 			allowed = max(allowed, phase)
+		}
+		if strings.HasSuffix(k, " error") {
+			// An application's error is timed when the helper or the
+			// program got to run after the kernel woke it: user space,
+			// milliseconds late on a busy machine (8 ms seen in CI).
+			allowed = max(allowed, appTol)
 		}
 		switch {
 		case !inSim:

@@ -58,6 +58,11 @@ type Options struct {
 	// (8 jiffies, 32ms at HZ=250, for timeouts of 63 to 503 jiffies); the
 	// simulation's phase is fixed. Default 32ms.
 	Phase time.Duration
+	// AppTolerance is the least difference that counts for an error the
+	// application saw (default 20ms): segments are timed by the kernel,
+	// but an application's error only when the helper, or the user's
+	// program, got to run after the kernel woke it.
+	AppTolerance time.Duration
 	// PCAP, if set, receives the first live run's capture.
 	PCAP io.Writer
 	// Stack, if set, is a program (argv) that takes the kernel host's
@@ -130,6 +135,9 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	}
 	if opts.Phase <= 0 {
 		opts.Phase = 32 * time.Millisecond
+	}
+	if opts.AppTolerance <= 0 {
+		opts.AppTolerance = 20 * time.Millisecond
 	}
 	if opts.Profile == "" {
 		opts.Profile = "linux"
@@ -209,7 +217,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Sim = simRun.Events
-	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase)
+	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase, opts.AppTolerance)
 	return rep, nil
 }
 
