@@ -147,7 +147,13 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 	for _, e := range entries {
 		t.Run(strings.TrimSuffix(e.Name(), ".yaml"), func(t *testing.T) {
 			data, _ := fs.ReadFile(Scenarios, "scenarios/"+e.Name())
+			// Two runs, so that one slow run cannot decide alone; one
+			// under -race, which is there for the concurrency, not the
+			// fidelity, and would otherwise double CI's slowest test.
 			opts := Options{Profile: "linux", Runs: 2}
+			if raceEnabled {
+				opts.Runs = 1
+			}
 			var pcap *os.File
 			if e.Name() == "1-peer-dead.yaml" {
 				var err error
