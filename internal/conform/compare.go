@@ -117,7 +117,7 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 		row := Row{What: k}
 		s, inSim := simByKey[k]
 		if inSim {
-			row.Sim, row.SimAt, row.From, row.Untimed = s.shape, s.at, from(s.fromRecv), s.untimed
+			row.Sim, row.SimAt, row.From, row.Untimed = s.shape, s.at, s.from(), s.untimed
 		}
 		var times []time.Duration
 		shapes := map[string]bool{}
@@ -132,12 +132,8 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 			shapes[it.shape] = true
 			row.Live = it.shape
 			if !inSim {
-				row.From, row.Untimed = from(it.fromRecv), it.untimed
+				row.From, row.Untimed = it.from(), it.untimed
 			}
-		}
-		if row.Untimed {
-			row.From, row.SimAt = "", 0
-			times = nil
 		}
 		if len(times) > 0 {
 			slices.Sort(times)
@@ -185,8 +181,13 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 	return rows
 }
 
-func from(recv bool) string {
-	if recv {
+// from says what the item's time counts from; an untimed item's from
+// nothing.
+func (it item) from() string {
+	if it.untimed {
+		return ""
+	}
+	if it.fromRecv {
 		return "last receive"
 	}
 	return "last probe"

@@ -457,13 +457,13 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 			next++
 			if len(program) > 0 && a.End == "client" {
 				if a.Do == sim.DoConnect {
-					dst := netip.AddrPortFrom(lab.TesterAddr(), conn.Port)
-					res, err := p.ExecEnv(stackEnv(s, &a, dst), program...)
+					env := stackEnv(s, &a, netip.AddrPortFrom(lab.TesterAddr(), conn.Port))
+					res, err := p.ExecEnv(env, program...)
 					if err != nil {
 						return nil, fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
 					}
 					r.mu.Lock()
-					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(stackEnv(s, &a, dst), " ")))
+					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
 					r.mu.Unlock()
 				}
 				continue // the program sets its options itself
