@@ -46,18 +46,17 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 		var words []int
 		var unit time.Duration
 		switch {
-		case a.Do == DoSetsockopt && optUnit[a.OptName] != 0 && len(a.Optval) >= 4:
-			words, unit = []int{0}, optUnit[a.OptName]
+		case a.Do == DoSetsockopt && len(a.Optval) >= 4:
+			if u, timed := optionUnits(s.host(s.socketHost(a)))(a.OptName); timed {
+				words, unit = []int{0}, u
+			}
 		case a.Do == DoIoctl && a.Opt == int(sockopt.SIO_KEEPALIVE_VALS) && len(a.Optval) >= 12:
 			words, unit = []int{4, 8}, time.Millisecond
 		}
 		for _, off := range words {
 			v := binary.LittleEndian.Uint32(a.Optval[off:])
-			if a.Do == DoSetsockopt {
-				v = uint32(int32(v)) // a negative value is an error case: keep it one
-				if int32(v) <= 0 {
-					continue
-				}
+			if a.Do == DoSetsockopt && int32(v) <= 0 {
+				continue // a negative or zero value is an error case (or a default): keep it one
 			}
 			was := time.Duration(v) * unit
 			now := scale(was)
@@ -86,4 +85,13 @@ func unitName(u time.Duration) string {
 		return "milliseconds"
 	}
 	return "seconds"
+}
+
+func (s *Scenario) host(name string) *HostSpec {
+	for i := range s.Hosts {
+		if s.Hosts[i].Name == name {
+			return &s.Hosts[i]
+		}
+	}
+	return nil
 }

@@ -64,6 +64,17 @@ expect:
 	if _, err := s.Scaled(1, 7200); err == nil || !strings.Contains(err.Error(), "s.yaml:6:") || !strings.Contains(err.Error(), "TCP_KEEPINTVL: 1h0m0s scaled by 1/7200 is 500ms, which it cannot hold in whole seconds") {
 		t.Errorf("an unholdable scaled value: %v", err)
 	}
+	// A POSIX host's option units are its dialect's: FreeBSD's
+	// TCP_KEEPINIT (seconds) is a time too.
+	bsd, err := ParseScenario("b.yaml", []byte("duration: 1h\nhosts: {a: {profile: freebsd}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPINIT, value: 600}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bsd.Scaled(1, 60); err != nil {
+		t.Error(err)
+	} else if v := word(got.Actions[0], 0); v != 10 {
+		t.Errorf("FreeBSD TCP_KEEPINIT 600 s at 1/60: %d; want 10", v)
+	}
 	if _, err := s.Scaled(0, 1); err == nil {
 		t.Error("a zero scale was accepted")
 	}

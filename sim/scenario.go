@@ -893,6 +893,15 @@ var (
 	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second, "TCP_USER_TIMEOUT": time.Millisecond}
 )
 
+// optionUnits returns, for host's API, the unit of each option that takes
+// a time.
+func optionUnits(host *HostSpec) func(opt string) (time.Duration, bool) {
+	if host.POSIX != nil {
+		return DialectOf(*host.POSIX).Unit
+	}
+	return func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
+}
+
 // socketCall reads the arguments of a socket action for host's API.
 func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
 	what := "action: " + a.Do
@@ -959,12 +968,12 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	}
 	var levels, opts map[string]int
 	var api string
-	units := func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
+	units := optionUnits(host)
 	if host.Windows != nil {
 		levels, opts, api = winLevels, winOpts, "Winsock ("+host.Windows.Name+")"
 	} else {
 		dl := DialectOf(*host.POSIX)
-		levels, opts, units, api = dl.Levels(), dl.Opts(), dl.Unit, "POSIX (gvisor)"
+		levels, opts, api = dl.Levels(), dl.Opts(), "POSIX (gvisor)"
 		if dl != sockopt.Linux {
 			api = "POSIX (" + dl.Title + "'s numbers)"
 		}

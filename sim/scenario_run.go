@@ -263,13 +263,24 @@ func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
 	return end, ""
 }
 
-func (r *scenarioRunner) connSpec(name string) *ConnSpec {
-	for i := range r.s.Conns {
-		if r.s.Conns[i].Name == name {
-			return &r.s.Conns[i]
+func (r *scenarioRunner) connSpec(name string) *ConnSpec { return r.s.connSpec(name) }
+
+func (s *Scenario) connSpec(name string) *ConnSpec {
+	for i := range s.Conns {
+		if s.Conns[i].Name == name {
+			return &s.Conns[i]
 		}
 	}
 	return nil
+}
+
+// socketHost names the host whose socket a socket action uses.
+func (s *Scenario) socketHost(a *Action) string {
+	c := s.connSpec(a.Conn)
+	if a.End == "server" {
+		return c.Server
+	}
+	return c.Client
 }
 
 // act runs action i at its time.
@@ -298,13 +309,7 @@ func (r *scenarioRunner) act(i int) {
 	}
 }
 
-func (r *scenarioRunner) hostOf(a *Action) string {
-	c := r.connSpec(a.Conn)
-	if a.End == "server" {
-		return c.Server
-	}
-	return c.Client
-}
+func (r *scenarioRunner) hostOf(a *Action) string { return r.s.socketHost(a) }
 
 func (r *scenarioRunner) raddr(a *Action) netip.AddrPort {
 	c := r.connSpec(a.Conn)
