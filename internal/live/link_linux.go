@@ -63,7 +63,7 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 	}
 	at := Now()
 	drop := Silence(t.silence.Load())&SilenceIn != 0
-	t.observe(In, at, protocol, pkt, drop, true)
+	t.observe(In, at, protocol, pkt, drop)
 	if drop {
 		return
 	}
@@ -85,22 +85,22 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	at := Now()
 	if Silence(t.silence.Load())&SilenceOut != 0 {
 		for _, pkt := range pkts.AsSlice() {
-			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true, false)
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true)
 		}
 		return pkts.Len(), nil
 	}
 	sent := pkts.AsSlice()
 	n, err := t.Endpoint.WritePackets(pkts)
 	for _, pkt := range sent[:n] {
-		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false, true)
+		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false)
 	}
 	return n, err
 }
 
 // observe reports a segment. at is the tap's reading of the clock, used
-// when the kernel has no stamp for it: onWire false says it has none,
-// because the silence switch dropped it on its way out.
-func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped, onWire bool) {
+// when the kernel has no stamp for it: a segment the silence switch
+// dropped on its way out never reached the wire.
+func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped bool) {
 	if t.obs == nil || protocol != header.IPv4ProtocolNumber {
 		return
 	}
@@ -109,7 +109,7 @@ func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumb
 		return
 	}
 	seg.Dir, seg.At, seg.Dropped = dir, at, dropped
-	if onWire && t.stamps != nil {
+	if onWire := !(dir == Out && dropped); onWire && t.stamps != nil {
 		if k, ok := t.stamps.take(dir, seg.key); ok {
 			seg.At, seg.KernelTime = k, true
 		}
