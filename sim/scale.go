@@ -80,13 +80,6 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 	return &out, nil
 }
 
-func unitName(u time.Duration) string {
-	if u == time.Millisecond {
-		return "milliseconds"
-	}
-	return "seconds"
-}
-
 func (s *Scenario) host(name string) *HostSpec {
 	for i := range s.Hosts {
 		if s.Hosts[i].Name == name {

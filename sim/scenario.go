@@ -801,7 +801,7 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		dur := times[k]
 		if dur%unit != 0 || dur/unit > math.MaxInt32 {
 			d.at(f[k], "%s: %s %v: host %s sets it with %s, in whole %s up to %d", what, k, dur, host.Name, call,
-				map[time.Duration]string{time.Second: "seconds", time.Millisecond: "milliseconds"}[unit], math.MaxInt32)
+				unitName(unit), math.MaxInt32)
 			ok = false
 		}
 		return int64(dur / unit)
@@ -812,7 +812,8 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		posixLevels, posixOpts := dl.Levels(), dl.Opts()
 		for _, o := range []struct{ key, opt string }{{"idle", "TCP_KEEPIDLE"}, {"interval", "TCP_KEEPINTVL"}} {
 			if _, given := times[o.key]; given {
-				out = append(out, call(DoSetsockopt, "IPPROTO_TCP", o.opt, posixLevels, posixOpts, word(inUnit(o.key, time.Second, o.opt))))
+				unit, _ := dl.Unit(o.opt)
+				out = append(out, call(DoSetsockopt, "IPPROTO_TCP", o.opt, posixLevels, posixOpts, word(inUnit(o.key, unit, o.opt))))
 			}
 		}
 		if count >= 0 {
@@ -900,6 +901,14 @@ func optionUnits(host *HostSpec) func(opt string) (time.Duration, bool) {
 		return DialectOf(*host.POSIX).Unit
 	}
 	return func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
+}
+
+// unitName names an option's unit in messages.
+func unitName(u time.Duration) string {
+	if u == time.Millisecond {
+		return "milliseconds"
+	}
+	return "seconds"
 }
 
 // socketCall reads the arguments of a socket action for host's API.
@@ -1065,7 +1074,7 @@ func (d *decoder) optionValue(v *ynode, what, opt string, units func(string) (ti
 			return 0, false
 		}
 		if dur%unit != 0 {
-			d.at(v, "%s: value %v: %s counts whole %s", what, dur, opt, map[time.Duration]string{time.Second: "seconds", time.Millisecond: "milliseconds"}[unit])
+			d.at(v, "%s: value %v: %s counts whole %s", what, dur, opt, unitName(unit))
 			return 0, false
 		}
 		if dur/unit > math.MaxInt32 {
