@@ -121,6 +121,8 @@ func (p Profile) Set(key, value string) (Profile, error) {
 	if !slices.Contains(p.settings, key) {
 		return p, fmt.Errorf("unknown setting %q (want %s)", key, orList(p.settings))
 	}
+	orig := p // what an invalid value leaves unchanged
+	var err error
 	switch key {
 	case "hz":
 		hz, err := strconv.Atoi(value)
@@ -129,32 +131,11 @@ func (p Profile) Set(key, value string) (Profile, error) {
 		}
 		p.HZ = hz
 	case "abort":
-		switch value {
-		case "rst":
-			p.AbortRST = true
-		case "none":
-			p.AbortRST = false
-		default:
-			return p, fmt.Errorf("abort=%s: want rst or none", value)
-		}
+		p.AbortRST, err = either(key, value, "rst", "none", "rst or none")
 	case "user-timeout":
-		switch value {
-		case "replaces-count":
-			p.UserTimeoutReplacesCount = true
-		case "first-of-both":
-			p.UserTimeoutReplacesCount = false
-		default:
-			return p, fmt.Errorf("user-timeout=%s: want replaces-count or first-of-both", value)
-		}
+		p.UserTimeoutReplacesCount, err = either(key, value, "replaces-count", "first-of-both", "replaces-count or first-of-both")
 	case "always-keepalive":
-		switch value {
-		case "1":
-			p.AlwaysKeepAlive = true
-		case "0":
-			p.AlwaysKeepAlive = false
-		default:
-			return p, fmt.Errorf("always-keepalive=%s: want 1 (every connection probes) or 0 (only with SO_KEEPALIVE)", value)
-		}
+		p.AlwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
 	case "tick":
 		d, err := time.ParseDuration(value)
 		if value == "0" {
@@ -164,6 +145,9 @@ func (p Profile) Set(key, value string) (Profile, error) {
 			return p, fmt.Errorf("tick=%s: want 0 (exact timers) or a duration from 1ms to 10s, e.g. 500ms", value)
 		}
 		p.Tick = d
+	}
+	if err != nil {
+		return orig, err
 	}
 	m := make(map[string]string, len(p.overrides)+1)
 	for k, v := range p.overrides {
@@ -184,6 +168,18 @@ func orList(xs []string) string {
 
 // Settings returns the keys Set takes for this profile.
 func (p Profile) Settings() []string { return slices.Clone(p.settings) }
+
+// either reads a two-valued setting: on, off, or an error saying what is
+// wanted.
+func either(key, value, on, off, want string) (bool, error) {
+	switch value {
+	case on:
+		return true, nil
+	case off:
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%s: want %s", key, value, want)
+}
 
 // Apply applies "KEY=VALUE" settings in order.
 func (p Profile) Apply(assignments ...string) (Profile, error) {
