@@ -64,7 +64,7 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	fset.IntVar(&opts.Runs, "runs", 3, "live runs per scenario, to measure the kernel's spread")
 	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
 	fset.DurationVar(&opts.AppTolerance, "app-tolerance", 20*time.Millisecond, "the least time difference that counts for an application's error (timed in user space, so later than the kernel's segments on a busy machine)")
-	fset.DurationVar(&opts.Phase, "phase", 32*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule)")
+	fset.DurationVar(&opts.Phase, "phase", 36*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule and one jiffy)")
 	fset.StringVar(&pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
 	var stackCmd, scale string
 	fset.StringVar(&scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")

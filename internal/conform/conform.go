@@ -53,10 +53,11 @@ type Options struct {
 	// disagreement, on top of the measured spread (default 5ms).
 	Tolerance time.Duration
 	// Phase is the allowance for a timeout counted from a receive: the
-	// kernel receives at any point of a jiffy, and its timer wheel then
-	// fires anywhere within one granule of the level the timeout lands in
-	// (8 jiffies, 32ms at HZ=250, for timeouts of 63 to 503 jiffies); the
-	// simulation's phase is fixed. Default 32ms.
+	// kernel counts from the receive's jiffy (up to one jiffy, 4ms at
+	// HZ=250, before it) and its timer wheel then fires anywhere within
+	// one granule of the level the timeout lands in (8 jiffies, 32ms, for
+	// timeouts of 63 to 503 jiffies), so the kernel's delay spans 36ms;
+	// the simulation's phase is fixed. Default 36ms.
 	Phase time.Duration
 	// AppTolerance is the least difference that counts for an error the
 	// application saw (default 20ms): segments are timed by the kernel,
@@ -134,7 +135,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		opts.Tolerance = 5 * time.Millisecond
 	}
 	if opts.Phase <= 0 {
-		opts.Phase = 32 * time.Millisecond
+		opts.Phase = 36 * time.Millisecond
 	}
 	if opts.AppTolerance <= 0 {
 		opts.AppTolerance = 20 * time.Millisecond
