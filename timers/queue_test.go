@@ -17,6 +17,14 @@ func TestHeap2MatchesModel(t *testing.T) {
 }
 func TestWheelMatchesModel(t *testing.T) { queuetest.Check(t, newWheel) }
 
+// With sequences running out every few hundred schedulings, so that the
+// pending timers are renumbered again and again, the wheel still matches the
+// model.
+func TestWheelMatchesModelAcrossRenumbering(t *testing.T) {
+	defer timers.SetSeqLimit(300)()
+	queuetest.Check(t, newWheel)
+}
+
 // The model check uses small deadlines; this spreads them over the whole
 // int64 range, so every wheel level and every cascade path is used.
 func TestWheelMatchesHeapAcrossAllLevels(t *testing.T) {

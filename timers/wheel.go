@@ -1,21 +1,28 @@
 package timers
 
 import (
-	"cmp"
+	"math"
 	"math/bits"
 	"slices"
 )
 
 const (
-	tickBits    = 16 // a level-0 slot spans 2^16 ns (65.5 µs)
-	levelBits   = 8
+	tickBits    = 20 // a level-0 slot spans 2^20 ns (1.05 ms)
+	levelBits   = 12
 	levelSlots  = 1 << levelBits
-	wheelLevels = (64 - tickBits + levelBits - 1) / levelBits // 6 levels cover every int64 deadline
+	wheelLevels = (64 - tickBits + levelBits - 1) / levelBits // 4 levels cover every int64 deadline
 	wheelBags   = wheelLevels * levelSlots
 
-	deadID   = ^ID(0) // marks an entry removed in place
-	idxBits  = 21     // a node's loc: bag<<idxBits | index in the bag
+	inboxLen = 256           // timers scheduled since the last Peek or PopDue, before filing
+	inboxBag = wheelBags - 1 // the inbox's bag number in a loc: no tick reaches it
+
+	blockBits = 13 // timers per block of nodes: 2^13, 21 pages of memory
+	blockLen  = 1 << blockBits
+
+	deadID   = ^ID(0) // marks an inbox entry removed in place
+	idxBits  = 18     // a timer's loc: bag<<idxBits | index in the bag
 	locNoBag = ^uint32(0)
+	noTag    = 0 // a timer's ftag once no entry is its live one; sequences start at 1
 
 	// A timer's flags byte; zero while its live entry is its only one.
 	flagMoved = 0x40 // moved later since its entry was filed
@@ -25,52 +32,72 @@ const (
 	keepBagsCap = 4096 // an emptied slot keeps its array up to this many entries
 )
 
-// Wheel is an exact hierarchical timing wheel: six levels of 256 slots, each
-// level 256 times coarser than the one below, level 0 at 65.5 µs per slot.
-// It fires every timer at its exact deadline, equal deadlines in scheduling
-// order, as the Queue contract requires: the timers of the tick being
-// reached are sorted by (deadline, scheduling order) into a short due run.
+// seqLimit is the last scheduling sequence handed out before the pending
+// timers are renumbered; a variable so that a test can bring it near.
+var seqLimit uint32 = math.MaxUint32
+
+// Wheel is an exact hierarchical timing wheel: four levels of 4096 slots,
+// each level 4096 times coarser than the one below, level 0 at 1.05 ms per
+// slot. It fires every timer at its exact deadline, equal deadlines in
+// scheduling order, as the Queue contract requires: the timers of the tick
+// being reached are sorted by (deadline, scheduling order) into a short due
+// run. A timer two hours out sits on level 1 and is copied down once.
 //
 // What makes it fast is what it leaves undone:
 //
 //   - Slots are arrays of 16-byte entries (deadline, ID, tag), not linked
-//     lists. Cascading a slot copies its entries to lower levels without
-//     looking at the timers themselves, and reaching a tick consults only a
-//     byte per timer: a sequential copy instead of a cache miss per timer.
+//     lists. Cascading a slot copies its entries to level 0 without looking
+//     at the timers themselves, and reaching a tick consults only a byte per
+//     timer: a sequential copy instead of a cache miss per timer.
 //   - Moving a timer later (a keep-alive reset, which every received segment
-//     does) only rewrites its node and marks it moved; the old entry is
-//     re-filed once, when its slot is reached.
-//   - Removing a timer kills its entry in place when the node still knows
-//     where it is (the usual case: the timer was not cascaded since it was
-//     scheduled), and otherwise counts the entry as stale, to be dropped when
-//     its slot is reached. Stale entries are swept when they outnumber live
-//     timers.
+//     does) only rewrites its 16-byte node and marks it moved; the old entry
+//     is re-filed once, when its slot is reached.
+//   - Scheduling only puts the entry in a 256-entry inbox, which the next
+//     Peek or PopDue files: a timer cancelled before then (a retransmission
+//     timer stopped by the ACK) is never filed at all.
+//   - Removing a timer takes its entry out of its slot in place when the
+//     timer still knows where it is (the usual case: it was not cascaded
+//     since it was filed), moving the slot's last entry into the hole, and
+//     otherwise counts the entry as stale, to be dropped when its slot is
+//     reached. Stale entries are swept when they outnumber live timers.
 //
-// Per-level occupancy bitmaps find the next occupied slot with a few bit
-// scans, so an idle hour is crossed in O(levels). Nodes (24 bytes), flags
-// (1 byte) and entries (16) hold no pointers for the garbage collector to
-// scan.
+// Per-level occupancy bitmaps, with a summary word each, find the next
+// occupied slot with two bit scans per level, so an idle hour is crossed in
+// O(levels). Timers live in blocks of 8192 (a 16-byte node, a 4-byte
+// location and a flags byte each), and neither blocks nor entries hold
+// pointers for the garbage collector to scan.
 type Wheel struct {
 	// pos is the current tick (deadlines in the order-preserving unsigned
 	// form, shifted by tickBits): entries in the bags have ticks >= pos,
 	// entries in the due run ticks <= pos.
-	pos  uint64
-	occ  [wheelBags / 64]uint64 // a bit per bag: occupied
-	bags [wheelBags][]wheelEntry
-	due  dueRun
+	pos     uint64
+	summary [wheelLevels]uint64    // a bit per occupancy word: not zero
+	occ     [wheelBags / 64]uint64 // a bit per bag: occupied
+	bags    [wheelBags][]wheelEntry
+	due     dueRun
 
-	nodes   []wheelNode
-	flags   []uint8
-	dirty   int // timers whose flags are not zero
-	seq     uint64
+	// inbox holds the entries of the latest pushes until the next Peek or
+	// PopDue files them, so that a timer cancelled before then (a
+	// retransmission timer stopped by the ACK) is never filed at all.
+	inbox  [inboxLen]wheelEntry
+	inboxN uint32
+
+	// head is the earliest live entry, as first found it, while settled:
+	// nothing has changed since (Peek then PopDue settles once).
+	head      wheelEntry
+	headInRun bool
+	settled   bool
+
+	blocks  []*wheelBlock
+	dirty   int    // timers whose flags are not zero
+	seq     uint32 // last scheduling sequence handed out
 	live    int
-	garbage int    // stale and killed entries still stored
-	swept   uint64 // seq at the last sweep
+	garbage int // stale entries, and killed ones in the inbox, still stored
 }
 
-// wheelEntry is a timer's place in a slot. Its tag is the low 32 bits of
-// the scheduling sequence it was filed with; it is the timer's live entry
-// while that equals the node's ftag.
+// wheelEntry is a timer's place in a slot or the due run. Its tag is the
+// scheduling sequence it was filed with; it is the timer's live entry while
+// that equals the node's ftag.
 type wheelEntry struct {
 	when int64
 	id   ID
@@ -80,9 +107,15 @@ type wheelEntry struct {
 // wheelNode is a timer's current deadline and scheduling sequence.
 type wheelNode struct {
 	when int64
-	seq  uint64
-	ftag uint32 // tag of its live entry (no entry has it once it is removed)
-	loc  uint32 // where that entry was filed, or locNoBag; may be out of date
+	seq  uint32
+	ftag uint32 // tag of its live entry, or noTag
+}
+
+// wheelBlock holds the state of blockLen consecutive timers.
+type wheelBlock struct {
+	nodes [blockLen]wheelNode
+	loc   [blockLen]uint32 // where the live entry was filed, or locNoBag; may be out of date
+	flags [blockLen]uint8
 }
 
 // NewWheel returns an empty wheel at time zero.
@@ -91,42 +124,99 @@ func NewWheel() *Wheel { return &Wheel{pos: tickOf(0)} }
 // tickOf maps a deadline to its tick, preserving order for negative ones.
 func tickOf(when int64) uint64 { return (uint64(when) ^ 1<<63) >> tickBits }
 
+// timer returns the block holding id and its index there.
+func (w *Wheel) timer(id ID) (*wheelBlock, int) {
+	return w.blocks[id>>blockBits], int(id & (blockLen - 1))
+}
+
+// Push and Reschedule take the next scheduling sequence before they change
+// anything, since running out renumbers every pending timer. They renumber
+// and start again rather than carry on after the call, so that their common
+// paths keep their arguments in registers.
+
 // Push implements Queue.
 func (w *Wheel) Push(id ID, when int64) {
-	for int(id) >= len(w.nodes) {
-		w.nodes = append(w.nodes, wheelNode{loc: locNoBag})
-		w.flags = append(w.flags, 0)
+	if w.seq >= seqLimit {
+		w.renumber()
+		w.Push(id, when)
+		return
 	}
-	n := &w.nodes[id]
-	n.when, n.seq = when, w.nextSeq()
+	w.seq++
+	seq := w.seq
+	w.settled = false
+	if int(id>>blockBits) >= len(w.blocks) {
+		w.grow(id)
+	}
+	blk, i := w.timer(id)
+	blk.nodes[i] = wheelNode{when, seq, seq}
+	if w.inboxN == inboxLen {
+		w.flush()
+	}
+	blk.loc[i] = w.stash(id, when, seq)
 	w.live++
-	w.file(id, n)
-	w.maybeSweep()
+}
+
+// grow adds blocks of nodes until id has one.
+func (w *Wheel) grow(id ID) {
+	for int(id>>blockBits) >= len(w.blocks) {
+		w.blocks = append(w.blocks, new(wheelBlock))
+	}
 }
 
 // Remove implements Queue.
 func (w *Wheel) Remove(id ID) {
-	n := &w.nodes[id]
-	w.kill(id, n)
-	n.ftag = uint32(w.nextSeq()) // a tag none of its entries has
-	w.setFlags(id, w.flags[id]&^flagMoved)
+	w.settled = false
 	w.live--
-	w.maybeSweep()
+	blk, i := w.timer(id)
+	if loc := blk.loc[i]; blk.flags[i] == 0 && loc>>idxBits == inboxBag && w.killInInbox(id, blk.nodes[i].ftag, loc) {
+		return // the common case: cancelled before it was filed
+	}
+	w.remove(id, blk, i)
+}
+
+// remove is Remove's general case.
+func (w *Wheel) remove(id ID, blk *wheelBlock, i int) {
+	if f := blk.flags[i]; f&flagMoved != 0 {
+		w.setFlags(blk, i, f&^flagMoved)
+	}
+	if !w.killInPlace(id, blk, i) {
+		blk.nodes[i].ftag = noTag // its entry is somewhere: stale now
+		w.addStale(blk, i)
+		w.maybeSweep()
+	}
 }
 
 // Reschedule implements Queue. Moving a timer later, or to its own
 // deadline, only updates its node.
 func (w *Wheel) Reschedule(id ID, when int64) {
-	n := &w.nodes[id]
-	if when >= n.when {
-		n.when, n.seq = when, w.nextSeq()
-		w.setFlags(id, w.flags[id]|flagMoved)
+	if w.seq >= seqLimit {
+		w.renumber()
+		w.Reschedule(id, when)
 		return
 	}
-	w.kill(id, n)
-	w.setFlags(id, w.flags[id]&^flagMoved)
-	n.when, n.seq = when, w.nextSeq()
-	w.file(id, n)
+	w.seq++
+	seq := w.seq
+	w.settled = false
+	blk, i := w.timer(id)
+	n := &blk.nodes[i]
+	if when >= n.when {
+		n.when, n.seq = when, seq
+		if f := blk.flags[i]; f&flagMoved == 0 {
+			w.setFlags(blk, i, f|flagMoved)
+		}
+		return
+	}
+	if f := blk.flags[i]; f&flagMoved != 0 {
+		w.setFlags(blk, i, f&^flagMoved)
+	}
+	if !w.killInPlace(id, blk, i) {
+		w.addStale(blk, i) // filing below gives the timer a new tag
+	}
+	*n = wheelNode{when, seq, seq}
+	if w.inboxN == inboxLen {
+		w.flush()
+	}
+	blk.loc[i] = w.stash(id, when, seq)
 	w.maybeSweep()
 }
 
@@ -134,87 +224,166 @@ func (w *Wheel) Reschedule(id ID, when int64) {
 func (w *Wheel) Len() int { return w.live }
 
 // setFlags updates a timer's flags, counting the timers with any.
-func (w *Wheel) setFlags(id ID, f uint8) {
-	switch old := w.flags[id]; {
+func (w *Wheel) setFlags(blk *wheelBlock, i int, f uint8) {
+	switch old := blk.flags[i]; {
 	case old == 0 && f != 0:
 		w.dirty++
 	case old != 0 && f == 0:
 		w.dirty--
 	}
-	w.flags[id] = f
+	blk.flags[i] = f
 }
 
-// nextSeq returns the next scheduling sequence.
-func (w *Wheel) nextSeq() uint64 {
-	w.seq++
-	return w.seq
+// addStale counts one more stale entry of a timer.
+func (w *Wheel) addStale(blk *wheelBlock, i int) {
+	if f := blk.flags[i]; f&staleMask != staleMask {
+		w.setFlags(blk, i, f+1)
+	}
+	w.garbage++
 }
 
-// maybeSweep sweeps the stale entries when they outnumber the live timers
-// (plus a slack that keeps sweeps rare in small queues), and every 2^31
-// schedulings: a stale entry's 32-bit tag could otherwise come to equal its
-// timer's new one.
+// maybeSweep sweeps the stale entries when they outnumber the live timers,
+// plus a slack that keeps sweeps rare in small queues.
 func (w *Wheel) maybeSweep() {
-	if w.garbage > w.live+sweepSlack || w.garbage > 0 && w.seq-w.swept >= 1<<31 {
+	if w.garbage > w.live+sweepSlack {
 		w.sweep()
 	}
 }
 
-// file stores a pending node's entry: in the due run if its tick is
-// already passed, else in the bag for its level and slot.
-func (w *Wheel) file(id ID, n *wheelNode) {
-	n.ftag = uint32(n.seq)
-	n.loc = locNoBag
-	t := tickOf(n.when)
+// stash puts a pending timer's entry, tagged with its sequence, in the
+// inbox, which the caller has flushed if it was full, and returns its loc.
+func (w *Wheel) stash(id ID, when int64, tag uint32) uint32 {
+	x := w.inboxN % inboxLen
+	w.inbox[x] = wheelEntry{when, id, tag}
+	w.inboxN = x + 1
+	return inboxBag<<idxBits | x
+}
+
+// flush files the inbox's entries, dropping the killed ones.
+func (w *Wheel) flush() {
+	for _, e := range w.inbox[:w.inboxN] {
+		if e.id == deadID {
+			w.garbage--
+			continue
+		}
+		blk, i := w.timer(e.id)
+		blk.loc[i] = w.file(e.id, e.when, e.tag)
+	}
+	w.inboxN = 0
+}
+
+// file stores a pending timer's entry, tagged with its sequence: in the due
+// run if its tick is already passed, else in the bag for its level and
+// slot. It returns where the entry can be found again.
+func (w *Wheel) file(id ID, when int64, tag uint32) uint32 {
+	t := tickOf(when)
 	if t < w.pos {
-		w.due.push(lateEntry{n.when, n.seq, id, n.ftag})
-		return
+		w.due.push(wheelEntry{when, id, tag})
+		return locNoBag
 	}
 	b := bagOf(t, w.pos)
-	w.bags[b] = append(w.bags[b], wheelEntry{n.when, id, n.ftag})
-	w.mark(b)
-	if i := len(w.bags[b]) - 1; i < 1<<idxBits {
-		n.loc = uint32(b)<<idxBits | uint32(i)
+	i := w.put(b, wheelEntry{when, id, tag})
+	if i >= 1<<idxBits {
+		return locNoBag
 	}
+	return uint32(b)<<idxBits | uint32(i)
+}
+
+// put appends an entry to a bag, marks the bag occupied and returns the
+// entry's index.
+func (w *Wheel) put(b uint, e wheelEntry) int {
+	b %= wheelBags
+	bag := w.bags[b]
+	n := len(bag)
+	if n == cap(bag) {
+		bag = growBag(bag)
+	}
+	bag = bag[:n+1]
+	bag[n] = e
+	w.bags[b] = bag
+	w.mark(b)
+	return n
+}
+
+// growBag gives a full bag room: it doubles small arrays and grows
+// middling ones by a quarter, so a big wheel's slots waste less than
+// append's growth would (a bag of 600 entries fills 625 places, not 848).
+// Past a million bytes it doubles again: a slot that holds a herd is
+// copied fewer times.
+func growBag(bag []wheelEntry) []wheelEntry {
+	c := cap(bag)
+	switch {
+	case c < 4:
+		c = 4
+	case c < 256 || c >= 1<<16:
+		c *= 2
+	default:
+		c += c / 4
+	}
+	return append(make([]wheelEntry, 0, c), bag...)
 }
 
 // bagOf returns the bag of a tick at or after pos: the level of the highest
-// 8-bit digit in which they differ, the slot of that digit.
-func bagOf(t, pos uint64) int {
-	level := 0
+// 12-bit digit in which they differ, the slot of that digit.
+func bagOf(t, pos uint64) uint {
+	level := uint(0)
 	if diff := t ^ pos; diff != 0 {
-		level = (63 - bits.LeadingZeros64(diff)) / levelBits
+		level = uint(63-bits.LeadingZeros64(diff)) / levelBits
 	}
-	return level*levelSlots + int(t>>(levelBits*level))&(levelSlots-1)
+	return level*levelSlots + uint(t>>(levelBits*level))%levelSlots
 }
 
-// kill invalidates a pending timer's live entry: it truncates or marks the
-// entry where the node says it is, or counts it as stale.
-func (w *Wheel) kill(id ID, n *wheelNode) {
-	if n.loc != locNoBag {
-		b, i := int(n.loc>>idxBits), int(n.loc&(1<<idxBits-1))
-		bag := w.bags[b]
-		if i < len(bag) && bag[i].id == id && bag[i].tag == n.ftag {
-			if i < len(bag)-1 {
-				bag[i].id = deadID
-				w.garbage++
-				return
-			}
-			for i > 0 && bag[i-1].id == deadID { // drop killed entries that end up last
-				i--
-				w.garbage--
-			}
-			w.bags[b] = bag[:i]
-			if i == 0 {
-				w.unmark(b)
-			}
-			return
+// killInPlace removes a pending timer's live entry where its loc says it
+// is: the entry is truncated if it is its bag's last, else marked dead. It
+// reports false if the entry has moved on since (a cascade, the due run).
+func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
+	loc := blk.loc[i]
+	if loc>>idxBits == inboxBag {
+		return w.killInInbox(id, blk.nodes[i].ftag, loc)
+	}
+	if loc == locNoBag {
+		return false
+	}
+	b, x := uint(loc>>idxBits)%wheelBags, int(loc&(1<<idxBits-1))
+	bag := w.bags[b]
+	if x >= len(bag) || bag[x].id != id || bag[x].tag != blk.nodes[i].ftag {
+		return false
+	}
+	// A slot's order does not matter (draining sorts it): the last entry
+	// fills the hole, and its timer learns where it went.
+	last := len(bag) - 1
+	if x < last {
+		e := bag[last]
+		bag[x] = e
+		eb, ei := w.timer(e.id)
+		if eb.loc[ei] == uint32(b)<<idxBits|uint32(last) {
+			eb.loc[ei] = uint32(b)<<idxBits | uint32(x)
 		}
 	}
-	if f := w.flags[id]; f&staleMask != staleMask {
-		w.setFlags(id, f+1)
+	w.bags[b] = bag[:last]
+	if last == 0 {
+		w.unmark(b)
 	}
-	w.garbage++
+	return true
+}
+
+// killInInbox is killInPlace for an entry in the inbox.
+func (w *Wheel) killInInbox(id ID, tag, loc uint32) bool {
+	x := loc % inboxLen
+	if x >= w.inboxN || w.inbox[x].id != id || w.inbox[x].tag != tag {
+		return false
+	}
+	if x < w.inboxN-1 {
+		w.inbox[x].id = deadID
+		w.garbage++
+		return true
+	}
+	for x > 0 && w.inbox[x-1].id == deadID {
+		x--
+		w.garbage--
+	}
+	w.inboxN = x
+	return true
 }
 
 // entryState is what checking an entry against its timer finds.
@@ -234,22 +403,32 @@ func (w *Wheel) check(e wheelEntry) entryState {
 	if w.dirty == 0 {
 		return entryLive
 	}
-	f := w.flags[e.id]
+	blk, i := w.timer(e.id)
+	f := blk.flags[i]
 	if f == 0 {
 		return entryLive
 	}
-	if e.tag != w.nodes[e.id].ftag {
+	if e.tag != blk.nodes[i].ftag {
 		if f&staleMask != staleMask {
-			w.setFlags(e.id, f-1)
+			w.setFlags(blk, i, f-1)
 		}
 		w.garbage--
 		return entryStale
 	}
 	if f&flagMoved != 0 {
-		w.setFlags(e.id, f&^flagMoved)
+		w.setFlags(blk, i, f&^flagMoved)
 		return entryMoved
 	}
 	return entryLive
+}
+
+// refile files a moved timer's entry again at its node's deadline, with a
+// new tag.
+func (w *Wheel) refile(id ID) {
+	blk, i := w.timer(id)
+	n := &blk.nodes[i]
+	n.ftag = n.seq
+	blk.loc[i] = w.file(id, n.when, n.seq)
 }
 
 // Peek implements Queue. To find the exact earliest deadline it may cascade
@@ -263,11 +442,34 @@ func (w *Wheel) Peek() (int64, bool) {
 // first settles the due run and returns its earliest live entry and whether
 // it is the run's (rather than the late heap's).
 func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
+	if w.settled {
+		return w.head, w.headInRun, true
+	}
+	if w.inboxN > 0 {
+		w.flush()
+	}
+	e, inRun, ok = w.settle()
+	w.head, w.headInRun, w.settled = e, inRun, ok
+	return e, inRun, ok
+}
+
+// settle is first without the memory of the last answer.
+func (w *Wheel) settle() (e wheelEntry, inRun, ok bool) {
 	for {
 		if cur := w.currentBag(); w.occupied(cur) {
 			// Timers filed at the current tick since it was reached
 			// belong in the due run, ordered with the rest.
 			w.drain(cur)
+		}
+		if d := &w.due; w.dirty == 0 && len(d.late) == 0 {
+			// No entry needs checking: the run's head is the answer.
+			if d.next < len(d.run) {
+				return d.run[d.next], true, true
+			}
+			if !w.advance() {
+				return wheelEntry{}, false, false
+			}
+			continue
 		}
 		r, rok := w.runHead()
 		l, lok := w.lateHead()
@@ -276,7 +478,7 @@ func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
 		}
 		switch {
 		case rok && lok:
-			if w.before(r, l) {
+			if entryBefore(r, l) {
 				return r, true, true
 			}
 			return l, false, true
@@ -291,12 +493,20 @@ func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
 	}
 }
 
-// before orders two live entries by deadline, then scheduling sequence.
-func (w *Wheel) before(a, b wheelEntry) bool {
-	if a.when != b.when {
-		return a.when < b.when
+// entryBefore orders two entries by deadline, then tag: the live entries in
+// the due run are tagged with their timers' scheduling sequences.
+func entryBefore(a, b wheelEntry) bool {
+	return a.when < b.when || a.when == b.when && a.tag < b.tag
+}
+
+func compareEntries(a, b wheelEntry) int {
+	switch {
+	case entryBefore(a, b):
+		return -1
+	case entryBefore(b, a):
+		return 1
 	}
-	return w.nodes[a.id].seq < w.nodes[b.id].seq
+	return 0
 }
 
 // runHead drops or re-files the run's head until it is live.
@@ -311,7 +521,7 @@ func (w *Wheel) runHead() (wheelEntry, bool) {
 			d.popRun()
 		case entryMoved:
 			d.popRun()
-			w.file(e.id, &w.nodes[e.id])
+			w.refile(e.id)
 		}
 	}
 	return wheelEntry{}, false
@@ -321,7 +531,7 @@ func (w *Wheel) runHead() (wheelEntry, bool) {
 func (w *Wheel) lateHead() (wheelEntry, bool) {
 	d := &w.due
 	for len(d.late) > 0 {
-		e := d.late[0].entry()
+		e := d.late[0]
 		switch w.check(e) {
 		case entryLive:
 			return e, true
@@ -329,7 +539,7 @@ func (w *Wheel) lateHead() (wheelEntry, bool) {
 			d.popLate()
 		case entryMoved:
 			d.popLate()
-			w.file(e.id, &w.nodes[e.id])
+			w.refile(e.id)
 		}
 	}
 	return wheelEntry{}, false
@@ -346,35 +556,49 @@ func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
 	} else {
 		w.due.popLate()
 	}
+	w.settled = false
 	w.live--
 	return e.id, e.when, true
 }
 
 // currentBag is level 0's slot for the current tick.
-func (w *Wheel) currentBag() int { return int(w.pos % levelSlots) }
+func (w *Wheel) currentBag() uint { return uint(w.pos % levelSlots) }
 
-func (w *Wheel) occupied(b int) bool {
+func (w *Wheel) occupied(b uint) bool {
+	b %= wheelBags
 	return w.occ[b/64]&(1<<(b%64)) != 0
 }
 
-func (w *Wheel) mark(b int)   { w.occ[b/64] |= 1 << (b % 64) }
-func (w *Wheel) unmark(b int) { w.occ[b/64] &^= 1 << (b % 64) }
+func (w *Wheel) mark(b uint) {
+	b %= wheelBags
+	w.occ[b/64] |= 1 << (b % 64)
+	w.summary[b/levelSlots] |= 1 << (b / 64 % 64)
+}
+
+func (w *Wheel) unmark(b uint) {
+	b %= wheelBags
+	if w.occ[b/64] &^= 1 << (b % 64); w.occ[b/64] == 0 {
+		w.summary[b/levelSlots] &^= 1 << (b / 64 % 64)
+	}
+}
 
 // advance moves to the next occupied slot when the due run is empty: a
 // level-0 slot becomes the current tick and drains into the due run; a
 // higher slot cascades to lower levels. It reports false if nothing is
 // stored at all.
 func (w *Wheel) advance() bool {
-	for level := range wheelLevels {
-		slot, ok := w.firstSlot(level)
-		if !ok {
+	for level := range uint(wheelLevels) {
+		sum := w.summary[level]
+		if sum == 0 {
 			continue
 		}
+		word := level*(levelSlots/64) + uint(bits.TrailingZeros64(sum))
+		b := word*64 + uint(bits.TrailingZeros64(w.occ[word]))
+		slot := b % levelSlots
 		// Lower levels are empty and earlier slots of this one too, so
 		// nothing is due before this slot starts.
 		shift := uint(levelBits * level)
 		w.pos = w.pos>>(shift+levelBits)<<(shift+levelBits) | uint64(slot)<<shift
-		b := level*levelSlots + slot
 		if level == 0 {
 			w.drain(b)
 		} else {
@@ -385,39 +609,26 @@ func (w *Wheel) advance() bool {
 	return false
 }
 
-func (w *Wheel) firstSlot(level int) (int, bool) {
-	for i, word := range w.occ[level*levelSlots/64 : (level+1)*levelSlots/64] {
-		if word != 0 {
-			return i*64 + bits.TrailingZeros64(word), true
-		}
-	}
-	return 0, false
-}
-
 // cascade re-files a slot's entries relative to the new position, by the
 // deadlines they carry, without checking them; they land on lower levels
 // (or level 0's current slot).
-func (w *Wheel) cascade(b int) {
-	bag := w.bags[b]
-	w.bags[b] = nil
+func (w *Wheel) cascade(b uint) {
+	bag := w.bags[b] // no entry goes back to b: they all land lower
 	w.unmark(b)
+	pos := w.pos
 	for _, e := range bag {
-		if e.id == deadID {
-			w.garbage--
-			continue
-		}
-		nb := bagOf(tickOf(e.when), w.pos)
-		w.bags[nb] = append(w.bags[nb], e)
-		w.mark(nb)
+		w.put(bagOf(tickOf(e.when), pos), e)
 	}
 	w.recycle(b, bag)
 }
 
 // recycle keeps an emptied slot's array for the timers it gets next, unless
 // it is large (a herd passed through) and better left to the collector.
-func (w *Wheel) recycle(b int, bag []wheelEntry) {
+func (w *Wheel) recycle(b uint, bag []wheelEntry) {
 	if cap(bag) <= keepBagsCap {
 		w.bags[b] = bag[:0]
+	} else {
+		w.bags[b] = nil
 	}
 }
 
@@ -425,109 +636,144 @@ func (w *Wheel) recycle(b int, bag []wheelEntry) {
 // entries are dropped, moved ones re-filed at their real deadline. Into an
 // empty due run the slot's timers go as a sorted run; otherwise (timers
 // filed at the current tick after it was reached) into the late heap.
-func (w *Wheel) drain(b int) {
-	bag := w.bags[b]
-	w.bags[b] = nil
+func (w *Wheel) drain(b uint) {
+	bag := w.bags[b] // no entry goes back to b: refiled ones are due later
 	w.unmark(b)
 	merge := w.due.len() > 0
+	if len(bag) == 1 && !merge && w.dirty == 0 {
+		// A sparse wheel's usual tick: one timer, nothing to check.
+		w.due.run = append(w.due.run, bag[0])
+		w.bags[b] = bag[:0]
+		return
+	}
 	for _, e := range bag {
-		if e.id == deadID {
-			w.garbage--
-			continue
-		}
 		switch w.check(e) {
 		case entryStale:
 			continue
 		case entryMoved:
-			n := &w.nodes[e.id]
+			blk, i := w.timer(e.id)
+			n := &blk.nodes[i]
 			if tickOf(n.when) > w.pos {
-				w.file(e.id, n)
+				w.refile(e.id)
 				continue
 			}
-			n.ftag, n.loc = uint32(n.seq), locNoBag
-			e = wheelEntry{n.when, e.id, n.ftag}
+			n.ftag, blk.loc[i] = n.seq, locNoBag
+			e = wheelEntry{n.when, e.id, n.seq}
 		}
 		if merge {
-			w.due.push(lateEntry{e.when, w.nodes[e.id].seq, e.id, e.tag})
+			w.due.push(e)
 		} else {
 			w.due.run = append(w.due.run, e)
 		}
 	}
-	if !merge && !slices.IsSortedFunc(w.due.run, w.compare) {
-		slices.SortFunc(w.due.run, w.compare)
+	if !merge && len(w.due.run) > 1 && !slices.IsSortedFunc(w.due.run, compareEntries) {
+		slices.SortFunc(w.due.run, compareEntries)
 	}
 	w.recycle(b, bag)
 }
 
-func (w *Wheel) compare(a, b wheelEntry) int {
-	switch {
-	case a.when != b.when:
-		return cmp.Compare(a.when, b.when)
-	case a.id == b.id:
-		return 0
-	}
-	return cmp.Compare(w.nodes[a.id].seq, w.nodes[b.id].seq)
-}
-
-// sweep drops every stale entry, so that garbage cannot pile up (a timer
-// removed after a cascade leaves one behind) and no stale tag lives long
-// enough to come back.
-func (w *Wheel) sweep() {
-	live := func(e wheelEntry) bool {
-		return e.id != deadID && e.tag == w.nodes[e.id].ftag
-	}
-	for b := range w.bags {
-		bag := w.bags[b][:0]
-		for _, e := range w.bags[b] {
-			if live(e) {
-				if i := len(bag); i < 1<<idxBits {
-					w.nodes[e.id].loc = uint32(b)<<idxBits | uint32(i)
-				}
-				bag = append(bag, e)
+// forEachEntry calls f for every stored entry, in the bags and the due
+// run, so that it may change or drop it (keep false); the late heap is
+// rebuilt afterwards.
+func (w *Wheel) forEachEntry(f func(b, i int, e *wheelEntry) (keep bool)) {
+	w.flush()
+	for b := range uint(wheelBags) {
+		if !w.occupied(b) {
+			continue
+		}
+		bag := w.bags[b]
+		kept := bag[:0]
+		for _, e := range bag {
+			if f(int(b), len(kept), &e) {
+				kept = append(kept, e)
 			}
 		}
-		w.bags[b] = bag
-		if len(bag) == 0 {
+		w.bags[b] = kept
+		if len(kept) == 0 {
 			w.unmark(b)
 		}
 	}
+	keep := func(entries []wheelEntry) []wheelEntry {
+		kept := entries[:0]
+		for _, e := range entries {
+			if f(-1, 0, &e) {
+				kept = append(kept, e)
+			}
+		}
+		return kept
+	}
 	d := &w.due
-	d.run = slices.DeleteFunc(d.run[d.next:], func(e wheelEntry) bool { return !live(e) })
-	d.next = 0
-	d.late = slices.DeleteFunc(d.late, func(e lateEntry) bool { return !live(e.entry()) })
+	d.run, d.next = keep(d.run[d.next:]), 0
+	d.late = keep(d.late)
 	for i := len(d.late)/2 - 1; i >= 0; i-- {
 		d.down(i)
 	}
-	for i, f := range w.flags {
-		w.setFlags(ID(i), f&^staleMask)
+}
+
+// sweep drops every stale entry, so that garbage cannot pile up (a timer
+// removed after a cascade leaves one behind).
+func (w *Wheel) sweep() {
+	w.forEachEntry(func(b, i int, e *wheelEntry) bool {
+		blk, j := w.timer(e.id)
+		if e.tag != blk.nodes[j].ftag {
+			return false
+		}
+		if b >= 0 {
+			blk.loc[j] = locNoBag
+			if i < 1<<idxBits {
+				blk.loc[j] = uint32(b)<<idxBits | uint32(i)
+			}
+		}
+		return true
+	})
+	w.dirty = 0
+	for _, blk := range w.blocks {
+		for i, f := range blk.flags {
+			blk.flags[i] = f &^ staleMask
+			if blk.flags[i] != 0 {
+				w.dirty++
+			}
+		}
 	}
 	w.garbage = 0
-	w.swept = w.seq
+}
+
+// renumber gives the pending timers the sequences 1, 2, ... in their
+// scheduling order, and their entries the matching tags, so that 32-bit
+// sequences never wrap: it runs once every four billion schedulings.
+func (w *Wheel) renumber() {
+	w.sweep() // now every stored entry is a pending timer's live one
+	ids := make([]ID, 0, w.live)
+	w.forEachEntry(func(_, _ int, e *wheelEntry) bool {
+		ids = append(ids, e.id)
+		return true
+	})
+	seqOf := func(id ID) uint32 { blk, i := w.timer(id); return blk.nodes[i].seq }
+	slices.SortFunc(ids, func(a, b ID) int { return int(int64(seqOf(a)) - int64(seqOf(b))) })
+	for r, id := range ids {
+		blk, i := w.timer(id)
+		blk.nodes[i].seq = uint32(r + 1)
+		blk.nodes[i].ftag = uint32(r + 1)
+	}
+	// The run stays sorted and the heap is rebuilt: the new sequences keep
+	// the old order.
+	w.forEachEntry(func(_, _ int, e *wheelEntry) bool {
+		blk, i := w.timer(e.id)
+		e.tag = blk.nodes[i].ftag
+		return true
+	})
+	w.seq = uint32(len(ids))
 }
 
 // dueRun holds the entries of the ticks already reached: a run sorted when
 // its slot drained, and a binary heap for the few that arrive afterwards
 // (timers filed at or before the current tick), so that neither a slot of a
 // million timers nor a stream of late arrivals costs more than O(log n).
+// Both are ordered by (deadline, tag).
 type dueRun struct {
 	run  []wheelEntry
 	next int // index of the run's first entry
-	late []lateEntry
-}
-
-// lateEntry is an entry of the late heap, with the full scheduling
-// sequence it was filed with, so the heap's order never changes under it.
-type lateEntry struct {
-	when int64
-	seq  uint64
-	id   ID
-	tag  uint32
-}
-
-func (l lateEntry) entry() wheelEntry { return wheelEntry{l.when, l.id, l.tag} }
-
-func (l lateEntry) less(o lateEntry) bool {
-	return l.when < o.when || l.when == o.when && l.seq < o.seq
+	late []wheelEntry
 }
 
 func (d *dueRun) len() int { return len(d.run) - d.next + len(d.late) }
@@ -548,12 +794,12 @@ func (d *dueRun) popLate() {
 	}
 }
 
-func (d *dueRun) push(e lateEntry) {
+func (d *dueRun) push(e wheelEntry) {
 	d.late = append(d.late, e)
 	i := len(d.late) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !e.less(d.late[p]) {
+		if !entryBefore(e, d.late[p]) {
 			break
 		}
 		d.late[i] = d.late[p]
@@ -570,10 +816,10 @@ func (d *dueRun) down(i int) {
 		if c >= n {
 			break
 		}
-		if c+1 < n && d.late[c+1].less(d.late[c]) {
+		if c+1 < n && entryBefore(d.late[c+1], d.late[c]) {
 			c++
 		}
-		if !d.late[c].less(e) {
+		if !entryBefore(d.late[c], e) {
 			break
 		}
 		d.late[i] = d.late[c]

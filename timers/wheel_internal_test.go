@@ -8,7 +8,7 @@ import (
 
 // stored counts the entries the wheel holds, live and stale.
 func (w *Wheel) stored() int {
-	n := w.due.len()
+	n := w.due.len() + int(w.inboxN)
 	for _, bag := range w.bags {
 		n += len(bag)
 	}
@@ -56,22 +56,28 @@ func TestWheelGarbageStaysBounded(t *testing.T) {
 	}
 }
 
-// A stale entry must not come back to life when the 32-bit tags wrap
-// around: every 2^31 schedulings the stale entries are swept.
-func TestWheelTagWrapSweeps(t *testing.T) {
+// Running out of 32-bit sequences renumbers the pending timers without
+// changing their order, and drops the stale entries whose tags could
+// otherwise come back to life.
+func TestWheelSequenceWrapRenumbers(t *testing.T) {
 	w := NewWheel()
 	w.Push(1, int64(time.Hour))
-	w.Peek() // cascade: the entry moves, the node's location goes stale
-	w.Remove(1)
-	if w.garbage != 1 || w.stored() != 1 {
+	w.Push(2, int64(time.Hour))
+	w.Push(3, int64(time.Minute))
+	w.Peek() // cascade: the entries move, the timers' locations go stale
+	w.Remove(3)
+	if w.garbage != 1 || w.stored() != 3 {
 		t.Fatalf("after remove: garbage %d, stored %d; want a stale entry", w.garbage, w.stored())
 	}
-	w.seq = w.swept + 1<<31 - 1 // as if scheduled two billion times since
-	w.Push(1, int64(2*time.Hour))
-	if w.garbage != 0 || w.stored() != 1 {
-		t.Fatalf("after 2^31 schedulings: garbage %d, stored %d; want the stale entry swept", w.garbage, w.stored())
+	w.seq = seqLimit - 1              // as if scheduled four billion times since
+	w.Reschedule(1, int64(time.Hour)) // now after timer 2 at the same deadline
+	w.Push(3, int64(time.Hour))
+	if w.seq != 3 || w.garbage != 0 || w.stored() != 3 {
+		t.Fatalf("after the wrap: seq %d, garbage %d, stored %d; want 3, 0, 3", w.seq, w.garbage, w.stored())
 	}
-	if id, when, ok := w.PopDue(1 << 62); !ok || id != 1 || when != int64(2*time.Hour) {
-		t.Fatalf("PopDue = %d@%d,%v", id, when, ok)
+	for _, want := range []ID{2, 1, 3} {
+		if id, when, ok := w.PopDue(1 << 62); !ok || id != want || when != int64(time.Hour) {
+			t.Fatalf("PopDue = %d@%d,%v; want %d", id, when, ok, want)
+		}
 	}
 }
