@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"kasim/internal/live"
 	"kasim/sim"
@@ -69,7 +70,8 @@ type Options struct {
 	// Stack, if set, is a program (argv) that takes the kernel host's
 	// place: kasim starts it in the peer namespace at the scenario's
 	// connect, and it connects and sets its options itself, as told by
-	// its environment (see the package doc). The kernel of this machine
+	// its environment (see the package doc). The actions after the
+	// connect count from its SYN, however long it took to start. The kernel of this machine
 	// still carries its segments, so this holds a user-space stack (or
 	// an application's own keep-alive) against the profile.
 	Stack []string
@@ -355,6 +357,10 @@ func programReport(line string) (op string, errno syscall.Errno, ok bool) {
 	return "", 0, false
 }
 
+// programStart is how long the actions after a program's connect wait for
+// its SYN.
+const programStart = 5 * time.Second
+
 // accepted is the tester's accepted connection, or why there is none.
 type accepted struct {
 	c   io.ReadWriteCloser
@@ -363,9 +369,10 @@ type accepted struct {
 
 // liveRun holds one live run's state.
 type liveRun struct {
-	mu  sync.Mutex
-	rec *sim.Recorder
-	t0  live.Mono
+	mu    sync.Mutex
+	rec   *sim.Recorder
+	t0    live.Mono
+	synAt live.Mono // when the kernel host's first SYN was seen, or 0
 }
 
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
@@ -378,6 +385,9 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 		defer r.mu.Unlock()
 		from, to := KernelHost, TesterHost
 		reason := ""
+		if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && r.synAt == 0 {
+			r.synAt = seg.At
+		}
 		if seg.Dir == live.Out {
 			from, to = TesterHost, KernelHost
 		}
@@ -451,9 +461,28 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
 	events := p.Events()
 	next := 0
+	// base is what the actions' times count from. A program takes a while
+	// to start (a Python interpreter, hundreds of ms on a busy machine), so
+	// the actions after its connect wait for its SYN (up to programStart)
+	// and count from it: a tester's "send at 2.2 s" stays 2.2 s after the
+	// connect, as in the simulation.
+	base := r.t0
+	var connectAt, holdUntil live.Mono
 	for {
 		now := live.Now()
-		if next < len(actions) && now >= r.t0+live.Mono(actions[next].At) {
+		if holdUntil != 0 {
+			r.mu.Lock()
+			syn := r.synAt
+			r.mu.Unlock()
+			if syn != 0 || now >= holdUntil {
+				if syn > connectAt {
+					base += syn - connectAt
+					deadline += syn - connectAt
+				}
+				holdUntil = 0
+			}
+		}
+		if holdUntil == 0 && next < len(actions) && now >= base+live.Mono(actions[next].At) {
 			a := actions[next]
 			next++
 			if len(program) > 0 && a.End == "client" {
@@ -466,6 +495,7 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 					r.mu.Lock()
 					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
 					r.mu.Unlock()
+					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
 				}
 				continue // the program sets its options itself
 			}
@@ -478,8 +508,10 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 			break
 		}
 		wait := deadline.Sub(now)
-		if next < len(actions) {
-			wait = min(wait, (r.t0 + live.Mono(actions[next].At)).Sub(now))
+		if holdUntil != 0 {
+			wait = min(wait, time.Millisecond)
+		} else if next < len(actions) {
+			wait = min(wait, (base + live.Mono(actions[next].At)).Sub(now))
 		}
 		tm := time.NewTimer(wait)
 		select {
