@@ -19,8 +19,7 @@ const (
 	blockBits = 13 // timers per block of nodes: 2^13, 21 pages of memory
 	blockLen  = 1 << blockBits
 
-	deadID   = ^ID(0) // marks an inbox entry removed in place
-	idxBits  = 18     // a timer's loc: bag<<idxBits | index in the bag
+	idxBits  = 18 // a timer's loc: bag<<idxBits | index in the bag
 	locNoBag = ^uint32(0)
 	noTag    = 0 // a timer's ftag once no entry is its live one; sequences start at 1
 
@@ -92,7 +91,7 @@ type Wheel struct {
 	dirty   int    // timers whose flags are not zero
 	seq     uint32 // last scheduling sequence handed out
 	live    int
-	garbage int // stale entries, and killed ones in the inbox, still stored
+	garbage int // stale entries still stored
 }
 
 // wheelEntry is a timer's place in a slot or the due run. Its tag is the
@@ -129,20 +128,19 @@ func (w *Wheel) timer(id ID) (*wheelBlock, int) {
 	return w.blocks[id>>blockBits], int(id & (blockLen - 1))
 }
 
-// Push and Reschedule take the next scheduling sequence before they change
-// anything, since running out renumbers every pending timer. They renumber
-// and start again rather than carry on after the call, so that their common
-// paths keep their arguments in registers.
+// nextSeq returns the next scheduling sequence. Callers take it before they
+// change anything, since running out renumbers every pending timer.
+func (w *Wheel) nextSeq() uint32 {
+	if w.seq >= seqLimit {
+		w.renumber()
+	}
+	w.seq++
+	return w.seq
+}
 
 // Push implements Queue.
 func (w *Wheel) Push(id ID, when int64) {
-	if w.seq >= seqLimit {
-		w.renumber()
-		w.Push(id, when)
-		return
-	}
-	w.seq++
-	seq := w.seq
+	seq := w.nextSeq()
 	w.settled = false
 	if int(id>>blockBits) >= len(w.blocks) {
 		w.grow(id)
@@ -168,14 +166,9 @@ func (w *Wheel) Remove(id ID) {
 	w.settled = false
 	w.live--
 	blk, i := w.timer(id)
-	if loc := blk.loc[i]; blk.flags[i] == 0 && loc>>idxBits == inboxBag && w.killInInbox(id, blk.nodes[i].ftag, loc) {
-		return // the common case: cancelled before it was filed
+	if blk.flags[i] == 0 && w.dropLastStashed(id, blk.nodes[i].ftag, blk.loc[i]) {
+		return // the common case, kept short: cancelled right after it was scheduled
 	}
-	w.remove(id, blk, i)
-}
-
-// remove is Remove's general case.
-func (w *Wheel) remove(id ID, blk *wheelBlock, i int) {
 	if f := blk.flags[i]; f&flagMoved != 0 {
 		w.setFlags(blk, i, f&^flagMoved)
 	}
@@ -189,13 +182,7 @@ func (w *Wheel) remove(id ID, blk *wheelBlock, i int) {
 // Reschedule implements Queue. Moving a timer later, or to its own
 // deadline, only updates its node.
 func (w *Wheel) Reschedule(id ID, when int64) {
-	if w.seq >= seqLimit {
-		w.renumber()
-		w.Reschedule(id, when)
-		return
-	}
-	w.seq++
-	seq := w.seq
+	seq := w.nextSeq()
 	w.settled = false
 	blk, i := w.timer(id)
 	n := &blk.nodes[i]
@@ -259,13 +246,9 @@ func (w *Wheel) stash(id ID, when int64, tag uint32) uint32 {
 	return inboxBag<<idxBits | x
 }
 
-// flush files the inbox's entries, dropping the killed ones.
+// flush files the inbox's entries.
 func (w *Wheel) flush() {
 	for _, e := range w.inbox[:w.inboxN] {
-		if e.id == deadID {
-			w.garbage--
-			continue
-		}
 		blk, i := w.timer(e.id)
 		blk.loc[i] = w.file(e.id, e.when, e.tag)
 	}
@@ -282,11 +265,24 @@ func (w *Wheel) file(id ID, when int64, tag uint32) uint32 {
 		return locNoBag
 	}
 	b := bagOf(t, w.pos)
-	i := w.put(b, wheelEntry{when, id, tag})
+	return bagLoc(b, w.put(b, wheelEntry{when, id, tag}))
+}
+
+// bagLoc is the loc of a bag's i-th entry, or locNoBag if a loc cannot
+// hold i.
+func bagLoc(b uint, i int) uint32 {
 	if i >= 1<<idxBits {
 		return locNoBag
 	}
 	return uint32(b)<<idxBits | uint32(i)
+}
+
+// moved tells the timer of e, just moved from one loc to another, where it
+// went, if its loc said where it was.
+func (w *Wheel) moved(e wheelEntry, from, to uint32) {
+	if blk, i := w.timer(e.id); blk.loc[i] == from {
+		blk.loc[i] = to
+	}
 }
 
 // put appends an entry to a bag, marks the bag occupied and returns the
@@ -333,13 +329,34 @@ func bagOf(t, pos uint64) uint {
 	return level*levelSlots + uint(t>>(levelBits*level))%levelSlots
 }
 
+// dropLastStashed removes a timer's entry if it is the inbox's last one.
+func (w *Wheel) dropLastStashed(id ID, tag, loc uint32) bool {
+	last := w.inboxN - 1
+	if w.inboxN == 0 || loc != inboxBag<<idxBits|last || w.inbox[last%inboxLen].id != id || w.inbox[last%inboxLen].tag != tag {
+		return false
+	}
+	w.inboxN = last
+	return true
+}
+
 // killInPlace removes a pending timer's live entry where its loc says it
-// is: the entry is truncated if it is its bag's last, else marked dead. It
-// reports false if the entry has moved on since (a cascade, the due run).
+// is, in a bag or the inbox, whose order does not matter (draining sorts):
+// the last entry fills the hole. It reports false if the entry has moved on
+// since (a cascade, the due run).
 func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 	loc := blk.loc[i]
 	if loc>>idxBits == inboxBag {
-		return w.killInInbox(id, blk.nodes[i].ftag, loc)
+		x := loc % inboxLen
+		if x >= w.inboxN || w.inbox[x].id != id || w.inbox[x].tag != blk.nodes[i].ftag {
+			return false
+		}
+		last := w.inboxN - 1
+		if x < last {
+			w.inbox[x] = w.inbox[last%inboxLen]
+			w.moved(w.inbox[x], inboxBag<<idxBits|last, inboxBag<<idxBits|x)
+		}
+		w.inboxN = last
+		return true
 	}
 	if loc == locNoBag {
 		return false
@@ -349,40 +366,15 @@ func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 	if x >= len(bag) || bag[x].id != id || bag[x].tag != blk.nodes[i].ftag {
 		return false
 	}
-	// A slot's order does not matter (draining sorts it): the last entry
-	// fills the hole, and its timer learns where it went.
 	last := len(bag) - 1
 	if x < last {
-		e := bag[last]
-		bag[x] = e
-		eb, ei := w.timer(e.id)
-		if eb.loc[ei] == uint32(b)<<idxBits|uint32(last) {
-			eb.loc[ei] = uint32(b)<<idxBits | uint32(x)
-		}
+		bag[x] = bag[last]
+		w.moved(bag[x], bagLoc(b, last), bagLoc(b, x))
 	}
 	w.bags[b] = bag[:last]
 	if last == 0 {
 		w.unmark(b)
 	}
-	return true
-}
-
-// killInInbox is killInPlace for an entry in the inbox.
-func (w *Wheel) killInInbox(id ID, tag, loc uint32) bool {
-	x := loc % inboxLen
-	if x >= w.inboxN || w.inbox[x].id != id || w.inbox[x].tag != tag {
-		return false
-	}
-	if x < w.inboxN-1 {
-		w.inbox[x].id = deadID
-		w.garbage++
-		return true
-	}
-	for x > 0 && w.inbox[x-1].id == deadID {
-		x--
-		w.garbage--
-	}
-	w.inboxN = x
 	return true
 }
 
@@ -719,10 +711,7 @@ func (w *Wheel) sweep() {
 			return false
 		}
 		if b >= 0 {
-			blk.loc[j] = locNoBag
-			if i < 1<<idxBits {
-				blk.loc[j] = uint32(b)<<idxBits | uint32(i)
-			}
+			blk.loc[j] = bagLoc(uint(b), i)
 		}
 		return true
 	})
