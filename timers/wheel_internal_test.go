@@ -19,21 +19,24 @@ func TestWheelGarbageStaysBounded(t *testing.T) {
 	const n = 100_000
 	w, h := NewWheel(), NewHeap4()
 	r := rand.New(rand.NewPCG(5, 6))
-	push := func() {
+	// Each round's timers share one level-1 slot ahead of the wheel, so
+	// that Peek cascades every one of them.
+	push := func(round int) {
+		lo := int64(round+1) << (tickBits + levelBits)
 		for id := ID(0); id < n; id++ {
-			when := r.Int64N(int64(2 * time.Hour))
+			when := lo + r.Int64N(1<<(tickBits+levelBits-1))
 			w.Push(id, when)
 			h.Push(id, when)
 		}
 	}
-	push()
+	push(0)
 	for round := 0; round < 5; round++ {
 		w.Peek() // cascades: the nodes no longer know where their entries are
 		for id := ID(0); id < n; id++ {
 			w.Remove(id)
 			h.Remove(id)
 		}
-		push()
+		push(round + 1)
 		if w.garbage != w.stored()-w.live {
 			t.Fatalf("round %d: garbage count %d, but %d entries stored for %d live timers", round, w.garbage, w.stored(), w.live)
 		}
