@@ -278,7 +278,10 @@ func bagLoc(b uint, i int) uint32 {
 }
 
 // moved tells the timer of e, just moved from one loc to another, where it
-// went, if its loc said where it was.
+// went, if its loc said where it was (or said nothing: from is locNoBag
+// past the last index a loc holds). A loc is only a hint, checked against
+// the entry's ID and tag before use, so pointing a timer at a stale entry
+// of its own costs nothing.
 func (w *Wheel) moved(e wheelEntry, from, to uint32) {
 	if blk, i := w.timer(e.id); blk.loc[i] == from {
 		blk.loc[i] = to
