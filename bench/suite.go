@@ -351,33 +351,29 @@ func percentiles(samples int, op func(i int), from int) (p50, p99, p999 float64)
 func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err error) {
 	s = s.withDefaults()
 	r = Result{Queue: queue, Workload: m.Name, N: n, Ops: int64(s.Ops)}
-	before := heapInUse()
 	var op func(int)
 	var budget int
 	var refill, done func()
-	var spec QueueSpec
 	if native, isNative := m.Native[queue]; isNative {
+		before := heapInUse()
 		op, done = native(n)
+		r.BytesPerTimer = bytesPerTimer(before, n)
 		r.Note = "through its own API"
 	} else if queue == Runtime || queue == Faketime {
 		return r, false, nil
 	} else {
-		var found bool
-		if spec, found = LookupQueue(queue); !found {
+		spec, found := LookupQueue(queue)
+		if !found {
 			return r, false, fmt.Errorf("unknown queue %q", queue)
 		}
-		q := spec.New()
-		op, budget, refill = m.Prepare(q, n)
-		defer runtime.KeepAlive(q)
-	}
-	if r.Note == "" {
 		r.BytesPerTimer = retainedPerTimer(func() any {
 			q := spec.New()
 			m.Prepare(q, n)
 			return q
 		}, n)
-	} else {
-		r.BytesPerTimer = bytesPerTimer(before, n)
+		q := spec.New()
+		op, budget, refill = m.Prepare(q, n)
+		defer runtime.KeepAlive(q)
 	}
 	var mt meter
 	mt.begin()
