@@ -23,9 +23,7 @@ const (
 	locNoBag = ^uint32(0)
 	noTag    = 0 // a timer's ftag once no entry is its live one; sequences start at 1
 
-	// A timer's flags byte; zero while its live entry is its only one.
-	flagMoved = 0x40 // moved later since its entry was filed
-	staleMask = 0x3f // entries of it stored but stale (saturates)
+	staleMax = 0xff // a timer's flags: how many stale entries of it are stored (saturates)
 
 	sweepSlack  = 1 << 16
 	keepBagsCap = 4096 // an emptied slot keeps its array up to this many entries
@@ -88,7 +86,8 @@ type Wheel struct {
 	settled   bool
 
 	blocks  []*wheelBlock
-	dirty   int    // timers whose flags are not zero
+	dirty   int    // timers whose flags are not zero: they have stale entries stored
+	moved   int    // pending timers moved later since their live entry was filed
 	seq     uint32 // last scheduling sequence handed out
 	live    int
 	garbage int // stale entries still stored
@@ -103,7 +102,9 @@ type wheelEntry struct {
 	tag  uint32
 }
 
-// wheelNode is a timer's current deadline and scheduling sequence.
+// wheelNode is a timer's current deadline and scheduling sequence. A
+// pending timer whose seq differs from its ftag was moved later since its
+// live entry was filed: the entry is re-filed when its slot is reached.
 type wheelNode struct {
 	when int64
 	seq  uint32
@@ -114,7 +115,7 @@ type wheelNode struct {
 type wheelBlock struct {
 	nodes [blockLen]wheelNode
 	loc   [blockLen]uint32 // where the live entry was filed, or locNoBag; may be out of date
-	flags [blockLen]uint8
+	flags [blockLen]uint8  // stale entries stored, up to staleMax
 }
 
 // NewWheel returns an empty wheel at time zero.
@@ -128,19 +129,17 @@ func (w *Wheel) timer(id ID) (*wheelBlock, int) {
 	return w.blocks[id>>blockBits], int(id & (blockLen - 1))
 }
 
-// nextSeq returns the next scheduling sequence. Callers take it before they
-// change anything, since running out renumbers every pending timer.
-func (w *Wheel) nextSeq() uint32 {
-	if w.seq >= seqLimit {
-		w.renumber()
-	}
-	w.seq++
-	return w.seq
-}
-
 // Push implements Queue.
 func (w *Wheel) Push(id ID, when int64) {
-	seq := w.nextSeq()
+	if w.seq >= seqLimit {
+		// Out of sequences: renumber first, and keep the arguments off
+		// the common path (they would be saved at entry).
+		w.renumber()
+		w.Push(id, when)
+		return
+	}
+	w.seq++
+	seq := w.seq
 	w.settled = false
 	if int(id>>blockBits) >= len(w.blocks) {
 		w.grow(id)
@@ -166,14 +165,14 @@ func (w *Wheel) Remove(id ID) {
 	w.settled = false
 	w.live--
 	blk, i := w.timer(id)
-	if blk.flags[i] == 0 && w.dropLastStashed(id, blk.nodes[i].ftag, blk.loc[i]) {
+	n := &blk.nodes[i]
+	if n.seq != n.ftag {
+		w.moved--
+	} else if w.dropLastStashed(id, n.ftag, blk.loc[i]) {
 		return // the common case, kept short: cancelled right after it was scheduled
 	}
-	if f := blk.flags[i]; f&flagMoved != 0 {
-		w.setFlags(blk, i, f&^flagMoved)
-	}
 	if !w.killInPlace(id, blk, i) {
-		blk.nodes[i].ftag = noTag // its entry is somewhere: stale now
+		n.ftag = noTag // its entry is somewhere: stale now
 		w.addStale(blk, i)
 		w.maybeSweep()
 	}
@@ -182,19 +181,35 @@ func (w *Wheel) Remove(id ID) {
 // Reschedule implements Queue. Moving a timer later, or to its own
 // deadline, only updates its node.
 func (w *Wheel) Reschedule(id ID, when int64) {
-	seq := w.nextSeq()
+	if w.seq >= seqLimit {
+		w.renumber() // as in Push
+		w.Reschedule(id, when)
+		return
+	}
+	w.seq++
+	seq := w.seq
 	w.settled = false
 	blk, i := w.timer(id)
 	n := &blk.nodes[i]
 	if when >= n.when {
-		n.when, n.seq = when, seq
-		if f := blk.flags[i]; f&flagMoved == 0 {
-			w.setFlags(blk, i, f|flagMoved)
+		if n.seq == n.ftag {
+			w.moved++
 		}
+		n.when, n.seq = when, seq
 		return
 	}
-	if f := blk.flags[i]; f&flagMoved != 0 {
-		w.setFlags(blk, i, f&^flagMoved)
+	w.moveEarlier(id, when, seq, blk, i)
+}
+
+// moveEarlier files a pending timer's entry anew, at an earlier deadline
+// with sequence seq. It is Reschedule's uncommon path, kept apart so that
+// the common one need not save its arguments.
+//
+//go:noinline
+func (w *Wheel) moveEarlier(id ID, when int64, seq uint32, blk *wheelBlock, i int) {
+	n := &blk.nodes[i]
+	if n.seq != n.ftag {
+		w.moved--
 	}
 	if !w.killInPlace(id, blk, i) {
 		w.addStale(blk, i) // filing below gives the timer a new tag
@@ -210,7 +225,8 @@ func (w *Wheel) Reschedule(id ID, when int64) {
 // Len implements Queue.
 func (w *Wheel) Len() int { return w.live }
 
-// setFlags updates a timer's flags, counting the timers with any.
+// setFlags updates a timer's count of stale entries, counting the timers
+// with any.
 func (w *Wheel) setFlags(blk *wheelBlock, i int, f uint8) {
 	switch old := blk.flags[i]; {
 	case old == 0 && f != 0:
@@ -223,7 +239,7 @@ func (w *Wheel) setFlags(blk *wheelBlock, i int, f uint8) {
 
 // addStale counts one more stale entry of a timer.
 func (w *Wheel) addStale(blk *wheelBlock, i int) {
-	if f := blk.flags[i]; f&staleMask != staleMask {
+	if f := blk.flags[i]; f != staleMax {
 		w.setFlags(blk, i, f+1)
 	}
 	w.garbage++
@@ -277,12 +293,12 @@ func bagLoc(b uint, i int) uint32 {
 	return uint32(b)<<idxBits | uint32(i)
 }
 
-// moved tells the timer of e, just moved from one loc to another, where it
+// relocated tells the timer of e, just moved from one loc to another, where it
 // went, if its loc said where it was (or said nothing: from is locNoBag
 // past the last index a loc holds). A loc is only a hint, checked against
 // the entry's ID and tag before use, so pointing a timer at a stale entry
 // of its own costs nothing.
-func (w *Wheel) moved(e wheelEntry, from, to uint32) {
+func (w *Wheel) relocated(e wheelEntry, from, to uint32) {
 	if blk, i := w.timer(e.id); blk.loc[i] == from {
 		blk.loc[i] = to
 	}
@@ -356,7 +372,7 @@ func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 		last := w.inboxN - 1
 		if x < last {
 			w.inbox[x] = w.inbox[last%inboxLen]
-			w.moved(w.inbox[x], inboxBag<<idxBits|last, inboxBag<<idxBits|x)
+			w.relocated(w.inbox[x], inboxBag<<idxBits|last, inboxBag<<idxBits|x)
 		}
 		w.inboxN = last
 		return true
@@ -372,7 +388,7 @@ func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 	last := len(bag) - 1
 	if x < last {
 		bag[x] = bag[last]
-		w.moved(bag[x], bagLoc(b, last), bagLoc(b, x))
+		w.relocated(bag[x], bagLoc(b, last), bagLoc(b, x))
 	}
 	w.bags[b] = bag[:last]
 	if last == 0 {
@@ -390,32 +406,38 @@ const (
 	entryMoved            // its timer was moved later: re-file it
 )
 
-// check tells whether e is its timer's live entry at its real deadline. It
-// reads nothing of the timer's while no timer has been moved or left a
-// stale entry (a workload that only schedules and fires), and the timer's
-// node only if its flags say something changed.
+// check tells whether e is its timer's live entry at its real deadline; an
+// entryMoved answer obliges the caller to re-file it. It reads nothing of
+// the timer's while no timer has been moved or left a stale entry (a
+// workload that only schedules and fires), and only the timer's flags while
+// no timer has been moved.
 func (w *Wheel) check(e wheelEntry) entryState {
-	if w.dirty == 0 {
+	if w.clean() {
 		return entryLive
 	}
 	blk, i := w.timer(e.id)
 	f := blk.flags[i]
-	if f == 0 {
+	if f == 0 && w.moved == 0 {
 		return entryLive
 	}
-	if e.tag != blk.nodes[i].ftag {
-		if f&staleMask != staleMask {
+	n := &blk.nodes[i]
+	if e.tag != n.ftag {
+		if f != staleMax {
 			w.setFlags(blk, i, f-1)
 		}
 		w.garbage--
 		return entryStale
 	}
-	if f&flagMoved != 0 {
-		w.setFlags(blk, i, f&^flagMoved)
+	if n.seq != n.ftag {
+		w.moved--
 		return entryMoved
 	}
 	return entryLive
 }
+
+// clean reports that every stored entry is its timer's live one, at its
+// deadline: none needs checking.
+func (w *Wheel) clean() bool { return w.dirty == 0 && w.moved == 0 }
 
 // refile files a moved timer's entry again at its node's deadline, with a
 // new tag.
@@ -456,7 +478,7 @@ func (w *Wheel) settle() (e wheelEntry, inRun, ok bool) {
 			// belong in the due run, ordered with the rest.
 			w.drain(cur)
 		}
-		if d := &w.due; w.dirty == 0 && len(d.late) == 0 {
+		if d := &w.due; w.clean() && len(d.late) == 0 {
 			// No entry needs checking: the run's head is the answer.
 			if d.next < len(d.run) {
 				return d.run[d.next], true, true
@@ -635,7 +657,7 @@ func (w *Wheel) drain(b uint) {
 	bag := w.bags[b] // no entry goes back to b: refiled ones are due later
 	w.unmark(b)
 	merge := w.due.len() > 0
-	if len(bag) == 1 && !merge && w.dirty == 0 {
+	if len(bag) == 1 && !merge && w.clean() {
 		// A sparse wheel's usual tick: one timer, nothing to check.
 		w.due.run = append(w.due.run, bag[0])
 		w.bags[b] = bag[:0]
@@ -718,43 +740,50 @@ func (w *Wheel) sweep() {
 		}
 		return true
 	})
-	w.dirty = 0
 	for _, blk := range w.blocks {
-		for i, f := range blk.flags {
-			blk.flags[i] = f &^ staleMask
-			if blk.flags[i] != 0 {
-				w.dirty++
-			}
-		}
+		clear(blk.flags[:])
 	}
-	w.garbage = 0
+	w.dirty, w.garbage = 0, 0
 }
 
-// renumber gives the pending timers the sequences 1, 2, ... in their
-// scheduling order, and their entries the matching tags, so that 32-bit
-// sequences never wrap: it runs once every four billion schedulings.
+// renumber maps the sequences of the pending timers, and the tags of their
+// live entries, to 1, 2, ... in the same order, so that 32-bit sequences
+// never wrap: it runs once every four billion schedulings. Order is all
+// they say (which timer was scheduled first, which entry sorts first in
+// the due run), and a moved timer keeps a tag unequal to its sequence.
 func (w *Wheel) renumber() {
 	w.sweep() // now every stored entry is a pending timer's live one
-	ids := make([]ID, 0, w.live)
+	var ids []ID
+	var numbers []uint32
 	w.forEachEntry(func(_, _ int, e *wheelEntry) bool {
 		ids = append(ids, e.id)
+		n := w.node(e.id)
+		numbers = append(numbers, n.seq)
+		if n.ftag != n.seq {
+			numbers = append(numbers, n.ftag)
+		}
 		return true
 	})
-	seqOf := func(id ID) uint32 { blk, i := w.timer(id); return blk.nodes[i].seq }
-	slices.SortFunc(ids, func(a, b ID) int { return int(int64(seqOf(a)) - int64(seqOf(b))) })
-	for r, id := range ids {
-		blk, i := w.timer(id)
-		blk.nodes[i].seq = uint32(r + 1)
-		blk.nodes[i].ftag = uint32(r + 1)
+	slices.Sort(numbers)
+	rank := func(x uint32) uint32 {
+		r, _ := slices.BinarySearch(numbers, x)
+		return uint32(r + 1)
 	}
-	// The run stays sorted and the heap is rebuilt: the new sequences keep
-	// the old order.
+	for _, id := range ids {
+		n := w.node(id)
+		n.seq, n.ftag = rank(n.seq), rank(n.ftag)
+	}
 	w.forEachEntry(func(_, _ int, e *wheelEntry) bool {
-		blk, i := w.timer(e.id)
-		e.tag = blk.nodes[i].ftag
+		e.tag = w.node(e.id).ftag
 		return true
 	})
-	w.seq = uint32(len(ids))
+	w.seq = uint32(len(numbers))
+}
+
+// node returns a timer's node.
+func (w *Wheel) node(id ID) *wheelNode {
+	blk, i := w.timer(id)
+	return &blk.nodes[i]
 }
 
 // dueRun holds the entries of the ticks already reached: a run sorted when
