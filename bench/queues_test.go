@@ -3,7 +3,10 @@ package bench
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"kasim/timers"
 )
@@ -25,10 +28,10 @@ func BenchmarkMicro(b *testing.B) {
 		for _, n := range benchSizes() {
 			for _, spec := range Queues() {
 				b.Run(fmt.Sprintf("op=%s/n=%d/queue=%s", m.Name, n, spec.Name), func(b *testing.B) {
-					op, budget, refill := m.Prepare(spec.New(), n)
+					run, budget, refill := m.Prepare(spec.New(), n)
 					b.ReportAllocs()
 					b.ResetTimer()
-					opLoop(op, b.N, budget, refill, b.StopTimer, b.StartTimer)
+					opLoop(run, b.N, budget, refill, b.StopTimer, b.StartTimer)
 				})
 			}
 			for _, native := range []string{Runtime, Faketime} {
@@ -37,13 +40,11 @@ func BenchmarkMicro(b *testing.B) {
 					continue
 				}
 				b.Run(fmt.Sprintf("op=%s/n=%d/queue=%s", m.Name, n, native), func(b *testing.B) {
-					op, done := mk(n)
+					run, done := mk(n)
 					defer done()
 					b.ReportAllocs()
 					b.ResetTimer()
-					for i := 0; i < b.N; i++ {
-						op(i)
-					}
+					run(0, b.N)
 				})
 			}
 		}
@@ -105,5 +106,25 @@ func TestRegisterRefusesDuplicates(t *testing.T) {
 	}
 	if err := Register(QueueSpec{Name: Runtime, New: func() timers.Queue { return timers.NewHeap4() }}); err == nil {
 		t.Fatal("a queue named runtime was accepted")
+	}
+}
+
+// opLoop hands a micro benchmark its operations in runs that stop where
+// the timers are used up, and refills between runs, paused.
+func TestOpLoopRefillsBetweenRuns(t *testing.T) {
+	var got []string
+	run := func(from, to int) { got = append(got, fmt.Sprintf("run %d-%d", from, to)) }
+	note := func(s string) func() { return func() { got = append(got, s) } }
+	left := opLoop(run, 10, 3, note("refill"), note("pause"), note("resume"))
+	want := []string{
+		"run 0-3", "pause", "refill", "resume", "run 3-6", "pause", "refill", "resume",
+		"run 6-9", "pause", "refill", "resume", "run 9-10",
+	}
+	if diff := cmp.Diff(want, got); diff != "" || left != 2 {
+		t.Errorf("opLoop(10 operations, budget 3): left %d, want 2; calls (-want +got):\n%s", left, diff)
+	}
+	got = nil
+	if left := opLoop(run, 5, 0, nil, nil, nil); left != 0 || !slices.Equal(got, []string{"run 0-5"}) {
+		t.Errorf("opLoop without a budget: %v, left %d; want one run 0-5", got, left)
 	}
 }

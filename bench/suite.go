@@ -72,15 +72,21 @@ const twoHours = int64(2 * time.Hour)
 // with deadlines spread over two hours.
 type Micro struct {
 	Name, Doc string
-	// Prepare fills q and returns the operation (called with i = 0, 1,
-	// ...), and, if the operation uses the timers up, after how many calls
-	// refill must run (untimed).
-	Prepare func(q timers.Queue, n int) (op func(i int), budget int, refill func())
+	// Prepare fills q and returns the operation, and, if the operation
+	// uses the timers up, after how many operations refill must run
+	// (untimed).
+	Prepare func(q timers.Queue, n int) (run Ops, budget int, refill func())
 	// Native measures the same operation with Go runtime timers or
 	// faketime through their own APIs (nil where they have none); done
 	// stops what it started.
-	Native map[string]func(n int) (op func(i int), done func())
+	Native map[string]func(n int) (run Ops, done func())
 }
+
+// Ops runs operations number from to to-1 of a micro benchmark, in
+// order: every run continues where the last one stopped. The loop is the
+// benchmark's own, so what is measured per operation is the operation and
+// a loop step, not a call of the harness's and the registers it reloads.
+type Ops func(from, to int)
 
 // spread fills q with timers 0..n-1 at deadlines in [lo, lo+span), seeded
 // by n so every queue gets the same ones, and returns them.
@@ -98,48 +104,65 @@ func spread(q timers.Queue, n int, lo, span int64) []int64 {
 var Micros = []Micro{
 	{
 		Name: "schedule-cancel", Doc: "schedule a timer and cancel it again",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, 1, twoHours)
 			id := timers.ID(n)
-			return func(i int) { q.Push(id, int64(i&1023)*int64(time.Second)+1); q.Remove(id) }, 0, nil
+			return func(from, to int) {
+				for i := from; i < to; i++ {
+					q.Push(id, int64(i&1023)*int64(time.Second)+1)
+					q.Remove(id)
+				}
+			}, 0, nil
 		},
-		Native: map[string]func(int) (func(int), func()){
-			Runtime: func(n int) (func(int), func()) {
+		Native: map[string]func(int) (Ops, func()){
+			Runtime: func(n int) (Ops, func()) {
 				stop := runtimeTimers(n)
 				f := func() {}
-				return func(int) { time.AfterFunc(2*time.Hour, f).Stop() }, stop
+				return func(from, to int) {
+					for i := from; i < to; i++ {
+						time.AfterFunc(2*time.Hour, f).Stop()
+					}
+				}, stop
 			},
-			Faketime: func(n int) (func(int), func()) {
+			Faketime: func(n int) (Ops, func()) {
 				c := faketime.NewManualClock()
 				f := func() {}
 				for i := 0; i < n; i++ {
 					c.AfterFunc(time.Duration(i%7200+1)*time.Second, f)
 				}
-				return func(i int) { c.AfterFunc(time.Hour+time.Duration(i&1023), f).Stop() }, func() {}
+				return func(from, to int) {
+					for i := from; i < to; i++ {
+						c.AfterFunc(time.Hour+time.Duration(i&1023), f).Stop()
+					}
+				}, func() {}
 			},
 		},
 	},
 	{
 		Name: "reset-later", Doc: "move a pending timer later, as a received segment does to keep-alive",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, 1, twoHours)
 			id := 0
-			return func(i int) {
-				q.Reschedule(timers.ID(id), twoHours+int64(i)*1000)
-				id = nextID(id, n)
+			return func(from, to int) {
+				for i := from; i < to; i++ {
+					q.Reschedule(timers.ID(id), twoHours+int64(i)*1000)
+					id = nextID(id, n)
+				}
 			}, 0, nil
 		},
-		Native: map[string]func(int) (func(int), func()){
-			Runtime: func(n int) (func(int), func()) {
+		Native: map[string]func(int) (Ops, func()){
+			Runtime: func(n int) (Ops, func()) {
 				ts := make([]*time.Timer, n)
 				f := func() {}
 				for i := range ts {
 					ts[i] = time.AfterFunc(2*time.Hour, f)
 				}
 				id := 0
-				return func(i int) {
-						ts[id].Reset(2*time.Hour + time.Duration(i))
-						id = nextID(id, n)
+				return func(from, to int) {
+						for i := from; i < to; i++ {
+							ts[id].Reset(2*time.Hour + time.Duration(i))
+							id = nextID(id, n)
+						}
 					}, func() {
 						for _, t := range ts {
 							t.Stop()
@@ -150,47 +173,57 @@ var Micros = []Micro{
 	},
 	{
 		Name: "reset-earlier", Doc: "move a pending timer earlier",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, twoHours, twoHours)
 			id := 0
-			return func(i int) {
-				q.Reschedule(timers.ID(id), twoHours-int64(i))
-				id = nextID(id, n)
+			return func(from, to int) {
+				for i := from; i < to; i++ {
+					q.Reschedule(timers.ID(id), twoHours-int64(i))
+					id = nextID(id, n)
+				}
 			}, 0, nil
 		},
 	},
 	{
 		Name: "reset-same-slot", Doc: "move a pending timer by a nanosecond, alternately later and earlier",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			when := spread(q, n, 1, twoHours)
 			id, later := 0, int64(0)
-			return func(int) {
-				q.Reschedule(timers.ID(id), when[id]+later)
-				if id = nextID(id, n); id == 0 {
-					later ^= 1
+			return func(from, to int) {
+				for range to - from {
+					q.Reschedule(timers.ID(id), when[id]+later)
+					if id = nextID(id, n); id == 0 {
+						later ^= 1
+					}
 				}
 			}, 0, nil
 		},
 	},
 	{
 		Name: "advance-idle", Doc: "advance the clock a microsecond with nothing due",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, twoHours, twoHours)
-			return func(i int) { q.PopDue(int64(i) * 1000) }, 0, nil
+			return func(from, to int) {
+				for i := from; i < to; i++ {
+					q.PopDue(int64(i) * 1000)
+				}
+			}, 0, nil
 		},
 	},
 	{
 		Name: "fire", Doc: "advance the clock to the next deadline and fire the timer there",
-		Prepare: func(q timers.Queue, n int) (func(int), int, func()) {
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, 1, twoHours)
 			base := int64(0)
 			refill := func() {
 				base += twoHours + 1
 				spread(q, n, base, twoHours)
 			}
-			return func(int) {
-				when, _ := q.Peek()
-				q.PopDue(when)
+			return func(from, to int) {
+				for range to - from {
+					when, _ := q.Peek()
+					q.PopDue(when)
+				}
 			}, n, refill
 		},
 	},
@@ -249,6 +282,13 @@ type meter struct {
 	elapsed           time.Duration
 	allocs, allocated uint64
 	gcShare           float64
+}
+
+// beginCollected begins the first timed section on a collected heap, as testing.B
+// does: otherwise a collection the untimed setup provoked runs during it.
+func (m *meter) beginCollected() {
+	runtime.GC()
+	m.begin()
 }
 
 func (m *meter) begin() {
@@ -351,12 +391,12 @@ func percentiles(samples int, op func(i int), from int) (p50, p99, p999 float64)
 func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err error) {
 	s = s.withDefaults()
 	r = Result{Queue: queue, Workload: m.Name, N: n, Ops: int64(s.Ops)}
-	var op func(int)
+	var run Ops
 	var budget int
 	var refill, done func()
 	if native, isNative := m.Native[queue]; isNative {
 		before := heapInUse()
-		op, done = native(n)
+		run, done = native(n)
 		r.BytesPerTimer = bytesPerTimer(before, n)
 		r.Note = "through its own API"
 	} else if queue == Runtime || queue == Faketime {
@@ -372,12 +412,12 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 			return q
 		}, n)
 		q := spec.New()
-		op, budget, refill = m.Prepare(q, n)
+		run, budget, refill = m.Prepare(q, n)
 		defer runtime.KeepAlive(q)
 	}
 	var mt meter
-	mt.begin()
-	left := opLoop(op, s.Ops, budget, refill, mt.end, mt.begin)
+	mt.beginCollected()
+	left := opLoop(run, s.Ops, budget, refill, mt.end, mt.begin)
 	mt.end()
 	mt.report(&r, s.Ops)
 	samples := s.Samples
@@ -389,30 +429,34 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 		}
 		samples = min(samples, left)
 	}
-	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, op, s.Ops)
+	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, func(i int) { run(i, i+1) }, s.Ops)
 	if done != nil {
 		done()
 	}
 	return r, true, nil
 }
 
-// opLoop calls a prepared micro benchmark's op for i = 0 .. count-1,
+// opLoop runs a prepared micro benchmark's operations 0 .. count-1,
 // calling refill, between pause and resume (so it stays untimed), each time
-// budget calls have used the timers up. It returns the calls left before
-// the next refill.
-func opLoop(op func(int), count, budget int, refill, pause, resume func()) (left int) {
+// budget operations have used the timers up. It returns the operations left
+// before the next refill.
+func opLoop(run Ops, count, budget int, refill, pause, resume func()) (left int) {
+	if budget <= 0 {
+		run(0, count)
+		return 0
+	}
 	left = budget
-	for i := 0; i < count; i++ {
-		if budget > 0 {
-			if left == 0 {
-				pause()
-				refill()
-				resume()
-				left = budget
-			}
-			left--
+	for i := 0; i < count; {
+		if left == 0 {
+			pause()
+			refill()
+			resume()
+			left = budget
 		}
-		op(i)
+		k := min(left, count-i)
+		run(i, i+k)
+		i += k
+		left -= k
 	}
 	return left
 }
@@ -681,7 +725,7 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 	h := timers.NewFireHash()
 	var late int64
 	var mt meter
-	mt.begin()
+	mt.beginCollected()
 	err := play(q, st.ops, spec.Exact, pending, h, &late)
 	mt.end()
 	if err != nil {
