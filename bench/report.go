@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -27,10 +28,17 @@ type Result struct {
 	// Workload is "schedule", "cancel", "reset-later", "reset-earlier",
 	// "reset-same-slot", "advance-idle", "fire", "uniform", "keepalive",
 	// "stack", "herd", "loguniform", "adversarial" or "replay".
-	Workload    string  `json:"workload"`
-	N           int     `json:"n"`   // live timers
-	Ops         int64   `json:"ops"` // operations measured
-	NsPerOp     float64 `json:"ns_per_op"`
+	Workload string  `json:"workload"`
+	N        int     `json:"n"`   // live timers
+	Ops      int64   `json:"ops"` // operations measured
+	NsPerOp  float64 `json:"ns_per_op"`
+	// Runs is how many times the measurement was taken (kasim bench
+	// --count). The result is then the run with the median ns/op, but for
+	// NsPerOpMin and NsPerOpMax, the extremes over all runs. 0 means one
+	// run whose extremes were not recorded.
+	Runs        int     `json:"runs"`
+	NsPerOpMin  float64 `json:"ns_per_op_min"`
+	NsPerOpMax  float64 `json:"ns_per_op_max"`
 	AllocsPerOp float64 `json:"allocs_per_op"`
 	BytesPerOp  float64 `json:"bytes_per_op"`
 	// BytesPerTimer is the live heap held by the queue per pending timer,
@@ -49,6 +57,35 @@ type Result struct {
 	// fires nothing.
 	FireHash string `json:"fire_hash,omitempty"`
 	Note     string `json:"note,omitempty"` // e.g. "real time", "not comparable"
+}
+
+// Median combines repeated measurements of one queue on one workload and
+// size: it returns the run with the median ns/op (the lower of the middle
+// two for an even count) with Runs, NsPerOpMin and NsPerOpMax taken over
+// all of them. On a shared machine a burst of noise during one short
+// measurement would otherwise decide a ratio. It is an error if the runs
+// are of different queues, workloads or sizes, or fired different
+// sequences.
+func Median(runs []Result) (Result, error) {
+	if len(runs) == 0 {
+		return Result{}, errors.New("bench: no runs to take the median of")
+	}
+	sorted := slices.Clone(runs)
+	slices.SortStableFunc(sorted, func(a, b Result) int { return cmp.Compare(a.NsPerOp, b.NsPerOp) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Runs = len(runs)
+	m.NsPerOpMin, m.NsPerOpMax = sorted[0].NsPerOp, sorted[len(sorted)-1].NsPerOp
+	for _, r := range runs {
+		if r.Queue != m.Queue || r.Workload != m.Workload || r.N != m.N {
+			return Result{}, fmt.Errorf("bench: median of different measurements: %s/%s/%d and %s/%s/%d",
+				m.Queue, m.Workload, m.N, r.Queue, r.Workload, r.N)
+		}
+		if r.FireHash != m.FireHash {
+			return Result{}, fmt.Errorf("bench: %s on %s at n=%d fired different sequences in two runs (hashes %s and %s)",
+				m.Queue, m.Workload, m.N, orDash(r.FireHash), orDash(m.FireHash))
+		}
+	}
+	return m, nil
 }
 
 // The reference queues of the ratio columns.
@@ -179,7 +216,7 @@ func grouped(rs []Result) []Result {
 // WriteText writes rs to w as an aligned plain-text table, grouped by
 // workload (in order of first appearance), then N ascending, then queue
 // ("runtime" and "heap4" first). The columns are workload, n, queue,
-// ns/op, the ratios of ns/op to runtime's and heap4's on the same
+// ns/op, its range over repeated runs ("-" for one run), the ratios of ns/op to runtime's and heap4's on the same
 // workload and N ("-" when that reference is not in rs), allocs/op,
 // B/timer, p50, p99, p99.9 (ns), lateness, gc (percent of CPU time), the
 // fire hash's first 12 hex digits, and the note. Measurements recorded as
@@ -188,7 +225,7 @@ func grouped(rs []Result) []Result {
 func WriteText(w io.Writer, rs []Result) error {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\tvs runtime\tvs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfire hash\tnote")
+	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\trange\tvs runtime\tvs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfire hash\tnote")
 	x := newRatios(rs)
 	for _, r := range grouped(rs) {
 		hash := r.FireHash
@@ -204,6 +241,7 @@ func WriteText(w io.Writer, rs []Result) error {
 			strconv.Itoa(r.N),
 			tabCell(r.Queue),
 			textNsPerOp(r.NsPerOp),
+			textRange(r),
 			textRatio(x.of(r, refRuntime)),
 			textRatio(x.of(r, refHeap4)),
 			textAllocs(r.AllocsPerOp),
@@ -259,6 +297,15 @@ func textNsPerOp(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
+// textRange shows the lowest and highest ns/op of a repeated
+// measurement, "-" for a single run.
+func textRange(r Result) string {
+	if r.Runs <= 1 {
+		return "-"
+	}
+	return textNsPerOp(r.NsPerOpMin) + "-" + textNsPerOp(r.NsPerOpMax)
+}
+
 // textRatio shows a ratio as "0.059x", "-" when missing.
 func textRatio(v float64, ok bool) string {
 	if !ok {
@@ -292,7 +339,7 @@ func textMeasured(v float64) string {
 
 // csvHeader is the CSV header: the JSON field names, then the ratios.
 var csvHeader = []string{
-	"queue", "workload", "n", "ops", "ns_per_op", "allocs_per_op",
+	"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 	"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 	"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
 }
@@ -318,7 +365,7 @@ func WriteCSV(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		row := []string{
 			r.Queue, r.Workload, strconv.Itoa(r.N), strconv.FormatInt(r.Ops, 10),
-			g(r.NsPerOp), g(r.AllocsPerOp), g(r.BytesPerOp), g(r.BytesPerTimer),
+			g(r.NsPerOp), strconv.Itoa(r.Runs), g(r.NsPerOpMin), g(r.NsPerOpMax), g(r.AllocsPerOp), g(r.BytesPerOp), g(r.BytesPerTimer),
 			g(r.P50Ns), g(r.P99Ns), g(r.P999Ns),
 			strconv.FormatInt(r.LatenessNs, 10), g(r.GCShare), r.FireHash, r.Note,
 			ratio(x.of(r, refRuntime)), ratio(x.of(r, refHeap4)),

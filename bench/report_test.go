@@ -25,7 +25,7 @@ func reportResults() []Result {
 		{Queue: "heap4", Workload: "schedule", N: 1000, Ops: 1_000_000, NsPerOp: 40, BytesPerTimer: 32, P50Ns: 35, P99Ns: 80, P999Ns: 300, GCShare: 0.02, FireHash: "0123456789abcdef0123456789abcdef"},
 		{Queue: "runtime", Workload: "schedule", N: 1000, Ops: 500_000, NsPerOp: 400, AllocsPerOp: 1, BytesPerOp: 64, GCShare: 0.1, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1000, Ops: 10, NsPerOp: 33.25, AllocsPerOp: 0.5},
-		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, BytesPerTimer: 49},
+		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, Runs: 5, NsPerOpMin: 24, NsPerOpMax: 31.5, BytesPerTimer: 49},
 		{Queue: "heap4", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 102},
 		{Queue: "runtime", Workload: "schedule", N: 1_000_000, Ops: 100_000, NsPerOp: 1234.5678, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1_000_000, Ops: 10, NsPerOp: 0.1 + 0.2},
@@ -106,38 +106,40 @@ func TestReportWriteText(t *testing.T) {
 	var order []string
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) < 14 {
+		if len(f) < 15 {
 			t.Fatalf("short row %q", l)
 		}
 		key := f[0] + "/" + f[1] + "/" + f[2]
 		rows[key] = f
 		order = append(order, key)
 	}
-	// Columns: 0 workload, 1 n, 2 queue, 3 ns/op, 4 vs runtime, 5 vs heap4,
-	// 6 allocs/op, 7 B/timer, 8 p50, 9 p99, 10 p99.9, 11 lateness, 12 gc,
-	// 13 fire hash.
+	// Columns: 0 workload, 1 n, 2 queue, 3 ns/op, 4 range, 5 vs runtime,
+	// 6 vs heap4, 7 allocs/op, 8 B/timer, 9 p50, 10 p99, 11 p99.9,
+	// 12 lateness, 13 gc, 14 fire hash.
 	for _, c := range []struct {
 		row  string
 		col  int
 		want string
 	}{
-		{"schedule/1000/wheel", 5, "0.500x"},
-		{"schedule/1000/wheel", 4, "0.050x"},
+		{"schedule/1000/wheel", 6, "0.500x"},
+		{"schedule/1000/wheel", 5, "0.050x"},
 		{"schedule/1000/wheel", 3, "20.0"},
-		{"schedule/1000/wheel", 7, "48"},
-		{"schedule/1000/wheel", 10, "120"},
-		{"schedule/1000/wheel", 12, "1.2%"},
-		{"schedule/1000/wheel", 13, "0123456789ab"},
-		{"schedule/1000/runtime", 7, "-"},
+		{"schedule/1000/wheel", 4, "-"},
+		{"schedule/1000000/wheel", 4, "24.0-31.5"},
+		{"schedule/1000/wheel", 8, "48"},
+		{"schedule/1000/wheel", 11, "120"},
+		{"schedule/1000/wheel", 13, "1.2%"},
+		{"schedule/1000/wheel", 14, "0123456789ab"},
+		{"schedule/1000/runtime", 8, "-"},
 		{"schedule/1000000/runtime", 3, "1235"},
-		{"schedule/1000/a<b&c", 6, "0.50"},
-		{"cancel/1000/wheel", 4, "-"},
-		{"cancel/1000000/wheel", 5, "0.125x"},
-		{"fire/10000/wheel", 11, "1.5ms"},
-		{"fire/10000/heap4", 11, "0"},
-		{"replay/1000/wheel", 5, "-"},
-		{"replay/100000/wheel", 4, "0.050x"},
-		{"replay/100000/wheel", 13, "-"},
+		{"schedule/1000/a<b&c", 7, "0.50"},
+		{"cancel/1000/wheel", 5, "-"},
+		{"cancel/1000000/wheel", 6, "0.125x"},
+		{"fire/10000/wheel", 12, "1.5ms"},
+		{"fire/10000/heap4", 12, "0"},
+		{"replay/1000/wheel", 6, "-"},
+		{"replay/100000/wheel", 5, "0.050x"},
+		{"replay/100000/wheel", 14, "-"},
 	} {
 		f, ok := rows[c.row]
 		if !ok {
@@ -148,7 +150,7 @@ func TestReportWriteText(t *testing.T) {
 			t.Errorf("row %s column %d = %q, want %q", c.row, c.col, f[c.col], c.want)
 		}
 	}
-	if !strings.Contains(rows["schedule/1000/runtime"][14]+" "+rows["schedule/1000/runtime"][15], "real time") {
+	if !strings.Contains(rows["schedule/1000/runtime"][15]+" "+rows["schedule/1000/runtime"][16], "real time") {
 		t.Errorf("runtime row lacks its note: %q", rows["schedule/1000/runtime"])
 	}
 	// Grouped by workload in order of appearance, then N, then queue with
@@ -184,7 +186,7 @@ func TestReportWriteCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantHeader := []string{
-		"queue", "workload", "n", "ops", "ns_per_op", "allocs_per_op",
+		"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 		"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 		"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
 	}
@@ -217,7 +219,7 @@ func TestReportWriteCSV(t *testing.T) {
 		}
 		r := Result{
 			Queue: get("queue"), Workload: get("workload"), N: int(in("n")), Ops: in("ops"),
-			NsPerOp: fl("ns_per_op"), AllocsPerOp: fl("allocs_per_op"), BytesPerOp: fl("bytes_per_op"),
+			NsPerOp: fl("ns_per_op"), Runs: int(in("runs")), NsPerOpMin: fl("ns_per_op_min"), NsPerOpMax: fl("ns_per_op_max"), AllocsPerOp: fl("allocs_per_op"), BytesPerOp: fl("bytes_per_op"),
 			BytesPerTimer: fl("bytes_per_timer"), P50Ns: fl("p50_ns"), P99Ns: fl("p99_ns"), P999Ns: fl("p999_ns"),
 			LatenessNs: in("lateness_ns"), GCShare: fl("gc_share"), FireHash: get("fire_hash"), Note: get("note"),
 		}
@@ -564,5 +566,38 @@ func TestReportSVGOddNames(t *testing.T) {
 	}
 	if lines != 4 {
 		t.Errorf("%d polylines, want 4", lines)
+	}
+}
+
+func TestReportMedian(t *testing.T) {
+	run := func(ns float64, p50 float64) Result {
+		return Result{Queue: "wheel", Workload: "fire", N: 10, NsPerOp: ns, P50Ns: p50, FireHash: "ab"}
+	}
+	got, err := Median([]Result{run(9, 1), run(5, 2), run(30, 3), run(7, 4)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sorted 5, 7, 9, 30: the lower middle one is 7, and the result is
+	// that run's, p50 included.
+	want := run(7, 4)
+	want.Runs, want.NsPerOpMin, want.NsPerOpMax = 4, 5, 30
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Median (-want +got):\n%s", d)
+	}
+	if got, err := Median([]Result{run(3, 1)}); err != nil || got.Runs != 1 || got.NsPerOpMin != 3 || got.NsPerOpMax != 3 {
+		t.Errorf("Median of one run = %+v, %v", got, err)
+	}
+	other := run(8, 0)
+	other.FireHash = "cd"
+	if _, err := Median([]Result{run(7, 0), other}); err == nil || !strings.Contains(err.Error(), "fired different sequences") {
+		t.Errorf("runs with different fire hashes: err = %v", err)
+	}
+	other = run(8, 0)
+	other.Queue = "heap4"
+	if _, err := Median([]Result{run(7, 0), other}); err == nil {
+		t.Error("runs of different queues: no error")
+	}
+	if _, err := Median(nil); err == nil {
+		t.Error("no runs: no error")
 	}
 }

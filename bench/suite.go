@@ -321,6 +321,7 @@ func cpuSeconds() (total, gc float64) {
 func (m *meter) report(r *Result, ops int) {
 	ops = max(ops, 1)
 	r.NsPerOp = float64(m.elapsed.Nanoseconds()) / float64(ops)
+	r.Runs, r.NsPerOpMin, r.NsPerOpMax = 1, r.NsPerOp, r.NsPerOp
 	r.AllocsPerOp = float64(m.allocs) / float64(ops)
 	r.BytesPerOp = float64(m.allocated) / float64(ops)
 	r.GCShare = m.gcShare

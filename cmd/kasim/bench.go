@@ -26,11 +26,15 @@ Queues: wheel, heap4, heap2, linux (HZ=250, fires late by design), and for
 the micro benchmarks that have them runtime (Go's time.AfterFunc) and
 faketime (gVisor's ManualClock), through their own APIs.`
 
-const maxBenchN = 10_000_000
+const (
+	maxBenchN     = 10_000_000
+	maxBenchCount = 100
+)
 
 func benchCmd(args []string, stdout, stderr io.Writer) int {
 	var queues, micros, workloads, sizes, format, svgPath, replayPath string
 	var s bench.Settings
+	var count int
 	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&queues, "queues", "wheel,heap4,heap2,linux,runtime,faketime", "comma-separated `queues` to measure")
@@ -38,6 +42,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` (uniform, keepalive, stack, herd, loguniform, adversarial), all or none")
 	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
 	fs.IntVar(&s.Ops, "ops", 1_000_000, "operations measured per result")
+	fs.IntVar(&count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median")
 	fs.Uint64Var(&s.Seed, "seed", 1, "seed of the workloads")
 	fs.StringVar(&format, "format", "text", "output `text|csv|json`")
 	fs.StringVar(&svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")
@@ -54,6 +59,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if s.Ops < 1 {
 		return usage("--ops %d: want at least 1", s.Ops)
+	}
+	if count < 1 || count > maxBenchCount {
+		return usage("--count %d: want 1 to %d", count, maxBenchCount)
 	}
 	qs := splitList(queues)
 	for _, q := range qs {
@@ -99,45 +107,62 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	// Each result is measured count times; its runs are jobs of one slot.
+	// Within a round the queues of a workload and size take turns, in an
+	// order rotated each round, so that none is always measured first.
 	type job struct {
 		label string
+		slot  int
 		run   func() (bench.Result, bool, error)
 	}
 	var jobs []job
+	slots := 0
+	measure := func(label string, qs []string, run func(q string) (bench.Result, bool, error)) {
+		for round := range count {
+			for k := range qs {
+				i := (k + round) % len(qs)
+				q := qs[i]
+				l := label + " " + q
+				if count > 1 {
+					l += fmt.Sprintf(" (run %d of %d)", round+1, count)
+				}
+				jobs = append(jobs, job{l, slots + i, func() (bench.Result, bool, error) { return run(q) }})
+			}
+		}
+		slots += len(qs)
+	}
+	virtual := qs[:0:0] // the queues that run on virtual-time streams
+	for _, q := range qs {
+		if _, ok := bench.LookupQueue(q); ok {
+			virtual = append(virtual, q)
+		}
+	}
 	for _, m := range ms {
 		for _, n := range ns {
-			for _, q := range qs {
-				jobs = append(jobs, job{fmt.Sprintf("%s n=%d %s", m.Name, n, q), func() (bench.Result, bool, error) { return bench.RunMicro(m, q, n, s) }})
-			}
+			measure(fmt.Sprintf("%s n=%d", m.Name, n), qs, func(q string) (bench.Result, bool, error) {
+				return bench.RunMicro(m, q, n, s)
+			})
 		}
 	}
-	for _, w := range ws {
-		for _, n := range ns {
-			for _, q := range qs {
-				if _, ok := bench.LookupQueue(q); !ok {
-					continue // runtime and faketime run in real time, or not at all, on virtual-time streams
-				}
-				jobs = append(jobs, job{fmt.Sprintf("%s n=%d %s", w.Name, n, q), func() (bench.Result, bool, error) {
+	if len(virtual) > 0 { // runtime and faketime run in real time, or not at all, on virtual-time streams
+		for _, w := range ws {
+			for _, n := range ns {
+				measure(fmt.Sprintf("%s n=%d", w.Name, n), virtual, func(q string) (bench.Result, bool, error) {
 					r, err := bench.RunWorkload(w, q, n, s)
 					return r, true, err
-				}})
+				})
 			}
 		}
-	}
-	if trace != nil {
-		for _, q := range qs {
-			if _, ok := bench.LookupQueue(q); !ok {
-				continue
-			}
-			jobs = append(jobs, job{"replay " + q, func() (bench.Result, bool, error) {
+		if trace != nil {
+			measure("replay", virtual, func(q string) (bench.Result, bool, error) {
 				r, err := bench.RunReplay(trace, q, s)
 				return r, true, err
-			}})
+			})
 		}
 	}
 
 	progress := newProgress(stderr, len(jobs))
-	var results []bench.Result
+	runs := make([][]bench.Result, slots)
 	for _, j := range jobs {
 		progress.start(j.label)
 		r, ok, err := j.run()
@@ -147,10 +172,22 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		if ok {
-			results = append(results, r)
+			runs[j.slot] = append(runs[j.slot], r)
 		}
 	}
 	progress.done()
+	var results []bench.Result
+	for _, rs := range runs {
+		if len(rs) == 0 {
+			continue // a queue that cannot run this benchmark
+		}
+		r, err := bench.Median(rs)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim bench: %v\n", err)
+			return exitFail
+		}
+		results = append(results, r)
+	}
 
 	var err error
 	switch format {

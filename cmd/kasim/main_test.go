@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"kasim/bench"
 )
 
 func TestMain(m *testing.M) {
@@ -348,6 +350,8 @@ func TestBench(t *testing.T) {
 		{"bench", "--workloads", "nosuch"},
 		{"bench", "--format", "xml"},
 		{"bench", "--ops", "0"},
+		{"bench", "--count", "0"},
+		{"bench", "--count", "101"},
 		{"bench", "--replay", "/nonexistent/trace"},
 		{"bench", "--replay", handMade},
 	} {
@@ -395,6 +399,34 @@ func TestBench(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "[1/7]") {
 		t.Errorf("no progress lines on a non-terminal: %q", errOut)
+	}
+}
+
+// --count measures each result several times, the queues taking turns in
+// a rotated order, and reports the median with its range.
+func TestBenchCountReportsTheMedian(t *testing.T) {
+	code, out, errOut := kasim("bench", "--queues", "wheel,heap4", "--micro", "reset-later", "--workloads", "stack",
+		"--n", "100", "--ops", "2000", "--count", "3", "--format", "json")
+	if code != 0 {
+		t.Fatalf("kasim bench --count 3: exit %d: %s", code, errOut)
+	}
+	var doc struct{ Results []bench.Result }
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != 4 {
+		t.Fatalf("%d results, want reset-later and stack on two queues:\n%s", len(doc.Results), out)
+	}
+	for _, r := range doc.Results {
+		if r.Runs != 3 || r.NsPerOpMin > r.NsPerOp || r.NsPerOp > r.NsPerOpMax {
+			t.Errorf("%s/%s: %d runs, %v <= %v <= %v; want 3 runs around the median", r.Workload, r.Queue, r.Runs, r.NsPerOpMin, r.NsPerOp, r.NsPerOpMax)
+		}
+	}
+	// Round 1 starts with wheel, round 2 with heap4.
+	first := "reset-later n=100 wheel (run 1 of 3)\n"
+	second := "reset-later n=100 heap4 (run 2 of 3)\n"
+	if i, j := strings.Index(errOut, "[1/12] "+first), strings.Index(errOut, "[3/12] "+second); i < 0 || j < 0 {
+		t.Errorf("progress does not show the rotated turns:\n%s", errOut)
 	}
 }
 
