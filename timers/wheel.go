@@ -89,6 +89,7 @@ type Wheel struct {
 	dirty   int    // timers whose flags are not zero: they have stale entries stored
 	moved   int    // pending timers moved later since their live entry was filed
 	seq     uint32 // last scheduling sequence handed out
+	seqEnd  uint32 // renumber once seq reaches it
 	live    int
 	garbage int // stale entries still stored
 }
@@ -119,7 +120,7 @@ type wheelBlock struct {
 }
 
 // NewWheel returns an empty wheel at time zero.
-func NewWheel() *Wheel { return &Wheel{pos: tickOf(0)} }
+func NewWheel() *Wheel { return &Wheel{pos: tickOf(0), seqEnd: seqLimit} }
 
 // tickOf maps a deadline to its tick, preserving order for negative ones.
 func tickOf(when int64) uint64 { return (uint64(when) ^ 1<<63) >> tickBits }
@@ -131,7 +132,7 @@ func (w *Wheel) timer(id ID) (*wheelBlock, int) {
 
 // Push implements Queue.
 func (w *Wheel) Push(id ID, when int64) {
-	if w.seq >= seqLimit {
+	if w.seq >= w.seqEnd {
 		// Out of sequences: renumber first, and keep the arguments off
 		// the common path (they would be saved at entry).
 		w.renumber()
@@ -181,7 +182,7 @@ func (w *Wheel) Remove(id ID) {
 // Reschedule implements Queue. Moving a timer later, or to its own
 // deadline, only updates its node.
 func (w *Wheel) Reschedule(id ID, when int64) {
-	if w.seq >= seqLimit {
+	if w.seq >= w.seqEnd {
 		w.renumber() // as in Push
 		w.Reschedule(id, when)
 		return
@@ -778,6 +779,10 @@ func (w *Wheel) renumber() {
 		return true
 	})
 	w.seq = uint32(len(numbers))
+	// Past seqLimit if the timers need it (a test's small limit; in use,
+	// 2^31 pending timers), so that a renumbering always leaves sequences
+	// to hand out and Reschedule's retry cannot recur.
+	w.seqEnd = uint32(min(max(uint64(seqLimit), 2*uint64(w.seq)+1), math.MaxUint32))
 }
 
 // node returns a timer's node.

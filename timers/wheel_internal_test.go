@@ -176,3 +176,35 @@ func TestWheelCountsStayTrue(t *testing.T) {
 		}
 	}
 }
+
+// A sequence limit below what the pending timers need (each moved timer
+// takes two numbers) moves the next renumbering further out instead of
+// renumbering on every call, or for ever.
+func TestWheelRenumbersPastASmallLimit(t *testing.T) {
+	old := seqLimit
+	seqLimit = 3
+	defer func() { seqLimit = old }()
+	w, h := NewWheel(), NewHeap4()
+	for id := ID(0); id < 10; id++ {
+		w.Push(id, int64(time.Second))
+		h.Push(id, int64(time.Second))
+	}
+	w.Peek()
+	for round := range 3 {
+		for id := ID(0); id < 10; id++ {
+			when := int64(time.Second) + int64(round%2)*int64(time.Millisecond)
+			w.Reschedule(id, when)
+			h.Reschedule(id, when)
+		}
+	}
+	for {
+		wid, wwhen, wok := w.PopDue(1 << 62)
+		hid, hwhen, hok := h.PopDue(1 << 62)
+		if wid != hid || wwhen != hwhen || wok != hok {
+			t.Fatalf("PopDue = %d@%d,%v; heap4 says %d@%d,%v", wid, wwhen, wok, hid, hwhen, hok)
+		}
+		if !wok {
+			break
+		}
+	}
+}
