@@ -565,6 +565,9 @@ func (w *Wheel) lateHead() (wheelEntry, bool) {
 
 // PopDue implements Queue.
 func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
+	if w.settled && w.head.when > now {
+		return 0, 0, false // the clock ticking towards a known deadline
+	}
 	e, inRun, ok := w.first()
 	if !ok || e.when > now {
 		return 0, 0, false
