@@ -40,11 +40,13 @@ func BenchmarkMicro(b *testing.B) {
 					continue
 				}
 				b.Run(fmt.Sprintf("op=%s/n=%d/queue=%s", m.Name, n, native), func(b *testing.B) {
-					run, done := mk(n)
-					defer done()
+					run, budget, refill, done := mk(n)
+					if done != nil {
+						defer done()
+					}
 					b.ReportAllocs()
 					b.ResetTimer()
-					run(0, b.N)
+					opLoop(run, b.N, budget, refill, b.StopTimer, b.StartTimer)
 				})
 			}
 		}
@@ -126,5 +128,77 @@ func TestOpLoopRefillsBetweenRuns(t *testing.T) {
 	got = nil
 	if left := opLoop(run, 5, 0, nil, nil, nil); left != 0 || !slices.Equal(got, []string{"run 0-5"}) {
 		t.Errorf("opLoop without a budget: %v, left %d; want one run 0-5", got, left)
+	}
+}
+
+// strictQueue is a Heap4 that records the first call breaking the Queue
+// preconditions, which real queues do not check.
+type strictQueue struct {
+	*timers.Heap4
+	pending map[timers.ID]bool
+	err     error
+}
+
+func (q *strictQueue) fail(format string, a ...any) {
+	if q.err == nil {
+		q.err = fmt.Errorf(format, a...)
+	}
+}
+
+func (q *strictQueue) Push(id timers.ID, when int64) {
+	if q.pending[id] {
+		q.fail("Push(%d) of a pending timer", id)
+		return
+	}
+	q.pending[id] = true
+	q.Heap4.Push(id, when)
+}
+
+func (q *strictQueue) Remove(id timers.ID) {
+	if !q.pending[id] {
+		q.fail("Remove(%d) of a timer not pending", id)
+		return
+	}
+	delete(q.pending, id)
+	q.Heap4.Remove(id)
+}
+
+func (q *strictQueue) Reschedule(id timers.ID, when int64) {
+	if !q.pending[id] {
+		q.fail("Reschedule(%d) of a timer not pending", id)
+		return
+	}
+	q.Heap4.Reschedule(id, when)
+}
+
+func (q *strictQueue) PopDue(now int64) (timers.ID, int64, bool) {
+	id, when, ok := q.Heap4.PopDue(now)
+	if ok {
+		delete(q.pending, id)
+	}
+	return id, when, ok
+}
+
+// Every micro benchmark, through several refills, calls its queue only as
+// the Queue contract allows, and leaves the number of timers it says.
+func TestMicrosKeepTheQueueContract(t *testing.T) {
+	const n = 100
+	for _, m := range Micros {
+		q := &strictQueue{Heap4: timers.NewHeap4(), pending: map[timers.ID]bool{}}
+		run, budget, refill := m.Prepare(q, n)
+		nop := func() {}
+		opLoop(run, 3*n+n/2, budget, refill, nop, nop)
+		if q.err != nil {
+			t.Errorf("%s: %v", m.Name, q.err)
+		}
+		// schedule has added n/2 timers to the n, cancel taken n/2 away,
+		// fire fired n/2; the others keep n.
+		want := map[string]int{"schedule": n + n/2, "cancel": n / 2, "fire": n / 2}[m.Name]
+		if want == 0 {
+			want = n
+		}
+		if q.Len() != want {
+			t.Errorf("%s: %d timers pending after the runs, want %d", m.Name, q.Len(), want)
+		}
 	}
 }

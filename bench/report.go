@@ -25,8 +25,8 @@ type Result struct {
 	// Queue is "wheel", "heap4", "heap2", "linux", "runtime", "faketime",
 	// or a user's name.
 	Queue string `json:"queue"`
-	// Workload is "schedule", "cancel", "reset-later", "reset-earlier",
-	// "reset-same-slot", "advance-idle", "fire", "uniform", "keepalive",
+	// Workload is "schedule", "cancel", "schedule-cancel", "reset-later",
+	// "reset-earlier", "reset-same-slot", "advance-idle", "fire", "uniform", "keepalive",
 	// "stack", "herd", "loguniform", "adversarial" or "replay".
 	Workload string  `json:"workload"`
 	N        int     `json:"n"`   // live timers

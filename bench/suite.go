@@ -77,9 +77,9 @@ type Micro struct {
 	// (untimed).
 	Prepare func(q timers.Queue, n int) (run Ops, budget int, refill func())
 	// Native measures the same operation with Go runtime timers or
-	// faketime through their own APIs (nil where they have none); done
-	// stops what it started.
-	Native map[string]func(n int) (run Ops, done func())
+	// faketime through their own APIs (nil where they have none), with a
+	// budget and refill as Prepare's; done stops what it started.
+	Native map[string]func(n int) (run Ops, budget int, refill, done func())
 }
 
 // Ops runs operations number from to to-1 of a micro benchmark, in
@@ -114,17 +114,17 @@ var Micros = []Micro{
 				}
 			}, 0, nil
 		},
-		Native: map[string]func(int) (Ops, func()){
-			Runtime: func(n int) (Ops, func()) {
+		Native: map[string]func(int) (Ops, int, func(), func()){
+			Runtime: func(n int) (Ops, int, func(), func()) {
 				stop := runtimeTimers(n)
 				f := func() {}
 				return func(from, to int) {
 					for i := from; i < to; i++ {
 						time.AfterFunc(2*time.Hour, f).Stop()
 					}
-				}, stop
+				}, 0, nil, stop
 			},
-			Faketime: func(n int) (Ops, func()) {
+			Faketime: func(n int) (Ops, int, func(), func()) {
 				c := faketime.NewManualClock()
 				f := func() {}
 				for i := 0; i < n; i++ {
@@ -134,7 +134,89 @@ var Micros = []Micro{
 					for i := from; i < to; i++ {
 						c.AfterFunc(time.Hour+time.Duration(i&1023), f).Stop()
 					}
-				}, func() {}
+				}, 0, nil, nil
+			},
+		},
+	},
+	{
+		Name: "schedule", Doc: "schedule one more timer, up to n more (untimed: they are cancelled again)",
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
+			spread(q, n, 1, twoHours)
+			when := deadlines(n, 2)
+			k := 0
+			return func(from, to int) {
+					for range to - from {
+						q.Push(timers.ID(n+k), when[k])
+						k++
+					}
+				}, n, func() {
+					for ; k > 0; k-- {
+						q.Remove(timers.ID(n + k - 1))
+					}
+				}
+		},
+		Native: map[string]func(int) (Ops, int, func(), func()){
+			Runtime: func(n int) (Ops, int, func(), func()) {
+				stop := runtimeTimers(n)
+				when := deadlines(n, 2)
+				more := make([]*time.Timer, 0, n)
+				f := func() {}
+				refill := func() {
+					for _, t := range more {
+						t.Stop()
+					}
+					more = more[:0]
+				}
+				return func(from, to int) {
+						for range to - from {
+							more = append(more, time.AfterFunc(time.Duration(when[len(more)]), f))
+						}
+					}, n, refill, func() {
+						refill()
+						stop()
+					}
+			},
+		},
+	},
+	{
+		Name: "cancel", Doc: "cancel a pending timer, up to all n (untimed: they are scheduled again)",
+		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
+			when := spread(q, n, 1, twoHours)
+			k := 0
+			return func(from, to int) {
+					for range to - from {
+						q.Remove(timers.ID(k))
+						k++
+					}
+				}, n, func() {
+					for ; k > 0; k-- {
+						q.Push(timers.ID(k-1), when[k-1])
+					}
+				}
+		},
+		Native: map[string]func(int) (Ops, int, func(), func()){
+			Runtime: func(n int) (Ops, int, func(), func()) {
+				when := deadlines(n, 1)
+				ts := make([]*time.Timer, n)
+				f := func() {}
+				k := 0
+				refill := func() {
+					for ; k > 0; k-- {
+						ts[k-1] = time.AfterFunc(time.Duration(when[k-1]), f)
+					}
+				}
+				k = n
+				refill()
+				return func(from, to int) {
+						for range to - from {
+							ts[k].Stop()
+							k++
+						}
+					}, n, refill, func() {
+						for _, t := range ts[k:] {
+							t.Stop()
+						}
+					}
 			},
 		},
 	},
@@ -150,8 +232,8 @@ var Micros = []Micro{
 				}
 			}, 0, nil
 		},
-		Native: map[string]func(int) (Ops, func()){
-			Runtime: func(n int) (Ops, func()) {
+		Native: map[string]func(int) (Ops, int, func(), func()){
+			Runtime: func(n int) (Ops, int, func(), func()) {
 				ts := make([]*time.Timer, n)
 				f := func() {}
 				for i := range ts {
@@ -163,7 +245,7 @@ var Micros = []Micro{
 							ts[id].Reset(2*time.Hour + time.Duration(i))
 							id = nextID(id, n)
 						}
-					}, func() {
+					}, 0, nil, func() {
 						for _, t := range ts {
 							t.Stop()
 						}
@@ -227,6 +309,17 @@ var Micros = []Micro{
 			}, n, refill
 		},
 	},
+}
+
+// deadlines returns n deadlines in (0, two hours], seeded by n and seed, the
+// same for every queue.
+func deadlines(n int, seed uint64) []int64 {
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
+	when := make([]int64, n)
+	for i := range when {
+		when[i] = 1 + r.Int64N(twoHours)
+	}
+	return when
 }
 
 // nextID steps through the n timers of a micro benchmark and round again.
@@ -397,7 +490,7 @@ func RunMicro(m Micro, queue string, n int, s Settings) (r Result, ok bool, err 
 	var refill, done func()
 	if native, isNative := m.Native[queue]; isNative {
 		before := heapInUse()
-		run, done = native(n)
+		run, budget, refill, done = native(n)
 		r.BytesPerTimer = bytesPerTimer(before, n)
 		r.Note = "through its own API"
 	} else if queue == Runtime || queue == Faketime {

@@ -38,7 +38,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&queues, "queues", "wheel,heap4,heap2,linux,runtime,faketime", "comma-separated `queues` to measure")
-	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` (schedule-cancel, reset-later, reset-earlier, reset-same-slot, advance-idle, fire), all or none")
+	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` (schedule, cancel, schedule-cancel, reset-later, reset-earlier, reset-same-slot, advance-idle, fire), all or none")
 	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` (uniform, keepalive, stack, herd, loguniform, adversarial), all or none")
 	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
 	fs.IntVar(&s.Ops, "ops", 1_000_000, "operations measured per result")
