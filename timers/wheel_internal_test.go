@@ -7,6 +7,21 @@ import (
 	"time"
 )
 
+// drainBoth pops every timer of w and h, which must come out alike.
+func drainBoth(t *testing.T, w *Wheel, h *Heap4) {
+	t.Helper()
+	for {
+		wid, wwhen, wok := w.PopDue(1 << 62)
+		hid, hwhen, hok := h.PopDue(1 << 62)
+		if wid != hid || wwhen != hwhen || wok != hok {
+			t.Fatalf("PopDue = %d@%d,%v; heap4 says %d@%d,%v", wid, wwhen, wok, hid, hwhen, hok)
+		}
+		if !wok {
+			return
+		}
+	}
+}
+
 // stored counts the entries the wheel holds, live and stale.
 func (w *Wheel) stored() int {
 	n := w.due.len() + int(w.inboxN)
@@ -47,16 +62,7 @@ func TestWheelGarbageStaysBounded(t *testing.T) {
 			t.Fatalf("round %d: %d stale entries for %d live timers", round, w.garbage, w.live)
 		}
 	}
-	for {
-		wid, wwhen, wok := w.PopDue(1 << 62)
-		hid, hwhen, hok := h.PopDue(1 << 62)
-		if wid != hid || wwhen != hwhen || wok != hok {
-			t.Fatalf("PopDue = %d@%d,%v; heap4 says %d@%d,%v", wid, wwhen, wok, hid, hwhen, hok)
-		}
-		if !wok {
-			break
-		}
-	}
+	drainBoth(t, w, h)
 	if w.stored() != 0 || w.garbage != 0 {
 		t.Fatalf("empty wheel still stores %d entries, counts %d stale", w.stored(), w.garbage)
 	}
@@ -197,14 +203,5 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 			h.Reschedule(id, when)
 		}
 	}
-	for {
-		wid, wwhen, wok := w.PopDue(1 << 62)
-		hid, hwhen, hok := h.PopDue(1 << 62)
-		if wid != hid || wwhen != hwhen || wok != hok {
-			t.Fatalf("PopDue = %d@%d,%v; heap4 says %d@%d,%v", wid, wwhen, wok, hid, hwhen, hok)
-		}
-		if !wok {
-			break
-		}
-	}
+	drainBoth(t, w, h)
 }
