@@ -10,7 +10,7 @@ import "math"
 // the later one. Timers due at the same tick fire in scheduling order.
 type TickQueue struct {
 	tick int64
-	q    Heap4
+	q    *Heap4
 }
 
 // NewTickQueue returns an empty queue ticking every tick nanoseconds
@@ -19,15 +19,15 @@ func NewTickQueue(tick int64) *TickQueue {
 	if tick <= 0 {
 		panic("timers: NewTickQueue: tick must be positive")
 	}
-	return &TickQueue{tick: tick, q: Heap4{dheap{shift: 2}}}
+	return &TickQueue{tick: tick, q: NewHeap4()}
 }
 
 // Tick returns the queue's tick, in nanoseconds.
 func (t *TickQueue) Tick() int64 { return t.tick }
 
 // Round returns the tick at or after when: when the queue fires a timer
-// due then. Deadlines past the last representable tick stay where they
-// are (they never come).
+// due then. Deadlines past the last representable tick become
+// math.MaxInt64 (they never come).
 func (t *TickQueue) Round(when int64) int64 {
 	r := when % t.tick
 	switch {

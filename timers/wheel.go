@@ -44,11 +44,14 @@ var seqLimit uint32 = math.MaxUint32
 //
 //   - Slots are arrays of 16-byte entries (deadline, ID, tag), not linked
 //     lists. Cascading a slot copies its entries to level 0 without looking
-//     at the timers themselves, and reaching a tick consults only a byte per
-//     timer: a sequential copy instead of a cache miss per timer.
+//     at the timers themselves, and reaching a tick reads nothing of the
+//     timers' while none was moved or left stale entries (then a byte per
+//     timer, or its node while some are moved later): a sequential copy
+//     instead of a cache miss per timer.
 //   - Moving a timer later (a keep-alive reset, which every received segment
-//     does) only rewrites its 16-byte node and marks it moved; the old entry
-//     is re-filed once, when its slot is reached.
+//     does) only rewrites its 16-byte node, whose sequence then differs from
+//     its entry's tag; the old entry is re-filed once, when its slot is
+//     reached.
 //   - Scheduling only puts the entry in a 256-entry inbox, which the next
 //     Peek or PopDue files: a timer cancelled before then (a retransmission
 //     timer stopped by the ACK) is never filed at all.
@@ -215,6 +218,8 @@ func (w *Wheel) moveEarlier(id ID, when int64, seq uint32, blk *wheelBlock, i in
 	if !w.killInPlace(id, blk, i) {
 		w.addStale(blk, i) // filing below gives the timer a new tag
 	}
+	// As in Push, which writes it out: as a helper these lines exceed the
+	// compiler's inlining budget, and Push is the hot path.
 	*n = wheelNode{when, seq, seq}
 	if w.inboxN == inboxLen {
 		w.flush()
@@ -365,35 +370,30 @@ func (w *Wheel) dropLastStashed(id ID, tag, loc uint32) bool {
 // since (a cascade, the due run).
 func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 	loc := blk.loc[i]
-	if loc>>idxBits == inboxBag {
-		x := loc % inboxLen
-		if x >= w.inboxN || w.inbox[x].id != id || w.inbox[x].tag != blk.nodes[i].ftag {
-			return false
-		}
-		last := w.inboxN - 1
-		if x < last {
-			w.inbox[x] = w.inbox[last%inboxLen]
-			w.relocated(w.inbox[x], inboxBag<<idxBits|last, inboxBag<<idxBits|x)
-		}
-		w.inboxN = last
-		return true
-	}
 	if loc == locNoBag {
 		return false
 	}
 	b, x := uint(loc>>idxBits)%wheelBags, int(loc&(1<<idxBits-1))
-	bag := w.bags[b]
-	if x >= len(bag) || bag[x].id != id || bag[x].tag != blk.nodes[i].ftag {
+	entries := w.bags[b]
+	if b == inboxBag {
+		entries = w.inbox[:w.inboxN]
+	}
+	if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
 		return false
 	}
-	last := len(bag) - 1
+	last := len(entries) - 1
 	if x < last {
-		bag[x] = bag[last]
-		w.relocated(bag[x], bagLoc(b, last), bagLoc(b, x))
+		entries[x] = entries[last]
+		w.relocated(entries[x], bagLoc(b, last), bagLoc(b, x))
 	}
-	w.bags[b] = bag[:last]
-	if last == 0 {
+	switch {
+	case b == inboxBag:
+		w.inboxN = uint32(last)
+	case last == 0:
+		w.bags[b] = entries[:0]
 		w.unmark(b)
+	default:
+		w.bags[b] = entries[:last]
 	}
 	return true
 }
