@@ -91,13 +91,17 @@ type Ops func(from, to int)
 // spread fills q with timers 0..n-1 at deadlines in [lo, lo+span), seeded
 // by n so every queue gets the same ones, and returns them.
 func spread(q timers.Queue, n int, lo, span int64) []int64 {
-	r := rand.New(rand.NewPCG(1, uint64(n)))
-	when := make([]int64, n)
-	for i := range when {
-		when[i] = lo + r.Int64N(span)
-		q.Push(timers.ID(i), when[i])
+	when := microDeadlines(n, 1, lo, span)
+	for i, w := range when {
+		q.Push(timers.ID(i), w)
 	}
 	return when
+}
+
+// microDeadlines returns a micro benchmark's n deadlines in [lo, lo+span),
+// drawn from seed and n, the same for every queue.
+func microDeadlines(n int, seed uint64, lo, span int64) []int64 {
+	return uniformDeadlines(rand.New(rand.NewPCG(seed, uint64(n))), n, lo, span)
 }
 
 // Micros are the micro benchmarks, in the order they are reported.
@@ -142,7 +146,7 @@ var Micros = []Micro{
 		Name: "schedule", Doc: "schedule one more timer, up to n more (untimed: they are cancelled again)",
 		Prepare: func(q timers.Queue, n int) (Ops, int, func()) {
 			spread(q, n, 1, twoHours)
-			when := deadlines(n, 2)
+			when := microDeadlines(n, 2, 1, twoHours)
 			k := 0
 			return func(from, to int) {
 					for range to - from {
@@ -158,7 +162,7 @@ var Micros = []Micro{
 		Native: map[string]func(int) (Ops, int, func(), func()){
 			Runtime: func(n int) (Ops, int, func(), func()) {
 				stop := runtimeTimers(n)
-				when := deadlines(n, 2)
+				when := microDeadlines(n, 2, 1, twoHours)
 				more := make([]*time.Timer, 0, n)
 				f := func() {}
 				refill := func() {
@@ -196,16 +200,15 @@ var Micros = []Micro{
 		},
 		Native: map[string]func(int) (Ops, int, func(), func()){
 			Runtime: func(n int) (Ops, int, func(), func()) {
-				when := deadlines(n, 1)
+				when := microDeadlines(n, 1, 1, twoHours) // spread's, as the queues get
 				ts := make([]*time.Timer, n)
 				f := func() {}
-				k := 0
+				k := n // timers cancelled so far: all, until refill starts them
 				refill := func() {
 					for ; k > 0; k-- {
 						ts[k-1] = time.AfterFunc(time.Duration(when[k-1]), f)
 					}
 				}
-				k = n
 				refill()
 				return func(from, to int) {
 						for range to - from {
@@ -309,17 +312,6 @@ var Micros = []Micro{
 			}, n, refill
 		},
 	},
-}
-
-// deadlines returns n deadlines in (0, two hours], seeded by n and seed, the
-// same for every queue.
-func deadlines(n int, seed uint64) []int64 {
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	when := make([]int64, n)
-	for i := range when {
-		when[i] = 1 + r.Int64N(twoHours)
-	}
-	return when
 }
 
 // nextID steps through the n timers of a micro benchmark and round again.

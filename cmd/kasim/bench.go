@@ -38,8 +38,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&queues, "queues", "wheel,heap4,heap2,linux,runtime,faketime", "comma-separated `queues` to measure")
-	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` (schedule, cancel, schedule-cancel, reset-later, reset-earlier, reset-same-slot, advance-idle, fire), all or none")
-	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` (uniform, keepalive, stack, herd, loguniform, adversarial), all or none")
+	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` ("+names(bench.Micros, func(m bench.Micro) string { return m.Name })+"), all or none")
+	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` ("+names(bench.Workloads, func(w bench.Workload) string { return w.Name })+"), all or none")
 	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
 	fs.IntVar(&s.Ops, "ops", 1_000_000, "operations measured per result")
 	fs.IntVar(&count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median")
@@ -226,6 +226,15 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// names lists the items' names, comma-separated, for a flag's help.
+func names[T any](items []T, name func(T) string) string {
+	var out []string
+	for _, it := range items {
+		out = append(out, name(it))
+	}
+	return strings.Join(out, ", ")
 }
 
 // choose returns the items a comma-separated list names, in its order
