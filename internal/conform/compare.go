@@ -22,6 +22,10 @@ type item struct {
 	untimed bool
 }
 
+// isAppError reports whether a story item's key is an error the
+// application saw (as opposed to a segment).
+func isAppError(key string) bool { return strings.HasSuffix(key, " error") }
+
 // optionCalls are the calls whose failures are part of the story: the
 // ones that set keep-alive up, in either API.
 var optionCalls = []string{"setsockopt", "getsockopt", "WSAIoctl"}
@@ -146,11 +150,12 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 		}
 		allowed := max(row.Spread, tol)
 		if inSim && s.fromRecv {
-			// Timed from a receive: the kernel's jiffy phase then moves
-			// the timeout anywhere within one wheel granule.
+			// Timed from a receive: the kernel's jiffy phase and wheel
+			// rounding then move the timeout by up to a granule and a
+			// jiffy (Options.Phase).
 			allowed = max(allowed, phase)
 		}
-		if strings.HasSuffix(k, " error") {
+		if isAppError(k) {
 			// An application's error is timed when the helper or the
 			// program got to run after the kernel woke it: user space,
 			// milliseconds late on a busy machine (8 ms seen in CI).

@@ -70,10 +70,12 @@ type Options struct {
 	// Stack, if set, is a program (argv) that takes the kernel host's
 	// place: kasim starts it in the peer namespace at the scenario's
 	// connect, and it connects and sets its options itself, as told by
-	// its environment (see the package doc). The actions after the
-	// connect count from its SYN, however long it took to start. The kernel of this machine
-	// still carries its segments, so this holds a user-space stack (or
-	// an application's own keep-alive) against the profile.
+	// its environment: KASIM_CONNECT=addr:port, and KASIM_<OPTION>=value
+	// for each option the scenario sets before the connect. The actions
+	// after the connect count from its SYN, however long it took to
+	// start. The kernel of this machine still carries its segments, so
+	// this holds a user-space stack (or an application's own keep-alive)
+	// against the profile.
 	Stack []string
 	// ScaleNum/ScaleDen, if set, scale every time the scenario states
 	// (sim.Scenario.Scaled) before it runs, live and simulated: a
@@ -236,7 +238,7 @@ func kernelGaveUp(lives [][]sim.Event) bool {
 	for _, ev := range lives {
 		failed := false
 		for _, it := range story(ev) {
-			failed = failed || strings.HasSuffix(it.key, " error")
+			failed = failed || isAppError(it.key)
 		}
 		if !failed {
 			return false
@@ -369,24 +371,26 @@ type accepted struct {
 
 // liveRun holds one live run's state.
 type liveRun struct {
-	mu    sync.Mutex
-	rec   *sim.Recorder
-	t0    live.Mono
-	synAt live.Mono // when the kernel host's first SYN was seen, or 0
+	mu     sync.Mutex
+	rec    *sim.Recorder
+	t0     live.Mono
+	sawSyn bool           // the kernel host's first SYN was seen
+	syn    chan live.Mono // its time, sent once (buffered)
 }
 
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
 // runLive plays s against the kernel in real time and returns the trace.
 func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, error) {
-	r := &liveRun{rec: sim.NewRecorder()}
+	r := &liveRun{rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
 	opts := live.Options{PCAP: pcap, OnSegment: func(seg live.Segment) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		from, to := KernelHost, TesterHost
 		reason := ""
-		if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && r.synAt == 0 {
-			r.synAt = seg.At
+		if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
+			r.sawSyn = true
+			r.syn <- seg.At
 		}
 		if seg.Dir == live.Out {
 			from, to = TesterHost, KernelHost
@@ -468,19 +472,11 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 	// connect, as in the simulation.
 	base := r.t0
 	var connectAt, holdUntil live.Mono
+	var programSyn <-chan live.Mono // r.syn while holding for the program's SYN
 	for {
 		now := live.Now()
-		if holdUntil != 0 {
-			r.mu.Lock()
-			syn := r.synAt
-			r.mu.Unlock()
-			if syn != 0 || now >= holdUntil {
-				if syn > connectAt {
-					base += syn - connectAt
-					deadline += syn - connectAt
-				}
-				holdUntil = 0
-			}
+		if holdUntil != 0 && now >= holdUntil {
+			holdUntil, programSyn = 0, nil // no SYN: count on from the connect
 		}
 		if holdUntil == 0 && next < len(actions) && now >= base+live.Mono(actions[next].At) {
 			a := actions[next]
@@ -496,6 +492,7 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
 					r.mu.Unlock()
 					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
+					programSyn = r.syn
 				}
 				continue // the program sets its options itself
 			}
@@ -509,12 +506,19 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 		}
 		wait := deadline.Sub(now)
 		if holdUntil != 0 {
-			wait = min(wait, time.Millisecond)
+			wait = min(wait, holdUntil.Sub(now))
 		} else if next < len(actions) {
 			wait = min(wait, (base + live.Mono(actions[next].At)).Sub(now))
 		}
 		tm := time.NewTimer(wait)
 		select {
+		case syn := <-programSyn:
+			tm.Stop()
+			if syn > connectAt {
+				base += syn - connectAt
+				deadline += syn - connectAt
+			}
+			holdUntil, programSyn = 0, nil
 		case ev, ok := <-events:
 			tm.Stop()
 			if !ok {

@@ -43,7 +43,10 @@ type Options struct {
 	// OnSegment, if set, is called for every TCP segment the tester sends
 	// or receives, dropped ones included. Calls are serialised, come from
 	// gVisor's goroutines, and must return quickly without calling into
-	// the Lab. Once Close has begun it is not called again.
+	// the Lab. Once Close has begun it is not called again. Each segment
+	// waits, holding up gVisor's handling of it, for the kernel's
+	// timestamp of its frame: usually microseconds, at most 200 ms, after
+	// which the tap's own time is used.
 	OnSegment func(Segment)
 
 	// PeerStderr, if set, receives the peer helper's standard error (its

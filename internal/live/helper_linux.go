@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -344,14 +343,7 @@ func (h *helper) exec(req request) {
 		return
 	}
 	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-	// The helper's own marker must not reach the program: a program that
-	// is itself a kasim binary would take itself for a helper.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, peerEnv+"=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, req.Env...)
+	cmd.Env = append(os.Environ(), req.Env...) // without peerEnv: MaybeRunPeer unset it
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -83,16 +83,14 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		return pkts.Len(), nil
 	}
 	at := Now()
-	if Silence(t.silence.Load())&SilenceOut != 0 {
-		for _, pkt := range pkts.AsSlice() {
-			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true)
-		}
-		return pkts.Len(), nil
-	}
 	sent := pkts.AsSlice()
-	n, err := t.Endpoint.WritePackets(pkts)
+	n, err := len(sent), tcpip.Error(nil)
+	silenced := Silence(t.silence.Load())&SilenceOut != 0
+	if !silenced {
+		n, err = t.Endpoint.WritePackets(pkts)
+	}
 	for _, pkt := range sent[:n] {
-		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false)
+		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, silenced)
 	}
 	return n, err
 }

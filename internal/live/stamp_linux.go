@@ -188,6 +188,12 @@ func frameKey(frame []byte) (segKey, bool) {
 // reports false if there is none.
 func (s *stamper) take(dir Direction, key segKey) (Mono, bool) {
 	deadline := time.Now().Add(stampWait)
+	var wake *time.Timer // sync.Cond has no timed wait: a timer wakes this one up
+	defer func() {
+		if wake != nil {
+			wake.Stop()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -201,13 +207,13 @@ func (s *stamper) take(dir Direction, key segKey) (Mono, bool) {
 		if s.stop.Load() || !time.Now().Before(deadline) {
 			return 0, false
 		}
-		// sync.Cond has no timed wait: a timer wakes this one up.
-		t := time.AfterFunc(time.Until(deadline), func() {
-			s.mu.Lock()
-			s.cond.Broadcast()
-			s.mu.Unlock()
-		})
+		if wake == nil {
+			wake = time.AfterFunc(time.Until(deadline), func() {
+				s.mu.Lock()
+				s.cond.Broadcast()
+				s.mu.Unlock()
+			})
+		}
 		s.cond.Wait()
-		t.Stop()
 	}
 }

@@ -201,11 +201,13 @@ func buildTester(c *config, peerPID int) (_ *tester, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: opening the packet socket on %s: %v", c.testerIf, err)
 	}
-	sfd, err := stampSocket(t.ifindex)
-	if err != nil {
-		return nil, fmt.Errorf("live: opening the timestamping socket on %s: %v", c.testerIf, err)
+	if c.OnSegment != nil { // the stamps time segments for it, and only for it
+		sfd, err := stampSocket(t.ifindex)
+		if err != nil {
+			return nil, fmt.Errorf("live: opening the timestamping socket on %s: %v", c.testerIf, err)
+		}
+		t.stamps = newStamper(sfd)
 	}
-	t.stamps = newStamper(sfd)
 	if err := c.failAt(stepPacket); err != nil {
 		return nil, err
 	}
