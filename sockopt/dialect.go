@@ -2,9 +2,7 @@ package sockopt
 
 import (
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -28,14 +26,19 @@ type Dialect struct {
 	units map[string]time.Duration
 	// errnos numbers the errors by name where they differ from Linux's.
 	errnos map[string]int
-	// check returns the error for a call the system refuses before it
-	// reads the value (level, option, socket type, optlen), or "".
-	check func(d *Dialect, level, opt int, tcp bool, optlen int) string
+	// check returns the error, numbered as on Linux, for a call the system
+	// refuses before it reads the value (level, option, socket type,
+	// optlen), or the zero Errno.
+	check func(d *Dialect, level, opt int, tcp bool, optlen int) Errno
 	// set stores v for option opt (a TCP name, or "SO_KEEPALIVE") as the
-	// system does, or returns the errno name it refuses v with.
-	set func(f *pfd, opt string, v int32, defaults stack.KeepAlive) string
+	// system does, or returns the error, numbered as on Linux, it refuses
+	// v with.
+	set func(f *pfd, opt string, v int32, defaults stack.KeepAlive) Errno
 	// get reads option opt back as the system's getsockopt does.
 	get func(f *pfd, opt string) int32
+	// getChecksOptlen: getsockopt checks optlen as setsockopt does (lwIP);
+	// otherwise a short optlen truncates the int (Linux, FreeBSD).
+	getChecksOptlen bool
 }
 
 // Dialects the POSIX surface speaks.
@@ -66,7 +69,7 @@ var (
 		TCP: map[string]int{"TCP_KEEPALIVE": LwIPTCP_KEEPALIVE, "TCP_KEEPIDLE": LwIPTCP_KEEPIDLE,
 			"TCP_KEEPINTVL": LwIPTCP_KEEPINTVL, "TCP_KEEPCNT": LwIPTCP_KEEPCNT},
 		units: map[string]time.Duration{"TCP_KEEPALIVE": time.Millisecond, "TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second},
-		check: lwipCheck, set: lwipSet, get: lwipGet,
+		check: lwipCheck, set: lwipSet, get: lwipGet, getChecksOptlen: true,
 	}
 	dialects = []*Dialect{Linux, FreeBSD, LwIP}
 )
@@ -144,31 +147,29 @@ func (d *Dialect) Unit(opt string) (time.Duration, bool) {
 }
 
 // Errno returns the error called name, numbered as the dialect's system
-// numbers it.
+// numbers it, or with no number if no socket call returns it.
 func (d *Dialect) Errno(name string) Errno {
-	if n, ok := d.errnos[name]; ok {
-		return Errno{name, n}
-	}
-	for _, e := range linuxErrnos {
-		if e.Name == name {
-			return e
-		}
-	}
 	for n, s := range errnoNames {
 		if s == name {
-			return Errno{name, int(n)}
+			return d.renumber(Errno{name, int(n)})
 		}
 	}
-	return Errno{Name: name}
+	return d.renumber(Errno{Name: name})
+}
+
+// renumber gives e the dialect's number for it, where the system numbers
+// it differently from Linux.
+func (d *Dialect) renumber(e Errno) Errno {
+	if n, ok := d.errnos[e.Name]; ok {
+		e.Code = n
+	}
+	return e
 }
 
 // ErrnoFromError is ErrnoFromError with the dialect's numbers.
 func (d *Dialect) ErrnoFromError(err error) (Errno, bool) {
 	e, ok := ErrnoFromError(err)
-	if ok && d.errnos != nil {
-		e = d.Errno(e.Name)
-	}
-	return e, ok
+	return d.renumber(e), ok
 }
 
 func (d *Dialect) levelName(level int) string {
@@ -183,64 +184,73 @@ func (d *Dialect) levelName(level int) string {
 
 // optName names an option the dialect has, or returns "option N".
 func (d *Dialect) optName(level, opt int) string {
-	switch level {
-	case d.SOL_SOCKET:
-		if opt == d.SO_KEEPALIVE {
-			return "SO_KEEPALIVE"
-		}
-	case IPPROTO_TCP:
-		// Sorted, so that a name is found the same way every time.
-		for _, k := range slices.Sorted(maps.Keys(d.TCP)) {
-			if d.TCP[k] == opt {
-				return k
-			}
-		}
+	if name, ok := d.opt(level, opt); ok {
+		return name
 	}
 	return fmt.Sprintf("option %d", opt)
 }
 
 func (d *Dialect) has(level, opt int) bool {
-	return !strings.HasPrefix(d.optName(level, opt), "option ")
+	_, ok := d.opt(level, opt)
+	return ok
+}
+
+// opt names an option the dialect has at level; within a level the
+// numbers are unique, so the map's order does not matter.
+func (d *Dialect) opt(level, opt int) (string, bool) {
+	switch level {
+	case d.SOL_SOCKET:
+		if opt == d.SO_KEEPALIVE {
+			return "SO_KEEPALIVE", true
+		}
+	case IPPROTO_TCP:
+		for name, n := range d.TCP {
+			if n == opt {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }
 
 // linuxCheck: ENOPROTOOPT for an option the level or socket lacks, EINVAL
 // for optlen below sizeof(int).
-func linuxCheck(d *Dialect, level, opt int, tcp bool, optlen int) string {
+func linuxCheck(d *Dialect, level, opt int, tcp bool, optlen int) Errno {
 	if !d.has(level, opt) || (level == IPPROTO_TCP && !tcp) {
-		return "ENOPROTOOPT"
+		return ENOPROTOOPT
 	}
 	if optlen < 4 {
-		return "EINVAL"
+		return EINVAL
 	}
-	return ""
+	return Errno{}
 }
 
-func linuxSet(f *pfd, opt string, v int32, _ stack.KeepAlive) string {
+func linuxSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 	switch opt {
 	case "SO_KEEPALIVE":
 		f.keepAlive = v != 0 // a UDP socket takes the flag too, to no effect
 	case "TCP_KEEPIDLE":
 		if v < 1 || v > MaxTCPKeepIdle {
-			return "EINVAL"
+			return EINVAL
 		}
 		f.idle = time.Duration(v) * time.Second
 	case "TCP_KEEPINTVL":
 		if v < 1 || v > MaxTCPKeepIntvl {
-			return "EINVAL"
+			return EINVAL
 		}
 		f.interval = time.Duration(v) * time.Second
 	case "TCP_KEEPCNT":
 		if v < 1 || v > MaxTCPKeepCnt {
-			return "EINVAL"
+			return EINVAL
 		}
 		f.count = int(v)
 	case "TCP_USER_TIMEOUT":
 		if v < 0 {
-			return "EINVAL"
+			return EINVAL
 		}
 		f.userTO = time.Duration(v) * time.Millisecond
 	}
-	return ""
+	return Errno{}
 }
 
 func linuxGet(f *pfd, opt string) int32 {
@@ -265,34 +275,34 @@ func linuxGet(f *pfd, opt string) int32 {
 // goes to ip_ctloutput, which answers EINVAL (so does IPPROTO_TCP on a UDP
 // socket); an option tcp_default_ctloutput lacks (TCP_USER_TIMEOUT) is
 // ENOPROTOOPT; sooptcopyin refuses optlen below sizeof(u_int) with EINVAL.
-func freebsdCheck(d *Dialect, level, opt int, tcp bool, optlen int) string {
+func freebsdCheck(d *Dialect, level, opt int, tcp bool, optlen int) Errno {
 	switch {
 	case level != FreeBSDSOL_SOCKET && level != IPPROTO_TCP, level == IPPROTO_TCP && !tcp:
-		return "EINVAL"
+		return EINVAL
 	case !d.has(level, opt):
-		return "ENOPROTOOPT"
+		return ENOPROTOOPT
 	case optlen < 4:
-		return "EINVAL"
+		return EINVAL
 	}
-	return ""
+	return Errno{}
 }
 
 // freebsdSet follows tcp_default_ctloutput: times are an unsigned number
 // of seconds, EINVAL above UINT_MAX / hz (their ticks would overflow); 0
 // stores 0, which TP_KEEPIDLE and friends read as the system default;
 // TCP_KEEPCNT takes any unsigned value, 0 again the default.
-func freebsdSet(f *pfd, opt string, v int32, defaults stack.KeepAlive) string {
+func freebsdSet(f *pfd, opt string, v int32, defaults stack.KeepAlive) Errno {
 	u := uint32(v)
-	seconds := func(def time.Duration) (time.Duration, string) {
+	seconds := func(def time.Duration) (time.Duration, Errno) {
 		if u > math.MaxUint32/FreeBSDHZ {
-			return 0, "EINVAL"
+			return 0, EINVAL
 		}
 		if u == 0 {
-			return def, ""
+			return def, Errno{}
 		}
-		return time.Duration(u) * time.Second, ""
+		return time.Duration(u) * time.Second, Errno{}
 	}
-	var bad string
+	var bad Errno
 	switch opt {
 	case "SO_KEEPALIVE":
 		f.keepAlive = v != 0
@@ -301,7 +311,7 @@ func freebsdSet(f *pfd, opt string, v int32, defaults stack.KeepAlive) string {
 	case "TCP_KEEPINTVL":
 		f.interval, bad = seconds(defaults.Interval)
 	case "TCP_KEEPINIT":
-		f.keepInit, bad = seconds(75 * time.Second) // TCPTV_KEEP_INIT
+		f.keepInit, bad = seconds(freebsdKeepInit)
 	case "TCP_KEEPCNT":
 		f.count = int(u)
 		if u == 0 {
@@ -311,15 +321,17 @@ func freebsdSet(f *pfd, opt string, v int32, defaults stack.KeepAlive) string {
 	return bad
 }
 
+// freebsdKeepInit is TCPTV_KEEP_INIT, the connection-establishment timeout
+// a TCP_KEEPINIT of 0 stands for.
+const freebsdKeepInit = 75 * time.Second
+
 func freebsdGet(f *pfd, opt string) int32 {
 	switch opt {
 	case "TCP_KEEPINIT":
 		if f.keepInit == 0 {
-			return 75 // TCPTV_KEEP_INIT
+			return int32(freebsdKeepInit / time.Second)
 		}
 		return int32(f.keepInit / time.Second)
-	case "TCP_KEEPCNT":
-		return int32(uint32(f.count))
 	}
 	return linuxGet(f, opt)
 }
@@ -328,22 +340,22 @@ func freebsdGet(f *pfd, opt string) int32 {
 // the option (LWIP_SOCKOPT_CHECK_OPTLEN_CONN_PCB_TYPE: EINVAL, then
 // ENOPROTOOPT); SOL_SOCKET checks the option first; an unknown level or
 // option is ENOPROTOOPT.
-func lwipCheck(d *Dialect, level, opt int, tcp bool, optlen int) string {
+func lwipCheck(d *Dialect, level, opt int, tcp bool, optlen int) Errno {
 	switch {
 	case level == IPPROTO_TCP && optlen < 4:
-		return "EINVAL"
+		return EINVAL
 	case level == IPPROTO_TCP && !tcp, !d.has(level, opt):
-		return "ENOPROTOOPT"
+		return ENOPROTOOPT
 	case optlen < 4:
-		return "EINVAL"
+		return EINVAL
 	}
-	return ""
+	return Errno{}
 }
 
 // lwipSet stores what lwip_setsockopt_impl stores, unchecked: keep_idle
 // and keep_intvl are u32_t milliseconds (TCP_KEEPIDLE and TCP_KEEPINTVL
 // are multiplied by 1000, wrapping), keep_cnt a u32_t.
-func lwipSet(f *pfd, opt string, v int32, _ stack.KeepAlive) string {
+func lwipSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 	ms := func(x uint32) time.Duration { return time.Duration(x) * time.Millisecond }
 	switch opt {
 	case "SO_KEEPALIVE":
@@ -357,7 +369,7 @@ func lwipSet(f *pfd, opt string, v int32, _ stack.KeepAlive) string {
 	case "TCP_KEEPCNT":
 		f.count = int(uint32(v))
 	}
-	return ""
+	return Errno{}
 }
 
 // lwipGet reads back as lwip_getsockopt_impl: keep_idle in milliseconds
@@ -370,8 +382,6 @@ func lwipGet(f *pfd, opt string) int32 {
 		return int32(uint32(f.idle/time.Millisecond) / 1000)
 	case "TCP_KEEPINTVL":
 		return int32(uint32(f.interval/time.Millisecond) / 1000)
-	case "TCP_KEEPCNT":
-		return int32(uint32(f.count))
 	}
 	return linuxGet(f, opt)
 }

@@ -22,8 +22,9 @@ type ErrorCode struct {
 
 func (e ErrorCode) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
 
-// Errno is a POSIX error, numbered as on Linux (numbers differ between
-// systems; kasim's POSIX surface uses Linux's).
+// Errno is a POSIX error. Numbers differ between systems: these variables
+// and the errors of the stack are Linux's, and a POSIX surface renumbers
+// what it returns as its Dialect's system does.
 type Errno = ErrorCode
 
 // errnoNames names the Linux errnos a TCP socket call can return.
@@ -32,6 +33,7 @@ var errnoNames = map[errno.Errno]string{
 	errno.ENOMEM: "ENOMEM", errno.EFAULT: "EFAULT", errno.EINVAL: "EINVAL", errno.EPIPE: "EPIPE",
 	errno.ENOTSOCK: "ENOTSOCK", errno.EDESTADDRREQ: "EDESTADDRREQ", errno.EMSGSIZE: "EMSGSIZE",
 	errno.EPROTOTYPE: "EPROTOTYPE", errno.ENOPROTOOPT: "ENOPROTOOPT", errno.EOPNOTSUPP: "EOPNOTSUPP",
+	errno.EPROTONOSUPPORT: "EPROTONOSUPPORT", errno.ESOCKTNOSUPPORT: "ESOCKTNOSUPPORT",
 	errno.EAFNOSUPPORT: "EAFNOSUPPORT", errno.EADDRINUSE: "EADDRINUSE", errno.EADDRNOTAVAIL: "EADDRNOTAVAIL",
 	errno.ENETDOWN: "ENETDOWN", errno.ENETUNREACH: "ENETUNREACH", errno.ENETRESET: "ENETRESET",
 	errno.ECONNABORTED: "ECONNABORTED", errno.ECONNRESET: "ECONNRESET", errno.ENOBUFS: "ENOBUFS",

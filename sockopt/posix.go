@@ -38,8 +38,6 @@ var (
 	ESOCKTNOSUPPORT = Errno{"ESOCKTNOSUPPORT", 94}
 	EAFNOSUPPORT    = Errno{"EAFNOSUPPORT", 97}
 	EINPROGRESS     = Errno{"EINPROGRESS", 115}
-
-	linuxErrnos = []Errno{EBADF, EFAULT, EINVAL, ENOPROTOOPT, EPROTONOSUPPORT, ESOCKTNOSUPPORT, EAFNOSUPPORT, EINPROGRESS}
 )
 
 // POSIX is the BSD-socket surface of one simulated host, in one Dialect's
@@ -91,7 +89,7 @@ func (p *POSIX) report(c Call) int {
 }
 
 func (p *POSIX) fail(c Call, e Errno) int {
-	c.Result, c.Err = -1, p.d.Errno(e.Name)
+	c.Result, c.Err = -1, p.d.renumber(e)
 	return p.report(c)
 }
 
@@ -145,13 +143,13 @@ func (p *POSIX) Setsockopt(fd, level, optname int, optval []byte, optlen int) in
 	if optval == nil || optlen > len(optval) {
 		return p.fail(c, EFAULT)
 	}
-	if e := d.check(d, level, optname, f.conn != nil, optlen); e != "" {
-		return p.fail(c, Errno{Name: e})
+	if e := d.check(d, level, optname, f.conn != nil, optlen); e != (Errno{}) {
+		return p.fail(c, e)
 	}
 	v := int32(binary.LittleEndian.Uint32(optval))
 	c.Value = v
-	if e := d.set(f, c.Opt, v, p.host.KeepAliveDefaults()); e != "" {
-		return p.fail(c, Errno{Name: e})
+	if e := d.set(f, c.Opt, v, p.host.KeepAliveDefaults()); e != (Errno{}) {
+		return p.fail(c, e)
 	}
 	if f.conn != nil {
 		p.apply(c.Opt, f)
@@ -177,9 +175,10 @@ func (p *POSIX) apply(opt string, f *pfd) {
 	}
 }
 
-// Getsockopt is getsockopt(fd, level, optname, optval, optlen). As on Linux,
-// a short optlen truncates the int rather than failing; a negative one is
-// EINVAL. The level and option are checked as Setsockopt checks them.
+// Getsockopt is getsockopt(fd, level, optname, optval, optlen). On Linux
+// and FreeBSD a short optlen truncates the int rather than failing, and a
+// negative one is EINVAL; lwIP checks optlen as Setsockopt does. The level
+// and option are checked as Setsockopt checks them.
 func (p *POSIX) Getsockopt(fd, level, optname int, optval []byte, optlen *int) int {
 	d := p.d
 	c := Call{Func: "getsockopt", Level: d.levelName(level), Opt: d.optName(level, optname)}
@@ -191,12 +190,12 @@ func (p *POSIX) Getsockopt(fd, level, optname int, optval []byte, optlen *int) i
 	if optlen == nil || optval == nil || *optlen > len(optval) {
 		return p.fail(c, EFAULT)
 	}
-	ol := 4 // Linux and FreeBSD truncate to a short optlen
-	if d == LwIP {
-		ol = *optlen // lwIP checks it first: EINVAL below sizeof(int)
+	ol := 4 // truncated to a short optlen, below
+	if d.getChecksOptlen {
+		ol = *optlen
 	}
-	if e := d.check(d, level, optname, f.conn != nil, ol); e != "" {
-		return p.fail(c, Errno{Name: e})
+	if e := d.check(d, level, optname, f.conn != nil, ol); e != (Errno{}) {
+		return p.fail(c, e)
 	}
 	if *optlen < 0 {
 		return p.fail(c, EINVAL)
@@ -222,7 +221,7 @@ func (p *POSIX) Connect(fd int, addr netip.AddrPort) int {
 		return p.fail(c, EPROTONOSUPPORT)
 	}
 	if err := f.conn.Connect(addr); err != nil {
-		if e, ok := p.d.ErrnoFromError(err); ok {
+		if e, ok := ErrnoFromError(err); ok { // fail numbers it as the dialect does
 			return p.fail(c, e)
 		}
 		return p.fail(c, EAFNOSUPPORT)
