@@ -137,10 +137,7 @@ func (p Profile) Set(key, value string) (Profile, error) {
 	case "always-keepalive":
 		p.AlwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
 	case "tick":
-		d, err := time.ParseDuration(value)
-		if value == "0" {
-			d, err = 0, nil
-		}
+		d, err := time.ParseDuration(value) // "0" parses too
 		if err != nil || (d != 0 && (d < time.Millisecond || d > 10*time.Second)) {
 			return p, fmt.Errorf("tick=%s: want 0 (exact timers) or a duration from 1ms to 10s, e.g. 500ms", value)
 		}
@@ -282,12 +279,6 @@ func (p Profile) Describe(w io.Writer) error {
 	case "lwip":
 		return p.describeLwIP(w)
 	}
-	mark := func(key string) string {
-		if p.Overridden(key) {
-			return "  (set: " + key + "=" + p.overrides[key] + ")"
-		}
-		return ""
-	}
 	how := "modelled from gVisor's source (pkg/tcpip/transport/tcp), the engine under every kasim host"
 	if p.Measured {
 		how = "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c"
@@ -307,7 +298,7 @@ func (p Profile) Describe(w io.Writer) error {
   gives up          at last received + idle + count x interval: %s%s
   TCP_USER_TIMEOUT  %s%s
   timers            %s%s
-`, p.Title, p.Name, how, p.Idle, p.Interval, p.Count, rst, mark("abort"), ut, mark("user-timeout"), p.TimerSlack(), mark("hz"))
+`, p.Title, p.Name, how, p.Idle, p.Interval, p.Count, rst, p.set("abort"), ut, p.set("user-timeout"), p.TimerSlack(), p.set("hz"))
 	if err != nil {
 		return err
 	}

@@ -40,8 +40,8 @@ func WriteTimeline(w io.Writer, events []Event) error {
 // quiet stretches marked, and at the end every cited rule in full with
 // where to read it.
 type Timeline struct {
-	// Profiles names each host's profile ("linux", "gvisor" or a Windows
-	// profile name, as kasim profiles lists them), so that its events cite the
+	// Profiles names each host's profile ("linux", "gvisor", "freebsd",
+	// "lwip" or a Windows profile name, as kasim profiles lists them), so that its events cite the
 	// rules that host follows. Hosts not named cite the standards only.
 	Profiles map[string]string
 }

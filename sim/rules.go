@@ -302,10 +302,8 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 		switch aborted := c.aborted[connKey(e.Host, e.Conn)]; {
 		case aborted && fam.windows():
 			rs = []rule{ruleWinAbortRST}
-		case aborted && fam == famLinux:
-			rs = []rule{ruleLinuxAbort}
-		case aborted && (fam == famFreeBSD || fam == famLwIP):
-			rs = c.abortRules(e.Host)
+		case aborted && (fam == famLinux || fam == famFreeBSD || fam == famLwIP):
+			rs = c.abortRules(e.Host) // each cites its own abort, RST included
 		default:
 			rs = []rule{ruleResetGeneration}
 		}

@@ -891,7 +891,7 @@ var (
 	winOpts   = map[string]int{"SO_KEEPALIVE": sockopt.SO_KEEPALIVE, "TCP_KEEPALIVE": sockopt.TCP_KEEPALIVE, "TCP_KEEPIDLE": sockopt.TCP_KEEPIDLE,
 		"TCP_KEEPINTVL": sockopt.TCP_KEEPINTVL, "TCP_KEEPCNT": sockopt.TCP_KEEPCNT}
 	// optUnit is the unit of a duration-valued Winsock option, by name.
-	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second, "TCP_USER_TIMEOUT": time.Millisecond}
+	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second}
 )
 
 // optionUnits returns, for host's API, the unit of each option that takes

@@ -113,11 +113,7 @@ func (r *scenarioRunner) setUp() error {
 	r.rec.Note(0, first, note)
 	for i := range s.Hosts {
 		spec := &s.Hosts[i]
-		var opts stack.HostOptions
-		if q := HostTimers(spec.POSIX); q != nil {
-			opts.Timers = q
-		}
-		h, err := r.net.AddHostWith(spec.Name, opts)
+		h, err := r.net.AddHostWith(spec.Name, stack.HostOptions{Timers: HostTimers(spec.POSIX)})
 		if err != nil {
 			return err
 		}
@@ -239,7 +235,7 @@ func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
 	if end := r.ends[key]; end != nil {
 		return end, ""
 	}
-	spec := r.connSpec(a.Conn)
+	spec := r.s.connSpec(a.Conn)
 	if a.End == "server" {
 		return nil, fmt.Sprintf("%s's server end is not open: %s has not accepted the connection yet", a.Conn, spec.Server)
 	}
@@ -262,8 +258,6 @@ func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
 	}
 	return end, ""
 }
-
-func (r *scenarioRunner) connSpec(name string) *ConnSpec { return r.s.connSpec(name) }
 
 func (s *Scenario) connSpec(name string) *ConnSpec {
 	for i := range s.Conns {
@@ -295,7 +289,7 @@ func (r *scenarioRunner) act(i int) {
 	end, why := r.socket(a)
 	if end == nil {
 		out.Skipped = why
-		r.rec.Note(r.net.Now(), r.hostOf(a), fmt.Sprintf("%s: %s not done: %s", a.Pos, a.Do, why))
+		r.rec.Note(r.net.Now(), r.s.socketHost(a), fmt.Sprintf("%s: %s not done: %s", a.Pos, a.Do, why))
 		return
 	}
 	out.Ran = true
@@ -309,10 +303,8 @@ func (r *scenarioRunner) act(i int) {
 	}
 }
 
-func (r *scenarioRunner) hostOf(a *Action) string { return r.s.socketHost(a) }
-
 func (r *scenarioRunner) raddr(a *Action) netip.AddrPort {
-	c := r.connSpec(a.Conn)
+	c := r.s.connSpec(a.Conn)
 	return netip.AddrPortFrom(r.hosts[c.Server].h.Addr(), c.Port)
 }
 

@@ -3,13 +3,13 @@ package stack
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
-// gvisorKeepAlive is what a gVisor endpoint starts with (tcp.DefaultKeepalive*).
-var gvisorKeepAlive = KeepAlive{Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9}
+// gvisorKeepAlive is what a gVisor endpoint starts with.
+var gvisorKeepAlive = KeepAlive{Idle: tcp.DefaultKeepaliveIdle, Interval: tcp.DefaultKeepaliveInterval, Count: tcp.DefaultKeepaliveCount}
 
 // AbortError is the error an application gets when keep-alive gives up.
 type AbortError int
@@ -36,14 +36,14 @@ func (h *Host) SetKeepAliveDefaults(k KeepAlive) error {
 
 // KeepAliveDefaults returns the settings each new connection starts with.
 func (h *Host) KeepAliveDefaults() KeepAlive {
-	k := gvisorKeepAlive
-	if d := h.keepAliveDefaults; d.Idle > 0 {
+	k, d := gvisorKeepAlive, h.keepAliveDefaults
+	if d.Idle > 0 {
 		k.Idle = d.Idle
 	}
-	if d := h.keepAliveDefaults; d.Interval > 0 {
+	if d.Interval > 0 {
 		k.Interval = d.Interval
 	}
-	if d := h.keepAliveDefaults; d.Count > 0 {
+	if d.Count > 0 {
 		k.Count = d.Count
 	}
 	return k
@@ -53,14 +53,14 @@ func (h *Host) KeepAliveDefaults() KeepAlive {
 // differ from gVisor's, so hosts without any keep gVisor's behaviour call
 // for call.
 func (c *Conn) applyDefaults() {
-	d := c.host.keepAliveDefaults
-	if d.Idle > 0 && d.Idle != gvisorKeepAlive.Idle {
+	d := c.host.KeepAliveDefaults()
+	if d.Idle != gvisorKeepAlive.Idle {
 		_ = c.SetKeepAliveIdle(d.Idle)
 	}
-	if d.Interval > 0 && d.Interval != gvisorKeepAlive.Interval {
+	if d.Interval != gvisorKeepAlive.Interval {
 		_ = c.SetKeepAliveInterval(d.Interval)
 	}
-	if d.Count > 0 && d.Count != gvisorKeepAlive.Count {
+	if d.Count != gvisorKeepAlive.Count {
 		_ = c.SetKeepAliveCount(d.Count)
 	}
 }
