@@ -227,6 +227,9 @@ func writeReport(w io.Writer, r *conform.Report) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s: %s\n", row.What, from, live, at(row.Live, row.LiveAt), fmtDur(row.Spread), sim, at(row.Sim, row.SimAt), mark, row.Explanation)
 	}
 	tw.Flush()
+	if !r.Agree() && r.AgreeInShape() {
+		fmt.Fprintf(w, "  (only times differ: on a busy machine the kernel's timers can fire milliseconds late; if more --runs than %d agree, it was the machine)\n", r.Runs)
+	}
 	fmt.Fprintln(w)
 }
 

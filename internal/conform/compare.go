@@ -176,6 +176,7 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 			row.Agree = true
 			row.Explanation = "the same"
 		case diff > allowed:
+			row.OffInTime = true
 			row.Explanation = fmt.Sprintf("%v apart, more than %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
 		default:
 			row.Agree = true

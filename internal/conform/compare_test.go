@@ -73,11 +73,25 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	// A kernel that sends a third probe, and spaces its second 20 ms
 	// further than both the profile and tolerance allow.
 	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, 5*ms, 32*ms, 20*ms)
-	var explained []string
+	var explained, offInTime []string
 	for _, r := range rows {
 		if !r.Agree {
 			explained = append(explained, r.What+": "+r.Explanation)
 		}
+		if r.OffInTime {
+			offInTime = append(offInTime, r.What)
+		}
+	}
+	// Only the late probe is off in time alone; the extra probe is a
+	// difference in shape, which no re-measurement excuses.
+	if strings.Join(offInTime, ",") != "keepalive-probe #2" {
+		t.Errorf("off in time only: %q, want keepalive-probe #2", offInTime)
+	}
+	if rep := (&Report{Rows: rows}); rep.Agree() || rep.AgreeInShape() {
+		t.Errorf("a report with an extra probe: Agree %v, AgreeInShape %v; want both false", rep.Agree(), rep.AgreeInShape())
+	}
+	if rep := (&Report{Rows: rows[:len(rows)-1]}); rep.Agree() || !rep.AgreeInShape() {
+		t.Errorf("a report with only a late probe: Agree %v, AgreeInShape %v; want false, true", rep.Agree(), rep.AgreeInShape())
 	}
 	want := []string{"keepalive-probe #2: 20ms apart, more than 5ms", "keepalive-probe #3: the kernel did this; the profile does not"}
 	if strings.Join(explained, "\n") != strings.Join(want, "\n") {

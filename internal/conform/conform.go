@@ -92,11 +92,15 @@ type Row struct {
 	// (see story).
 	From string
 	// Untimed rows compare shape only: a failed option call.
-	Untimed     bool
-	SimAt       time.Duration
-	LiveAt      time.Duration // the median over the live runs
-	Spread      time.Duration // max - min over the live runs
-	Agree       bool
+	Untimed bool
+	SimAt   time.Duration
+	LiveAt  time.Duration // the median over the live runs
+	Spread  time.Duration // max - min over the live runs
+	Agree   bool
+	// OffInTime marks a row that has the same shape on both sides and
+	// differs only in time, by more than allowed: the one disagreement a
+	// busy machine can cause, by firing a kernel timer late.
+	OffInTime   bool
 	Explanation string
 }
 
@@ -122,6 +126,17 @@ type Report struct {
 func (r *Report) Agree() bool {
 	for _, row := range r.Rows {
 		if !row.Agree {
+			return false
+		}
+	}
+	return len(r.Rows) > 0
+}
+
+// AgreeInShape reports whether every row agrees or differs only in time
+// (Row.OffInTime): every event the profile has, the kernel has, alike.
+func (r *Report) AgreeInShape() bool {
+	for _, row := range r.Rows {
+		if !row.Agree && !row.OffInTime {
 			return false
 		}
 	}

@@ -73,10 +73,12 @@ func errnoOf(err error) string {
 func TestProgramAsTheStack(t *testing.T) {
 	needLive(t)
 	data, _ := fs.ReadFile(Scenarios, "scenarios/1-peer-dead.yaml")
-	rep, err := Compare("1-peer-dead.yaml", data, Options{Profile: "linux", Runs: 1, Stack: []string{os.Args[0]}})
+	opts := Options{Profile: "linux", Runs: 1, Stack: []string{os.Args[0]}}
+	rep, err := Compare("1-peer-dead.yaml", data, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep = remeasureIfOffInTime(t, rep, "1-peer-dead.yaml", data, opts)
 	var told string
 	for _, e := range rep.Live {
 		if n, ok := e.(*sim.NoteEvent); ok && strings.Contains(n.Text, "started") {
@@ -90,7 +92,6 @@ func TestProgramAsTheStack(t *testing.T) {
 	}
 	keys := map[string]bool{}
 	for _, row := range rep.Rows {
-		t.Logf("%s: program %q linux %q: %s", row.What, row.Live, row.Sim, row.Explanation)
 		keys[row.What] = true
 	}
 	if !rep.Agree() || !keys["keepalive-probe #3"] || !keys["recv error"] {
@@ -111,13 +112,12 @@ func TestPythonExampleProgram(t *testing.T) {
 		t.Skip("no python3: the example program is not run")
 	}
 	data, _ := fs.ReadFile(Scenarios, "scenarios/6-answered-with-data.yaml")
-	rep, err := Compare("6-answered-with-data.yaml", data, Options{Profile: "linux", Runs: 1, Stack: []string{py, "testdata/keepalive_client.py"}})
+	opts := Options{Profile: "linux", Runs: 1, Stack: []string{py, "testdata/keepalive_client.py"}}
+	rep, err := Compare("6-answered-with-data.yaml", data, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range rep.Rows {
-		t.Logf("%s: program %q linux %q: %s", row.What, row.Live, row.Sim, row.Explanation)
-	}
+	rep = remeasureIfOffInTime(t, rep, "6-answered-with-data.yaml", data, opts)
 	if !rep.Agree() {
 		t.Error("the example program through the kernel differs from the linux profile")
 	}
@@ -172,10 +172,8 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n(this test runs the kernel in network namespaces: it needs root; KASIM_LIVE=0 skips it)", err)
 			}
-			for _, row := range rep.Rows {
-				t.Logf("%-20s after %-12s kernel %-22s %v (spread %v)  linux %-22s %v  %s",
-					row.What, row.From, row.Live, row.LiveAt, row.Spread, row.Sim, row.SimAt, row.Explanation)
-			}
+			opts.PCAP = nil
+			rep = remeasureIfOffInTime(t, rep, e.Name(), data, opts)
 			if !rep.Agree() {
 				t.Errorf("the linux profile and the kernel differ on %s", rep.Scenario)
 			}
@@ -189,6 +187,39 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 				t.Errorf("%s: no probe compared: the scenario tests nothing", rep.Scenario)
 			}
 		})
+	}
+}
+
+// remeasureIfOffInTime logs rep's rows and, where they differ only in
+// time, measures the scenario again with three runs and returns that
+// report instead. On a busy machine (CI runs other packages' tests
+// beside these) the kernel's timer softirq can run a jiffy or more late:
+// CI saw an RST 5.3 ms late after a punctual probe. A real difference in
+// the model is there every time, so it must show again in a fresh
+// measurement whose median no single late timer decides.
+func remeasureIfOffInTime(t *testing.T, rep *Report, name string, data []byte, opts Options) *Report {
+	t.Helper()
+	logRows(t, rep)
+	if rep.Agree() || !rep.AgreeInShape() {
+		return rep
+	}
+	t.Logf("%s differs in time only: measuring it again, three runs", rep.Scenario)
+	opts.Runs = 3
+	rep, err := Compare(name, data, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRows(t, rep)
+	return rep
+}
+
+// logRows logs each compared row of a report, for the reader of a
+// failure.
+func logRows(t *testing.T, rep *Report) {
+	t.Helper()
+	for _, row := range rep.Rows {
+		t.Logf("%-20s after %-12s kernel %-22s %v (spread %v)  %s %-22s %v  %s",
+			row.What, row.From, row.Live, row.LiveAt, row.Spread, rep.Profile, row.Sim, row.SimAt, row.Explanation)
 	}
 }
 
