@@ -59,6 +59,11 @@ type Profile struct {
 	// AbortError is the error the application gets when keep-alive gives
 	// up: "ETIMEDOUT" or "ECONNABORTED" (lwIP's ERR_ABRT).
 	AbortError string
+	// CloseStopsKeepAlive says a connection the application closed probes
+	// no more (Linux: its orphan waits out FIN-WAIT-2 as a timewait
+	// socket, which has no keep-alive timer); gVisor's orphan goes on
+	// probing in FIN-WAIT-2.
+	CloseStopsKeepAlive bool
 
 	// Measured says the profile has been held against the real stack
 	// (kasim conform); otherwise it is modelled from source.
@@ -70,7 +75,7 @@ type Profile struct {
 
 var table = []Profile{
 	{Name: "linux", Title: "Linux", Dialect: "linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
-		AbortRST: true, UserTimeoutReplacesCount: true, HZ: 250, AbortError: "ETIMEDOUT", Measured: true,
+		AbortRST: true, UserTimeoutReplacesCount: true, HZ: 250, AbortError: "ETIMEDOUT", CloseStopsKeepAlive: true, Measured: true,
 		settings: []string{"hz", "abort", "user-timeout"}},
 	{Name: "gvisor", Title: "gVisor netstack", Dialect: "linux", Idle: 2 * time.Hour, Interval: 75 * time.Second, Count: 9,
 		AbortError: "ETIMEDOUT", settings: []string{"hz", "abort", "user-timeout"}},
@@ -307,6 +312,13 @@ func (p Profile) Describe(w io.Writer) error {
   option changes    setting any keep-alive option on an established connection restarts the
                     idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)
 `)
+	after := "an orphan in FIN-WAIT-2 goes on probing until gVisor's FIN-WAIT-2 timeout (60 s)"
+	if p.CloseStopsKeepAlive {
+		after = "no more probes: an orphan waits out FIN-WAIT-2 as a timewait socket, which has no\n                    keep-alive timer (tcp_rcv_state_process, tcp_time_wait)"
+	}
+	if err == nil {
+		_, err = fmt.Fprintf(w, "  after close()     %s\n", after)
+	}
 	if err == nil && p.Name == "linux" {
 		_, err = fmt.Fprint(w, `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for

@@ -334,8 +334,7 @@ func (r *scenarioRunner) winsock(a *Action, end *sockEnd, out *CallOutcome) {
 	case DoRecv:
 		out.Result = ws.Recv(s, r.buf)
 	case DoClose:
-		out.Result = ws.Closesocket(s)
-		delete(r.ends, SocketKey(a.Conn, a.End))
+		out.Result = ws.Closesocket(s) // the end stays: later calls get WSAENOTSOCK
 	}
 	if out.Result == sockopt.SOCKET_ERROR {
 		e := ws.LastError()
@@ -349,24 +348,7 @@ func (r *scenarioRunner) winsock(a *Action, end *sockEnd, out *CallOutcome) {
 }
 
 func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
-	px, fd, c := end.host.px, end.fd, end.conn
-	// Data calls go to the connection directly; they are reported the
-	// way the option calls are.
-	data := func(call string, n int, err error) {
-		rc := sockopt.Call{Func: call, Conn: c, Value: n, Result: n}
-		if err != nil {
-			e, ok := px.Dialect().ErrnoFromError(err)
-			if !ok {
-				e = sockopt.Errno{Name: err.Error()}
-			}
-			rc.Result, rc.Err = -1, e
-			if e.Name != "EAGAIN" {
-				r.rec.AppError(r.net.Now(), c, call, e)
-			}
-		}
-		r.rec.WinsockCall(r.net.Now(), end.host.spec.Name, rc)
-		out.Result, out.Error, out.Code = rc.Result, rc.Err.Name, rc.Err.Code
-	}
+	px, fd := end.host.px, end.fd
 	switch a.Do {
 	case DoConnect:
 		out.Result = px.Connect(fd, r.raddr(a))
@@ -377,25 +359,18 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 		out.Result = px.Getsockopt(fd, a.Level, a.Opt, buf, &n)
 		out.Value = int64(int32(binary.LittleEndian.Uint32(buf)))
 	case DoSend:
-		n, err := c.Send(a.Data)
-		data("send", n, err)
-		return
+		out.Result = px.Send(fd, a.Data)
 	case DoRecv:
-		n, err := c.Recv(r.buf)
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
-		data("recv", n, err)
-		return
+		out.Result = px.Recv(fd, r.buf)
 	case DoClose:
-		c.OnEvent(nil)
-		data("close", 0, c.Close())
-		delete(r.ends, SocketKey(a.Conn, a.End))
-		return
+		out.Result = px.Close(fd) // the end stays: later calls get EBADF
 	}
 	if out.Result == -1 {
 		e := px.Errno()
 		out.Error, out.Code = e.Name, e.Code
+		if (a.Do == DoRecv || a.Do == DoSend) && e.Name != "EAGAIN" {
+			r.rec.AppError(r.net.Now(), end.conn, a.Do, e)
+		}
 	}
 }
 

@@ -29,6 +29,10 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 		return err
 	}
 	h.SetAbortRST(p.AbortRST)
+	// Whether Windows probes a connection after closesocket is not
+	// documented; kasim's choice is that keep-alive, a socket option,
+	// ends with the socket, as on Linux (README, Windows profiles).
+	h.SetCloseStopsKeepAlive(true)
 	return nil
 }
 
@@ -40,6 +44,7 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 // HostTimers.)
 func ApplyPOSIX(h *stack.Host, p posixprofile.Profile) {
 	h.SetAbortRST(p.AbortRST)
+	h.SetCloseStopsKeepAlive(p.CloseStopsKeepAlive)
 	h.SetUserTimeoutReplacesCount(p.UserTimeoutReplacesCount)
 	// Only what differs from gVisor's 2 h / 75 s / 9 is applied.
 	_ = h.SetKeepAliveDefaults(stack.KeepAlive{Idle: p.Idle, Interval: p.Interval, Count: p.Count})

@@ -2,7 +2,9 @@ package sockopt
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"time"
 
@@ -38,6 +40,7 @@ var (
 	ESOCKTNOSUPPORT = Errno{"ESOCKTNOSUPPORT", 94}
 	EAFNOSUPPORT    = Errno{"EAFNOSUPPORT", 97}
 	EINPROGRESS     = Errno{"EINPROGRESS", 115}
+	ENOTCONN        = Errno{"ENOTCONN", 107}
 )
 
 // POSIX is the BSD-socket surface of one simulated host, in one Dialect's
@@ -240,6 +243,80 @@ func (p *POSIX) Accept(c *stack.Conn) int {
 	p.next++
 	p.fds[fd] = f
 	return p.report(Call{Func: "accept", Conn: c, Value: c.RemoteAddr().String(), Result: fd})
+}
+
+// Send is send(fd, b, 0) on a non-blocking socket: the count the stack
+// took, or -1 with EAGAIN when it took nothing, the connection's error, or
+// EBADF for no such descriptor (a closed one).
+func (p *POSIX) Send(fd int, b []byte) int {
+	f, c, e := p.stream("send", fd)
+	if e != (Errno{}) {
+		return p.fail(c, e)
+	}
+	n, err := f.conn.Send(b)
+	return p.transfer(c, n, err)
+}
+
+// Recv is recv(fd, buf, 0) on a non-blocking socket: the count read, 0 at
+// the end of the stream, or -1 with EAGAIN when nothing is there, the
+// connection's error (ETIMEDOUT when keep-alive gave up), or EBADF.
+func (p *POSIX) Recv(fd int, buf []byte) int {
+	f, c, e := p.stream("recv", fd)
+	if e != (Errno{}) {
+		return p.fail(c, e)
+	}
+	n, err := f.conn.Recv(buf)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return p.transfer(c, n, err)
+}
+
+// Close is close(fd): the connection closes (a FIN goes out if it was
+// open) and the descriptor is gone, so every later call on it fails with
+// EBADF.
+func (p *POSIX) Close(fd int) int {
+	c := Call{Func: "close"}
+	f := p.fds[fd]
+	if f == nil {
+		return p.fail(c, EBADF)
+	}
+	delete(p.fds, fd)
+	if f.conn != nil {
+		c.Conn = f.conn
+		f.conn.OnEvent(nil)
+		_ = f.conn.Close()
+	}
+	return p.report(c)
+}
+
+// stream finds fd's connection for a data call, or the errno: EBADF for no
+// such descriptor, ENOTCONN for a datagram socket, which kasim does not
+// carry.
+func (p *POSIX) stream(call string, fd int) (*pfd, Call, Errno) {
+	c := Call{Func: call}
+	f := p.fds[fd]
+	if f == nil {
+		return nil, c, EBADF
+	}
+	c.Conn = f.conn
+	if f.conn == nil {
+		return nil, c, ENOTCONN
+	}
+	return f, c, Errno{}
+}
+
+// transfer reports a data call that moved n bytes or failed with err.
+func (p *POSIX) transfer(c Call, n int, err error) int {
+	c.Value, c.Result = n, n
+	if err == nil {
+		return p.report(c)
+	}
+	e, ok := ErrnoFromError(err)
+	if !ok {
+		e = Errno{Name: err.Error()}
+	}
+	return p.fail(c, e)
 }
 
 // Conn returns the simulated connection behind fd, or nil.

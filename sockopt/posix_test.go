@@ -3,6 +3,7 @@ package sockopt
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +101,37 @@ func TestPOSIXUserTimeoutReachesTheStack(t *testing.T) {
 		t.Errorf("TCP_USER_TIMEOUT reads % x, want 5000", got)
 	}
 	wantErrno(t, "TCP_USER_TIMEOUT -1", p.Setsockopt(fd, IPPROTO_TCP, LinuxTCP_USER_TIMEOUT, dword(0xFFFFFFFF), 4), p, EINVAL)
+}
+
+// Data calls and close: send and recv on a connected socket move bytes,
+// recv without data is EAGAIN, and after close the descriptor is gone:
+// every call on it fails with EBADF, close included.
+func TestPOSIXDataAndClose(t *testing.T) {
+	n, p, addr := newPOSIX(t)
+	fd := p.Socket(LinuxAF_INET, SOCK_STREAM, 0)
+	wantErrno(t, "connect", p.Connect(fd, addr), p, EINPROGRESS)
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Send(fd, []byte("hello")); got != 5 {
+		t.Errorf("send = %d (%v), want 5", got, p.Errno())
+	}
+	wantErrno(t, "recv with nothing there", p.Recv(fd, make([]byte, 8)), p, Errno{"EAGAIN", 11})
+	var calls []string
+	p.OnCall = func(c Call) { calls = append(calls, c.Func) }
+	if got := p.Close(fd); got != 0 {
+		t.Errorf("close = %d (%v), want 0", got, p.Errno())
+	}
+	if p.Conn(fd) != nil {
+		t.Error("the closed descriptor still names a connection")
+	}
+	wantErrno(t, "send after close", p.Send(fd, []byte("x")), p, EBADF)
+	wantErrno(t, "recv after close", p.Recv(fd, make([]byte, 8)), p, EBADF)
+	wantErrno(t, "setsockopt after close", p.Setsockopt(fd, LinuxSOL_SOCKET, LinuxSO_KEEPALIVE, dword(1), 4), p, EBADF)
+	wantErrno(t, "close again", p.Close(fd), p, EBADF)
+	if want := "close send recv setsockopt close"; strings.Join(calls, " ") != want {
+		t.Errorf("calls reported: %q, want %q", calls, want)
+	}
+	udp := p.Socket(LinuxAF_INET, SOCK_DGRAM, 0)
+	wantErrno(t, "send on a datagram socket", p.Send(udp, []byte("x")), p, ENOTCONN)
 }

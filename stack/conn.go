@@ -141,6 +141,7 @@ type Conn struct {
 	keepAliveOn    bool
 	registered     bool
 	keepAliveAbort bool
+	closed         bool // the application closed it
 	// userTimeout is TCP_USER_TIMEOUT as set; count the probe count the
 	// application set (0: the stack's default), kept apart from gVisor's
 	// while a user timeout replaces it (Host.SetUserTimeoutReplacesCount).
@@ -303,8 +304,14 @@ func (c *Conn) Recv(p []byte) (int, error) {
 	return 0, &OpError{Op: "recv", Conn: c, Err: c.abortErr(err)}
 }
 
-// Close closes the socket (a FIN goes out if the connection was open).
+// Close closes the socket (a FIN goes out if the connection was open). On
+// a host where close stops keep-alive (SetCloseStopsKeepAlive) the orphan
+// probes no more.
 func (c *Conn) Close() error {
+	c.closed = true
+	if !c.keepAliveWanted() && c.ep.SocketOptions().GetKeepAlive() {
+		c.ep.SocketOptions().SetKeepAlive(false)
+	}
 	c.ep.Close()
 	c.refresh()
 	return nil

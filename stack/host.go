@@ -56,6 +56,9 @@ type Host struct {
 	alwaysKeepAlive   bool
 	keepAliveStates   []State
 	abortError        AbortError
+	// closeStopsKeepAlive: a connection the application closed no longer
+	// probes (Linux's orphans); gVisor's go on until they end.
+	closeStopsKeepAlive bool
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }

@@ -78,6 +78,13 @@ func (h *Host) SetAlwaysKeepAlive(on bool) { h.alwaysKeepAlive = on }
 // every state gVisor probes in.
 func (h *Host) SetKeepAliveStates(states ...State) { h.keepAliveStates = slices.Clone(states) }
 
+// SetCloseStopsKeepAlive makes close() end a connection's keep-alive, as on
+// Linux: an orphan in FIN-WAIT-2 becomes a timewait socket, which has no
+// keep-alive timer, and every other state it passes through has its FIN
+// outstanding. gVisor itself goes on probing an orphan in FIN-WAIT-2 until
+// its FIN-WAIT-2 timeout.
+func (h *Host) SetCloseStopsKeepAlive(on bool) { h.closeStopsKeepAlive = on }
+
 // SetKeepAliveAbortError sets the error the application gets when
 // keep-alive gives up on a connection.
 func (h *Host) SetKeepAliveAbortError(e AbortError) { h.abortError = e }
@@ -86,6 +93,9 @@ func (h *Host) SetKeepAliveAbortError(e AbortError) { h.abortError = e }
 // switched on (by the application, or for every connection) and, once
 // synchronized, in a state the host probes in.
 func (c *Conn) keepAliveWanted() bool {
+	if c.closed && c.host.closeStopsKeepAlive {
+		return false
+	}
 	return (c.keepAliveOn || c.host.alwaysKeepAlive) && c.probesIn(c.state)
 }
 

@@ -45,17 +45,20 @@ func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 	}
 }
 
-// lwIP probes only in ESTABLISHED and CLOSE-WAIT: after the client closes
-// and the server acknowledges the FIN without closing, the client sits in
-// FIN-WAIT-2 and sends nothing, where gVisor alone would probe.
-func TestKeepAliveStatesStopProbes(t *testing.T) {
-	probesInFinWait2 := func(limit bool) int {
+// After the client closes and the server acknowledges the FIN without
+// closing, the client sits in FIN-WAIT-2 as an orphan. gVisor alone goes on
+// probing it; lwIP probes only in ESTABLISHED and CLOSE-WAIT
+// (SetKeepAliveStates), and on Linux close ends keep-alive
+// (SetCloseStopsKeepAlive): neither sends anything.
+func TestOrphanInFinWait2(t *testing.T) {
+	probesInFinWait2 := func(states bool, closeStops bool) int {
 		n, client, server, _ := pair(t, Config{Seed: 2}, nil)
 		var probes []time.Duration
 		n.Observe(&probeClock{host: client, at: &probes})
-		if limit {
+		if states {
 			client.SetKeepAliveStates(Established, CloseWait)
 		}
+		client.SetCloseStopsKeepAlive(closeStops)
 		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -69,16 +72,22 @@ func TestKeepAliveStatesStopProbes(t *testing.T) {
 		if err := n.RunFor(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
-		if c.State() != FinWait2 && c.State() != Closed {
+		if c.State() != FinWait2 {
 			t.Fatalf("state %s after close, want FIN-WAIT-2", c.State())
 		}
+		t.Logf("states %v, close stops %v: probes at %v", states, closeStops, probes)
 		return len(probes)
 	}
-	if got := probesInFinWait2(true); got != 0 {
+	// The FIN is acknowledged at 1 s; each probe is answered, so the next
+	// waits the idle time again: 3, 5, 7, 9 and 11 s.
+	if got := probesInFinWait2(false, false); got != 5 {
+		t.Errorf("gVisor alone: %d probes in FIN-WAIT-2, want 5", got)
+	}
+	if got := probesInFinWait2(true, false); got != 0 {
 		t.Errorf("%d probes in FIN-WAIT-2 with the states limited, want none", got)
 	}
-	if got := probesInFinWait2(false); got == 0 {
-		t.Log("gVisor alone sends no probes in FIN-WAIT-2 either")
+	if got := probesInFinWait2(false, true); got != 0 {
+		t.Errorf("%d probes after close where close stops keep-alive, want none", got)
 	}
 }
 

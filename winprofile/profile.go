@@ -321,6 +321,7 @@ func (p Profile) Fields() []Field {
 	f = append(f, p.overridden("probe-bytes", payload),
 		Field{"error, operation in progress", p.ErrInProgress().String(), "Windows Sockets error codes: keep-alive failure"},
 		Field{"error, later calls", p.ErrLater().String(), "Windows Sockets error codes"},
+		Field{"after closesocket", "no probes; calls on the handle fail with WSAENOTSOCK", "undocumented whether the orphan probes (unknown); kasim's choice: keep-alive is a socket option and ends with the socket, as on Linux. WSAENOTSOCK: " + seed},
 	)
 	abort := Field{"on the wire at abort", "RST", "undocumented (unknown); kasim's choice, as Windows resets connections it abandons after retransmission timeouts"}
 	if !p.AbortRST {
