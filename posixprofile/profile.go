@@ -312,13 +312,6 @@ func (p Profile) Describe(w io.Writer) error {
   option changes    setting any keep-alive option on an established connection restarts the
                     idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)
 `)
-	after := "an orphan in FIN-WAIT-2 goes on probing until gVisor's FIN-WAIT-2 timeout (60 s)"
-	if p.CloseStopsKeepAlive {
-		after = "no more probes: an orphan waits out FIN-WAIT-2 as a timewait socket, which has no\n                    keep-alive timer (tcp_rcv_state_process, tcp_time_wait)"
-	}
-	if err == nil {
-		_, err = fmt.Fprintf(w, "  after close()     %s\n", after)
-	}
 	if err == nil && p.Name == "linux" {
 		_, err = fmt.Fprint(w, `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for
@@ -326,6 +319,13 @@ func (p Profile) Describe(w io.Writer) error {
   retransmission    gVisor's (RFC 6298 RTO, 200 ms minimum), not the kernel's tcp_retries2
                     schedule: data retransmission timing is not held to Linux's
 `)
+	}
+	after := "an orphan in FIN-WAIT-2 goes on probing until gVisor's FIN-WAIT-2 timeout (60 s)"
+	if p.CloseStopsKeepAlive {
+		after = "no more probes: an orphan waits out FIN-WAIT-2 as a timewait socket, which has no\n                    keep-alive timer (tcp_rcv_state_process, tcp_time_wait)"
+	}
+	if err == nil {
+		_, err = fmt.Fprintf(w, "  after close()     %s\n", after)
 	}
 	return err
 }

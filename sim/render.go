@@ -218,7 +218,10 @@ func describe(e Event) (text, why string) {
 		case ActionAbort:
 			text = fmt.Sprintf("sock%d keep-alive gives up: %s unanswered", e.Conn, plural(e.Unanswered, "probe"))
 			ut := time.Duration(e.UserTimeoutNS)
-			if e.Unanswered < e.Count || (ut > 0 && time.Duration(e.TNS-e.LastRecvNS) >= ut) {
+			if e.Count == 0 {
+				text = fmt.Sprintf("sock%d keep-alive gives up without a probe", e.Conn)
+				why = fmt.Sprintf("last received %s + idle %v; a probe count of 0 sends none", last, idle)
+			} else if e.Unanswered < e.Count || (ut > 0 && time.Duration(e.TNS-e.LastRecvNS) >= ut) {
 				setting := "TCP_USER_TIMEOUT"
 				if ut > 0 {
 					setting += " " + ut.String()

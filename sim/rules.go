@@ -120,6 +120,12 @@ var (
 	ruleWinConnReset = rule{"MS WSAECONNRESET",
 		"WSAECONNRESET 10054: the connection was reset, by the peer or by keep-alive activity detecting a failure; after the latter, operations in progress fail with WSAENETRESET and subsequent ones with WSAECONNRESET.",
 		msErrors}
+	ruleWinConnAborted = rule{"MS WSAECONNABORTED",
+		"WSAECONNABORTED 10053: an established connection was aborted by the software in the host, possibly due to a data transmission time-out or protocol error. kasim reports it when retransmission, not keep-alive, gives a Windows connection up (keep-alive's is WSAENETRESET).",
+		msErrors}
+	ruleWinLegacyRetransmissions = rule{"MS TcpMaxDataRetransmissions",
+		"Windows 2000, XP and Server 2003: TcpMaxDataRetransmissions (default 5) is how many times TCP retransmits an unacknowledged data segment before it gives the connection up; the same value counts keep-alive probes.",
+		msKeep + "; Microsoft, TCP/IP registry values for Windows 2000 and Windows Server 2003"}
 	ruleWinOverlapped = rule{"MS overlapped I/O",
 		"An overlapped call that cannot finish at once returns SOCKET_ERROR with WSA_IO_PENDING and completes later, through its completion routine, event or port.",
 		msOverlap}
@@ -231,10 +237,13 @@ type citer struct {
 	reset   map[string]bool   // hosts that received a reset
 	synAck  map[string]bool   // flows "src>dst" whose SYN-ACK awaits the handshake's ACK
 	states  map[string]string // host/conn -> its TCP state
+	// retransmitted: host/conn that has retransmitted; when neither
+	// keep-alive nor a reset ended it, retransmission did.
+	retransmitted map[string]bool
 }
 
 func newCiter(profiles map[string]string) *citer {
-	c := &citer{family: map[string]family{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}}
+	c := &citer{family: map[string]family{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}, retransmitted: map[string]bool{}}
 	for host, p := range profiles {
 		c.family[host] = familyOf(p)
 	}
@@ -296,6 +305,7 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 		rs = []rule{ruleUnacceptableAck}
 	case ClassRetransmission:
 		rs = []rule{ruleRTO}
+		c.retransmitted[connKey(e.Host, e.Conn)] = true
 	case ClassFIN:
 		rs = []rule{ruleClose}
 	case ClassRST:
@@ -392,8 +402,20 @@ func (c *citer) state(e *StateEvent) []rule {
 		if c.reset[e.Host] && e.From != "TIME-WAIT" && e.From != "LAST-ACK" {
 			return []rule{ruleRSTArrives}
 		}
+		if c.retransmitted[connKey(e.Host, e.Conn)] && e.From != "TIME-WAIT" && e.From != "LAST-ACK" {
+			return c.retransmissionRules(e.Host)
+		}
 	}
 	return []rule{ruleClose}
+}
+
+// retransmissionRules are what a host follows when retransmission gives a
+// connection up.
+func (c *citer) retransmissionRules(host string) []rule {
+	if c.family[host] == famWinLegacy {
+		return []rule{ruleR2, ruleWinLegacyRetransmissions}
+	}
+	return []rule{ruleR2}
 }
 
 // abortRules are what a host's keep-alive abort follows, for the events it
@@ -428,6 +450,11 @@ func (c *citer) appError(e *AppErrorEvent) []rule {
 		return []rule{ruleRSTArrives}
 	case "ECONNRESET":
 		return []rule{ruleRSTArrives}
+	case "WSAECONNABORTED":
+		if c.retransmitted[connKey(e.Host, e.Conn)] {
+			return append([]rule{ruleWinConnAborted}, c.retransmissionRules(e.Host)...)
+		}
+		return []rule{ruleWinConnAborted}
 	case "ECONNABORTED":
 		if aborted && c.family[e.Host] == famLwIP {
 			return c.abortRules(e.Host)
@@ -447,7 +474,7 @@ func (c *citer) call(e *SockOptEvent) []rule {
 	fam := c.family[e.Host]
 	win := strings.HasPrefix(e.Error, "WSA") || fam.windows()
 	switch e.Error {
-	case "WSAENETRESET", "WSAECONNRESET", "ECONNRESET", "ETIMEDOUT", "ECONNABORTED":
+	case "WSAENETRESET", "WSAECONNRESET", "WSAECONNABORTED", "ECONNRESET", "ETIMEDOUT", "ECONNABORTED":
 		// A call failing because the connection is gone: the same rules as
 		// the error the stack reports.
 		return c.appError(&AppErrorEvent{Header: e.Header, Conn: e.Conn, Op: e.Call, Error: e.Error, Code: e.Code})

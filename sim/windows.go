@@ -23,7 +23,8 @@ func FeaturesOf(p winprofile.Profile) sockopt.Features {
 }
 
 // ApplyWire gives a host the profile's behaviour below the stack: the
-// probe's payload and what goes out when keep-alive gives up.
+// probe's payload, what goes out when keep-alive gives up, that close ends
+// keep-alive, and on 2000/XP/2003 the data retransmission limit.
 func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 	if err := h.SetProbePayload(p.ProbeBytes); err != nil {
 		return err
@@ -33,6 +34,11 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 	// documented; kasim's choice is that keep-alive, a socket option,
 	// ends with the socket, as on Linux (README, Windows profiles).
 	h.SetCloseStopsKeepAlive(true)
+	if p.Family == winprofile.Legacy {
+		// 2000/XP/2003: the registry value that counts probes also
+		// bounds data retransmission.
+		return h.SetMaxRetransmissions(p.Registry.TcpMaxDataRetransmissions)
+	}
 	return nil
 }
 

@@ -569,10 +569,7 @@ func (w *Winsock) poll(s SOCKET, ws *wsock) {
 		w.report(c)
 		done(0, WSAError{})
 	default:
-		e := w.errorOf(ws, err)
-		if ws.conn.AbortedByKeepAlive() || e == WSAENETRESET {
-			e = WSAENETRESET // the operation in progress when keep-alive gave up
-		}
+		e := w.errorOf(ws, err) // WSAENETRESET for the operation in progress when keep-alive gave up
 		ws.failed = true
 		c.Result, c.Err = SOCKET_ERROR, e
 		w.report(c)
@@ -632,7 +629,11 @@ func (w *Winsock) Conn(s SOCKET) *stack.Conn {
 }
 
 // errorOf maps a failed stack call to the Winsock error an application
-// sees. A timeout with keep-alive on is keep-alive giving up: WSAENETRESET.
+// sees. A timeout is keep-alive giving up (WSAENETRESET, "broken due to
+// keep-alive activity"), a connect that timed out (WSAETIMEDOUT), or else
+// retransmission giving up on an established connection: WSAECONNABORTED,
+// "possibly due to a data transmission time-out" (Windows Sockets error
+// codes).
 func (w *Winsock) errorOf(ws *wsock, err error) WSAError {
 	var op *stack.OpError
 	if !errors.As(err, &op) {
@@ -640,10 +641,13 @@ func (w *Winsock) errorOf(ws *wsock, err error) WSAError {
 	}
 	switch op.Err.(type) {
 	case *tcpip.ErrTimeout:
-		if ws.keepAlive {
+		switch {
+		case ws.conn.AbortedByKeepAlive():
 			return WSAENETRESET
+		case !ws.conn.WasEstablished():
+			return WSAETIMEDOUT
 		}
-		return WSAETIMEDOUT
+		return WSAECONNABORTED
 	case *tcpip.ErrConnectionReset:
 		return WSAECONNRESET
 	case *tcpip.ErrConnectionRefused:

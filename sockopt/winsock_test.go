@@ -425,3 +425,41 @@ func FuzzOptionCalls(f *testing.F) {
 		}
 	})
 }
+
+// A timeout that is not keep-alive's: retransmission giving up an
+// established connection is WSAECONNABORTED ("possibly due to a data
+// transmission time-out"), keep-alive on or not, and a connect that times
+// out is WSAETIMEDOUT (Windows Sockets error codes).
+func TestTimeoutsThatAreNotKeepAlive(t *testing.T) {
+	r := newRig(t, vista).started(t)
+	s := r.stream(t)
+	r.ws.Setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, dword(1), 4)
+	r.ws.Connect(s, r.addr())
+	if err := r.net.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var got WSAError
+	r.ws.RecvAsync(s, make([]byte, 64), func(n int, e WSAError) { got = e })
+	r.net.Silence(r.server, stack.Inbound)
+	if n := r.ws.Send(s, []byte("data")); n != 4 {
+		t.Fatalf("send = %d, %v", n, r.ws.LastError())
+	}
+	if err := r.net.RunFor(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got != WSAECONNABORTED {
+		t.Errorf("pending recv after retransmission gave up: %v, want %v", got, WSAECONNABORTED)
+	}
+
+	c := newRig(t, vista).started(t)
+	c.net.Silence(c.server, stack.Both)
+	s = c.stream(t)
+	var connectErr WSAError
+	c.ws.ConnectEx(s, c.addr(), func(e WSAError) { connectErr = e })
+	if err := c.net.RunFor(time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if connectErr != WSAETIMEDOUT {
+		t.Errorf("ConnectEx to a silent host: %v, want %v", connectErr, WSAETIMEDOUT)
+	}
+}

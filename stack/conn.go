@@ -142,6 +142,7 @@ type Conn struct {
 	registered     bool
 	keepAliveAbort bool
 	closed         bool // the application closed it
+	established    bool // it reached a synchronized state
 	// userTimeout is TCP_USER_TIMEOUT as set; count the probe count the
 	// application set (0: the stack's default), kept apart from gVisor's
 	// while a user timeout replaces it (Host.SetUserTimeoutReplacesCount).
@@ -444,10 +445,11 @@ func (c *Conn) refresh() {
 	}
 	from := c.state
 	c.state = st
+	c.established = c.established || st.synchronized()
 	n := c.host.net
 	key := keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())
 	f := c.host.flows[key]
-	if st == Closed && from.synchronized() && c.registered && f != nil && f.unanswered > 0 {
+	if st == Closed && from.synchronized() && c.registered && f != nil && (f.unanswered > 0 || c.gaveUpWithoutProbing(from, f)) {
 		c.keepAliveAbort = true
 	}
 	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}

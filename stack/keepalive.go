@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -85,6 +86,18 @@ func (h *Host) SetKeepAliveStates(states ...State) { h.keepAliveStates = slices.
 // its FIN-WAIT-2 timeout.
 func (h *Host) SetCloseStopsKeepAlive(on bool) { h.closeStopsKeepAlive = on }
 
+// SetMaxRetransmissions sets how many times the host retransmits an
+// unacknowledged segment before it gives the connection up (gVisor's
+// TCPMaxRetriesOption; its default is 15, as Linux's tcp_retries2). The
+// application then gets a timeout, which is not keep-alive's doing.
+func (h *Host) SetMaxRetransmissions(n uint32) error {
+	opt := tcpip.TCPMaxRetriesOption(n)
+	if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {
+		return fmt.Errorf("stack: %s: max retransmissions %d: %s", h.name, n, err)
+	}
+	return nil
+}
+
 // SetKeepAliveAbortError sets the error the application gets when
 // keep-alive gives up on a connection.
 func (h *Host) SetKeepAliveAbortError(e AbortError) { h.abortError = e }
@@ -101,6 +114,24 @@ func (c *Conn) keepAliveWanted() bool {
 
 func (c *Conn) probesIn(s State) bool {
 	return len(c.host.keepAliveStates) == 0 || !s.synchronized() || slices.Contains(c.host.keepAliveStates, s)
+}
+
+// gaveUpWithoutProbing reports whether keep-alive with a probe count of 0
+// ended the connection, which it does at the idle time without a probe
+// (Windows 2000/XP/2003 with both registry counts 0). Nothing else closes a
+// connection that has nothing outstanding and has received nothing for
+// the idle time, outside TIME-WAIT: an RST or the last ACK would have been
+// received just now, and outstanding data means retransmission decided.
+func (c *Conn) gaveUpWithoutProbing(from State, f *flow) bool {
+	if from == TimeWait || f.outstanding() || !c.ep.SocketOptions().GetKeepAlive() {
+		return false
+	}
+	if n, _ := c.ep.GetSockOptInt(tcpip.KeepaliveCountOption); n != 0 {
+		return false
+	}
+	var idle tcpip.KeepaliveIdleOption
+	_ = c.ep.GetSockOpt(&idle)
+	return c.host.net.Now()-f.lastRecv >= time.Duration(idle)
 }
 
 // abortErr turns gVisor's ErrTimeout for a keep-alive abort into the

@@ -3,10 +3,12 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // FreeBSD's always_keepalive: a connection whose application never asked
@@ -113,3 +115,95 @@ func TestKeepAliveAbortError(t *testing.T) {
 		t.Errorf("Recv error %v, want connection aborted", op.Err)
 	}
 }
+
+// A probe count of 0 (Windows 2000/XP/2003 with both registry counts 0)
+// sends no probe and gives up at the idle time: that is keep-alive's
+// abort, with the host's RST. Data left unacknowledged instead stops
+// keep-alive, and retransmission, not keep-alive, ends the connection,
+// after as many retransmissions as the host allows.
+func TestGiveUpWithoutProbesAndByRetransmission(t *testing.T) {
+	run := func(sendData bool) (*Conn, []time.Duration, int, time.Duration) {
+		n, client, server, _ := pair(t, Config{Seed: 4}, nil)
+		var probes []time.Duration
+		n.Observe(&probeClock{host: client, at: &probes})
+		sent := &sentCounter{host: client}
+		n.Observe(sent)
+		client.SetAbortRST(true)
+		if err := client.SetMaxRetransmissions(3); err != nil {
+			t.Fatal(err)
+		}
+		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetKeepAliveCount(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.RunFor(time.Second); err != nil {
+			t.Fatal(err)
+		}
+		n.Silence(server, Inbound)
+		if sendData {
+			if _, err := c.Send([]byte("data")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var closedAt time.Duration
+		c.OnEvent(func(c *Conn) {
+			if c.State() == Closed && closedAt == 0 {
+				closedAt = n.Now()
+			}
+		})
+		if err := n.RunFor(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		rsts := sent.rsts
+		if sendData {
+			// Sent at 1 s, retransmitted 3 times as gVisor's RTO (1 s
+			// before any RTT sample) backs off.
+			if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second}; !slices.Equal(sent.dataAt, want) {
+				t.Errorf("data sent at %v, want %v: the first and 3 retransmissions", sent.dataAt, want)
+			}
+			rsts = -rsts // no RST is wanted: say how many there were
+		}
+		return c, probes, rsts, closedAt
+	}
+
+	c, probes, rsts, closedAt := run(false)
+	if len(probes) != 0 || !c.AbortedByKeepAlive() || rsts != 1 || closedAt != 2*time.Second {
+		t.Errorf("count 0: probes %v, aborted by keep-alive %v, %d RSTs, closed at %v; want none, true, 1, 2s",
+			probes, c.AbortedByKeepAlive(), rsts, closedAt)
+	}
+	// Given up at 9 s, 4 s after the last retransmission: past the idle
+	// time since the last receive, with nothing keep-alive did.
+	c, probes, rsts, closedAt = run(true)
+	if closedAt != 9*time.Second {
+		t.Errorf("unacknowledged data given up at %v, want 9s", closedAt)
+	}
+	if len(probes) != 0 || c.AbortedByKeepAlive() || rsts != 0 || closedAt == 0 || !c.WasEstablished() {
+		t.Errorf("unacknowledged data: probes %v, aborted by keep-alive %v, %d RSTs, closed at %v; want none, false, no RST, closed",
+			probes, c.AbortedByKeepAlive(), -rsts, closedAt)
+	}
+}
+
+// sentCounter counts the RSTs a host sends and notes when it sends data.
+type sentCounter struct {
+	host   *Host
+	rsts   int
+	dataAt []time.Duration
+}
+
+func (c *sentCounter) Segment(s *Segment) {
+	if s.From != c.host || s.TCP == nil {
+		return
+	}
+	if s.TCP.Flags().Contains(header.TCPFlagRst) {
+		c.rsts++
+	}
+	if s.Payload > 0 {
+		c.dataAt = append(c.dataAt, s.At)
+	}
+}
+func (c *sentCounter) State(StateChange) {}
+func (c *sentCounter) Deliver(*Segment)  {}
+func (c *sentCounter) Link(LinkChange)   {}

@@ -17,6 +17,10 @@ import (
 type flow struct {
 	sndNxt, rcvNxt   seqnum.Value
 	haveSnd, haveRcv bool
+	// sndUna is the highest acknowledgement received (haveUna once one
+	// came): below sndNxt, sent data or a FIN is outstanding.
+	sndUna  seqnum.Value
+	haveUna bool
 	// unanswered counts keep-alive probes sent since the last segment
 	// received; any arriving segment resets it, as in every stack.
 	unanswered int
@@ -79,6 +83,16 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 	if end := segEnd(t, payload); !f.haveRcv || f.rcvNxt.LessThan(end) {
 		f.rcvNxt, f.haveRcv = end, true
 	}
+	if ack := seqnum.Value(t.AckNumber()); t.Flags().Contains(header.TCPFlagAck) && (!f.haveUna || f.sndUna.LessThan(ack)) {
+		f.sndUna, f.haveUna = ack, true
+	}
+}
+
+// outstanding reports whether sent data or a FIN is unacknowledged, as far
+// as the wire shows: then no keep-alive probe goes (RFC 9293 3.8.4), and
+// what ends the connection is retransmission.
+func (f *flow) outstanding() bool {
+	return f.haveSnd && (!f.haveUna || f.sndUna.LessThan(f.sndNxt))
 }
 
 // SetProbePayload sets how many octets the host's keep-alive probes carry:
@@ -167,6 +181,11 @@ func (c *Conn) KeepAliveProbes() (unanswered int, lastRecv time.Duration) {
 	}
 	return 0, 0
 }
+
+// WasEstablished reports whether the connection ever completed its
+// handshake, so that a failure is one of an established connection, not of
+// a connect.
+func (c *Conn) WasEstablished() bool { return c.established }
 
 // AbortedByKeepAlive reports whether keep-alive gave up on the connection:
 // it closed while its probes were unanswered (anything received would have

@@ -321,13 +321,25 @@ func (p Profile) Fields() []Field {
 	f = append(f, p.overridden("probe-bytes", payload),
 		Field{"error, operation in progress", p.ErrInProgress().String(), "Windows Sockets error codes: keep-alive failure"},
 		Field{"error, later calls", p.ErrLater().String(), "Windows Sockets error codes"},
-		Field{"after closesocket", "no probes; calls on the handle fail with WSAENOTSOCK", "undocumented whether the orphan probes (unknown); kasim's choice: keep-alive is a socket option and ends with the socket, as on Linux. WSAENOTSOCK: " + seed},
+		p.retransmission(),
+		Field{"after closesocket", "no probes", "undocumented whether the orphan probes (unknown); kasim's choice: keep-alive is a socket option and ends with the socket, as on Linux. Calls on the old handle fail with WSAENOTSOCK (" + seed + ")"},
 	)
 	abort := Field{"on the wire at abort", "RST", "undocumented (unknown); kasim's choice, as Windows resets connections it abandons after retransmission timeouts"}
 	if !p.AbortRST {
 		abort.Value = "nothing"
 	}
 	return append(f, p.overridden("abort", abort))
+}
+
+// retransmission describes when data retransmission gives a connection up.
+func (p Profile) retransmission() Field {
+	const aborted = "then WSAECONNABORTED, \"possibly due to a data transmission time-out\" (Windows Sockets error codes), not keep-alive's WSAENETRESET"
+	if p.Family == Legacy {
+		return Field{"data retransmission", fmt.Sprintf("%d retransmissions", p.Registry.TcpMaxDataRetransmissions),
+			"registry TcpMaxDataRetransmissions, which also counts probes on 2000/XP/2003; " + aborted}
+	}
+	return Field{"data retransmission", "15 retransmissions (gVisor's)",
+		"Vista and later's own limit is not modelled: gVisor's RFC 6298 RTO and tcp_retries2-like 15; " + aborted}
 }
 
 func (p Profile) overridden(key string, f Field) Field {
