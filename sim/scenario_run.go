@@ -253,9 +253,6 @@ func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
 	}
 	r.ends[key] = end
 	r.run.Sockets[key] = end.conn.ID()
-	if host.px != nil {
-		r.startReading(end)
-	}
 	return end, ""
 }
 
@@ -352,6 +349,12 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 	switch a.Do {
 	case DoConnect:
 		out.Result = px.Connect(fd, r.raddr(a))
+		// Reading starts with a connect under way, as an application's
+		// would: on a socket that never connects, a receive is not the
+		// runner's to make (it would fail with ENOTCONN).
+		if out.Result == 0 || px.Errno().Name == "EINPROGRESS" {
+			r.startReading(end)
+		}
 	case DoSetsockopt:
 		out.Result = px.Setsockopt(fd, a.Level, a.Opt, a.Optval, a.Optlen)
 	case DoGetsockopt:
