@@ -327,14 +327,22 @@ func (probeTimes) Deliver(*stack.Segment)  {}
 func (probeTimes) State(stack.StateChange) {}
 func (probeTimes) Link(stack.LinkChange)   {}
 
-func TestKeepAliveFailure_PendingRecvGetsWSAENETRESET_ThenWSAECONNRESET(t *testing.T) {
-	r := newRig(t, vista).started(t)
+// connected opens a stream socket with SO_KEEPALIVE as given and runs the
+// network until its connect has completed.
+func (r *rig) connected(t *testing.T, keepAlive uint32) SOCKET {
+	t.Helper()
 	s := r.stream(t)
-	r.ws.Setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, dword(1), 4)
+	r.ws.Setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, dword(keepAlive), 4)
 	r.ws.Connect(s, r.addr())
 	if err := r.net.RunFor(time.Second); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func TestKeepAliveFailure_PendingRecvGetsWSAENETRESET_ThenWSAECONNRESET(t *testing.T) {
+	r := newRig(t, vista).started(t)
+	s := r.connected(t, 1)
 	var failedAt time.Duration
 	var got WSAError
 	r.ws.RecvAsync(s, make([]byte, 64), func(n int, e WSAError) { got, failedAt = e, r.net.Now() })
@@ -431,29 +439,26 @@ func FuzzOptionCalls(f *testing.F) {
 // transmission time-out"), keep-alive on or not, and a connect that times
 // out is WSAETIMEDOUT (Windows Sockets error codes).
 func TestTimeoutsThatAreNotKeepAlive(t *testing.T) {
-	r := newRig(t, vista).started(t)
-	s := r.stream(t)
-	r.ws.Setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, dword(1), 4)
-	r.ws.Connect(s, r.addr())
-	if err := r.net.RunFor(time.Second); err != nil {
-		t.Fatal(err)
-	}
-	var got WSAError
-	r.ws.RecvAsync(s, make([]byte, 64), func(n int, e WSAError) { got = e })
-	r.net.Silence(r.server, stack.Inbound)
-	if n := r.ws.Send(s, []byte("data")); n != 4 {
-		t.Fatalf("send = %d, %v", n, r.ws.LastError())
-	}
-	if err := r.net.RunFor(time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	if got != WSAECONNABORTED {
-		t.Errorf("pending recv after retransmission gave up: %v, want %v", got, WSAECONNABORTED)
+	for _, keepAlive := range []uint32{1, 0} {
+		r := newRig(t, vista).started(t)
+		s := r.connected(t, keepAlive)
+		var got WSAError
+		r.ws.RecvAsync(s, make([]byte, 64), func(n int, e WSAError) { got = e })
+		r.net.Silence(r.server, stack.Inbound)
+		if n := r.ws.Send(s, []byte("data")); n != 4 {
+			t.Fatalf("send = %d, %v", n, r.ws.LastError())
+		}
+		if err := r.net.RunFor(time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got != WSAECONNABORTED {
+			t.Errorf("SO_KEEPALIVE %d: pending recv after retransmission gave up: %v, want %v", keepAlive, got, WSAECONNABORTED)
+		}
 	}
 
 	c := newRig(t, vista).started(t)
 	c.net.Silence(c.server, stack.Both)
-	s = c.stream(t)
+	s := c.stream(t)
 	var connectErr WSAError
 	c.ws.ConnectEx(s, c.addr(), func(e WSAError) { connectErr = e })
 	if err := c.net.RunFor(time.Hour); err != nil {
