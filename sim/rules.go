@@ -399,10 +399,13 @@ func (c *citer) state(e *StateEvent) []rule {
 		if c.aborted[connKey(e.Host, e.Conn)] {
 			return c.abortRules(e.Host)
 		}
-		if c.reset[e.Host] && e.From != "TIME-WAIT" && e.From != "LAST-ACK" {
+		if e.From == "TIME-WAIT" || e.From == "LAST-ACK" {
+			break // the orderly end
+		}
+		if c.reset[e.Host] {
 			return []rule{ruleRSTArrives}
 		}
-		if c.retransmitted[connKey(e.Host, e.Conn)] && e.From != "TIME-WAIT" && e.From != "LAST-ACK" {
+		if c.retransmitted[connKey(e.Host, e.Conn)] {
 			return c.retransmissionRules(e.Host)
 		}
 	}

@@ -352,7 +352,7 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 		// Reading starts with a connect under way, as an application's
 		// would: on a socket that never connects, a receive is not the
 		// runner's to make (it would fail with ENOTCONN).
-		if out.Result == 0 || px.Errno().Name == "EINPROGRESS" {
+		if px.Errno().Name == "EINPROGRESS" { // POSIX.Connect's success
 			r.startReading(end)
 		}
 	case DoSetsockopt:
