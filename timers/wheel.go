@@ -38,13 +38,14 @@ var seqLimit uint32 = math.MaxUint32
 // slot. It fires every timer at its exact deadline, equal deadlines in
 // scheduling order, as the Queue contract requires: the timers of the tick
 // being reached are sorted by (deadline, scheduling order) into a short due
-// run. A timer two hours out sits on level 1 and is copied down once.
+// run. A timer two hours out sits on level 1 or 2 (as its deadline crosses
+// a level-1 group boundary or not) and is copied down once or twice.
 //
 // What makes it fast is what it leaves undone:
 //
 //   - Slots are arrays of 16-byte entries (deadline, ID, tag), not linked
-//     lists. Cascading a slot copies its entries to level 0 without looking
-//     at the timers themselves, and reaching a tick reads nothing of the
+//     lists. Cascading a slot copies its entries to lower levels without
+//     looking at the timers themselves, and reaching a tick reads nothing of the
 //     timers' while none was moved or left stale entries (then a byte per
 //     timer, or its node while some are moved later): a sequential copy
 //     instead of a cache miss per timer.
@@ -411,7 +412,7 @@ const (
 // entryMoved answer obliges the caller to re-file it. It reads nothing of
 // the timer's while no timer has been moved or left a stale entry (a
 // workload that only schedules and fires), and only the timer's flags while
-// no timer has been moved.
+// no timer has been moved and this one has no stale entries.
 func (w *Wheel) check(e wheelEntry) entryState {
 	if w.clean() {
 		return entryLive
@@ -664,7 +665,7 @@ func (w *Wheel) drain(b uint) {
 	if len(bag) == 1 && !merge && w.clean() {
 		// A sparse wheel's usual tick: one timer, nothing to check.
 		w.due.run = append(w.due.run, bag[0])
-		w.bags[b] = bag[:0]
+		w.recycle(b, bag)
 		return
 	}
 	for _, e := range bag {

@@ -143,9 +143,7 @@ func (w *Wheel) counts() (moved, dirty, garbage int) {
 // random operations, sweeps and renumberings. An overcount would only slow
 // the wheel down, so the model tests cannot see it.
 func TestWheelCountsStayTrue(t *testing.T) {
-	old := seqLimit
-	seqLimit = 5000
-	defer func() { seqLimit = old }()
+	defer SetSeqLimit(5000)()
 	const n = 300
 	w := NewWheel()
 	r := rand.New(rand.NewPCG(7, 8))
@@ -187,9 +185,7 @@ func TestWheelCountsStayTrue(t *testing.T) {
 // takes two numbers) moves the next renumbering further out instead of
 // renumbering on every call, or for ever.
 func TestWheelRenumbersPastASmallLimit(t *testing.T) {
-	old := seqLimit
-	seqLimit = 3
-	defer func() { seqLimit = old }()
+	defer SetSeqLimit(3)()
 	w, h := NewWheel(), NewHeap4()
 	for id := ID(0); id < 10; id++ {
 		w.Push(id, int64(time.Second))
@@ -202,6 +198,9 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 			w.Reschedule(id, when)
 			h.Reschedule(id, when)
 		}
+	}
+	if w.seq >= w.seqEnd {
+		t.Errorf("sequence %d has reached the renumbering point %d: every call renumbers", w.seq, w.seqEnd)
 	}
 	drainBoth(t, w, h)
 }
