@@ -131,7 +131,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		slots += len(qs)
 	}
-	virtual := qs[:0:0] // the queues that run on virtual-time streams
+	// The queues that run on virtual-time streams: runtime and faketime run
+	// in real time, or not at all, on workloads and replays.
+	virtual := qs[:0:0]
 	for _, q := range qs {
 		if _, ok := bench.LookupQueue(q); ok {
 			virtual = append(virtual, q)
@@ -144,21 +146,19 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			})
 		}
 	}
-	if len(virtual) > 0 { // runtime and faketime run in real time, or not at all, on virtual-time streams
-		for _, w := range ws {
-			for _, n := range ns {
-				measure(fmt.Sprintf("%s n=%d", w.Name, n), virtual, func(q string) (bench.Result, bool, error) {
-					r, err := bench.RunWorkload(w, q, n, s)
-					return r, true, err
-				})
-			}
-		}
-		if trace != nil {
-			measure("replay", virtual, func(q string) (bench.Result, bool, error) {
-				r, err := bench.RunReplay(trace, q, s)
+	for _, w := range ws {
+		for _, n := range ns {
+			measure(fmt.Sprintf("%s n=%d", w.Name, n), virtual, func(q string) (bench.Result, bool, error) {
+				r, err := bench.RunWorkload(w, q, n, s)
 				return r, true, err
 			})
 		}
+	}
+	if trace != nil {
+		measure("replay", virtual, func(q string) (bench.Result, bool, error) {
+			r, err := bench.RunReplay(trace, q, s)
+			return r, true, err
+		})
 	}
 
 	progress := newProgress(stderr, len(jobs))
