@@ -8,11 +8,10 @@ import (
 	"net/netip"
 	"time"
 
-	"kasim/posixprofile"
+	"kasim/profile"
 	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/timers"
-	"kasim/winprofile"
 )
 
 // Builtin is kasim's built-in scenario: clients connect to a server, a
@@ -29,13 +28,11 @@ type Builtin struct {
 	Idle     time.Duration
 	Interval time.Duration
 	Count    int
-	// Windows, if set, makes the client a Windows host: it speaks Winsock,
-	// and its probes, errors and abort follow the profile. Nil runs
-	// gVisor's own behaviour through POSIX-style calls.
-	Windows *winprofile.Profile
-	// POSIX, if set, makes the client run a POSIX profile (linux,
-	// freebsd, lwip) instead of gVisor's own behaviour; not with Windows.
-	POSIX   *posixprofile.Profile
+	// Profile is the client's profile (profile.Lookup): with a Windows
+	// one the client speaks Winsock, and its probes, errors and abort
+	// follow the version; with a POSIX one it makes POSIX calls in the
+	// system's numbers. Nil runs gVisor's own behaviour.
+	Profile *profile.Profile
 	Seed    uint64        // drives ISNs, ports, loss and start times
 	Conns   int           // client connections (default 1)
 	Latency time.Duration // one-way latency between the hosts (default 10ms)
@@ -125,14 +122,11 @@ func DefaultBuiltin() Builtin {
 // Validate reports the first setting out of range, naming it.
 func (b Builtin) Validate() error {
 	const maxDur = 1000 * time.Hour
-	if b.Windows != nil && b.POSIX != nil {
-		return errors.New("profile: a Windows profile and a POSIX one at once")
-	}
-	if b.Windows != nil {
-		if err := b.validateWindows(); err != nil {
+	if p := b.profile(); p.API == profile.Winsock {
+		if err := p.CheckKeepAlive(b.Idle, b.Interval, b.Count); err != nil {
 			return err
 		}
-		b.Idle, b.Interval, b.Count = b.effective()
+		b.Idle, b.Interval, b.Count = b.effective(p)
 		if b.Count == 0 {
 			b.Count = 1 // the legacy registry's "no probes" is valid
 		}
@@ -232,23 +226,18 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	for _, o := range extra {
 		net.Observe(o)
 	}
-	addHost := func(name string) (*stack.Host, error) {
-		var o stack.HostOptions
+	p := b.profile()
+	addHost := func(name string, o stack.HostOptions) (*stack.Host, error) {
 		if hostTimers != nil {
 			o.Timers = hostTimers()
-		} else if name == "client" {
-			o.Timers = HostTimers(b.POSIX)
 		}
 		return net.AddHostWith(name, o)
 	}
-	client, err := addHost("client")
+	client, err := addHost("client", p.HostOptions())
 	if err != nil {
 		return nil, err
 	}
-	if p := b.POSIX; p != nil {
-		ApplyPOSIX(client, *p)
-	}
-	server, err := addHost("server")
+	server, err := addHost("server", stack.HostOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -264,15 +253,12 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if b.PeerAlive {
 		peer = "stays up"
 	}
-	idle, interval, count := b.effective()
+	idle, interval, count := b.effective(p)
 	client0 := "client"
 	var ws *sockopt.Winsock
-	if p := b.Windows; p != nil {
+	if p.API == profile.Winsock {
 		client0 = "client (" + p.Title + ")"
-		if err := ApplyWire(client, *p); err != nil {
-			return nil, err
-		}
-		ws = sockopt.NewWinsock(client, FeaturesOf(*p))
+		ws = sockopt.NewWinsock(client, p.Winsock)
 		ws.OnCall = func(c sockopt.Call) { rec.WinsockCall(net.Now(), "client", c) }
 	}
 	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
@@ -365,10 +351,7 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 	if err != nil {
 		return err
 	}
-	dialect := sockopt.Linux
-	if b.POSIX != nil {
-		dialect = DialectOf(*b.POSIX)
-	}
+	dialect := b.profile().Dialect
 	now := net.Now()
 	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPIDLE", b.Idle.String(), c.SetKeepAliveIdle(b.Idle))
 	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPINTVL", b.Interval.String(), c.SetKeepAliveInterval(b.Interval))
@@ -487,11 +470,29 @@ func Outcomes(events []Event, host string) []Outcome {
 // Timeline.Profiles takes it: the client runs the Windows profile if one is
 // set, gVisor otherwise; the server always runs gVisor.
 func (b Builtin) Profiles() map[string]string {
-	client := "gvisor"
-	if b.Windows != nil {
-		client = b.Windows.Name
-	} else if b.POSIX != nil {
-		client = b.POSIX.Name
+	return map[string]string{"client": b.profile().Name, "server": "gvisor"}
+}
+
+// profile returns the client's profile: gVisor's own unless Profile says.
+func (b Builtin) profile() profile.Profile {
+	if b.Profile != nil {
+		return *b.Profile
 	}
-	return map[string]string{"client": client, "server": "gvisor"}
+	return profile.MustLookup("gvisor")
+}
+
+// effective returns the keep-alive settings the client's connections get:
+// the run's, or where it set none (zero), the profile's.
+func (b Builtin) effective(p profile.Profile) (idle, interval time.Duration, count int) {
+	idle, interval, count = b.Idle, b.Interval, b.Count
+	if idle == 0 {
+		idle = p.Idle
+	}
+	if interval == 0 {
+		interval = p.Interval
+	}
+	if count == 0 {
+		count = p.Count
+	}
+	return idle, interval, count
 }

@@ -264,7 +264,7 @@ func TestDeterminism(t *testing.T) {
 	lossy.Conns, lossy.Loss, lossy.PeerAlive, lossy.Idle = 50, 0.2, true, time.Minute
 	win := DefaultBuiltin()
 	win.Conns, win.Idle, win.Interval, win.Count = 200, 0, 0, 0
-	win.Windows = windows(t, "xp", "TcpMaxDataRetransmissions=7")
+	win.Profile = windows(t, "xp", "TcpMaxDataRetransmissions=7")
 	for _, sc := range []struct {
 		name string
 		b    Builtin
@@ -370,13 +370,13 @@ func TestBuiltinGolden(t *testing.T) {
 		"builtin-win7.jsonl": func() Builtin {
 			b := DefaultBuiltin()
 			b.Idle, b.Interval, b.Count = 0, 0, 0
-			b.Windows = windows(t, "win7")
+			b.Profile = windows(t, "win7")
 			return b
 		}(),
 		"builtin-xp-registry-3-7.jsonl": func() Builtin {
 			b := DefaultBuiltin()
 			b.Idle, b.Interval, b.Count = 0, 0, 0
-			b.Windows = windows(t, "xp", "TcpMaxDataRetransmissions=3", "PPTPTcpMaxDataRetransmissions=7")
+			b.Profile = windows(t, "xp", "TcpMaxDataRetransmissions=3", "PPTPTcpMaxDataRetransmissions=7")
 			return b
 		}(),
 	} {

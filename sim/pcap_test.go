@@ -180,7 +180,7 @@ func TestPcapWiresharkLabelsWindowsOneOctetProbes(t *testing.T) {
 	bin := tshark(t)
 	b := DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 0, 0, 0
-	b.Windows = windows(t, "win10-1709")
+	b.Profile = windows(t, "win10-1709")
 	path, res := capture(t, b)
 	want := segmentTimes(res, ClassKeepAliveProbe)
 	if got := frameTimes(t, bin, path, "tcp.analysis.keep_alive && tcp.len == 1"); len(want) != 10 || !equalTimes(got, want) {

@@ -70,7 +70,7 @@ func (t Timeline) Write(w io.Writer, events []Event) error {
 		if len(rules) > 0 {
 			labels := make([]string, len(rules))
 			for i, r := range rules {
-				labels[i] = r.label
+				labels[i] = r.Label
 			}
 			why = strings.TrimSpace(why + "  [" + strings.Join(labels, "; ") + "]")
 		}
@@ -84,11 +84,11 @@ func (t Timeline) Write(w io.Writer, events []Event) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, "Rules cited above")
 		for _, r := range legend.rules {
-			fmt.Fprintf(bw, "  [%s]\n", r.label)
-			for _, l := range wrapWords(r.says, 94) {
+			fmt.Fprintf(bw, "  [%s]\n", r.Label)
+			for _, l := range wrapWords(r.Says, 94) {
 				fmt.Fprintf(bw, "      %s\n", l)
 			}
-			fmt.Fprintf(bw, "      -- %s\n", r.source)
+			fmt.Fprintf(bw, "      -- %s\n", r.Source)
 		}
 	}
 	return bw.Flush()

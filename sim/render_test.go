@@ -19,7 +19,7 @@ func citedLabels(events []Event, profiles map[string]string) [][]string {
 	out := make([][]string, len(events))
 	for i, e := range events {
 		for _, r := range c.cite(e) {
-			out[i] = append(out[i], r.label)
+			out[i] = append(out[i], r.Label)
 		}
 	}
 	return out
@@ -66,9 +66,9 @@ func isState(to string) func(Event) bool {
 func TestTimelineCitesTheRuleBehindEachEvent(t *testing.T) {
 	win7 := DefaultBuiltin()
 	win7.Idle, win7.Interval, win7.Count = 0, 0, 0
-	win7.Windows = windows(t, "win7")
+	win7.Profile = windows(t, "win7")
 	xp := win7
-	xp.Windows = windows(t, "xp")
+	xp.Profile = windows(t, "xp")
 	for _, tc := range []struct {
 		name  string
 		b     Builtin
@@ -139,7 +139,7 @@ func TestTimelineCitesTheRuleBehindEachEvent(t *testing.T) {
 // the event itself says it is Winsock.)
 func TestTimelineWithoutProfilesCitesNoStackBehaviour(t *testing.T) {
 	b := DefaultBuiltin()
-	b.Windows = windows(t, "win7")
+	b.Profile = windows(t, "win7")
 	b.Idle, b.Interval, b.Count = 0, 0, 0
 	res, err := RunBuiltin(b)
 	if err != nil {
@@ -160,7 +160,7 @@ var citation = regexp.MustCompile(`\[([^\]]+)\]$`)
 // explained once at the end, and nothing uncited is.
 func TestTimelineLegendListsEachCitedRuleOnce(t *testing.T) {
 	b := DefaultBuiltin()
-	b.Windows = windows(t, "xp")
+	b.Profile = windows(t, "xp")
 	b.Idle, b.Interval, b.Count = 0, 0, 0
 	res, err := RunBuiltin(b)
 	if err != nil {

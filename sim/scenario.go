@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -14,10 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"kasim/posixprofile"
+	"kasim/profile"
 	"kasim/sockopt"
 	"kasim/stack"
-	"kasim/winprofile"
 )
 
 // Limits on a scenario, so that a mistyped file fails with a message
@@ -91,11 +91,9 @@ type HostSpec struct {
 	// "freebsd", "lwip": each system's numbers and keep-alive) or a Windows
 	// profile name (kasim profiles lists them).
 	Profile string
-	// Windows is the resolved Windows profile, with Registry and Set
-	// applied; POSIX the resolved POSIX one, with Set applied.
-	// Exactly one is set once the file has parsed.
-	Windows  *winprofile.Profile
-	POSIX    *posixprofile.Profile
+	// Resolved is the profile, with Registry and Set applied
+	// (profile.Lookup); nil only in a file that did not parse.
+	Resolved *profile.Profile
 	Registry []string // NAME=VALUE, as kasim run --registry takes them
 	Set      []string // KEY=VALUE, as kasim run --set takes them
 }
@@ -546,25 +544,20 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		}
 		h.Registry = d.settings(f["registry"], what+": registry")
 		h.Set = d.settings(f["set"], what+": set")
-		if p, err := posixprofile.Lookup(h.Profile); err == nil {
-			if len(h.Registry) > 0 {
-				d.at(f["registry"], "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
-			} else if p, err = p.Apply(h.Set...); err != nil {
-				d.at(f["set"], "%s: set: %v", what, err)
-			} else {
-				h.POSIX = &p
-			}
-		} else if p, err := winprofile.Lookup(h.Profile); err != nil {
-			all := append(posixprofile.Names(), winprofile.Names()...)
+		p, err := profile.Lookup(h.Profile, h.Registry, h.Set)
+		var le *profile.LookupError
+		switch {
+		case err == nil:
+			h.Resolved = &p
+		case errors.Is(err, profile.ErrNoRegistry):
+			d.at(f["registry"], "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
+		case errors.As(err, &le) && le.Part == "registry":
+			d.at(f["registry"], "%s: registry: %v", what, err)
+		case errors.As(err, &le) && le.Part == "set":
+			d.at(f["set"], "%s: set: %v", what, err)
+		default:
+			all := profile.Names()
 			d.at(f["profile"], "%s: unknown profile %q: want one of %s%s", what, h.Profile, strings.Join(all, ", "), suggest(h.Profile, all))
-		} else {
-			if p, err = p.Apply(h.Registry...); err != nil {
-				d.at(f["registry"], "%s: registry: %v", what, err)
-			} else if p, err = p.Apply(h.Set...); err != nil {
-				d.at(f["set"], "%s: set: %v", what, err)
-			} else {
-				h.Windows = &p
-			}
 		}
 		out = append(out, h)
 	}
@@ -572,7 +565,7 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 }
 
 // settings reads a mapping of NAME: value into NAME=VALUE strings, in file
-// order, for winprofile.Profile.Apply.
+// order, for profile.Lookup.
 func (d *decoder) settings(n *ynode, what string) []string {
 	if n == nil {
 		return nil
@@ -785,9 +778,10 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		x, good := d.integer(v, what+": count", 1, math.MaxInt32)
 		count, ok = x, ok && good
 	}
-	if !ok || (host.POSIX == nil && host.Windows == nil) {
+	if !ok || host.Resolved == nil {
 		return nil, false
 	}
+	p := host.Resolved
 	word := func(x int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(x)) }
 	call := func(do, level, opt string, levels, opts map[string]int, optval []byte) Action {
 		c := a
@@ -807,8 +801,8 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		return int64(dur / unit)
 	}
 	var out []Action
-	if host.POSIX != nil {
-		dl := DialectOf(*host.POSIX)
+	if p.API == profile.POSIX {
+		dl := p.Dialect
 		posixLevels, posixOpts := dl.Levels(), dl.Opts()
 		for _, o := range []struct{ key, opt string }{{"idle", "TCP_KEEPIDLE"}, {"interval", "TCP_KEEPINTVL"}} {
 			if _, given := times[o.key]; given {
@@ -822,10 +816,9 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", posixLevels, posixOpts, word(1)))
 		return out, ok
 	}
-	p := host.Windows
 	out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", winLevels, winOpts, word(1)))
 	if len(times) > 0 {
-		idle, interval := int64(p.Idle()/time.Millisecond), int64(p.Interval()/time.Millisecond)
+		idle, interval := int64(p.Idle/time.Millisecond), int64(p.Interval/time.Millisecond)
 		if _, given := times["idle"]; given {
 			idle = inUnit("idle", time.Millisecond, "SIO_KEEPALIVE_VALS")
 		}
@@ -839,11 +832,11 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		out = append(out, c)
 	}
 	if count >= 0 {
-		if p.HasKeepCnt() {
+		if p.Winsock.KeepCnt {
 			out = append(out, call(DoSetsockopt, "IPPROTO_TCP", "TCP_KEEPCNT", winLevels, winOpts, word(count)))
 		} else {
 			out[0].Note = fmt.Sprintf("keepalive count %d: %s has no per-socket probe count (TCP_KEEPCNT came with Windows 10 1703); its own %d probes apply",
-				count, p.Title, p.ProbeCount())
+				count, p.Title, p.Count)
 		}
 	}
 	return out, ok
@@ -885,7 +878,7 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 }
 
 // Socket option names Winsock knows, by level (a POSIX host's come from
-// its dialect: DialectOf).
+// its profile's dialect).
 var (
 	winLevels = map[string]int{"SOL_SOCKET": sockopt.SOL_SOCKET, "IPPROTO_TCP": sockopt.IPPROTO_TCP}
 	winOpts   = map[string]int{"SO_KEEPALIVE": sockopt.SO_KEEPALIVE, "TCP_KEEPALIVE": sockopt.TCP_KEEPALIVE, "TCP_KEEPIDLE": sockopt.TCP_KEEPIDLE,
@@ -897,8 +890,8 @@ var (
 // optionUnits returns, for host's API, the unit of each option that takes
 // a time.
 func optionUnits(host *HostSpec) func(opt string) (time.Duration, bool) {
-	if host.POSIX != nil {
-		return DialectOf(*host.POSIX).Unit
+	if host.Resolved.API == profile.POSIX {
+		return host.Resolved.Dialect.Unit
 	}
 	return func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
 }
@@ -952,7 +945,7 @@ func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
 		}
 		return true
 	case DoSetsockopt, DoGetsockopt, DoIoctl:
-		if host.POSIX == nil && host.Windows == nil {
+		if host.Resolved == nil {
 			return false // the host's profile is reported as invalid; its API is unknown
 		}
 	}
@@ -978,14 +971,10 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	var levels, opts map[string]int
 	var api string
 	units := optionUnits(host)
-	if host.Windows != nil {
-		levels, opts, api = winLevels, winOpts, "Winsock ("+host.Windows.Name+")"
+	if p := host.Resolved; p.API == profile.Winsock {
+		levels, opts, api = winLevels, winOpts, "Winsock ("+p.Name+")"
 	} else {
-		dl := DialectOf(*host.POSIX)
-		levels, opts, api = dl.Levels(), dl.Opts(), "POSIX (gvisor)"
-		if dl != sockopt.Linux {
-			api = "POSIX (" + dl.Title + "'s numbers)"
-		}
+		levels, opts, api = p.Dialect.Levels(), p.Dialect.Opts(), "POSIX ("+p.Name+": "+p.Dialect.Title+"'s numbers)"
 	}
 	ok := true
 	name := func(key string, table map[string]int, dst *int, dstName *string) {
@@ -1114,7 +1103,7 @@ func (d *decoder) hexBytes(v *ynode, what string) ([]byte, bool) {
 
 func (d *decoder) ioctl(n *ynode, a *Action, host *HostSpec) bool {
 	what := "action: ioctl"
-	if host.Windows == nil {
+	if host.Resolved.API != profile.Winsock {
 		d.at(n, "%s: WSAIoctl is Winsock; host %s runs %s (POSIX): use setsockopt TCP_KEEPIDLE and TCP_KEEPINTVL", what, host.Name, host.Profile)
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"kasim/profile"
 	"kasim/sockopt"
 	"kasim/stack"
 )
@@ -113,28 +114,23 @@ func (r *scenarioRunner) setUp() error {
 	r.rec.Note(0, first, note)
 	for i := range s.Hosts {
 		spec := &s.Hosts[i]
-		h, err := r.net.AddHostWith(spec.Name, stack.HostOptions{Timers: HostTimers(spec.POSIX)})
+		p := spec.Resolved
+		h, err := r.net.AddHostWith(spec.Name, p.HostOptions())
 		if err != nil {
 			return err
 		}
 		sh := &simHost{spec: spec, h: h}
 		name := spec.Name
 		record := func(c sockopt.Call) { r.rec.WinsockCall(r.net.Now(), name, c) }
-		if p := spec.Windows; p != nil {
-			if err := ApplyWire(h, *p); err != nil {
-				return err
-			}
-			sh.ws = sockopt.NewWinsock(h, FeaturesOf(*p))
+		if p.API == profile.Winsock {
+			sh.ws = sockopt.NewWinsock(h, p.Winsock)
 			sh.ws.OnCall = record
-			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: Winsock, keep-alive %v / %v / %d probes of %d byte(s)", name, p.Title, p.Idle(), p.Interval(), p.ProbeCount(), p.ProbeBytes))
+			r.rec.Note(0, name, name+" runs "+p.Note())
 			sh.ws.WSAStartup(0x0202)
 		} else {
-			p := spec.POSIX
-			ApplyPOSIX(h, *p)
-			d := DialectOf(*p)
-			sh.px = sockopt.NewPOSIXAs(h, d)
+			sh.px = sockopt.NewPOSIXAs(h, p.Dialect)
 			sh.px.OnCall = record
-			r.rec.Note(0, name, fmt.Sprintf("%s runs %s: POSIX calls with %s's option numbers, %s", name, p.Name, d.Title, p.Summary()))
+			r.rec.Note(0, name, name+" runs "+p.Note())
 		}
 		r.hosts[name] = sh
 	}

@@ -173,7 +173,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, port: 70000}}\n", "x.yaml:3:47: connection c: port: 70000 is out of range"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 2h, conn: c, connect: true}\n", "x.yaml:5:10: action: at 2h0m0s is after the scenario's duration"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, connect: true, close: true}\n", "action: both connect and close"},
-		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: SOL_SOCKET, opt: SO_KEEPALVE, value: 1}}\n", `opt "SO_KEEPALVE": POSIX (gvisor) on host a knows`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: SOL_SOCKET, opt: SO_KEEPALVE, value: 1}}\n", `opt "SO_KEEPALVE": POSIX (gvisor: Linux's numbers) on host a knows`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPIDLE, value: 1500ms}}\n", "TCP_KEEPIDLE counts whole seconds"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, ioctl: {code: SIO_KEEPALIVE_VALS, onoff: 1, time: 1s, interval: 1s}}\n", "WSAIoctl is Winsock; host a runs gvisor"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, end: server, connect: true}\n", "the server end does not connect"},

@@ -1,20 +1,29 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"kasim/winprofile"
+	"kasim/profile"
 )
 
-func windows(t *testing.T, name string, assignments ...string) *winprofile.Profile {
+// windows looks a profile up with assignments: registry values by their
+// names, the rest settings.
+func windows(t *testing.T, name string, assignments ...string) *profile.Profile {
 	t.Helper()
-	p, err := winprofile.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
+	var registry, set []string
+	for _, a := range assignments {
+		key, _, _ := strings.Cut(a, "=")
+		if slices.ContainsFunc(profile.RegistryValues, func(v profile.RegistryValue) bool { return strings.EqualFold(v.Name, key) }) {
+			registry = append(registry, a)
+		} else {
+			set = append(set, a)
+		}
 	}
-	if p, err = p.Apply(assignments...); err != nil {
+	p, err := profile.Lookup(name, registry, set)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return &p
@@ -34,14 +43,14 @@ func runWindows(t *testing.T, b Builtin) *Result {
 // pending recv fails with WSAENETRESET at 2h+10s, the next call with
 // WSAECONNRESET; the abort sends an RST (kasim's documented choice).
 func TestWindowsModernDeadPeerAtDefaults(t *testing.T) {
-	for _, p := range winprofile.All() {
-		if p.Family != winprofile.Modern {
+	for _, p := range profile.All() {
+		if !p.Winsock.RejectDuringConnect { // not Vista or later
 			continue
 		}
 		t.Run(p.Name, func(t *testing.T) {
 			b := DefaultBuiltin()
 			b.Idle, b.Interval, b.Count = 0, 0, 0
-			b.Windows = &p
+			b.Profile = &p
 			res := runWindows(t, b)
 			v := viewClient(t, res.Events, res.Clients[0].Conn, b.Latency)
 			if v.abort == nil {
@@ -82,7 +91,7 @@ func probesWith(t *testing.T, name string, reg ...string) int {
 	t.Helper()
 	b := DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 0, 0, 0
-	b.Windows = windows(t, name, reg...)
+	b.Profile = windows(t, name, reg...)
 	res := runWindows(t, b)
 	return len(res.Clients[0].Probes)
 }
@@ -108,7 +117,7 @@ func TestWindowsLegacyProbeCountFromRegistry(t *testing.T) {
 func TestWindowsZeroProbesStillEndsTheConnection(t *testing.T) {
 	b := DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 0, 0, 0
-	b.Windows = windows(t, "xp", "TcpMaxDataRetransmissions=0", "PPTPTcpMaxDataRetransmissions=0")
+	b.Profile = windows(t, "xp", "TcpMaxDataRetransmissions=0", "PPTPTcpMaxDataRetransmissions=0")
 	res := runWindows(t, b)
 	o := res.Clients[0]
 	if len(o.Probes) != 0 || o.Error != "WSAENETRESET" || o.ErrorAt < 2*time.Hour || o.ErrorAt > 2*time.Hour+time.Second {
@@ -118,7 +127,7 @@ func TestWindowsZeroProbesStillEndsTheConnection(t *testing.T) {
 
 func TestWindowsPerConnectionSettings(t *testing.T) {
 	b := DefaultBuiltin()
-	b.Windows = windows(t, "win10-1703")
+	b.Profile = windows(t, "win10-1703")
 	b.Idle, b.Interval, b.Count = 30*time.Second, 500*time.Millisecond, 4
 	res := runWindows(t, b)
 	var calls []string
@@ -144,14 +153,14 @@ func TestWindowsPerConnectionSettings(t *testing.T) {
 	}{{"xp", 3, "--registry TcpMaxDataRetransmissions=3"}, {"win7", 3, "sends 10 probes"}, {"win10-1607", 3, "TCP_KEEPCNT came with Windows 10 1703"}} {
 		b := DefaultBuiltin()
 		b.Idle, b.Interval, b.Count = 0, 0, tc.count
-		b.Windows = windows(t, tc.profile)
+		b.Profile = windows(t, tc.profile)
 		if err := b.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s with count %d: %v, want an error mentioning %q", tc.profile, tc.count, err, tc.want)
 		}
 	}
 	b = DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 1500*time.Microsecond, 0, 0
-	b.Windows = windows(t, "win7")
+	b.Profile = windows(t, "win7")
 	if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "whole milliseconds") {
 		t.Errorf("sub-millisecond idle on Windows: %v", err)
 	}
@@ -160,7 +169,7 @@ func TestWindowsPerConnectionSettings(t *testing.T) {
 func TestWindowsOverrides(t *testing.T) {
 	b := DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 0, 0, 0
-	b.Windows = windows(t, "win7", "abort=none", "probe-bytes=0")
+	b.Profile = windows(t, "win7", "abort=none", "probe-bytes=0")
 	res := runWindows(t, b)
 	for _, e := range res.Events {
 		if s, ok := e.(*SegmentEvent); ok && s.Host == "client" && (s.Class == ClassRST || (s.Class == ClassKeepAliveProbe && s.Len != 0)) {

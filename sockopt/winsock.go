@@ -74,7 +74,7 @@ var (
 )
 
 // Features are what the simulated Windows version's Winsock offers and
-// defaults to; sim builds them from a winprofile.Profile.
+// defaults to; a Windows profile carries them (profile.Profile.Winsock).
 type Features struct {
 	Idle, Interval time.Duration // system keep-alive defaults (registry)
 	ProbeCount     int           // system probe count (10, or the legacy registry rule)

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 }
 
 // Feature sets of representative Windows versions (sim derives them from
-// winprofile; here they are spelled out).
+// the profile package; here they are spelled out).
 var (
 	xp      = Features{Idle: 2 * time.Hour, Interval: time.Second, ProbeCount: 5}
 	vista   = Features{Idle: 2 * time.Hour, Interval: time.Second, ProbeCount: 10, RejectDuringConnect: true}
@@ -36,9 +36,15 @@ type rig struct {
 
 func newRig(t *testing.T, f Features) *rig {
 	t.Helper()
+	return newRigWith(t, f, stack.Behaviour{})
+}
+
+// newRigWith is newRig with a client of behaviour b.
+func newRigWith(t *testing.T, f Features, b stack.Behaviour) *rig {
+	t.Helper()
 	r := &rig{net: stack.NewNetwork(stack.Config{Seed: 1, Latency: 10 * time.Millisecond})}
 	t.Cleanup(r.net.Close)
-	r.client, _ = r.net.AddHost("client")
+	r.client, _ = r.net.AddHostWith("client", stack.HostOptions{Behaviour: b})
 	r.server, _ = r.net.AddHost("server")
 	if _, err := r.server.Listen("tcp4", 80, stack.KeepAlive{}, nil); err != nil {
 		t.Fatal(err)
@@ -288,10 +294,7 @@ func TestSeed_OptvalIsABooleanAnyNonZeroIsTrue(t *testing.T) {
 }
 
 func TestSIOKeepaliveValsOnALiveConnection(t *testing.T) {
-	r := newRig(t, vista).started(t)
-	if err := r.client.SetProbePayload(1); err != nil {
-		t.Fatal(err)
-	}
+	r := newRigWith(t, vista, stack.Behaviour{ProbePayload: 1}).started(t)
 	var probes []time.Duration
 	r.net.Observe(probeTimes{&probes})
 	s := r.stream(t)

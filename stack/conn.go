@@ -137,7 +137,7 @@ type Conn struct {
 	dirty   bool // guarded by Network.dirtyMu
 	// keepAliveOn records that the application switched keep-alive on, so
 	// that kasim can arm it when the handshake completes (see arm); the
-	// host may run it regardless (SetAlwaysKeepAlive).
+	// host may run it regardless (Behaviour.AlwaysKeepAlive).
 	keepAliveOn    bool
 	registered     bool
 	keepAliveAbort bool
@@ -145,7 +145,7 @@ type Conn struct {
 	established    bool // it reached a synchronized state
 	// userTimeout is TCP_USER_TIMEOUT as set; count the probe count the
 	// application set (0: the stack's default), kept apart from gVisor's
-	// while a user timeout replaces it (Host.SetUserTimeoutReplacesCount).
+	// while a user timeout replaces it (Behaviour.UserTimeoutReplacesCount).
 	userTimeout time.Duration
 	count       int
 }
@@ -306,7 +306,7 @@ func (c *Conn) Recv(p []byte) (int, error) {
 }
 
 // Close closes the socket (a FIN goes out if the connection was open). On
-// a host where close stops keep-alive (SetCloseStopsKeepAlive) the orphan
+// a host where close stops keep-alive (Behaviour.CloseStopsKeepAlive) the orphan
 // probes no more.
 func (c *Conn) Close() error {
 	c.closed = true
@@ -365,7 +365,7 @@ func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
 
 // SetKeepAliveCount sets how many unanswered probes abort (TCP_KEEPCNT).
 // While a user timeout replaces the count (see
-// Host.SetUserTimeoutReplacesCount), the count is kept for when it is
+// Behaviour.UserTimeoutReplacesCount), the count is kept for when it is
 // cleared.
 func (c *Conn) SetKeepAliveCount(n int) error {
 	c.count = n
@@ -392,7 +392,7 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 		return err
 	}
 	c.userTimeout = d
-	if !c.host.userTimeoutReplacesCount {
+	if !c.host.b.UserTimeoutReplacesCount {
 		return nil
 	}
 	n := c.count
@@ -406,7 +406,7 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
 
 func (c *Conn) userTimeoutReplacesCount() bool {
-	return c.host.userTimeoutReplacesCount && c.userTimeout > 0
+	return c.host.b.UserTimeoutReplacesCount && c.userTimeout > 0
 }
 
 func (c *Conn) sockErr(err tcpip.Error) error {
@@ -461,7 +461,7 @@ func (c *Conn) refresh() {
 	} else if !c.probesIn(st) && c.ep.SocketOptions().GetKeepAlive() {
 		c.ep.SocketOptions().SetKeepAlive(false) // a state the host's system does not probe in
 	}
-	if c.keepAliveAbort && c.host.abortRST && f.haveSnd && f.haveRcv {
+	if c.keepAliveAbort && c.host.b.AbortRST && f.haveSnd && f.haveRcv {
 		n.route(c.host, resetPacket(c, f))
 	}
 	if st == Closed && c.registered {

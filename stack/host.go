@@ -47,18 +47,7 @@ type Host struct {
 	needBarrier bool
 	conns       map[connKey]*Conn
 	flows       map[connKey]*flow
-	probeOctets int  // octets appended to keep-alive probes (0 or 1)
-	abortRST    bool // send RST+ACK when keep-alive gives up
-	// userTimeoutReplacesCount: TCP_USER_TIMEOUT overrides the probe count.
-	userTimeoutReplacesCount bool
-	// Keep-alive as the host's system does it (keepalive.go).
-	keepAliveDefaults KeepAlive
-	alwaysKeepAlive   bool
-	keepAliveStates   []State
-	abortError        AbortError
-	// closeStopsKeepAlive: a connection the application closed no longer
-	// probes (Linux's orphans); gVisor's go on until they end.
-	closeStopsKeepAlive bool
+	b           Behaviour // how its TCP differs from gVisor's (behaviour.go)
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }
@@ -125,6 +114,9 @@ func (n *Network) newHost(name string, o HostOptions) (*Host, error) {
 			return nil, fmt.Errorf("stack: host name %q is already taken", name)
 		}
 	}
+	if err := o.Behaviour.validate(); err != nil {
+		return nil, fmt.Errorf("stack: host %q: %w", name, err)
+	}
 	if len(n.hosts) >= MaxHosts {
 		return nil, fmt.Errorf("stack: host %q: a network holds at most %d hosts", name, MaxHosts)
 	}
@@ -170,6 +162,9 @@ func (n *Network) newHost(name string, o HostOptions) (*Host, error) {
 	// goes on pumping and observing, and what the host sends in reply would
 	// land in this pump or the next depending on the goroutine scheduler.
 	h.st.Pause()
+	if err := h.applyBehaviour(o.Behaviour); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 

@@ -15,13 +15,12 @@ import (
 // for keep-alive probes at the host's default idle time, with the host's
 // default count (the stack runs keep-alive: KeepAlive reads Enabled).
 func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
-	n, client, server, _ := pair(t, Config{Seed: 1}, nil)
+	n, client, server, _ := pairWith(t, Config{Seed: 1}, Behaviour{
+		KeepAliveDefaults: KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8},
+		AlwaysKeepAlive:   true,
+	}, nil)
 	var probes []time.Duration
 	n.Observe(&probeClock{host: client, at: &probes})
-	if err := client.SetKeepAliveDefaults(KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8}); err != nil {
-		t.Fatal(err)
-	}
-	client.SetAlwaysKeepAlive(true)
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +41,7 @@ func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 	if !c.AbortedByKeepAlive() {
 		t.Error("the connection was not aborted by keep-alive")
 	}
-	if bad := client.SetKeepAliveDefaults(KeepAlive{Count: -1}); bad == nil {
+	if _, bad := n.AddHostWith("other", HostOptions{Behaviour: Behaviour{KeepAliveDefaults: KeepAlive{Count: -1}}}); bad == nil {
 		t.Error("a negative default count was accepted")
 	}
 }
@@ -50,17 +49,17 @@ func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 // After the client closes and the server acknowledges the FIN without
 // closing, the client sits in FIN-WAIT-2 as an orphan. gVisor alone goes on
 // probing it; lwIP probes only in ESTABLISHED and CLOSE-WAIT
-// (SetKeepAliveStates), and on Linux close ends keep-alive
-// (SetCloseStopsKeepAlive): neither sends anything.
+// (Behaviour.KeepAliveStates), and on Linux close ends keep-alive
+// (Behaviour.CloseStopsKeepAlive): neither sends anything.
 func TestOrphanInFinWait2(t *testing.T) {
 	probesInFinWait2 := func(states bool, closeStops bool) int {
-		n, client, server, _ := pair(t, Config{Seed: 2}, nil)
+		b := Behaviour{CloseStopsKeepAlive: closeStops}
+		if states {
+			b.KeepAliveStates = []State{Established, CloseWait}
+		}
+		n, client, server, _ := pairWith(t, Config{Seed: 2}, b, nil)
 		var probes []time.Duration
 		n.Observe(&probeClock{host: client, at: &probes})
-		if states {
-			client.SetKeepAliveStates(Established, CloseWait)
-		}
-		client.SetCloseStopsKeepAlive(closeStops)
 		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -95,8 +94,7 @@ func TestOrphanInFinWait2(t *testing.T) {
 
 // lwIP's sockets report a keep-alive abort as ECONNABORTED (ERR_ABRT).
 func TestKeepAliveAbortError(t *testing.T) {
-	n, client, server, _ := pair(t, Config{Seed: 3}, nil)
-	client.SetKeepAliveAbortError(AbortConnAborted)
+	n, client, server, _ := pairWith(t, Config{Seed: 3}, Behaviour{AbortError: AbortConnAborted}, nil)
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -123,15 +121,11 @@ func TestKeepAliveAbortError(t *testing.T) {
 // after as many retransmissions as the host allows.
 func TestGiveUpWithoutProbesAndByRetransmission(t *testing.T) {
 	run := func(sendData bool) (*Conn, []time.Duration, int, time.Duration) {
-		n, client, server, _ := pair(t, Config{Seed: 4}, nil)
+		n, client, server, _ := pairWith(t, Config{Seed: 4}, Behaviour{AbortRST: true, LimitRetransmissions: true, MaxRetransmissions: 3}, nil)
 		var probes []time.Duration
 		n.Observe(&probeClock{host: client, at: &probes})
 		sent := &sentCounter{host: client}
 		n.Observe(sent)
-		client.SetAbortRST(true)
-		if err := client.SetMaxRetransmissions(3); err != nil {
-			t.Fatal(err)
-		}
 		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second})
 		if err != nil {
 			t.Fatal(err)

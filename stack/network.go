@@ -128,6 +128,9 @@ type HostOptions struct {
 	// Network's queue: a timers.LinuxWheel gives the host a Linux kernel's
 	// timer slack while the network's own timers (link delays) stay exact.
 	Timers timers.Queue
+	// Behaviour is how the host's TCP differs from gVisor's own; the zero
+	// value is gVisor's.
+	Behaviour Behaviour
 }
 
 // AddHostWith adds a host with options; see AddHost.
@@ -500,7 +503,7 @@ func (n *Network) route(from *Host, p packet) {
 func (n *Network) sentTCP(from *Host, seg *Segment, p packet) (*Segment, packet) {
 	f := from.flowOf(keyOf(seg.TCP.SourcePort(), seg.Dst.Addr(), seg.TCP.DestinationPort()))
 	probe := f.isProbe(seg.TCP, seg.Payload)
-	if probe && from.probeOctets > seg.Payload {
+	if probe && from.b.ProbePayload > seg.Payload {
 		padded := padProbe(p, tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice()))
 		from.nic.recycle(p.data)
 		p = padded

@@ -53,11 +53,17 @@ func (t *tape) Link(c LinkChange) { t.links = append(t.links, c.At.String()+" "+
 // accepts into *accepted.
 func pair(t *testing.T, cfg Config, accepted *[]*Conn) (*Network, *Host, *Host, *tape) {
 	t.Helper()
+	return pairWith(t, cfg, Behaviour{}, accepted)
+}
+
+// pairWith is pair with a client of behaviour b.
+func pairWith(t *testing.T, cfg Config, b Behaviour, accepted *[]*Conn) (*Network, *Host, *Host, *tape) {
+	t.Helper()
 	n := NewNetwork(cfg)
 	t.Cleanup(n.Close)
 	tp := &tape{}
 	n.Observe(tp)
-	c, err := n.AddHost("client")
+	c, err := n.AddHostWith("client", HostOptions{Behaviour: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,13 +527,10 @@ func (l *segLog) State(StateChange) {}
 func (l *segLog) Link(LinkChange)   {}
 
 func TestOneOctetProbesAreAnswered(t *testing.T) {
-	n, client, server, _ := pair(t, Config{Seed: 9, Latency: 5 * time.Millisecond}, nil)
+	n, client, server, _ := pairWith(t, Config{Seed: 9, Latency: 5 * time.Millisecond}, Behaviour{ProbePayload: 1}, nil)
 	log := &segLog{}
 	n.Observe(log)
-	if err := client.SetProbePayload(1); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.SetProbePayload(2); err == nil {
+	if _, err := n.AddHostWith("other", HostOptions{Behaviour: Behaviour{ProbePayload: 2}}); err == nil {
 		t.Error("a two-octet probe payload was accepted")
 	}
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 2})
@@ -558,10 +561,9 @@ func TestOneOctetProbesAreAnswered(t *testing.T) {
 
 func TestAbortRSTResetsThePeer(t *testing.T) {
 	var accepted []*Conn
-	n, client, server, _ := pair(t, Config{Seed: 10, Latency: 5 * time.Millisecond}, &accepted)
+	n, client, server, _ := pairWith(t, Config{Seed: 10, Latency: 5 * time.Millisecond}, Behaviour{AbortRST: true}, &accepted)
 	log := &segLog{}
 	n.Observe(log)
-	client.SetAbortRST(true)
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: time.Minute, Interval: time.Second, Count: 3})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"fmt"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -94,31 +93,6 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 func (f *flow) outstanding() bool {
 	return f.haveSnd && (!f.haveUna || f.sndUna.LessThan(f.sndNxt))
 }
-
-// SetProbePayload sets how many octets the host's keep-alive probes carry:
-// 0 (gVisor's own probes, as RFC 1122 recommends) or 1 (one 0x00 octet, as
-// Windows sends); anything else is an error. The octet is added below the
-// stack, which never knows.
-func (h *Host) SetProbePayload(octets int) error {
-	if octets != 0 && octets != 1 {
-		return fmt.Errorf("stack: %s: probe payload of %d octets: want 0 or 1", h.name, octets)
-	}
-	h.probeOctets = octets
-	return nil
-}
-
-// SetAbortRST sets whether the host sends RST+ACK (seq = SND.NXT, ack =
-// RCV.NXT) when keep-alive gives up on a connection, as Linux does; gVisor
-// itself sends nothing.
-func (h *Host) SetAbortRST(on bool) { h.abortRST = on }
-
-// SetUserTimeoutReplacesCount makes TCP_USER_TIMEOUT, while set on a
-// connection, replace its keep-alive probe count, as Linux's
-// tcp_keepalive_timer does: the connection is dropped at the first probe
-// time where nothing has been received for the user timeout and a probe is
-// unanswered, however many probes that takes. gVisor alone drops at
-// whichever comes first.
-func (h *Host) SetUserTimeoutReplacesCount(on bool) { h.userTimeoutReplacesCount = on }
 
 // padProbe returns a copy of probe p with one 0x00 octet appended and the
 // IP length and both checksums fixed.

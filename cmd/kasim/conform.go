@@ -16,9 +16,8 @@ import (
 
 	"kasim/internal/conform"
 	"kasim/internal/live"
-	"kasim/posixprofile"
+	"kasim/profile"
 	"kasim/sim"
-	"kasim/winprofile"
 )
 
 const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
@@ -79,11 +78,9 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim conform: %s\n", flagError(err))
 		return exitUsage
 	}
-	if _, err := posixprofile.Lookup(opts.Profile); err != nil {
-		if _, werr := winprofile.Lookup(opts.Profile); werr != nil {
-			fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", opts.Profile)
-			return exitUsage
-		}
+	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
+		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", opts.Profile)
+		return exitUsage
 	}
 	if opts.Runs < 1 || opts.Runs > 50 {
 		fmt.Fprintf(stderr, "kasim conform: --runs %d: want 1 to 50\n", opts.Runs)

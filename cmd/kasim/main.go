@@ -25,10 +25,9 @@ import (
 	"time"
 
 	"kasim/internal/live"
-	"kasim/posixprofile"
+	"kasim/profile"
 	"kasim/sim"
 	"kasim/stack"
-	"kasim/winprofile"
 )
 
 func main() {
@@ -194,35 +193,20 @@ func (p *profileFlags) register(fs *flag.FlagSet) {
 	fs.Var(listFlag{&p.set}, "set", "override a profile behaviour, `KEY=VALUE` (repeatable): Windows abort=rst|none, probe-bytes=0|1; linux and gvisor hz=0|100|250|300|1000, abort=rst|none, user-timeout=replaces-count|first-of-both; freebsd always-keepalive=0|1, abort=rst|none; lwip tick=0|DURATION, abort=rst|none")
 }
 
-// resolve resolves the flags to a Windows profile or a POSIX one (linux,
-// gvisor, freebsd, lwip); exactly one is not nil.
-func (p *profileFlags) resolve() (*winprofile.Profile, *posixprofile.Profile, error) {
-	if px, err := posixprofile.Lookup(p.name); err == nil {
-		if len(p.registry) > 0 {
-			return nil, nil, fmt.Errorf("--registry needs a Windows --profile; %s has none (kasim profiles lists them)", p.name)
-		}
-		if px, err = px.Apply(p.set...); err != nil {
-			return nil, nil, fmt.Errorf("--set: %v", err)
-		}
-		return nil, &px, nil
+// resolve looks the flags' profile up, with its registry values and
+// settings; the error names the flag at fault.
+func (p *profileFlags) resolve() (profile.Profile, error) {
+	prof, err := profile.Lookup(p.name, p.registry, p.set)
+	var le *profile.LookupError
+	switch {
+	case err == nil:
+		return prof, nil
+	case errors.Is(err, profile.ErrNoRegistry):
+		return prof, fmt.Errorf("--registry needs a Windows --profile; %s has none (kasim profiles lists them)", p.name)
+	case errors.As(err, &le) && le.Part != "profile":
+		return prof, fmt.Errorf("--%s: %v", le.Part, err)
 	}
-	w, err := p.windows()
-	return w, nil, err
-}
-
-// windows resolves the flags to a Windows profile.
-func (p *profileFlags) windows() (*winprofile.Profile, error) {
-	prof, err := winprofile.Lookup(p.name)
-	if err != nil {
-		return nil, fmt.Errorf("--profile %s: %v", p.name, err)
-	}
-	if prof, err = prof.Apply(p.registry...); err != nil {
-		return nil, fmt.Errorf("--registry: %v", err)
-	}
-	if prof, err = prof.Apply(p.set...); err != nil {
-		return nil, fmt.Errorf("--set: %v", err)
-	}
-	return &prof, nil
+	return prof, fmt.Errorf("--profile %s: %v", p.name, err)
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
@@ -257,18 +241,15 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	b.PeerAlive = peer == "alive"
-	w, px, err := prof.resolve()
+	p, err := prof.resolve()
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim run: %s\n", err)
 		return exitUsage
 	}
-	if px != nil && px.Name != "gvisor" {
-		b.POSIX = px
-	}
-	if w != nil {
-		// On Windows the system (registry) values apply unless the run
-		// asks for per-connection ones.
-		b.Windows = w
+	b.Profile = &p
+	if p.API == profile.Winsock {
+		// A Windows application gets the system's (registry) values from
+		// SO_KEEPALIVE alone unless the run asks for per-connection ones.
 		typed := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { typed[f.Name] = true })
 		if !typed["idle"] {

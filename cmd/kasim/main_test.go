@@ -302,9 +302,10 @@ func TestWindowsProfiles(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "--profile", "windows95"}, `--profile windows95: unknown Windows profile "windows95"`},
+		{[]string{"run", "--profile", "windows95"}, `--profile windows95: unknown profile "windows95" (known: linux, gvisor, freebsd, lwip, win2000, xp,`},
 		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime=0"}, "--registry: KeepAliveTime=0: out of range, valid 1 to 4294967295 (ms)"},
-		{[]string{"run", "--profile", "xp", "--registry", "Colour=1"}, `unknown setting "Colour"`},
+		{[]string{"run", "--profile", "xp", "--registry", "Colour=1"}, `--registry: unknown registry value "Colour" (known: KeepAliveTime, KeepAliveInterval,`},
+		{[]string{"run", "--profile", "xp", "--set", "KeepAliveTime=1"}, `--set: unknown setting "KeepAliveTime" (want abort or probe-bytes)`},
 		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime"}, `--registry "KeepAliveTime": want NAME=VALUE`},
 		{[]string{"run", "--profile", "xp", "--set", "abort=sometimes"}, "--set: abort=sometimes: want rst or none"},
 		{[]string{"run", "--profile", "xp", "--count", "3"}, "--registry TcpMaxDataRetransmissions=3"},
@@ -313,7 +314,7 @@ func TestWindowsProfiles(t *testing.T) {
 		{[]string{"run", "--profile", "linux", "--set", "hz=200"}, "--set: hz=200: want 0 (exact timers) or one of 100, 250, 300, 1000"},
 		{[]string{"run", "--profile", "linux", "--set", "probe-bytes=1"}, `--set: unknown setting "probe-bytes" (want hz, abort or user-timeout)`},
 		{[]string{"profile"}, "name a profile"},
-		{[]string{"profile", "nt4"}, `unknown Windows profile "nt4"`},
+		{[]string{"profile", "nt4"}, `unknown profile "nt4" (known: linux, gvisor,`},
 		{[]string{"profiles", "extra"}, `unexpected argument "extra"`},
 	} {
 		code, out, errOut := kasim(tc.args...)

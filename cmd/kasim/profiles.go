@@ -7,8 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"kasim/posixprofile"
-	"kasim/winprofile"
+	"kasim/profile"
 )
 
 func profilesCmd(args []string, stdout, stderr io.Writer) int {
@@ -22,24 +21,19 @@ func profilesCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSYSTEM\tIDLE\tINTERVAL\tPROBES\tPROBE\tSO_KEEPALIVE DURING CONNECT\tTCP_KEEPCNT\tTCP_KEEPIDLE")
-	for _, name := range posixprofile.Names() {
-		p, _ := posixprofile.Lookup(name)
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t0 bytes\taccepted\tyes\tyes\n", p.Name, p.Title, p.Idle, p.Interval, p.Count)
-	}
-	yes := map[bool]string{true: "yes", false: "no"}
-	during := map[bool]string{true: "WSAEINVAL", false: "accepted"}
-	for _, p := range winprofile.All() {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t%d byte\t%s\t%s\t%s\n", p.Name, p.Title, p.Idle(), p.Interval(), p.ProbeCount(),
-			p.ProbeBytes, during[p.RejectsSetDuringConnect()], yes[p.HasKeepCnt()], yes[p.HasKeepIdle()])
+	for _, p := range profile.All() {
+		r := p.Row()
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t%s\t%s\t%s\t%s\n", p.Name, p.Title, p.Idle, p.Interval, p.Count,
+			r.Probe, r.DuringConnect, r.KeepCnt, r.KeepIdle)
 	}
 	if err := tw.Flush(); err != nil {
 		fmt.Fprintf(stderr, "kasim profiles: %v\n", err)
 		return exitFail
 	}
 	var modelled []string
-	for _, name := range posixprofile.Names() {
-		if p, _ := posixprofile.Lookup(name); !p.Measured && p.Name != "gvisor" {
-			modelled = append(modelled, name)
+	for _, p := range profile.All() {
+		if p.FromSource {
+			modelled = append(modelled, p.Name)
 		}
 	}
 	fmt.Fprintf(stdout, "\nlinux is measured against the real kernel (kasim conform); gvisor is gVisor's own behaviour;\n%s: modelled from source, not measured.\n", strings.Join(modelled, ", "))
@@ -63,18 +57,12 @@ func profileCmd(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
 		return code
 	}
-	w, px, err := prof.resolve()
+	p, err := prof.resolve()
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim profile: %s\n", err)
 		return exitUsage
 	}
-	var describe func(io.Writer) error
-	if w != nil {
-		describe = w.Describe
-	} else {
-		describe = px.Describe
-	}
-	if err := describe(stdout); err != nil {
+	if err := p.Describe(stdout); err != nil {
 		fmt.Fprintf(stderr, "kasim profile: %v\n", err)
 		return exitFail
 	}

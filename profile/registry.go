@@ -1,4 +1,4 @@
-package winprofile
+package profile
 
 import (
 	"fmt"

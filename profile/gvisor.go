@@ -1,0 +1,93 @@
+package profile
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// gvisorSystem is gVisor's netstack as it is: the engine under every kasim
+// host, with nothing shaped. Defaults from pkg/tcpip/transport/tcp
+// (DefaultKeepaliveIdle, DefaultKeepaliveInterval, DefaultKeepaliveCount).
+var gvisorSystem = posix{
+	name: "gvisor", title: "gVisor netstack", owner: "gVisor's", dialect: "linux",
+	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
+	abortError: "ETIMEDOUT",
+	keys:       []string{"hz", "abort", "user-timeout"},
+	describeAs: describeLinuxLike,
+	citations: Citations{
+		Probe:         []Rule{gvisorKeepalive},
+		Rearm:         []Rule{gvisorKeepalive},
+		Abort:         []Rule{gvisorAbort},
+		Options:       linuxOpts,
+		UserTimeout:   []Rule{gvisorUserTimeout},
+		OptionRestart: []Rule{gvisorOptionRestart},
+		Connect:       linuxConnect,
+		abort: func(count, unanswered int, _ time.Duration) []Rule {
+			if unanswered < count {
+				return []Rule{gvisorUserTimeout} // the user timeout came first
+			}
+			return []Rule{gvisorAbort}
+		},
+	},
+}
+
+// Rules of gVisor's keep-alive.
+var (
+	gvisorKeepalive = Rule{"gVisor keepalive",
+		"gVisor netstack: defaults 2 h / 75 s / 9; a zero-length probe at SND.NXT-1 each time the timer fires with nothing received; any processed inbound segment restarts the idle timer and zeroes the unanswered count.",
+		gvConnect}
+	gvisorAbort = Rule{"gVisor keepalive abort",
+		"gVisor netstack: after count unanswered probes the endpoint fails with ErrTimeout (ETIMEDOUT to the application) and sends no reset.",
+		gvConnect}
+	gvisorUserTimeout = Rule{"gVisor TCP_USER_TIMEOUT",
+		"With TCP_USER_TIMEOUT set, the keep-alive timer drops the connection, before the count, at the first firing where the time since the last received ACK is at least the user timeout and a probe is unanswered (as Linux's tcp_keepalive_timer does).",
+		gvConnect}
+	gvisorOptionRestart = Rule{"gVisor option restarts idle",
+		"gVisor netstack: setting SO_KEEPALIVE or any keep-alive option restarts the idle timer and zeroes the unanswered count, even mid-probe. (Linux counts a new TCP_KEEPIDLE from the last segment received, and keeps its probe count.)",
+		gvEndpoint}
+)
+
+// describeLinuxLike writes the linux and gvisor profiles, which share
+// gVisor's engine and Linux's calls; x.linuxNotes adds where Linux differs.
+func describeLinuxLike(x posix, p Profile, w io.Writer) error {
+	how := "modelled from gVisor's source (pkg/tcpip/transport/tcp), the engine under every kasim host"
+	if x.measured {
+		how = "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c"
+	}
+	rst := "no RST: the endpoint just fails with ETIMEDOUT"
+	if x.abortRST {
+		rst = "RST+ACK at SND.NXT, then ETIMEDOUT to the application"
+	}
+	ut := "drops at whichever comes first, the user timeout or the probe count"
+	if x.userTimeoutReplacesCount {
+		ut = "replaces the probe count: drops at the first probe time with nothing received for the user timeout and a probe unanswered"
+	}
+	_, err := fmt.Fprintf(w, `%s (%s): %s
+  defaults          idle %v, interval %v, %d probes (TCP_KEEPIDLE 1-32767 s, TCP_KEEPINTVL 1-32767 s, TCP_KEEPCNT 1-127; else EINVAL)
+  probe             zero-length ACK at SND.NXT-1 (= SND.UNA-1: probes go only while nothing is unacknowledged)
+  idle counts from  the last segment received (data or pure ACK); sending does not restart it
+  gives up          at last received + idle + count x interval: %s%s
+  TCP_USER_TIMEOUT  %s%s
+  timers            %s%s
+`, x.title, x.name, how, x.idle, x.interval, x.count, rst, x.setMark("abort"), ut, x.setMark("user-timeout"), p.TimerSlack(), x.setMark("hz"))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(w, `  before connect    options are accepted (in SYN-SENT too) and keep-alive is armed once the
+                    connection is established (kasim's fix: gVisor alone never arms it then)
+  option changes    setting any keep-alive option on an established connection restarts the
+                    idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)
+`)
+	if err == nil && x.linuxNotes != "" {
+		_, err = fmt.Fprint(w, x.linuxNotes)
+	}
+	after := "an orphan in FIN-WAIT-2 goes on probing until gVisor's FIN-WAIT-2 timeout (60 s)"
+	if x.closeStopsKeepAlive {
+		after = "no more probes: an orphan waits out FIN-WAIT-2 as a timewait socket, which has no\n                    keep-alive timer (tcp_rcv_state_process, tcp_time_wait)"
+	}
+	if err == nil {
+		_, err = fmt.Fprintf(w, "  after close()     %s\n", after)
+	}
+	return err
+}

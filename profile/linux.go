@@ -1,0 +1,54 @@
+package profile
+
+import "time"
+
+// linuxSystem is the Linux kernel's keep-alive (net/ipv4/tcp_timer.c
+// tcp_keepalive_timer), measured against the kernel in namespaces (kasim
+// conform): gVisor's engine, shaped where the kernel differs (the RST at
+// the abort, TCP_USER_TIMEOUT replacing the count, close ending keep-alive,
+// the HZ=250 timer wheel).
+var linuxSystem = posix{
+	name: "linux", title: "Linux", owner: "Linux's", dialect: "linux",
+	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
+	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
+	closeStopsKeepAlive: true, measured: true,
+	keys:       []string{"hz", "abort", "user-timeout"},
+	describeAs: describeLinuxLike,
+	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
+                    received, keeps its probe count, and leaves the timer alone for
+                    TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it
+  retransmission    gVisor's (RFC 6298 RTO, 200 ms minimum), not the kernel's tcp_retries2
+                    schedule: data retransmission timing is not held to Linux's
+`,
+	citations: Citations{
+		Probe:       []Rule{linuxKeepalive, linuxTimerWheel},
+		Rearm:       []Rule{linuxKeepalive},
+		Abort:       []Rule{linuxAbort},
+		AbortRST:    []Rule{linuxAbort},
+		Options:     linuxOpts,
+		UserTimeout: []Rule{linuxUserTimeout},
+		Connect:     linuxConnect,
+		abort: func(_, _ int, userTimeout time.Duration) []Rule {
+			if userTimeout > 0 {
+				return []Rule{linuxUserTimeout}
+			}
+			return []Rule{linuxAbort}
+		},
+	},
+}
+
+// Rules of Linux's keep-alive.
+var (
+	linuxKeepalive = Rule{"Linux tcp_keepalive_timer",
+		"Linux: the keep-alive timer sends a probe (a zero-length ACK at SND.UNA-1) once nothing has been received for the idle time, then one each interval while unanswered; any ACK received zeroes the probe count, and after an answered probe the next waits the full idle time from that receipt.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer; tcp_output.c tcp_write_wakeup, tcp_xmit_probe_skb"}
+	linuxAbort = Rule{"Linux keepalive abort",
+		"Linux: when the probes out reach tcp_keepalive_probes (TCP_KEEPCNT), tcp_send_active_reset sends RST+ACK at SND.NXT and tcp_write_err fails the socket with ETIMEDOUT.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer"}
+	linuxUserTimeout = Rule{"Linux TCP_USER_TIMEOUT",
+		"Linux: with TCP_USER_TIMEOUT set it replaces the probe count: the keep-alive timer drops the connection (RST+ACK, ETIMEDOUT) at the first firing where the time since the last receive is at least the user timeout and a probe is out.",
+		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer; man 7 tcp"}
+	linuxTimerWheel = Rule{"Linux timer wheel",
+		"Linux's timer wheel fires a timeout late, rounded up to the granularity of the level it lands in: at HZ=250, 1 s fires after 1.024 s and 2 s after 2.016 s, so probes are that far apart on a real kernel.",
+		"Linux kernel/time/timer.c calc_wheel_index (since 4.8)"}
+)

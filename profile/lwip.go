@@ -1,0 +1,81 @@
+package profile
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// lwipSystem is lwIP, modelled from source:
+// src/include/lwip/priv/tcp_priv.h TCP_KEEPIDLE_DEFAULT,
+// TCP_KEEPINTVL_DEFAULT, TCP_KEEPCNT_DEFAULT; src/core/tcp.c tcp_slowtmr
+// (every TCP_SLOW_INTERVAL, 500 ms), which probes in ESTABLISHED and
+// CLOSE_WAIT and aborts with tcp_rst and ERR_ABRT.
+var lwipSystem = posix{
+	name: "lwip", title: "lwIP", owner: "lwIP's", dialect: "lwip",
+	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
+	abortRST: true, fromSource: true, tick: 500 * time.Millisecond, abortError: "ECONNABORTED",
+	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
+	keys:        []string{"tick", "abort"},
+	describeAs:  describeLwIP,
+	citations: Citations{
+		Probe:    []Rule{lwipKeepalive, lwipTick},
+		Rearm:    []Rule{lwipKeepalive},
+		Abort:    []Rule{lwipAbort},
+		AbortRST: []Rule{lwipAbort},
+		Options:  lwipOpts,
+		Connect:  posixConnect,
+		abort:    always(lwipAbort),
+	},
+}
+
+// Where lwIP's rules come from.
+const (
+	lwipTimer      = "lwIP src/core/tcp.c tcp_slowtmr; src/core/tcp_out.c tcp_keepalive; src/core/tcp_in.c tcp_process (pcb->tmr)"
+	lwipOptsSource = "lwIP src/api/sockets.c lwip_setsockopt_impl; src/include/lwip/sockets.h"
+)
+
+// Rules of lwIP's keep-alive and calls.
+var (
+	lwipKeepalive = Rule{"lwIP tcp_slowtmr keepalive",
+		"lwIP: every 500 ms (TCP_SLOW_INTERVAL) tcp_slowtmr sends a zero-length probe at SND.NXT-1 (tcp_keepalive) on a connection with SO_KEEPALIVE in ESTABLISHED or CLOSE-WAIT once the ticks since the last receive exceed (keep_idle + probes sent x keep_intvl) / 500 ms.",
+		lwipTimer}
+	lwipTick = Rule{"lwIP 500 ms slow timer",
+		"lwIP's TCP timers are checked by tcp_slowtmr every 500 ms, so a deadline between two runs is met at the later one; kasim fires every timer of an lwip host at the next multiple of 500 ms.",
+		"lwIP src/core/tcp.c tcp_slowtmr, TCP_SLOW_INTERVAL; kasim timers.TickQueue"}
+	lwipAbort = Rule{"lwIP keepalive abort",
+		"lwIP: once the ticks since the last receive exceed (keep_idle + keep_cnt x keep_intvl) / 500 ms, one interval after the last probe, tcp_slowtmr removes the connection, sends RST+ACK at SND.NXT (tcp_rst) and calls the error callback with ERR_ABRT, which the socket API reports as ECONNABORTED.",
+		lwipTimer + "; src/core/err.c err_to_errno; src/api/api_msg.c err_tcp"}
+	lwipOpts = Rule{"lwIP lwip_setsockopt_impl",
+		"lwIP: TCP_KEEPALIVE (milliseconds), TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, times 1000 into a u32_t) and TCP_KEEPCNT are stored without range checks; an IPPROTO_TCP option with optlen below sizeof(int) is EINVAL, an option it lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT.",
+		lwipOptsSource}
+)
+
+// describeLwIP writes the lwip profile: what kasim models from lwIP's
+// source, and where gVisor underneath does otherwise.
+func describeLwIP(x posix, p Profile, w io.Writer) error {
+	_, err := fmt.Fprintf(w, `%s (%s): modelled from source, not measured: lwIP src/core/tcp.c tcp_slowtmr, tcp_out.c tcp_keepalive,
+  tcp_in.c tcp_process, src/api/sockets.c lwip_setsockopt_impl, src/include/lwip/sockets.h, err.c err_to_errno
+  defaults          idle %v, interval %v, %d probes (TCP_KEEPIDLE_DEFAULT, TCP_KEEPINTVL_DEFAULT, TCP_KEEPCNT_DEFAULT,
+                    compile-time); keep-alive off until SO_KEEPALIVE
+  options           SOL_SOCKET 0xfff: SO_KEEPALIVE 0x8; IPPROTO_TCP: TCP_KEEPALIVE 0x2 (idle in ms), TCP_KEEPIDLE 0x3,
+                    TCP_KEEPINTVL 0x4 (seconds, times 1000 into a u32_t: no range check, large values wrap),
+                    TCP_KEEPCNT 0x5 (no check); optlen below sizeof(int) EINVAL; no TCP_USER_TIMEOUT
+                    (ENOPROTOOPT); errno numbers as lwip/errno.h gives them (Linux's)
+  probe             zero-length ACK at SND.NXT-1, in ESTABLISHED and CLOSE-WAIT only
+  idle counts from  the last segment received (pcb->tmr = tcp_ticks in tcp_process)
+  schedule          tcp_slowtmr runs every 500 ms; probe n+1 goes at the first tick where the ticks since the last
+                    receive exceed (idle + n x interval) / 500 ms: the first at the first tick after last
+                    received + idle, the next exactly an interval apart
+  gives up          at the first tick past (idle + count x interval) / 500 ms, one interval after the last probe:
+                    %s (tcp_rst), and the error callback gets ERR_ABRT: %s to the application%s
+  timers            %s%s
+  not modelled      every gVisor timer of the host runs on the tick, retransmission and TIME-WAIT included (lwIP
+                    runs those on the same 500 ms timer, but with its own rules); kasim rounds each timer up to the
+                    tick where lwIP divides idle + n x interval by 500 ms: the two agree when both times are
+                    multiples of 500 ms; values lwIP takes unchecked that make its schedule degenerate (interval 0:
+                    lwIP aborts without probing) run as gVisor runs them; no probes while data is unacknowledged
+                    (gVisor's rule; tcp_slowtmr does not check); setting an option restarts the idle time from now
+`, x.title, x.name, x.idle, x.interval, x.count, x.rstText(), x.abortError, x.setMark("abort"), p.TimerSlack(), x.setMark("tick"))
+	return err
+}

@@ -1,0 +1,193 @@
+package profile
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"kasim/sockopt"
+	"kasim/stack"
+)
+
+// posix is the system of a stack kasim drives through BSD-socket calls, in
+// its own option numbers: whether an RST goes out when keep-alive gives
+// up, whether TCP_USER_TIMEOUT replaces the probe count, how late its
+// timers fire, and for FreeBSD and lwIP (modelled from their source)
+// whether every socket probes, in which states, and which error the
+// application gets. Each system's file (linux.go, gvisor.go, freebsd.go,
+// lwip.go) fills in one.
+type posix struct {
+	name  string // kasim's name: "linux"
+	title string // "Linux"
+	owner string // "Linux's", for the summary
+	// dialect names the socket API the host's applications call, as
+	// sockopt.DialectNamed knows it: "linux" (gvisor too), "freebsd",
+	// "lwip".
+	dialect string
+
+	// idle, interval and count are the defaults a socket starts with
+	// (Linux: the sysctls net.ipv4.tcp_keepalive_time, _intvl, _probes).
+	idle     time.Duration
+	interval time.Duration
+	count    int
+
+	abortRST                 bool
+	userTimeoutReplacesCount bool
+	hz                       int
+	tick                     time.Duration
+	alwaysKeepAlive          bool
+	// probeStates, if set, are the only states probes go out in (by RFC
+	// 793 name, "ESTABLISHED"); empty means wherever gVisor probes.
+	probeStates []string
+	// abortError is the error the application gets when keep-alive gives
+	// up: "ETIMEDOUT" or "ECONNABORTED" (lwIP's ERR_ABRT).
+	abortError          string
+	closeStopsKeepAlive bool
+	measured            bool
+	fromSource          bool // modelled from the system's source, not measured
+
+	keys      []string          // the keys set takes
+	overrides map[string]string // key -> value as given
+
+	// describeAs writes the profile for kasim profile; linuxNotes are
+	// lines describeLinuxLike adds for Linux.
+	describeAs func(x posix, p Profile, w io.Writer) error
+	linuxNotes string
+	// citations are the rules the system's events follow.
+	citations Citations
+}
+
+// posixTable lists the POSIX stacks.
+var posixTable = []entry{
+	{name: "linux", sys: func() system { return linuxSystem }},
+	{name: "gvisor", sys: func() system { return gvisorSystem }},
+	{name: "freebsd", sys: func() system { return freebsdSystem }},
+	{name: "lwip", sys: func() system { return lwipSystem }},
+}
+
+// HZs are the timer frequencies Linux can be built with (CONFIG_HZ).
+var HZs = []int{100, 250, 300, 1000}
+
+func (x posix) settings() []string { return x.keys }
+
+// set overrides one behaviour the system has: "hz" (0 for exact timers,
+// or one of HZs), "abort" (rst or none), "user-timeout" (replaces-count or
+// first-of-both), "always-keepalive" (0 or 1) or "tick" (0 for exact
+// timers, or a duration from 1ms to 10s).
+func (x posix) set(key, value string) (system, error) {
+	var err error
+	switch key {
+	case "hz":
+		hz, err := strconv.Atoi(value)
+		if err != nil || (hz != 0 && !slices.Contains(HZs, hz)) {
+			return x, fmt.Errorf("hz=%s: want 0 (exact timers) or one of 100, 250, 300, 1000", value)
+		}
+		x.hz = hz
+	case "abort":
+		x.abortRST, err = either(key, value, "rst", "none", "rst or none")
+	case "user-timeout":
+		x.userTimeoutReplacesCount, err = either(key, value, "replaces-count", "first-of-both", "replaces-count or first-of-both")
+	case "always-keepalive":
+		x.alwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
+	case "tick":
+		d, err := time.ParseDuration(value) // "0" parses too
+		if err != nil || (d != 0 && (d < time.Millisecond || d > 10*time.Second)) {
+			return x, fmt.Errorf("tick=%s: want 0 (exact timers) or a duration from 1ms to 10s, e.g. 500ms", value)
+		}
+		x.tick = d
+	}
+	if err != nil {
+		return x, err
+	}
+	x.overrides = withOverride(x.overrides, key, value)
+	return x, nil
+}
+
+func (x posix) setRegistry(string, uint64) (system, error) { return x, errNoRegistry }
+
+// resolve fills in a POSIX profile: the dialect's calls, the sysctl
+// defaults, and where the system differs from gVisor below the socket API.
+func (x posix) resolve(p *Profile) {
+	p.Name, p.Title, p.API = x.name, x.title, POSIX
+	d, err := sockopt.DialectNamed(x.dialect)
+	if err != nil {
+		panic("profile: " + x.name + ": " + err.Error()) // the table names a dialect sockopt lacks
+	}
+	p.Dialect = d
+	p.Idle, p.Interval, p.Count = x.idle, x.interval, x.count
+	p.HZ, p.Tick, p.Measured, p.FromSource = x.hz, x.tick, x.measured, x.fromSource
+	b := stack.Behaviour{
+		AbortRST:                 x.abortRST,
+		UserTimeoutReplacesCount: x.userTimeoutReplacesCount,
+		KeepAliveDefaults:        stack.KeepAlive{Idle: x.idle, Interval: x.interval, Count: x.count},
+		AlwaysKeepAlive:          x.alwaysKeepAlive,
+		CloseStopsKeepAlive:      x.closeStopsKeepAlive,
+	}
+	for _, name := range x.probeStates {
+		for s := stack.Closed; s <= stack.TimeWait; s++ {
+			if s.String() == name {
+				b.KeepAliveStates = append(b.KeepAliveStates, s)
+			}
+		}
+	}
+	if x.abortError == "ECONNABORTED" {
+		b.AbortError = stack.AbortConnAborted
+	}
+	p.Behaviour = b
+	p.Cites = x.citations
+}
+
+func (x posix) describe(p Profile, w io.Writer) error { return x.describeAs(x, p, w) }
+
+func (x posix) checkKeepAlive(time.Duration, time.Duration, int) error { return nil }
+
+func (x posix) note(p Profile) string {
+	return fmt.Sprintf("%s: POSIX calls with %s's option numbers, %s", x.name, p.Dialect.Title, x.summary())
+}
+
+// summary is the system in a phrase: "gVisor's keep-alive (defaults 2h /
+// 75s / 9)", and for the other systems what they do differently from
+// gVisor.
+func (x posix) summary() string {
+	text := fmt.Sprintf("%s keep-alive (defaults %s / %s / %d", x.owner, short(x.idle), short(x.interval), x.count)
+	if x.abortRST {
+		text += ", RST at the abort"
+	}
+	if x.abortError != "" && x.abortError != "ETIMEDOUT" {
+		text += ", " + x.abortError
+	}
+	if x.alwaysKeepAlive {
+		text += ", on for every connection (always_keepalive=1)"
+	}
+	if len(x.probeStates) > 0 {
+		text += ", probes in " + strings.Replace(orList(x.probeStates), " or ", " and ", 1) + " only"
+	}
+	if x.tick != 0 {
+		text += ", timers on a " + x.tick.String() + " tick"
+	}
+	if x.userTimeoutReplacesCount {
+		text += ", TCP_USER_TIMEOUT replaces the count"
+	}
+	if x.hz != 0 {
+		text += fmt.Sprintf(", timers of a HZ=%d kernel", x.hz)
+	}
+	return text + ")"
+}
+
+// setMark marks a value the user overrode: "  (set: key=value)".
+func (x posix) setMark(key string) string {
+	if v, ok := x.overrides[key]; ok {
+		return "  (set: " + key + "=" + v + ")"
+	}
+	return ""
+}
+
+func (x posix) rstText() string {
+	if x.abortRST {
+		return "RST+ACK at SND.NXT"
+	}
+	return "no RST"
+}

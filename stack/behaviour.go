@@ -1,0 +1,116 @@
+package stack
+
+import (
+	"fmt"
+	"slices"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// Behaviour is how a host's TCP differs from gVisor's own, at the points
+// where systems differ: what a keep-alive probe carries, what goes out
+// when keep-alive gives up and which error the application gets, the
+// settings a new connection starts with, where probes go out, and how long
+// retransmission goes on. The zero Behaviour is gVisor's own. A host takes
+// one, whole, when it is added (HostOptions.Behaviour); kasim's profile
+// package says which each system has.
+type Behaviour struct {
+	// ProbePayload is how many octets keep-alive probes carry: 0 (gVisor's
+	// own probes, as RFC 1122 recommends) or 1 (one 0x00 octet, as Windows
+	// sends). The octet is added below the stack, which never knows.
+	ProbePayload int
+	// AbortRST sends RST+ACK (seq = SND.NXT, ack = RCV.NXT) when keep-alive
+	// gives up on a connection, as Linux does; gVisor itself sends nothing.
+	AbortRST bool
+	// AbortError is the error the application gets when keep-alive gives
+	// up.
+	AbortError AbortError
+	// UserTimeoutReplacesCount makes TCP_USER_TIMEOUT, while set on a
+	// connection, replace its keep-alive probe count, as Linux's
+	// tcp_keepalive_timer does: the connection is dropped at the first
+	// probe time where nothing has been received for the user timeout and
+	// a probe is unanswered, however many probes that takes. gVisor alone
+	// drops at whichever comes first.
+	UserTimeoutReplacesCount bool
+	// KeepAliveDefaults are the keep-alive settings each new connection
+	// starts with, as a system's sysctls set them (FreeBSD probes 8 times,
+	// gVisor 9). Zero fields keep gVisor's 2 h / 75 s / 9; Enabled is
+	// ignored.
+	KeepAliveDefaults KeepAlive
+	// AlwaysKeepAlive makes every connection probe once idle, whether or
+	// not the application switched SO_KEEPALIVE on, as FreeBSD does with
+	// net.inet.tcp.always_keepalive=1 (its default, against RFC 1122's
+	// default-off). The application's SO_KEEPALIVE still reads back as it
+	// set it.
+	AlwaysKeepAlive bool
+	// KeepAliveStates, if set, are the only synchronized states in which
+	// connections probe: lwIP's tcp_slowtmr probes only in ESTABLISHED and
+	// CLOSE-WAIT, FreeBSD's tcp_timer_keep only up to CLOSING. Empty means
+	// every state gVisor probes in.
+	KeepAliveStates []State
+	// CloseStopsKeepAlive makes close() end a connection's keep-alive, as
+	// on Linux: an orphan in FIN-WAIT-2 becomes a timewait socket, which
+	// has no keep-alive timer, and every other state it passes through has
+	// its FIN outstanding. gVisor itself goes on probing an orphan in
+	// FIN-WAIT-2 until its FIN-WAIT-2 timeout.
+	CloseStopsKeepAlive bool
+	// LimitRetransmissions makes MaxRetransmissions the number of times
+	// the host retransmits an unacknowledged segment before it gives the
+	// connection up (gVisor's TCPMaxRetriesOption); otherwise gVisor's own
+	// 15 apply, as Linux's tcp_retries2. The application then gets a
+	// timeout, which is not keep-alive's doing. (A flag rather than a zero
+	// default, because 0 is a limit Windows 2000/XP/2003 can be given.)
+	LimitRetransmissions bool
+	MaxRetransmissions   uint32
+}
+
+// AbortError is the error an application gets when keep-alive gives up.
+type AbortError int
+
+const (
+	// AbortTimedOut is gVisor's ErrTimeout: ETIMEDOUT (Linux, FreeBSD).
+	AbortTimedOut AbortError = iota
+	// AbortConnAborted is ErrConnectionAborted: ECONNABORTED, what lwIP's
+	// sockets report for the ERR_ABRT its tcp_slowtmr passes on.
+	AbortConnAborted
+)
+
+// validate reports the first field out of range.
+func (b Behaviour) validate() error {
+	if b.ProbePayload != 0 && b.ProbePayload != 1 {
+		return fmt.Errorf("probe payload of %d octets: want 0 or 1", b.ProbePayload)
+	}
+	if b.AbortError != AbortTimedOut && b.AbortError != AbortConnAborted {
+		return fmt.Errorf("abort error %d: want AbortTimedOut or AbortConnAborted", b.AbortError)
+	}
+	for _, s := range b.KeepAliveStates {
+		if !s.synchronized() {
+			return fmt.Errorf("keep-alive state %v: want a synchronized state", s)
+		}
+	}
+	return b.KeepAliveDefaults.validate()
+}
+
+// applyBehaviour gives a new host b, validated already: what the stack
+// must be told now (the retransmission limit); the rest is read as the host
+// runs.
+func (h *Host) applyBehaviour(b Behaviour) error {
+	b.KeepAliveDefaults.Enabled = false
+	b.KeepAliveStates = slices.Clone(b.KeepAliveStates)
+	h.b = b
+	if b.LimitRetransmissions {
+		opt := tcpip.TCPMaxRetriesOption(b.MaxRetransmissions)
+		if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {
+			return fmt.Errorf("stack: host %q: max retransmissions %d: %s", h.name, b.MaxRetransmissions, err)
+		}
+	}
+	return nil
+}
+
+// Behaviour returns the behaviour the host was given.
+func (h *Host) Behaviour() Behaviour {
+	b := h.b
+	b.KeepAliveStates = slices.Clone(b.KeepAliveStates)
+	return b
+}
