@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"go.uber.org/goleak"
 
@@ -325,6 +327,97 @@ func TestREADMETimelineExcerptsAreTrue(t *testing.T) {
 	if total < 12 {
 		t.Errorf("found %d quoted timeline lines in README.md and docs/*.md, expected more", total)
 	}
+}
+
+// TestREADMEStaysShort: the README is what a newcomer reads first; the rest
+// belongs in docs/, one page per topic.
+func TestREADMEStaysShort(t *testing.T) {
+	readme := docFiles(t)[0]
+	if n := strings.Count(readme.text, "\n"); n > 250 {
+		t.Errorf("README.md has %d lines, more than 250: move a topic to docs/", n)
+	}
+}
+
+// TestDocsNameTheirPackages: each page under docs/ says near its top which
+// package(s) it describes, so that whoever changes a package knows which
+// page to change with it.
+func TestDocsNameTheirPackages(t *testing.T) {
+	for _, f := range docFiles(t)[1:] {
+		lines := strings.SplitN(f.text, "\n", 12)
+		if !strings.Contains(strings.Join(lines[:len(lines)-1], "\n"), "This page describes") {
+			t.Errorf("%s does not say near its top which package(s) it describes (\"This page describes ...\")", f.name)
+		}
+	}
+}
+
+// TestDocsLinksResolve: every relative link in the README and docs/*.md
+// names a file that exists and, with a #fragment into a Markdown file, a
+// heading of that file; and the README links every page under docs/.
+func TestDocsLinksResolve(t *testing.T) {
+	files := docFiles(t)
+	if len(files) < 2 {
+		t.Fatal("no docs/*.md files")
+	}
+	fence := regexp.MustCompile("(?ms)^```.*?^```")
+	code := regexp.MustCompile("`[^`\n]*`")
+	link := regexp.MustCompile(`\[[^\]]*\]\(([^)\s]+)\)`)
+	linked := map[string]bool{} // files the README links, from the root
+	for _, f := range files {
+		text := code.ReplaceAllString(fence.ReplaceAllString(f.text, ""), "")
+		for _, m := range link.FindAllStringSubmatch(text, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			path := f.name // a bare #fragment is into the same file
+			if file != "" {
+				path = filepath.ToSlash(filepath.Join(filepath.Dir(f.name), file))
+			}
+			if f.name == "README.md" {
+				linked[path] = true
+			}
+			b, err := os.ReadFile(filepath.Join("..", "..", path))
+			if err != nil {
+				if _, serr := os.Stat(filepath.Join("..", "..", path)); serr != nil {
+					t.Errorf("%s: link %q: %s does not exist", f.name, target, path)
+				}
+				continue // a directory
+			}
+			if frag != "" && strings.HasSuffix(path, ".md") && !headingSlugs(string(b))[frag] {
+				t.Errorf("%s: link %q: %s has no heading #%s", f.name, target, path, frag)
+			}
+		}
+	}
+	for _, f := range files[1:] {
+		if !linked[f.name] {
+			t.Errorf("README.md does not link %s (its \"Where to read next\" should)", f.name)
+		}
+	}
+}
+
+// headingSlugs returns the anchors GitHub makes for a Markdown file's
+// headings: lower case, punctuation dropped, spaces turned into hyphens.
+func headingSlugs(md string) map[string]bool {
+	slugs := map[string]bool{}
+	md = regexp.MustCompile("(?ms)^```.*?^```").ReplaceAllString(md, "")
+	for _, m := range regexp.MustCompile(`(?m)^#{1,6} +(.+?) *#* *$`).FindAllStringSubmatch(md, -1) {
+		var b strings.Builder
+		for _, r := range strings.ToLower(m[1]) {
+			switch {
+			case unicode.IsLetter(r), unicode.IsDigit(r), r == '-', r == '_':
+				b.WriteRune(r)
+			case r == ' ':
+				b.WriteRune('-')
+			}
+		}
+		slug := b.String()
+		for n := 1; slugs[slug]; n++ { // a repeated heading gets -1, -2, ...
+			slug = fmt.Sprintf("%s-%d", b.String(), n)
+		}
+		slugs[slug] = true
+	}
+	return slugs
 }
 
 func TestWindowsProfiles(t *testing.T) {
