@@ -32,7 +32,7 @@ func ApplyWire(h *stack.Host, p winprofile.Profile) error {
 	h.SetAbortRST(p.AbortRST)
 	// Whether Windows probes a connection after closesocket is not
 	// documented; kasim's choice is that keep-alive, a socket option,
-	// ends with the socket, as on Linux (README, Windows profiles).
+	// ends with the socket, as on Linux (docs/profiles.md, Windows).
 	h.SetCloseStopsKeepAlive(true)
 	if p.Family == winprofile.Legacy {
 		// 2000/XP/2003: the registry value that counts probes also
