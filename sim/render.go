@@ -10,7 +10,7 @@ import (
 )
 
 // WriteJSONL writes one JSON object per event, one per line: the trace
-// format of the README. Field order is fixed, so equal traces are equal
+// format of docs/trace-format.md. Field order is fixed, so equal traces are equal
 // byte for byte.
 func WriteJSONL(w io.Writer, events []Event) error {
 	bw := bufio.NewWriter(w)

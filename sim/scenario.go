@@ -63,7 +63,7 @@ func (e *ScenarioError) Error() string {
 
 // Scenario is a scenario file, parsed and checked: hosts with their
 // profiles, connections between them, timed actions, and the expectations
-// a run must meet. The README's "Scenario files" section is its reference.
+// a run must meet. docs/scenarios.md is its reference.
 type Scenario struct {
 	File        string
 	Name        string

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +14,29 @@ import (
 )
 
 const conformanceDir = "../testdata/conformance"
+
+// TestConformanceDocCountsTheVectors: docs/conformance.md, the vectors'
+// reference, gives their number and says whether known gaps are left; both
+// must match testdata/conformance/.
+func TestConformanceDocCountsTheVectors(t *testing.T) {
+	const doc = "../docs/conformance.md"
+	b, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(conformanceDir, "*.yaml"))
+	gaps, _ := filepath.Glob(filepath.Join(conformanceDir, "known-gaps", "*.yaml"))
+	m := regexp.MustCompile(`holds (\d+) scenario files`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s does not say how many scenario files testdata/conformance/ holds (\"holds N scenario files\")", doc)
+	}
+	if n, _ := strconv.Atoi(string(m[1])); n != len(files) {
+		t.Errorf("%s says testdata/conformance/ holds %d scenario files; it holds %d", doc, n, len(files))
+	}
+	if noneLeft := bytes.Contains(b, []byte("none is left")); noneLeft != (len(gaps) == 0) {
+		t.Errorf("%s says none is left in known-gaps/ (%v), but %d known gaps are there", doc, noneLeft, len(gaps))
+	}
+}
 
 // TestConformance runs every conformance scenario: its expectations must
 // hold, its trace must equal the golden NAME.jsonl beside it (regenerate
@@ -47,7 +72,7 @@ func TestConformance(t *testing.T) {
 			first, failures := scenarioTrace(t, s)
 			switch {
 			case isGap[file] && len(failures) == 0:
-				t.Errorf("%s, a known gap, now holds: move it (and its golden) to %s and out of the README's known gaps", file, conformanceDir)
+				t.Errorf("%s, a known gap, now holds: move it (and its golden) to %s and out of docs/conformance.md's known gaps", file, conformanceDir)
 			case !isGap[file]:
 				for _, f := range failures {
 					t.Errorf("%v", f)

@@ -9,7 +9,7 @@ import (
 )
 
 // Event is one line of a trace. Every concrete event type embeds Header and
-// marshals to the JSONL object described in the README.
+// marshals to the JSONL object described in docs/trace-format.md.
 type Event interface {
 	Head() *Header
 }

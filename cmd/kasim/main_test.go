@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"go.uber.org/goleak"
 
@@ -199,35 +202,81 @@ func TestLivePeerStaysUp(t *testing.T) {
 	}
 }
 
-// TestREADMECommandsWork runs every kasim command the README shows, so that
-// the README cannot drift from the command.
-func TestREADMECommandsWork(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// docFile is a Markdown file of the documentation: README.md or one of
+// docs/*.md, named by its path from the repository's root.
+type docFile struct {
+	name string // README.md, docs/cli.md, ...
+	text string
+}
+
+// docFiles reads README.md and every docs/*.md, README first, the others in
+// name order, so that every command and excerpt shown anywhere is tested.
+func docFiles(t *testing.T) []docFile {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("..", "..", "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	sort.Strings(paths)
+	paths = append([]string{filepath.Join("..", "..", "README.md")}, paths...)
+	var files []docFile
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, _ := filepath.Rel(filepath.Join("..", ".."), p)
+		files = append(files, docFile{name: filepath.ToSlash(name), text: string(b)})
+	}
+	return files
+}
+
+// TestREADMECommandsWork runs every kasim command the README and the pages
+// under docs/ show, so that no page can drift from the command. A command
+// shown on several pages runs once, in the order of its first showing (a
+// later command may read a file an earlier one wrote, as bench --replay
+// does), and a failure names every page that shows it.
+func TestREADMECommandsWork(t *testing.T) {
 	re := regexp.MustCompile("(?m)^\\s*(?:\\$ )?go run \\./cmd/kasim(.*)$")
-	matches := re.FindAllStringSubmatch(string(readme), -1)
-	if len(matches) < 3 {
-		t.Fatalf("found %d `go run ./cmd/kasim` lines in the README, expected several", len(matches))
+	var order []string               // distinct command lines, first shown first
+	shownIn := map[string][]string{} // command line -> the files that show it
+	inREADME := 0
+	for _, f := range docFiles(t) {
+		for _, m := range re.FindAllStringSubmatch(f.text, -1) {
+			line := " " + m[1]
+			if i := strings.Index(line, " #"); i >= 0 {
+				line = line[:i] // a comment
+			}
+			if i := strings.Index(line, "|"); i >= 0 {
+				line = line[:i] // output piped to head or a pager
+			}
+			line = strings.TrimSpace(line)
+			if f.name == "README.md" {
+				inREADME++
+			}
+			if _, seen := shownIn[line]; !seen {
+				order = append(order, line)
+			}
+			shownIn[line] = append(shownIn[line], f.name)
+		}
+	}
+	// The README keeps its Quick start and one example per audience; the
+	// docs hold the rest, so the total is far above the README's alone.
+	if inREADME < 3 {
+		t.Errorf("found %d `go run ./cmd/kasim` lines in README.md, expected several", inREADME)
+	}
+	if len(order) < 20 {
+		t.Fatalf("found %d distinct `go run ./cmd/kasim` lines in README.md and docs/*.md, expected many more", len(order))
 	}
 	dir := t.TempDir()
-	for _, m := range matches {
-		line := " " + m[1]
-		if i := strings.Index(line, " #"); i >= 0 {
-			line = line[:i] // a comment
-		}
-		if i := strings.Index(line, "|"); i >= 0 {
-			line = line[:i] // output piped to head or a pager
-		}
-		line = strings.TrimSpace(line)
+	for _, line := range order {
 		args := strings.Fields(line)
 		for i, a := range args {
 			if strings.HasSuffix(a, ".pcap") || strings.HasSuffix(a, ".svg") || strings.HasSuffix(a, ".trace") {
 				args[i] = filepath.Join(dir, filepath.Base(a))
 			}
 			if strings.HasPrefix(a, "testdata/") {
-				args[i] = filepath.Join("..", "..", a) // the README's paths are from the repository's root
+				args[i] = filepath.Join("..", "..", a) // the docs' paths are from the repository's root
 			}
 		}
 		if len(args) > 0 && args[0] == "bench" {
@@ -236,19 +285,15 @@ func TestREADMECommandsWork(t *testing.T) {
 			args = append(args, "--n", "500", "--ops", "2000")
 		}
 		if code, _, errOut := kasim(args...); code != 0 {
-			t.Errorf("README command `kasim %s`: exit %d: %s", line, code, errOut)
+			t.Errorf("%s: command `kasim %s`: exit %d: %s", strings.Join(shownIn[line], ", "), line, code, errOut)
 		}
 	}
 }
 
-// TestREADMETimelineExcerptsAreTrue: each timeline line the README quotes
-// is, byte for byte, a line of the built-in run it comes from (the default
-// run, the one on Windows 7, or the Linux one).
+// TestREADMETimelineExcerptsAreTrue: each timeline line the README or a page
+// under docs/ quotes is, byte for byte, a line of the built-in run it comes
+// from (the default run, the one on Windows 7, or the Linux one).
 func TestREADMETimelineExcerptsAreTrue(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	printed := map[string]bool{}
 	for _, args := range [][]string{nil, {"run", "--profile", "win7"},
 		{"run", "--profile", "linux", "--idle", "2s", "--interval", "1s", "--count", "3"}} {
@@ -260,15 +305,119 @@ func TestREADMETimelineExcerptsAreTrue(t *testing.T) {
 			printed[l] = true
 		}
 	}
-	quoted := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{3}  .*$`).FindAllString(string(readme), -1)
-	if len(quoted) < 10 {
-		t.Fatalf("found %d quoted timeline lines in the README, expected more", len(quoted))
-	}
-	for _, q := range quoted {
-		if !printed[q] {
-			t.Errorf("the README quotes a line neither run prints:\n%s", q)
+	re := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{3}  .*$`)
+	total, inREADME := 0, 0
+	for _, f := range docFiles(t) {
+		quoted := re.FindAllString(f.text, -1)
+		total += len(quoted)
+		if f.name == "README.md" {
+			inREADME = len(quoted)
+		}
+		for _, q := range quoted {
+			if !printed[q] {
+				t.Errorf("%s quotes a line neither run prints:\n%s", f.name, q)
+			}
 		}
 	}
+	// The README's Quick start quotes the built-in run; docs/profiles.md
+	// quotes the Windows 7 and Linux runs.
+	if inREADME < 5 {
+		t.Errorf("found %d quoted timeline lines in README.md, expected more", inREADME)
+	}
+	if total < 12 {
+		t.Errorf("found %d quoted timeline lines in README.md and docs/*.md, expected more", total)
+	}
+}
+
+// TestREADMEStaysShort: the README is what a newcomer reads first; the rest
+// belongs in docs/, one page per topic.
+func TestREADMEStaysShort(t *testing.T) {
+	readme := docFiles(t)[0]
+	if n := strings.Count(readme.text, "\n"); n > 250 {
+		t.Errorf("README.md has %d lines, more than 250: move a topic to docs/", n)
+	}
+}
+
+// TestDocsNameTheirPackages: each page under docs/ says near its top which
+// package(s) it describes, so that whoever changes a package knows which
+// page to change with it.
+func TestDocsNameTheirPackages(t *testing.T) {
+	for _, f := range docFiles(t)[1:] {
+		lines := strings.SplitN(f.text, "\n", 12)
+		if !strings.Contains(strings.Join(lines[:len(lines)-1], "\n"), "This page describes") {
+			t.Errorf("%s does not say near its top which package(s) it describes (\"This page describes ...\")", f.name)
+		}
+	}
+}
+
+// TestDocsLinksResolve: every relative link in the README and docs/*.md
+// names a file that exists and, with a #fragment into a Markdown file, a
+// heading of that file; and the README links every page under docs/.
+func TestDocsLinksResolve(t *testing.T) {
+	files := docFiles(t)
+	if len(files) < 2 {
+		t.Fatal("no docs/*.md files")
+	}
+	fence := regexp.MustCompile("(?ms)^```.*?^```")
+	code := regexp.MustCompile("`[^`\n]*`")
+	link := regexp.MustCompile(`\[[^\]]*\]\(([^)\s]+)\)`)
+	linked := map[string]bool{} // files the README links, from the root
+	for _, f := range files {
+		text := code.ReplaceAllString(fence.ReplaceAllString(f.text, ""), "")
+		for _, m := range link.FindAllStringSubmatch(text, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			path := f.name // a bare #fragment is into the same file
+			if file != "" {
+				path = filepath.ToSlash(filepath.Join(filepath.Dir(f.name), file))
+			}
+			if f.name == "README.md" {
+				linked[path] = true
+			}
+			b, err := os.ReadFile(filepath.Join("..", "..", path))
+			if err != nil {
+				if _, serr := os.Stat(filepath.Join("..", "..", path)); serr != nil {
+					t.Errorf("%s: link %q: %s does not exist", f.name, target, path)
+				}
+				continue // a directory
+			}
+			if frag != "" && strings.HasSuffix(path, ".md") && !headingSlugs(string(b))[frag] {
+				t.Errorf("%s: link %q: %s has no heading #%s", f.name, target, path, frag)
+			}
+		}
+	}
+	for _, f := range files[1:] {
+		if !linked[f.name] {
+			t.Errorf("README.md does not link %s (its \"Where to read next\" should)", f.name)
+		}
+	}
+}
+
+// headingSlugs returns the anchors GitHub makes for a Markdown file's
+// headings: lower case, punctuation dropped, spaces turned into hyphens.
+func headingSlugs(md string) map[string]bool {
+	slugs := map[string]bool{}
+	md = regexp.MustCompile("(?ms)^```.*?^```").ReplaceAllString(md, "")
+	for _, m := range regexp.MustCompile(`(?m)^#{1,6} +(.+?) *#* *$`).FindAllStringSubmatch(md, -1) {
+		var b strings.Builder
+		for _, r := range strings.ToLower(m[1]) {
+			switch {
+			case unicode.IsLetter(r), unicode.IsDigit(r), r == '-', r == '_':
+				b.WriteRune(r)
+			case r == ' ':
+				b.WriteRune('-')
+			}
+		}
+		slug := b.String()
+		for n := 1; slugs[slug]; n++ { // a repeated heading gets -1, -2, ...
+			slug = fmt.Sprintf("%s-%d", b.String(), n)
+		}
+		slugs[slug] = true
+	}
+	return slugs
 }
 
 func TestWindowsProfiles(t *testing.T) {

@@ -26,7 +26,7 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	var svgPath string
 	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
-	const help = "Usage: kasim run FILE.yaml [flags]\n\nRuns a scenario file and prints its timeline (or its trace). The file sets\nhosts, profiles, connections, actions and expectations; see the README's\n\"Scenario files\". kasim check FILE.yaml checks the expectations."
+	const help = "Usage: kasim run FILE.yaml [flags]\n\nRuns a scenario file and prints its timeline (or its trace). The file sets\nhosts, profiles, connections, actions and expectations; see\ndocs/scenarios.md. kasim check FILE.yaml checks the expectations."
 	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
 		return code
 	}

@@ -99,10 +99,19 @@ func TestProgramAsTheStack(t *testing.T) {
 	}
 }
 
-// TestPythonExampleProgram runs the README's example program, where
-// python3 is installed (CI installs it, and sets KASIM_REQUIRE_PYTHON=1
-// so that it fails rather than skips), on the scenario with data.
+// TestPythonExampleProgram runs the example program docs/conformance.md
+// shows (`kasim conform --stack "python3 ..."`), where python3 is installed
+// (CI installs it, and sets KASIM_REQUIRE_PYTHON=1 so that it fails rather
+// than skips), on the scenario with data. It first checks that the page
+// still shows this very program.
 func TestPythonExampleProgram(t *testing.T) {
+	const doc, program = "../../docs/conformance.md", "testdata/keepalive_client.py"
+	shown := `--stack "python3 internal/conform/` + program + `"`
+	if b, err := os.ReadFile(doc); err != nil {
+		t.Fatal(err)
+	} else if !strings.Contains(string(b), shown) {
+		t.Errorf("%s no longer shows %s, the program this test runs", doc, shown)
+	}
 	needLive(t)
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -112,7 +121,7 @@ func TestPythonExampleProgram(t *testing.T) {
 		t.Skip("no python3: the example program is not run")
 	}
 	data, _ := fs.ReadFile(Scenarios, "scenarios/6-answered-with-data.yaml")
-	opts := Options{Profile: "linux", Runs: 1, Stack: []string{py, "testdata/keepalive_client.py"}}
+	opts := Options{Profile: "linux", Runs: 1, Stack: []string{py, program}}
 	rep, err := Compare("6-answered-with-data.yaml", data, opts)
 	if err != nil {
 		t.Fatal(err)
