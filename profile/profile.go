@@ -225,6 +225,24 @@ func newProfile(sys system) Profile {
 	return p
 }
 
+// Options names the socket options the profile's API knows: its
+// dialect's, or Winsock's.
+func (p Profile) Options() sockopt.OptionNames {
+	if p.API == Winsock {
+		return sockopt.WinsockOptions
+	}
+	return p.Dialect
+}
+
+// APIName names the profile's API and its numbering, for messages:
+// "Winsock (win7)", "POSIX (freebsd: FreeBSD's numbers)".
+func (p Profile) APIName() string {
+	if p.API == Winsock {
+		return "Winsock (" + p.Name + ")"
+	}
+	return "POSIX (" + p.Name + ": " + p.Dialect.Title + "'s numbers)"
+}
+
 // Settings returns the keys Lookup's set takes for this profile.
 func (p Profile) Settings() []string { return slices.Clone(p.sys.settings()) }
 

@@ -50,20 +50,6 @@ const ModernProbeCount = 10
 // MaxLegacyProbes is where Windows 2000/XP/2003 cap the registry's count.
 const MaxLegacyProbes = 255
 
-// Winsock errors an application sees when keep-alive gives up.
-type WSAError struct {
-	Name string
-	Code int
-}
-
-func (e WSAError) String() string { return fmt.Sprintf("%s (%d)", e.Name, e.Code) }
-
-// The Winsock errors of a keep-alive abort (Windows Sockets error codes).
-var (
-	WSAENETRESET  = WSAError{"WSAENETRESET", 10052}
-	WSAECONNRESET = WSAError{"WSAECONNRESET", 10054}
-)
-
 // windows is one Windows version's system: its family and build, the
 // registry values in force, and any overrides.
 type windows struct {
@@ -169,10 +155,10 @@ func (w windows) probeCount() int {
 
 // ErrInProgress is the error of an operation in progress when keep-alive
 // gives up; ErrLater that of every later call.
-func (w windows) errInProgress() WSAError { return WSAENETRESET }
+func (w windows) errInProgress() sockopt.WSAError { return sockopt.WSAENETRESET }
 
 // errLater: see errInProgress.
-func (w windows) errLater() WSAError { return WSAECONNRESET }
+func (w windows) errLater() sockopt.WSAError { return sockopt.WSAECONNRESET }
 
 // set overrides one of the version's behaviours: "abort" (rst or none) or
 // "probe-bytes" (0 or 1). Registry values are set with setRegistry.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kasim/sockopt"
 )
 
 func legacy() []Profile { return filter(func(p Profile) bool { return family(p) == Legacy }) }
@@ -139,7 +141,7 @@ func TestSeed_VistaAndLaterRejectSOKEEPALIVEDuringConnect(t *testing.T) {
 func TestSeed_KeepAliveFailureErrors(t *testing.T) {
 	for _, p := range append(legacy(), modern()...) {
 		w := p.sys.(windows)
-		if w.errInProgress() != (WSAError{"WSAENETRESET", 10052}) || w.errLater() != (WSAError{"WSAECONNRESET", 10054}) {
+		if w.errInProgress() != (sockopt.WSAError{Name: "WSAENETRESET", Code: 10052}) || w.errLater() != (sockopt.WSAError{Name: "WSAECONNRESET", Code: 10054}) {
 			t.Errorf("%s: %v then %v", p.Name, w.errInProgress(), w.errLater())
 		}
 	}

@@ -259,7 +259,7 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if p.API == profile.Winsock {
 		client0 = "client (" + p.Title + ")"
 		ws = sockopt.NewWinsock(client, p.Winsock)
-		ws.OnCall = func(c sockopt.Call) { rec.WinsockCall(net.Now(), "client", c) }
+		ws.OnCall = func(c sockopt.Call) { rec.Call(net.Now(), "client", c) }
 	}
 	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
 		b.Conns, client0, ServerPort, idle, interval, count, peer))

@@ -28,12 +28,6 @@ func WriteJSONL(w io.Writer, events []Event) error {
 // of its own, so that the idle time before a probe stands out.
 const GapThreshold = time.Minute
 
-// WriteTimeline writes the trace as a timeline for people, citing the
-// standards only; Timeline.Write also cites each host's own rules.
-func WriteTimeline(w io.Writer, events []Event) error {
-	return Timeline{}.Write(w, events)
-}
-
 // Timeline renders a trace for people: one line per event, each explained
 // and labelled with the rule behind it (an RFC 9293 requirement, a
 // Microsoft document's statement, what gVisor's source does), the long

@@ -47,7 +47,7 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 		var unit time.Duration
 		switch {
 		case a.Do == DoSetsockopt && len(a.Optval) >= 4:
-			if u, timed := optionUnits(s.host(s.socketHost(a)))(a.OptName); timed {
+			if u, timed := s.host(s.socketHost(a)).Resolved.Options().Unit(a.OptName); timed {
 				words, unit = []int{0}, u
 			}
 		case a.Do == DoIoctl && a.Opt == int(sockopt.SIO_KEEPALIVE_VALS) && len(a.Optval) >= 12:

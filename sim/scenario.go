@@ -816,6 +816,7 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", posixLevels, posixOpts, word(1)))
 		return out, ok
 	}
+	winLevels, winOpts := sockopt.WinsockOptions.Levels(), sockopt.WinsockOptions.Opts()
 	out = append(out, call(DoSetsockopt, "SOL_SOCKET", "SO_KEEPALIVE", winLevels, winOpts, word(1)))
 	if len(times) > 0 {
 		idle, interval := int64(p.Idle/time.Millisecond), int64(p.Interval/time.Millisecond)
@@ -875,25 +876,6 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 		host = c.Server
 	}
 	return d.hosts[host], ok
-}
-
-// Socket option names Winsock knows, by level (a POSIX host's come from
-// its profile's dialect).
-var (
-	winLevels = map[string]int{"SOL_SOCKET": sockopt.SOL_SOCKET, "IPPROTO_TCP": sockopt.IPPROTO_TCP}
-	winOpts   = map[string]int{"SO_KEEPALIVE": sockopt.SO_KEEPALIVE, "TCP_KEEPALIVE": sockopt.TCP_KEEPALIVE, "TCP_KEEPIDLE": sockopt.TCP_KEEPIDLE,
-		"TCP_KEEPINTVL": sockopt.TCP_KEEPINTVL, "TCP_KEEPCNT": sockopt.TCP_KEEPCNT}
-	// optUnit is the unit of a duration-valued Winsock option, by name.
-	optUnit = map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_KEEPALIVE": time.Second}
-)
-
-// optionUnits returns, for host's API, the unit of each option that takes
-// a time.
-func optionUnits(host *HostSpec) func(opt string) (time.Duration, bool) {
-	if host.Resolved.API == profile.POSIX {
-		return host.Resolved.Dialect.Unit
-	}
-	return func(opt string) (time.Duration, bool) { u, ok := optUnit[opt]; return u, ok }
 }
 
 // unitName names an option's unit in messages.
@@ -968,14 +950,8 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	if f == nil {
 		return false
 	}
-	var levels, opts map[string]int
-	var api string
-	units := optionUnits(host)
-	if p := host.Resolved; p.API == profile.Winsock {
-		levels, opts, api = winLevels, winOpts, "Winsock ("+p.Name+")"
-	} else {
-		levels, opts, api = p.Dialect.Levels(), p.Dialect.Opts(), "POSIX ("+p.Name+": "+p.Dialect.Title+"'s numbers)"
-	}
+	names := host.Resolved.Options()
+	levels, opts, units, api := names.Levels(), names.Opts(), names.Unit, host.Resolved.APIName()
 	ok := true
 	name := func(key string, table map[string]int, dst *int, dstName *string) {
 		v := f[key]

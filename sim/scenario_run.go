@@ -121,7 +121,7 @@ func (r *scenarioRunner) setUp() error {
 		}
 		sh := &simHost{spec: spec, h: h}
 		name := spec.Name
-		record := func(c sockopt.Call) { r.rec.WinsockCall(r.net.Now(), name, c) }
+		record := func(c sockopt.Call) { r.rec.Call(r.net.Now(), name, c) }
 		if p.API == profile.Winsock {
 			sh.ws = sockopt.NewWinsock(h, p.Winsock)
 			sh.ws.OnCall = record

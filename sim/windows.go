@@ -9,9 +9,9 @@ import (
 	"kasim/stack"
 )
 
-// WinsockCall records a socket call and its outcome on host: a Winsock
+// Call records a socket call and its outcome on host: a Winsock
 // call, or a POSIX one (sockopt.Call serves both).
-func (r *Recorder) WinsockCall(at time.Duration, host string, c sockopt.Call) {
+func (r *Recorder) Call(at time.Duration, host string, c sockopt.Call) {
 	ev := &SockOptEvent{Call: c.Func, Level: c.Level, Opt: c.Opt, Value: c.Value, Result: c.Result}
 	if c.Conn != nil {
 		ev.Conn = c.Conn.ID()

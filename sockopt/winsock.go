@@ -665,26 +665,69 @@ func boolValue(v uint32) int {
 	return 0
 }
 
+// OptionNames is how a socket API names its options: levels and options
+// by name, and the unit of those that take a time. *Dialect is one (each
+// POSIX system's numbers); WinsockOptions is Winsock's.
+type OptionNames interface {
+	Levels() map[string]int
+	Opts() map[string]int
+	Unit(opt string) (time.Duration, bool)
+}
+
+// WinsockOptions names the options kasim's Winsock knows.
+var WinsockOptions OptionNames = winsockNames{}
+
+// winsockOptions is Winsock's one option table. Where two names share a
+// number (TCP_KEEPALIVE is TCP_KEEPIDLE), the first names it in the trace.
+var winsockOptions = []struct {
+	level, opt int
+	name       string
+	unit       time.Duration // for options that take a time
+}{
+	{SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 0},
+	{IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", time.Second},
+	{IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", 0},
+	{IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", time.Second},
+	{IPPROTO_TCP, TCP_KEEPALIVE, "TCP_KEEPALIVE", time.Second},
+}
+
+type winsockNames struct{}
+
+func (winsockNames) Levels() map[string]int {
+	return map[string]int{"SOL_SOCKET": SOL_SOCKET, "IPPROTO_TCP": IPPROTO_TCP}
+}
+
+func (winsockNames) Opts() map[string]int {
+	m := make(map[string]int, len(winsockOptions))
+	for _, o := range winsockOptions {
+		m[o.name] = o.opt
+	}
+	return m
+}
+
+func (winsockNames) Unit(opt string) (time.Duration, bool) {
+	for _, o := range winsockOptions {
+		if o.name == opt && o.unit != 0 {
+			return o.unit, true
+		}
+	}
+	return 0, false
+}
+
 func levelName(level int) string {
-	switch level {
-	case SOL_SOCKET:
-		return "SOL_SOCKET"
-	case IPPROTO_TCP:
-		return "IPPROTO_TCP"
+	for name, l := range WinsockOptions.Levels() {
+		if l == level {
+			return name
+		}
 	}
 	return fmt.Sprintf("level %d", level)
 }
 
 func optName(level, opt int) string {
-	switch {
-	case level == SOL_SOCKET && opt == SO_KEEPALIVE:
-		return "SO_KEEPALIVE"
-	case level == IPPROTO_TCP && opt == TCP_KEEPIDLE:
-		return "TCP_KEEPIDLE"
-	case level == IPPROTO_TCP && opt == TCP_KEEPCNT:
-		return "TCP_KEEPCNT"
-	case level == IPPROTO_TCP && opt == TCP_KEEPINTVL:
-		return "TCP_KEEPINTVL"
+	for _, o := range winsockOptions {
+		if o.level == level && o.opt == opt {
+			return o.name
+		}
 	}
 	return fmt.Sprintf("option %d", opt)
 }

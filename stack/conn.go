@@ -166,10 +166,6 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 // RemoteAddr returns the peer's address and port (valid once connecting).
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
-// Endpoint returns the underlying gVisor endpoint, for options kasim does
-// not wrap. The same goroutine rules as for Host.Stack apply.
-func (c *Conn) Endpoint() tcpip.Endpoint { return c.ep }
-
 func (c *Conn) String() string { return fmt.Sprintf("%s/sock%d", c.host.name, c.id) }
 
 // OnEvent sets the handler the driver calls, on its goroutine and in socket

@@ -61,11 +61,6 @@ func (h *Host) Addr() netip.Addr { return h.v4 }
 // Addr6 returns the host's IPv6 address.
 func (h *Host) Addr6() netip.Addr { return h.v6 }
 
-// Stack returns the host's gVisor stack, for options kasim does not wrap.
-// Calls on it must come from the driver's goroutine (inside Run, in an At
-// callback or a connection's event handler) or between runs.
-func (h *Host) Stack() *gstack.Stack { return h.st }
-
 func (h *Host) String() string { return h.name }
 
 // gomaxprocsMu serialises the GOMAXPROCS dance in newGStack, so that two
