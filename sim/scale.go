@@ -35,6 +35,7 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 		return time.Duration(q.Int64())
 	}
 	out := *s
+	out.scaled = true
 	out.Duration, out.Latency, out.Middlebox = scale(s.Duration), scale(s.Latency), scale(s.Middlebox)
 	out.Actions = slices.Clone(s.Actions)
 	for i := range out.Actions {

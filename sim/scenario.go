@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,8 +71,17 @@ type Scenario struct {
 	Middlebox time.Duration
 	Hosts     []HostSpec
 	Conns     []ConnSpec
-	Actions   []Action // in time order (stable: file order at equal times)
-	Expects   []Expect
+	// Actions are what the run does, in time order (stable: file order at
+	// equal times): each action of the file lowered for its host's
+	// profile (a keepalive action becomes the calls its API makes).
+	Actions []Action
+	Expects []Expect
+
+	// written are the actions as the file wrote them, before lowering:
+	// option names symbolic, keepalive one action. WithProfiles lowers
+	// them again for other profiles.
+	written []Action
+	scaled  bool // Scaled made it: Actions no longer follow from written
 }
 
 // HostSpec is one host of a scenario.
@@ -87,6 +98,13 @@ type HostSpec struct {
 	Resolved *profile.Profile
 	Registry []string // NAME=VALUE, as kasim run --registry takes them
 	Set      []string // KEY=VALUE, as kasim run --set takes them
+
+	nodes hostNodes // where the file said what, for problems found when binding
+}
+
+// hostNodes are the places in the file a host's settings came from.
+type hostNodes struct {
+	key, profile, registry, set *ynode
 }
 
 // ConnSpec is a connection a scenario makes: Client connects to Server:Port
@@ -114,8 +132,8 @@ const (
 	DoLatency    = "latency"
 	DoMiddlebox  = "middlebox"
 	// DoKeepalive is the portable verb, keepalive: {idle, interval,
-	// count}. It never appears in Scenario.Actions: the parser expands it
-	// into the calls the host's API makes for it (see keepaliveCalls).
+	// count}. It never appears in Scenario.Actions: lowering expands it
+	// into the calls the host's API makes for it (see lowerKeepalive).
 	DoKeepalive = "keepalive"
 )
 
@@ -147,6 +165,19 @@ type Action struct {
 	// Note, if set, is recorded in the trace when the action runs: what
 	// a keepalive action asked for that the host's API cannot say.
 	Note string
+
+	w *written // what the file wrote, where lowering depends on the host's API
+}
+
+// written is what the file wrote for a socket call whose lowering depends
+// on the host's API (setsockopt, getsockopt, ioctl, keepalive): the nodes
+// it came from, which lowering reads and places its problems at.
+type written struct {
+	verb *ynode            // the verb's value
+	f    map[string]*ynode // its fields: level, opt, value; idle, interval, count
+	// keepalive: the times and count given (count -1: not given).
+	times map[string]time.Duration
+	count int64
 }
 
 // CallExpect is a socket call's expected outcome.
@@ -216,7 +247,7 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 // (kasim compare). Socket calls are then read for the new profile's API, so
 // a call that API lacks is an error at its place in the file.
 func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Scenario, error) {
-	d := &decoder{file: file, profiles: profiles}
+	d := &decoder{file: file}
 	if len(data) > MaxScenarioBytes {
 		d.problem(1, 1, "file larger than %d bytes: too large for a scenario", MaxScenarioBytes)
 		return nil, d.err()
@@ -227,8 +258,55 @@ func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Sce
 		return nil, d.err()
 	}
 	s := d.scenario(root)
+	if s != nil {
+		d.bind(s, profiles)
+	}
 	if err := d.err(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// WithProfiles returns a copy of s with some hosts' profiles replaced
+// (profiles maps a host name to a profile name, as ParseScenarioAs takes
+// it), its actions lowered again for the new profiles' APIs from what the
+// file wrote, without reading the file again. A call the new API lacks is
+// an error at its place in the file, as with ParseScenarioAs.
+func (s *Scenario) WithProfiles(profiles map[string]string) (*Scenario, error) {
+	if s.scaled {
+		return nil, errors.New("WithProfiles on a scaled scenario would lower the file's unscaled actions: scale after choosing the profiles")
+	}
+	out := *s
+	out.Hosts = slices.Clone(s.Hosts)
+	d := &decoder{file: s.File}
+	d.bind(&out, profiles)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// socketHostOf names the host whose API lowers a: its socket's host; ""
+// for a network change.
+func (s *Scenario) socketHostOf(a Action) string {
+	if a.Conn == "" || s.connSpec(a.Conn) == nil {
+		return ""
+	}
+	return s.socketHost(&a)
+}
+
+// bind resolves every host's profile (with overrides) and lowers the
+// written actions for them into s.Actions.
+func (d *decoder) bind(s *Scenario, overrides map[string]string) {
+	hosts := map[string]*HostSpec{}
+	for i := range s.Hosts {
+		d.bindHost(&s.Hosts[i], overrides)
+		hosts[s.Hosts[i].Name] = &s.Hosts[i]
+	}
+	s.Actions = nil
+	for _, a := range s.written {
+		if lowered, ok := d.lower(a, hosts[s.socketHostOf(a)]); ok {
+			s.Actions = append(s.Actions, lowered...)
+		}
+	}
 }

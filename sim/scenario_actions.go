@@ -20,13 +20,13 @@ import (
 var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose}
 var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox}
 
-// action reads one action; a keepalive action gives the calls it stands
-// for.
-func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
+// action reads one action as the file wrote it: option names stay names
+// and keepalive one action, until lower turns it into the host's calls.
+func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 	verbs := append(slices.Clone(socketVerbs), networkVerbs...)
 	f := d.fields(n, "action", append([]string{"at", "conn", "end", "expect"}, verbs...)...)
 	if f == nil {
-		return nil, false
+		return Action{}, false
 	}
 	a := Action{Pos: d.pos(n)}
 	ok := true
@@ -45,14 +45,14 @@ func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
 		if v := f[verb]; v != nil {
 			if a.Do != "" {
 				d.at(v, "action: both %s and %s: one action does one thing; write two", a.Do, verb)
-				return nil, false
+				return Action{}, false
 			}
 			a.Do, verbNode = verb, v
 		}
 	}
 	if a.Do == "" {
 		d.at(n, "action: say what to do: one of %s", strings.Join(verbs, ", "))
-		return nil, false
+		return Action{}, false
 	}
 	if a.Do == DoKeepalive {
 		if e := f["expect"]; e != nil {
@@ -61,14 +61,14 @@ func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
 		}
 		host, good := d.socketRef(n, f, &a, ok)
 		if host == nil || !good {
-			return nil, false
+			return Action{}, false
 		}
-		return d.keepaliveCalls(verbNode, a, host)
+		return d.keepaliveArgs(verbNode, a)
 	}
 	if slices.Contains(socketVerbs, a.Do) {
 		var host *HostSpec
 		host, ok = d.socketRef(n, f, &a, ok)
-		if host != nil && !d.socketCall(verbNode, &a, host) {
+		if host != nil && !d.socketCall(verbNode, &a) {
 			ok = false
 		}
 		if e := f["expect"]; e != nil {
@@ -85,32 +85,46 @@ func (d *decoder) action(n *ynode, s *Scenario) ([]Action, bool) {
 			ok = false
 		}
 	}
-	return []Action{a}, ok
+	return a, ok
 }
 
-// keepaliveCalls reads keepalive: {idle, interval, count} and returns the
-// calls that turn keep-alive on with those settings in host's API, each an
-// action at a's time and place:
-//   - POSIX (linux, gvisor, freebsd, lwip): setsockopt TCP_KEEPIDLE,
-//     TCP_KEEPINTVL and TCP_KEEPCNT (those given, in seconds), then
-//     SO_KEEPALIVE 1, in the host's dialect's numbers;
-//   - Winsock: SO_KEEPALIVE 1, then WSAIoctl SIO_KEEPALIVE_VALS (in
-//     milliseconds; the one way every Windows version has, and it takes
-//     both times, so a time not given is the profile's own), then
-//     TCP_KEEPCNT where the version has it (Windows 10 1703 on). Where it
-//     does not, the count cannot be set: the first call carries a Note
-//     saying so, and the profile's own count applies.
-//
-// The order is the one Go's net package uses.
-func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, bool) {
+// lower turns an action as written into what host's API calls: option
+// names into its numbers, times into its units, keepalive into its calls.
+// Actions that do not depend on the API pass as they are.
+func (d *decoder) lower(a Action, host *HostSpec) ([]Action, bool) {
+	if a.w == nil {
+		return []Action{a}, true
+	}
+	if host == nil || host.Resolved == nil {
+		return nil, false // the host's profile is reported as invalid; its API is unknown
+	}
+	switch a.Do {
+	case DoKeepalive:
+		return d.lowerKeepalive(a, host)
+	case DoSetsockopt, DoGetsockopt:
+		ok := d.lowerOption(&a, host)
+		a.w = nil
+		return []Action{a}, ok
+	case DoIoctl:
+		if host.Resolved.API != profile.Winsock {
+			d.at(a.w.verb, "action: ioctl: WSAIoctl is Winsock; host %s runs %s (POSIX): use setsockopt TCP_KEEPIDLE and TCP_KEEPINTVL", host.Name, host.Profile)
+			return nil, false
+		}
+	}
+	a.w = nil
+	return []Action{a}, true
+}
+
+// keepaliveArgs reads keepalive: {idle, interval, count}, as written.
+func (d *decoder) keepaliveArgs(n *ynode, a Action) (Action, bool) {
 	what := "action: keepalive"
 	f := d.fields(n, what, "idle", "interval", "count")
 	if f == nil {
-		return nil, false
+		return Action{}, false
 	}
 	if len(f) == 0 {
 		d.at(n, "%s: give idle, interval or count (e.g. {idle: 2s, interval: 1s, count: 3})", what)
-		return nil, false
+		return Action{}, false
 	}
 	ok := true
 	times := map[string]time.Duration{}
@@ -129,9 +143,27 @@ func (d *decoder) keepaliveCalls(n *ynode, a Action, host *HostSpec) ([]Action, 
 		x, good := d.integer(v, what+": count", 1, math.MaxInt32)
 		count, ok = x, ok && good
 	}
-	if !ok || host.Resolved == nil {
-		return nil, false
-	}
+	a.w = &written{verb: n, f: f, times: times, count: count}
+	return a, ok
+}
+
+// lowerKeepalive returns the calls that turn keep-alive on with a's
+// settings in host's API, each an action at a's time and place:
+//   - POSIX (linux, gvisor, freebsd, lwip): setsockopt TCP_KEEPIDLE,
+//     TCP_KEEPINTVL and TCP_KEEPCNT (those given, in seconds), then
+//     SO_KEEPALIVE 1, in the host's dialect's numbers;
+//   - Winsock: SO_KEEPALIVE 1, then WSAIoctl SIO_KEEPALIVE_VALS (in
+//     milliseconds; the one way every Windows version has, and it takes
+//     both times, so a time not given is the profile's own), then
+//     TCP_KEEPCNT where the version has it (Windows 10 1703 on). Where it
+//     does not, the count cannot be set: the first call carries a Note
+//     saying so, and the profile's own count applies.
+//
+// The order is the one Go's net package uses.
+func (d *decoder) lowerKeepalive(a Action, host *HostSpec) ([]Action, bool) {
+	what := "action: keepalive"
+	f, times, count, ok := a.w.f, a.w.times, a.w.count, true
+	a.w = nil // the calls below are lowered
 	p := host.Resolved
 	word := func(x int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(x)) }
 	call := func(do, level, opt string, levels, opts map[string]int, optval []byte) Action {
@@ -237,8 +269,8 @@ func unitName(u time.Duration) string {
 	return "seconds"
 }
 
-// socketCall reads the arguments of a socket action for host's API.
-func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
+// socketCall reads the arguments of a socket action, as written.
+func (d *decoder) socketCall(n *ynode, a *Action) bool {
 	what := "action: " + a.Do
 	switch a.Do {
 	case DoConnect, DoRecv, DoClose:
@@ -277,21 +309,18 @@ func (d *decoder) socketCall(n *ynode, a *Action, host *HostSpec) bool {
 			return false
 		}
 		return true
-	case DoSetsockopt, DoGetsockopt, DoIoctl:
-		if host.Resolved == nil {
-			return false // the host's profile is reported as invalid; its API is unknown
-		}
-	}
-	switch a.Do {
 	case DoSetsockopt, DoGetsockopt:
-		return d.optionCall(n, a, host)
+		return d.optionArgs(n, a)
 	case DoIoctl:
-		return d.ioctl(n, a, host)
+		return d.ioctl(n, a)
 	}
 	return false
 }
 
-func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
+// optionArgs reads setsockopt's or getsockopt's arguments as written:
+// level and option stay names (or numbers) until lowerOption, and so does
+// a value that is a time; the raw optval and optlen are read here.
+func (d *decoder) optionArgs(n *ynode, a *Action) bool {
 	what := "action: " + a.Do
 	keys := []string{"level", "opt", "value", "optval", "optlen"}
 	if a.Do == DoGetsockopt {
@@ -301,16 +330,60 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	if f == nil {
 		return false
 	}
+	a.w = &written{verb: n, f: f}
+	ok := true
+	for _, key := range []string{"level", "opt"} {
+		if f[key] == nil {
+			d.at(n, "%s: %s: missing", what, key)
+			ok = false
+		}
+	}
+	a.Optlen = 4
+	if a.Do == DoSetsockopt {
+		val, raw := f["value"], f["optval"]
+		switch {
+		case val != nil && raw != nil:
+			d.at(raw, "%s: value and optval both given: value is a number (or duration), optval the raw bytes; give one", what)
+			return false
+		case val != nil:
+			// lowerOption reads it, in the option's unit.
+		case raw != nil:
+			b, good := d.hexBytes(raw, what+": optval")
+			if !good {
+				return false
+			}
+			a.Optval, a.Optlen = b, len(b)
+		default:
+			d.at(n, "%s: value (or optval, raw bytes in hex): missing", what)
+			return false
+		}
+	} else {
+		a.Optval = make([]byte, 4)
+	}
+	if v := f["optlen"]; v != nil {
+		x, good := d.integer(v, what+": optlen", -1, 1024)
+		if !good {
+			return false
+		}
+		a.Optlen = int(x)
+		if a.Do == DoGetsockopt && a.Optlen > len(a.Optval) {
+			a.Optval = make([]byte, a.Optlen)
+		}
+	}
+	return ok
+}
+
+// lowerOption gives a setsockopt or getsockopt the numbers of host's API:
+// its level and option by name (a number passes as it is), and a value in
+// the option's unit.
+func (d *decoder) lowerOption(a *Action, host *HostSpec) bool {
+	what := "action: " + a.Do
+	f := a.w.f
 	names := host.Resolved.Options()
 	levels, opts, units, api := names.Levels(), names.Opts(), names.Unit, host.Resolved.APIName()
 	ok := true
 	name := func(key string, table map[string]int, dst *int, dstName *string) {
 		v := f[key]
-		if v == nil {
-			d.at(n, "%s: %s: missing", what, key)
-			ok = false
-			return
-		}
 		if v.kind == yScalar && v.tag == "int" {
 			x, good := d.integer(v, what+": "+key, math.MinInt32, math.MaxInt32)
 			*dst, *dstName = int(x), v.value
@@ -336,41 +409,12 @@ func (d *decoder) optionCall(n *ynode, a *Action, host *HostSpec) bool {
 	if !ok {
 		return false
 	}
-	a.Optlen = 4
-	if a.Do == DoSetsockopt {
-		val, raw := f["value"], f["optval"]
-		switch {
-		case val != nil && raw != nil:
-			d.at(raw, "%s: value and optval both given: value is a number (or duration), optval the raw bytes; give one", what)
-			return false
-		case val != nil:
-			x, good := d.optionValue(val, what, a.OptName, units)
-			if !good {
-				return false
-			}
-			a.Optval = binary.LittleEndian.AppendUint32(nil, uint32(int32(x)))
-		case raw != nil:
-			b, good := d.hexBytes(raw, what+": optval")
-			if !good {
-				return false
-			}
-			a.Optval, a.Optlen = b, len(b)
-		default:
-			d.at(n, "%s: value (or optval, raw bytes in hex): missing", what)
-			return false
-		}
-	} else {
-		a.Optval = make([]byte, 4)
-	}
-	if v := f["optlen"]; v != nil {
-		x, good := d.integer(v, what+": optlen", -1, 1024)
+	if val := f["value"]; val != nil && a.Do == DoSetsockopt {
+		x, good := d.optionValue(val, what, a.OptName, units)
 		if !good {
 			return false
 		}
-		a.Optlen = int(x)
-		if a.Do == DoGetsockopt && a.Optlen > len(a.Optval) {
-			a.Optval = make([]byte, a.Optlen)
-		}
+		a.Optval = binary.LittleEndian.AppendUint32(nil, uint32(int32(x)))
 	}
 	return true
 }
@@ -428,12 +472,11 @@ func (d *decoder) hexBytes(v *ynode, what string) ([]byte, bool) {
 	return b, true
 }
 
-func (d *decoder) ioctl(n *ynode, a *Action, host *HostSpec) bool {
+// ioctl reads WSAIoctl's arguments; lowering checks the host speaks
+// Winsock.
+func (d *decoder) ioctl(n *ynode, a *Action) bool {
 	what := "action: ioctl"
-	if host.Resolved.API != profile.Winsock {
-		d.at(n, "%s: WSAIoctl is Winsock; host %s runs %s (POSIX): use setsockopt TCP_KEEPIDLE and TCP_KEEPINTVL", what, host.Name, host.Profile)
-		return false
-	}
+	a.w = &written{verb: n}
 	f := d.fields(n, what, "code", "onoff", "time", "interval", "in", "inlen")
 	if f == nil {
 		return false

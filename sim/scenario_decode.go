@@ -25,7 +25,6 @@ type decoder struct {
 	// valid or not, so that a reference to one already reported as
 	// invalid adds no second problem.
 	declared map[string]bool
-	profiles map[string]string // overrides, by host
 }
 
 func (d *decoder) problem(line, col int, format string, args ...any) {

@@ -81,10 +81,10 @@ func (d *decoder) scenario(root *ynode) *Scenario {
 	if n := f["actions"]; n != nil {
 		for _, item := range d.list(n, "actions", MaxScenarioActions) {
 			if a, ok := d.action(item, s); ok {
-				s.Actions = append(s.Actions, a...)
+				s.written = append(s.written, a)
 			}
 		}
-		sort.SliceStable(s.Actions, func(i, j int) bool { return s.Actions[i].At < s.Actions[j].At })
+		sort.SliceStable(s.written, func(i, j int) bool { return s.written[i].At < s.written[j].At })
 	}
 	if n := f["expect"]; n != nil {
 		for _, item := range d.list(n, "expect", MaxScenarioExpects) {
@@ -135,32 +135,42 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		if p := f["profile"]; p != nil {
 			h.Profile, _ = d.str(p, what+": profile")
 		}
-		if p, ok := d.profiles[k.value]; ok {
-			h.Profile = p
-			if f["profile"] == nil {
-				f["profile"] = k // problems with the override point at the host
-			}
-		}
 		h.Registry = d.settings(f["registry"], what+": registry")
 		h.Set = d.settings(f["set"], what+": set")
-		p, err := profile.Lookup(h.Profile, h.Registry, h.Set)
-		var le *profile.LookupError
-		switch {
-		case err == nil:
-			h.Resolved = &p
-		case errors.Is(err, profile.ErrNoRegistry):
-			d.at(f["registry"], "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
-		case errors.As(err, &le) && le.Part == "registry":
-			d.at(f["registry"], "%s: registry: %v", what, err)
-		case errors.As(err, &le) && le.Part == "set":
-			d.at(f["set"], "%s: set: %v", what, err)
-		default:
-			all := profile.Names()
-			d.at(f["profile"], "%s: unknown profile %q: want one of %s%s", what, h.Profile, strings.Join(all, ", "), suggest(h.Profile, all))
-		}
+		h.nodes = hostNodes{key: k, profile: f["profile"], registry: f["registry"], set: f["set"]}
 		out = append(out, h)
 	}
 	return out
+}
+
+// bindHost resolves h's profile, with its registry values and settings
+// (profile.Lookup), into h.Resolved; a profile named in overrides replaces
+// the file's, and problems with it point at the host.
+func (d *decoder) bindHost(h *HostSpec, overrides map[string]string) {
+	h.Resolved = nil
+	what := "host " + h.Name
+	profileNode := h.nodes.profile
+	if p, ok := overrides[h.Name]; ok {
+		h.Profile = p
+		if profileNode == nil {
+			profileNode = h.nodes.key // problems with the override point at the host
+		}
+	}
+	p, err := profile.Lookup(h.Profile, h.Registry, h.Set)
+	var le *profile.LookupError
+	switch {
+	case err == nil:
+		h.Resolved = &p
+	case errors.Is(err, profile.ErrNoRegistry):
+		d.at(h.nodes.registry, "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
+	case errors.As(err, &le) && le.Part == "registry":
+		d.at(h.nodes.registry, "%s: registry: %v", what, err)
+	case errors.As(err, &le) && le.Part == "set":
+		d.at(h.nodes.set, "%s: set: %v", what, err)
+	default:
+		all := profile.Names()
+		d.at(profileNode, "%s: unknown profile %q: want one of %s%s", what, h.Profile, strings.Join(all, ", "), suggest(h.Profile, all))
+	}
 }
 
 // settings reads a mapping of NAME: value into NAME=VALUE strings, in file

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -284,4 +285,75 @@ func FuzzParseScenario(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A file is read once: WithProfiles lowers its actions, as written, for
+// other profiles, and gives what reading the file for them gives, its
+// problems included.
+func TestWithProfilesLowersWhatTheFileWrote(t *testing.T) {
+	const src = `duration: 1m
+hosts: {client: {profile: linux}, server: {}}
+connections: {c1: {client: client, server: server}}
+actions:
+  - {at: 0s, conn: c1, keepalive: {idle: 2s, interval: 1s, count: 3}}
+  - {at: 0s, conn: c1, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPIDLE, value: 30s}}
+  - {at: 1s, conn: c1, connect: true}
+`
+	linux, err := ParseScenario("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []string
+	for _, a := range linux.Actions {
+		opts = append(opts, a.OptName)
+	}
+	if want := []string{"TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "SO_KEEPALIVE", "TCP_KEEPIDLE", ""}; !slices.Equal(opts, want) {
+		t.Errorf("linux: options %q, want %q", opts, want)
+	}
+	ignore := cmp.FilterPath(func(p cmp.Path) bool {
+		sf, ok := p.Last().(cmp.StructField)
+		return ok && (sf.Name() == "w" || sf.Name() == "nodes") // the written form and the YAML nodes behind it
+	}, cmp.Ignore())
+	for _, name := range []string{"win7", "win11", "freebsd", "lwip", "gvisor"} {
+		again, err := linux.WithProfiles(map[string]string{"client": name})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		read, err := ParseScenarioAs("x.yaml", []byte(src), map[string]string{"client": name})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff(read.Actions, again.Actions, ignore); diff != "" {
+			t.Errorf("%s: WithProfiles differs from reading the file for it (-read +again):\n%s", name, diff)
+		}
+		if again.Hosts[0].Resolved.Name != name || linux.Hosts[0].Resolved.Name != "linux" {
+			t.Errorf("%s: hosts %s (the copy) and %s (the original)", name, again.Hosts[0].Resolved.Name, linux.Hosts[0].Resolved.Name)
+		}
+	}
+	// What the new API cannot say is a problem at its place, as when read.
+	const userTimeout = `duration: 1m
+hosts: {client: {profile: linux}, server: {}}
+connections: {c1: {client: client, server: server}}
+actions:
+  - {at: 0s, conn: c1, setsockopt: {level: IPPROTO_TCP, opt: TCP_USER_TIMEOUT, value: 5000}}
+`
+	s, err := ParseScenario("u.yaml", []byte(userTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, again := s.WithProfiles(map[string]string{"client": "win7"})
+	_, read := ParseScenarioAs("u.yaml", []byte(userTimeout), map[string]string{"client": "win7"})
+	if again == nil || read == nil || again.Error() != read.Error() || !strings.Contains(again.Error(), `u.yaml:5:62: action: setsockopt: opt "TCP_USER_TIMEOUT": Winsock (win7)`) {
+		t.Errorf("TCP_USER_TIMEOUT on win7: WithProfiles says %v; reading says %v", again, read)
+	}
+	if _, err := s.WithProfiles(map[string]string{"client": "win95"}); err == nil || !strings.Contains(err.Error(), `u.yaml:2:27: host client: unknown profile "win95"`) {
+		t.Errorf("an unknown profile: %v", err)
+	}
+	scaled, err := linux.Scaled(2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scaled.WithProfiles(map[string]string{"client": "win7"}); err == nil {
+		t.Error("WithProfiles on a scaled scenario lowered the unscaled file")
+	}
 }

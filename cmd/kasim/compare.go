@@ -96,7 +96,7 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 	for _, p := range strings.Split(profiles, ",") {
 		p = strings.TrimSpace(p)
 		col := compareColumn{profile: p, abort: -1}
-		s, err := sim.ParseScenarioAs(file, data, map[string]string{host: p})
+		s, err := base.WithProfiles(map[string]string{host: p})
 		if err != nil {
 			var se *sim.ScenarioError
 			if !errors.As(err, &se) {

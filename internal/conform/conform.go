@@ -162,10 +162,11 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if opts.Profile == "" {
 		opts.Profile = "linux"
 	}
-	liveSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: "linux", TesterHost: "gvisor"})
+	parsed, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: "linux", TesterHost: "gvisor"})
 	if err != nil {
 		return nil, err
 	}
+	liveSpec := parsed
 	if opts.ScaleNum > 0 {
 		if liveSpec, err = liveSpec.Scaled(opts.ScaleNum, opts.ScaleDen); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrScale, err)
@@ -179,7 +180,9 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	simSpec, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: opts.Profile})
+	// The file is read once; the simulation lowers its actions again for
+	// the profile's API.
+	simSpec, err := parsed.WithProfiles(map[string]string{KernelHost: opts.Profile})
 	var unsayable *sim.ScenarioError
 	if errors.As(err, &unsayable) {
 		// The scenario is good (it parsed for the kernel) but asks for
