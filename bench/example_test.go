@@ -96,7 +96,6 @@ func ExampleRegister() {
 		fmt.Printf("%s: same fires as heap4: %v\n", w.Name, mine.FireHash == ref.FireHash)
 	}
 
-	sim.Queues["sorted"] = newQueue
 	b := sim.DefaultBuiltin()
 	b.Timers = "sorted"
 	res, err := sim.RunBuiltin(b)
