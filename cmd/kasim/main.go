@@ -15,6 +15,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"kasim/profile"
 	"kasim/sim"
 	"kasim/stack"
+	"kasim/timers"
 )
 
 func main() {
@@ -234,7 +236,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	var svgPath string
 	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
-	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
+	fs.Var(choiceFlag{&b.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
@@ -286,8 +288,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		defer f.Close() // closed by the run; this covers a failed one
 		b.RecordTimers = f
 	}
-	if b.Timers == "runtime" {
-		fmt.Fprintln(stderr, "kasim run: --timers runtime: the virtual clock waits for Go runtime timers, so this run takes as long in real time as it spans in virtual time")
+	if q, _ := timers.Lookup(b.Timers); q.RealTime {
+		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
 	}
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	if err != nil {
@@ -316,6 +318,61 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// timersHelp describes the registered timer queues for --timers, in
+// groups: the exact ones, which give the same trace; those that hold one
+// host's stack timers each; the others; and, for comparison, the
+// nondeterministic ones.
+func timersHelp() string {
+	var exact, perHost, other, nondet []string
+	for _, q := range timers.Specs() {
+		d := q.Name
+		switch {
+		case q.PerHost:
+			d += " (each host's stack timers in one of its own"
+			if q.Doc != "" {
+				d += ", " + q.Doc
+			}
+			d += "; link delays stay exact)"
+		case q.RealTime:
+			d += " (" + cmp.Or(q.Doc, "real-time timers") + ": the run takes real time)"
+		case q.Doc != "":
+			d += " (" + q.Doc + ")"
+		}
+		switch {
+		case q.Exact && !q.PerHost:
+			exact = append(exact, d)
+		case q.PerHost:
+			perHost = append(perHost, d)
+		case q.Nondeterministic:
+			nondet = append(nondet, d)
+		default:
+			other = append(other, d)
+		}
+	}
+	var groups []string
+	if len(exact) > 0 {
+		groups = append(groups, orList(exact)+", which give the same trace")
+	}
+	if len(perHost) > 0 {
+		groups = append(groups, orList(perHost))
+	}
+	if len(other) > 0 {
+		groups = append(groups, orList(other)+" (not exact)")
+	}
+	if len(nondet) > 0 {
+		groups = append(groups, "or, for comparison and not deterministic, "+orList(nondet))
+	}
+	return strings.Join(groups, "; ")
+}
+
+// orList joins items as "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // parseFlags parses a command's flags. done says the command should return
