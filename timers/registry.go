@@ -45,7 +45,7 @@ var registry = struct {
 	{Name: "heap4", Doc: "4-ary heap", New: func() Queue { return NewHeap4() }, Exact: true},
 	{Name: "heap2", Doc: "binary heap", New: func() Queue { return NewHeap2() }, Exact: true},
 	{Name: "wheel", Doc: "exact hierarchical timing wheel", New: func() Queue { return NewWheel() }, Exact: true},
-	{Name: "linux", Doc: "Linux's timer wheel at HZ=250: late, by its rounding", New: func() Queue { return NewLinuxWheel(250) }, PerHost: true},
+	{Name: "linux", Doc: "Linux's timer wheel at HZ=250, which fires late, by its rounding", New: func() Queue { return NewLinuxWheel(250) }, PerHost: true},
 	{Name: "runtime", Doc: "Go runtime timers", New: func() Queue { return NewRuntimeQueue() }, RealTime: true, Nondeterministic: true},
 	{Name: "faketime", Doc: "gVisor's faketime.ManualClock", New: func() Queue { return NewFaketimeQueue() }, Nondeterministic: true},
 }}
