@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"kasim/profile"
@@ -44,13 +45,20 @@ type Builtin struct {
 	// Duration bounds the run; zero means until every client gives up (dead
 	// peer) or three idle periods and a minute (live peer).
 	Duration time.Duration
-	// Timers names the virtual clock's timer queue (see Queues); empty
-	// means heap4. Every exact queue gives the same trace. "linux" gives
-	// each host's stack a Linux timer wheel at HZ=250 (its timers fire
-	// late, as a kernel's do) while the network's delays stay exact.
-	// "runtime" and "faketime" (see ComparisonQueues) run the clock on
-	// timers kasim does not control, for comparison; they are not
-	// deterministic, and "runtime" takes real time.
+	// Timers names the virtual clock's timer queue in the timers
+	// registry (timers.Lookup; timers.Register adds one); empty means
+	// heap4. Every exact queue (heap4, heap2, wheel) gives the same trace.
+	// A per-host queue, "linux", gives each host's stack a queue of its
+	// own, a Linux timer wheel at HZ=250 (its timers fire late, as a
+	// kernel's do), while the network's delays stay exact.
+	// Nondeterministic queues, "runtime" (Go runtime timers) and
+	// "faketime" (gVisor's faketime.ManualClock), run the clock on timers
+	// kasim does not control, for comparison: timers due at the same
+	// instant fire in an order of the implementation's choosing, so
+	// traces of runs with many connections can differ from run to run
+	// and from the exact queues'. A real-time queue, "runtime", runs no
+	// faster than the wall clock: a run takes as long as the virtual time
+	// it spans.
 	Timers string
 	// RecordTimers, if set, receives every call the run makes to its timer
 	// queue, as a timer trace (timers.Recorder) that `kasim bench --replay`
@@ -59,37 +67,23 @@ type Builtin struct {
 	RecordTimers io.Writer
 }
 
-// Queues lists the timer queues a run can use, by name: heap4, heap2 and wheel are
-// exact and give the same trace. "linux" is not among them: it is a
-// per-host choice (see Builtin.Timers).
-var Queues = map[string]func() timers.Queue{
-	"heap4": func() timers.Queue { return timers.NewHeap4() },
-	"heap2": func() timers.Queue { return timers.NewHeap2() },
-	"wheel": func() timers.Queue { return timers.NewWheel() },
+// orList joins names as "a, b or c".
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// ComparisonQueues lists timer queues kasim does not control, for comparing
-// kasim's queues with: "runtime" (Go runtime timers, timers.RuntimeQueue)
-// and "faketime" (gVisor's faketime.ManualClock, timers.FaketimeQueue).
-// Neither is deterministic: timers due at the same instant fire in an order
-// of the implementation's choosing, so traces of runs with many connections
-// can differ from run to run and from the exact queues'. "runtime" also runs
-// in real time: virtual time advances no faster than the wall clock, so a
-// run takes as long as the virtual time it spans.
-var ComparisonQueues = map[string]func() timers.Queue{
-	"runtime":  func() timers.Queue { return timers.NewRuntimeQueue() },
-	"faketime": func() timers.Queue { return timers.NewFaketimeQueue() },
-}
-
-// newQueue returns the named queue from Queues or ComparisonQueues, or nil.
-func newQueue(name string) timers.Queue {
-	if f := Queues[name]; f != nil {
-		return f()
+// exactQueues names the registered exact queues, as "a, b or c".
+func exactQueues() string {
+	var names []string
+	for _, s := range timers.Specs() {
+		if s.Exact {
+			names = append(names, s.Name)
+		}
 	}
-	if f := ComparisonQueues[name]; f != nil {
-		return f()
-	}
-	return nil
+	return orList(names)
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed
@@ -148,14 +142,22 @@ func (b Builtin) Validate() error {
 		return fmt.Errorf("silence-after %v: want 0 to %v", b.SilenceAfter, maxDur)
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
-	case b.Timers != "" && b.Timers != "linux" && Queues[b.Timers] == nil && ComparisonQueues[b.Timers] == nil:
-		return fmt.Errorf("timers %q: want heap4, heap2, wheel, linux, runtime or faketime", b.Timers)
-	case b.RecordTimers != nil && b.Timers == "linux":
-		return errors.New("recording timers needs one exact queue (heap4, heap2 or wheel), not linux's per-host queues")
-	case b.RecordTimers != nil && ComparisonQueues[b.Timers] != nil:
-		return fmt.Errorf("recording timers needs one exact queue (heap4, heap2 or wheel): %s fires equal deadlines in no fixed order, so its trace would not replay", b.Timers)
 	}
-	return nil
+	if b.Timers == "" {
+		return nil
+	}
+	q, ok := timers.Lookup(b.Timers)
+	switch {
+	case !ok:
+		return fmt.Errorf("timers %q: want %s", b.Timers, orList(timers.Names()))
+	case b.RecordTimers == nil || q.Exact && !q.PerHost:
+		return nil
+	case q.PerHost:
+		return fmt.Errorf("recording timers needs one exact queue (%s), not %s's per-host queues", exactQueues(), b.Timers)
+	case q.Nondeterministic:
+		return fmt.Errorf("recording timers needs one exact queue (%s): %s fires equal deadlines in no fixed order, so its trace would not replay", exactQueues(), b.Timers)
+	}
+	return fmt.Errorf("recording timers needs one exact queue (%s): %s does not fire every timer at its deadline, so its trace would not replay", exactQueues(), b.Timers)
 }
 
 // Outcome is what happened to one client connection.
@@ -202,14 +204,24 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	}
 	var queue timers.Queue
 	var hostTimers func() timers.Queue
-	switch {
-	case b.Timers == "linux":
-		hostTimers = func() timers.Queue { return timers.NewLinuxWheel(250) }
-	case b.Timers != "":
-		queue = newQueue(b.Timers)
-		if c, ok := queue.(interface{ Close() }); ok {
-			defer c.Close() // stops the comparison queues' own timers
+	// The queues with a Close method are closed when the run is done:
+	// the nondeterministic queues stop their own timers.
+	var closers []interface{ Close() }
+	defer func() {
+		for _, c := range closers {
+			c.Close()
 		}
+	}()
+	closeQueue := func(q timers.Queue) timers.Queue {
+		if c, ok := q.(interface{ Close() }); ok {
+			closers = append(closers, c)
+		}
+		return q
+	}
+	if spec, ok := timers.Lookup(b.Timers); ok && spec.PerHost {
+		hostTimers = func() timers.Queue { return closeQueue(spec.New()) }
+	} else if ok {
+		queue = closeQueue(spec.New())
 	}
 	var recorder *timers.Recorder
 	if b.RecordTimers != nil {

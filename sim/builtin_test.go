@@ -8,6 +8,8 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,8 +311,9 @@ func TestBuiltinValidate(t *testing.T) {
 		{func(b *Builtin) { b.Conns = MaxConns + 1 }, "conns 40001"},
 		{func(b *Builtin) { b.Loss = 1 }, "loss 1"},
 		{func(b *Builtin) { b.Latency = 2 * time.Minute }, "latency 2m0s"},
-		{func(b *Builtin) { b.Timers = "calendar" }, `timers "calendar": want heap4, heap2, wheel, linux, runtime or faketime`},
-		{func(b *Builtin) { b.Timers, b.RecordTimers = "faketime", io.Discard }, "recording timers needs one exact queue"},
+		{func(b *Builtin) { b.Timers = "calendar" }, `timers "calendar": want heap4, heap2, wheel, linux, runtime`},
+		{func(b *Builtin) { b.Timers, b.RecordTimers = "faketime", io.Discard }, "recording timers needs one exact queue (heap4, heap2"},
+		{func(b *Builtin) { b.Timers, b.RecordTimers = "linux", io.Discard }, "recording timers needs one exact queue (heap4, heap2"},
 	} {
 		b := DefaultBuiltin()
 		tc.mod(&b)
@@ -407,11 +410,11 @@ func TestEveryExactQueueGivesTheSameTrace(t *testing.T) {
 	}
 }
 
-// The comparison queues drive a whole run: one connection, whose timers
+// The nondeterministic queues drive a whole run: one connection, whose timers
 // never tie, gets the probes, abort and error of the exact queues at the same
 // virtual instants. (The runtime queue takes real time: this run spans about
 // 0.6 s.)
-func TestComparisonQueuesRunTheScenario(t *testing.T) {
+func TestNondeterministicQueuesRunTheScenario(t *testing.T) {
 	b := DefaultBuiltin()
 	b.Idle, b.Interval, b.Count = 300*time.Millisecond, 100*time.Millisecond, 2
 	b.SilenceAfter = 50 * time.Millisecond
@@ -422,7 +425,13 @@ func TestComparisonQueuesRunTheScenario(t *testing.T) {
 	if len(want.Clients) != 1 || len(want.Clients[0].Probes) != 2 || want.Clients[0].Error == "" {
 		t.Fatalf("heap4 run: %+v, want one client with 2 probes and an error", want.Clients)
 	}
-	for name := range ComparisonQueues {
+	ran := 0
+	for _, spec := range timers.Specs() {
+		if !spec.Nondeterministic {
+			continue
+		}
+		ran++
+		name := spec.Name
 		b.Timers = name
 		got, err := RunBuiltin(b)
 		if err != nil {
@@ -431,6 +440,9 @@ func TestComparisonQueuesRunTheScenario(t *testing.T) {
 		if diff := cmp.Diff(want.Clients, got.Clients); diff != "" {
 			t.Errorf("%s: outcome differs from heap4 (-heap4 +%s):\n%s", name, name, diff)
 		}
+	}
+	if ran < 2 {
+		t.Errorf("%d nondeterministic queues ran, want runtime and faketime at least", ran)
 	}
 }
 
@@ -492,3 +504,56 @@ func TestRecordedTimerTraceReplays(t *testing.T) {
 		}
 	}
 }
+
+// A queue registered with timers.Register is one a run can name, exact
+// (the trace of heap4), or per host; and the error for an unknown name
+// lists it.
+func TestRegisteredQueueRunsTheScenario(t *testing.T) {
+	registerTestQueues.Do(func() {
+		for _, s := range []timers.Spec{
+			{Name: "sim-test-exact", New: func() timers.Queue { return timers.NewHeap2() }, Exact: true},
+			{Name: "sim-test-tick", New: func() timers.Queue { return timers.NewTickQueue(int64(500 * time.Millisecond)) }, PerHost: true},
+		} {
+			if err := timers.Register(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	b := DefaultBuiltin()
+	b.Conns = 20
+	want := traceHash(t, b)
+	b.Timers = "sim-test-exact"
+	if got := traceHash(t, b); got != want {
+		t.Error("the registered exact queue gives a different trace from heap4")
+	}
+	b.RecordTimers = io.Discard
+	if err := b.Validate(); err != nil {
+		t.Errorf("recording on a registered exact queue: %v", err)
+	}
+	b.Timers = "sim-test-tick"
+	if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "sim-test-exact), not sim-test-tick's per-host queues") {
+		t.Errorf("recording on a registered per-host queue: %v", err)
+	}
+	b.RecordTimers = nil
+	b.Conns = 1
+	res, err := RunBuiltin(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every stack timer fires on a 500 ms tick: the probes come late.
+	o := res.Clients[0]
+	if len(o.Probes) != DefaultCount || o.Probes[1]-o.Probes[0] != DefaultInterval {
+		t.Errorf("probes on the ticking queue: %v", o.Probes)
+	}
+	for _, p := range o.Probes {
+		if p%(500*time.Millisecond) != 0 {
+			t.Errorf("probe at %v: not on a 500ms tick", p)
+		}
+	}
+	b.Timers = "calendar"
+	if err := b.Validate(); err == nil || !strings.HasSuffix(err.Error(), "faketime, sim-test-exact or sim-test-tick") {
+		t.Errorf("unknown queue: %v, want the registered ones listed", err)
+	}
+}
+
+var registerTestQueues sync.Once

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/benbjohnson/clock"
 	"github.com/google/go-cmp/cmp"
 
 	"kasim/internal/gctest"
@@ -146,28 +145,6 @@ func TestClockRecyclesOnlyUnreachableIdleTimers(t *testing.T) {
 	c.AfterFunc(time.Second, func() {})
 	if len(c.slots) != 100 {
 		t.Fatalf("slots grew to %d although IDs were free", len(c.slots))
-	}
-}
-
-func TestBenbjohnsonAdapterOnMock(t *testing.T) {
-	m := clock.NewMock()
-	tc := FromBenbjohnson(m)
-	fired := make(chan struct{}, 1)
-	tc.AfterFunc(time.Hour, func() { fired <- struct{}{} })
-	stopped := tc.AfterFunc(time.Hour, func() { t.Error("stopped timer fired") })
-	if !stopped.Stop() {
-		t.Fatal("Stop returned false for a pending timer")
-	}
-	m.Add(time.Hour)
-	select {
-	case <-fired:
-	case <-time.After(5 * time.Second):
-		t.Fatal("timer did not fire after the mock advanced an hour")
-	}
-	t0 := tc.NowMonotonic()
-	m.Add(time.Minute)
-	if got := tc.NowMonotonic().Sub(t0); got != time.Minute {
-		t.Fatalf("monotonic advanced %v, want 1m", got)
 	}
 }
 

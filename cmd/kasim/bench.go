@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -20,11 +21,24 @@ Measures timer queues side by side in one process: the micro benchmarks
 operation streams; every exact queue must fire the same sequence), and
 prints ns/op with ratios against Go runtime timers and the 4-ary heap.
 Progress goes to standard error. "go test ./bench -bench Micro" runs the
-same micro benchmarks in benchstat's format.
+same micro benchmarks in benchstat's format.`
 
-Queues: wheel, heap4, heap2, linux (HZ=250, fires late by design), and for
-the micro benchmarks that have them runtime (Go's time.AfterFunc) and
-faketime (gVisor's ManualClock), through their own APIs.`
+// benchQueuesHelp lists the registered queues for benchHelp: the suite's
+// (timers.Queue implementations), and the reference queues measured
+// through their own APIs.
+func benchQueuesHelp() string {
+	var suite []string
+	for _, q := range bench.Queues() {
+		d := q.Name
+		if !q.Exact {
+			spec, _ := timers.Lookup(q.Name)
+			d += " (" + cmp.Or(spec.Doc, "not exact") + ")"
+		}
+		suite = append(suite, d)
+	}
+	return "Queues: " + strings.Join(suite, ", ") + ", and for the micro benchmarks that have them " +
+		bench.Runtime + " (Go's time.AfterFunc) and " + bench.Faketime + " (gVisor's ManualClock), through their own APIs."
+}
 
 const (
 	maxBenchN     = 10_000_000
@@ -37,7 +51,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	var count int
 	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&queues, "queues", "wheel,heap4,heap2,linux,runtime,faketime", "comma-separated `queues` to measure")
+	fs.StringVar(&queues, "queues", strings.Join(timers.Names(), ","), "comma-separated `queues` to measure")
 	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` ("+names(bench.Micros, func(m bench.Micro) string { return m.Name })+"), all or none")
 	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` ("+names(bench.Workloads, func(w bench.Workload) string { return w.Name })+"), all or none")
 	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
@@ -47,7 +61,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&format, "format", "text", "output `text|csv|json`")
 	fs.StringVar(&svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")
 	fs.StringVar(&replayPath, "replay", "", "also replay this timer trace `file` (from kasim run --record-timers) on every queue")
-	if code, done := parseFlags(fs, args, benchHelp, "", stdout, stderr); done {
+	if code, done := parseFlags(fs, args, benchHelp+"\n\n"+wrap(benchQueuesHelp(), 72), "", stdout, stderr); done {
 		return code
 	}
 	usage := func(format string, a ...any) int {
@@ -65,8 +79,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	qs := splitList(queues)
 	for _, q := range qs {
-		if _, ok := bench.LookupQueue(q); !ok && q != bench.Runtime && q != bench.Faketime {
-			return usage("--queues: unknown queue %q (want wheel, heap4, heap2, linux, runtime or faketime)", q)
+		if _, ok := timers.Lookup(q); !ok {
+			return usage("--queues: unknown queue %q (want %s)", q, orList(timers.Names()))
 		}
 	}
 	if len(qs) == 0 {
@@ -226,6 +240,26 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// wrap breaks s into lines of at most width bytes, at spaces.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, w := range strings.Fields(s) {
+		switch {
+		case i == 0:
+		case n+1+len(w) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	return b.String()
 }
 
 // names lists the items' names, comma-separated, for a flag's help.

@@ -3,18 +3,25 @@
 //
 // Usage:
 //
-//	kasim                 run the built-in scenario and print its timeline
-//	kasim run [flags]     the same, with settings (kasim run --help)
-//	kasim run FILE.yaml   run a scenario file
+//	kasim                 run the built-in scenario, print the annotated timeline
+//	kasim run [flags]     run the built-in scenario with settings (kasim run --help)
+//	kasim run FILE.yaml   run a scenario file (hosts, profiles, actions, expectations)
 //	kasim check FILE|DIR  run scenario files and check their expectations
 //	kasim compare --profiles A,B FILE.yaml
-//	                      one scenario, profile by profile, side by side
-//	kasim profiles        list the profiles; kasim profile NAME shows one
-//	kasim bench [flags]   benchmark timer queues side by side
+//	                      run a scenario once per profile and compare the probes side by side
+//	kasim conform [FILE.yaml...]
+//	                      run scenarios against this machine's kernel (as root, in namespaces
+//	                      kasim makes) and in simulation, and report where they agree
+//	kasim profiles        list the profiles (--profile NAME)
+//	kasim profile NAME    show one profile, value by value, with where each comes from
+//	kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
 //	kasim version         print kasim's version
+//
+// These lines are kasim --help's; the commands table below makes both.
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +35,7 @@ import (
 	"kasim/profile"
 	"kasim/sim"
 	"kasim/stack"
+	"kasim/timers"
 )
 
 func main() {
@@ -37,25 +45,77 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `kasim simulates TCP keep-alive on real TCP stacks (gVisor's netstack) under
+// A command is one of kasim's commands, as a base.Command is one of the go
+// command's: the table of them drives dispatch, the usage text (kasim
+// --help) and the unknown-command message alike.
+type command struct {
+	name string
+	// forms are the command's lines in the usage text: a synopsis
+	// ("kasim run [flags]") and a one-line summary each.
+	forms []form
+	run   func(args []string, stdout, stderr io.Writer) int
+}
+
+// form is one way to call a command, as the usage text shows it. A
+// summary of several lines has its line breaks in it.
+type form struct{ synopsis, summary string }
+
+// commands are kasim's commands, in the order the usage text lists them.
+// kasim with no arguments, or with flags first, is kasim run.
+var commands = []command{
+	{"run", []form{
+		{"kasim", "run the built-in scenario, print the annotated timeline"},
+		{"kasim run [flags]", "run the built-in scenario with settings (kasim run --help)"},
+		{"kasim run FILE.yaml", "run a scenario file (hosts, profiles, actions, expectations)"},
+	}, runCmd},
+	{"check", []form{{"kasim check FILE|DIR", "run scenario files and check their expectations"}}, checkCmd},
+	{"compare", []form{{"kasim compare --profiles A,B FILE.yaml", "run a scenario once per profile and compare the probes side by side"}}, compareCmd},
+	{"conform", []form{{"kasim conform [FILE.yaml...]", "run scenarios against this machine's kernel (as root, in namespaces\nkasim makes) and in simulation, and report where they agree"}}, conformCmd},
+	{"profiles", []form{{"kasim profiles", "list the profiles (--profile NAME)"}}, profilesCmd},
+	{"profile", []form{{"kasim profile NAME", "show one profile, value by value, with where each comes from"}}, profileCmd},
+	{"bench", []form{{"kasim bench [flags]", "benchmark timer queues side by side (kasim bench --help)"}}, benchCmd},
+	{"version", []form{{"kasim version", "print kasim's version"}}, versionCmd},
+}
+
+const usageIntro = `kasim simulates TCP keep-alive on real TCP stacks (gVisor's netstack) under
 virtual time: two hours of idle time take microseconds, and every run with the
 same settings and seed gives the same trace, byte for byte.
 
 Usage:
-  kasim                 run the built-in scenario, print the annotated timeline
-  kasim run [flags]     run the built-in scenario with settings (kasim run --help)
-  kasim run FILE.yaml   run a scenario file (hosts, profiles, actions, expectations)
-  kasim check FILE|DIR  run scenario files and check their expectations
-  kasim compare --profiles A,B FILE.yaml
-                        run a scenario once per profile and compare the probes side by side
-  kasim conform [FILE.yaml...]
-                        run scenarios against this machine's kernel (as root, in namespaces
-                        kasim makes) and in simulation, and report where they agree
-  kasim profiles        list the profiles (--profile NAME)
-  kasim profile NAME    show one profile, value by value, with where each comes from
-  kasim bench [flags]   benchmark timer queues side by side (kasim bench --help)
-  kasim version         print kasim's version
 `
+
+// usageLines returns the commands' lines of the usage text: each synopsis,
+// its summary in a column (on the next line when the synopsis is too long
+// to leave room), summaries of several lines aligned in that column.
+func usageLines() []string {
+	const column = 22
+	var lines []string
+	for _, c := range commands {
+		for _, f := range c.forms {
+			summary := strings.Split(f.summary, "\n")
+			if len(f.synopsis) <= column-2 {
+				lines = append(lines, f.synopsis+strings.Repeat(" ", column-len(f.synopsis))+summary[0])
+				summary = summary[1:]
+			} else {
+				lines = append(lines, f.synopsis)
+			}
+			for _, l := range summary {
+				lines = append(lines, strings.Repeat(" ", column)+l)
+			}
+		}
+	}
+	return lines
+}
+
+// usage returns kasim --help's text.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(usageIntro)
+	for _, l := range usageLines() {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
 
 // Exit statuses.
 const (
@@ -68,45 +128,108 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return runCmd(nil, stdout, stderr)
 	}
-	switch args[0] {
-	case "run":
-		return runCmd(args[1:], stdout, stderr)
-	case "check":
-		return checkCmd(args[1:], stdout, stderr)
-	case "compare":
-		return compareCmd(args[1:], stdout, stderr)
-	case "conform":
-		return conformCmd(args[1:], stdout, stderr)
-	case "version":
+	if c := lookupCommand(args[0]); c != nil {
+		return c.run(args[1:], stdout, stderr)
+	}
+	if isHelp(args[0]) {
 		if len(args) > 1 {
-			if isHelp(args[1]) {
-				fmt.Fprintln(stdout, "Usage: kasim version\n\nPrints kasim's version.")
-				return exitOK
+			if c := lookupCommand(args[1]); c != nil {
+				// kasim help NAME is kasim NAME --help.
+				return c.run([]string{"--help"}, stdout, stderr)
 			}
-			fmt.Fprintf(stderr, "kasim version: unexpected argument %q\n", args[1])
-			return exitUsage
 		}
-		fmt.Fprintln(stdout, "kasim", version())
-		return exitOK
-	case "profiles":
-		return profilesCmd(args[1:], stdout, stderr)
-	case "bench":
-		return benchCmd(args[1:], stdout, stderr)
-	case "profile":
-		return profileCmd(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && args[1] == "run" {
-			return runCmd([]string{"--help"}, stdout, stderr)
-		}
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return exitOK
 	}
 	if strings.HasPrefix(args[0], "-") {
 		// Flags without a command belong to run: "kasim --idle 5m".
 		return runCmd(args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "kasim: unknown command %q (want run, profiles, profile, bench or version; see kasim --help)\n", args[0])
+	fmt.Fprintf(stderr, "kasim: %s\n", unknownCommand(args[0]))
 	return exitUsage
+}
+
+// lookupCommand returns the command named name, or nil.
+func lookupCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// unknownCommand says that name is no command, lists the commands and,
+// if one is close to name (a typo), suggests it.
+func unknownCommand(name string) string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	want := orList(names)
+	if s := closestCommand(name); s != "" {
+		return fmt.Sprintf("unknown command %q (did you mean %s? want %s; see kasim --help)", name, s, want)
+	}
+	return fmt.Sprintf("unknown command %q (want %s; see kasim --help)", name, want)
+}
+
+// closestCommand returns the command name a typo most likely meant: the
+// only one name starts, or the nearest within two edits (a swap of
+// neighbours counts as one) that leave something of name; or "".
+func closestCommand(name string) string {
+	var prefixed []string
+	best, bestDist := "", 3
+	for _, c := range commands {
+		if len(name) >= 2 && strings.HasPrefix(c.name, name) {
+			prefixed = append(prefixed, c.name)
+		}
+		if d := editDistance(name, c.name); d < bestDist && d < len(name) {
+			best, bestDist = c.name, d
+		}
+	}
+	if best == "" && len(prefixed) == 1 {
+		return prefixed[0]
+	}
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of neighbours, one each.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if isHelp(args[0]) {
+			fmt.Fprintln(stdout, "Usage: kasim version\n\nPrints kasim's version.")
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "kasim version: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	fmt.Fprintln(stdout, "kasim", version())
+	return exitOK
 }
 
 func isHelp(arg string) bool {
@@ -234,7 +357,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	var svgPath string
 	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
-	fs.Var(choiceFlag{&b.Timers, []string{"heap4", "heap2", "wheel", "linux", "runtime", "faketime"}}, "timers", "timer `queue`: heap4 (4-ary heap), heap2 (binary heap) or wheel (exact hierarchical timing wheel), which give the same trace; linux (each host's stack timers fire when Linux's timer wheel at HZ=250 would: late, by its rounding; link delays stay exact); or, for comparison and not deterministic, runtime (Go runtime timers: the run takes real time) or faketime (gVisor's faketime.ManualClock)")
+	fs.Var(choiceFlag{&b.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
 	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
@@ -286,8 +409,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		defer f.Close() // closed by the run; this covers a failed one
 		b.RecordTimers = f
 	}
-	if b.Timers == "runtime" {
-		fmt.Fprintln(stderr, "kasim run: --timers runtime: the virtual clock waits for Go runtime timers, so this run takes as long in real time as it spans in virtual time")
+	if q, _ := timers.Lookup(b.Timers); q.RealTime {
+		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
 	}
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	if err != nil {
@@ -316,6 +439,61 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// timersHelp describes the registered timer queues for --timers, in
+// groups: the exact ones, which give the same trace; those that hold one
+// host's stack timers each; the others; and, for comparison, the
+// nondeterministic ones.
+func timersHelp() string {
+	var exact, perHost, other, nondet []string
+	for _, q := range timers.Specs() {
+		d := q.Name
+		switch {
+		case q.PerHost:
+			d += " (each host's stack timers in one of its own"
+			if q.Doc != "" {
+				d += ", " + q.Doc
+			}
+			d += "; link delays stay exact)"
+		case q.RealTime:
+			d += " (" + cmp.Or(q.Doc, "real-time timers") + ": the run takes real time)"
+		case q.Doc != "":
+			d += " (" + q.Doc + ")"
+		}
+		switch {
+		case q.Exact && !q.PerHost:
+			exact = append(exact, d)
+		case q.PerHost:
+			perHost = append(perHost, d)
+		case q.Nondeterministic:
+			nondet = append(nondet, d)
+		default:
+			other = append(other, d)
+		}
+	}
+	var groups []string
+	if len(exact) > 0 {
+		groups = append(groups, orList(exact)+", which give the same trace")
+	}
+	if len(perHost) > 0 {
+		groups = append(groups, orList(perHost))
+	}
+	if len(other) > 0 {
+		groups = append(groups, orList(other)+" (not exact)")
+	}
+	if len(nondet) > 0 {
+		groups = append(groups, "or, for comparison and not deterministic, "+orList(nondet))
+	}
+	return strings.Join(groups, "; ")
+}
+
+// orList joins items as "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // parseFlags parses a command's flags. done says the command should return
