@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,7 +143,41 @@ func (x posix) resolve(p *Profile) {
 
 func (x posix) describe(p Profile, w io.Writer) error { return x.describeAs(x, p, w) }
 
-func (x posix) checkKeepAlive(time.Duration, time.Duration, int) error { return nil }
+// checkKeepAlive refuses settings the system's setsockopt cannot make:
+// a time its option's unit cannot hold, or a value the system refuses
+// (Linux: TCP_KEEPIDLE and TCP_KEEPINTVL 1 to 32767 s, TCP_KEEPCNT 1 to
+// 127). Zero means the system's value and is not checked.
+func (x posix) checkKeepAlive(idle, interval time.Duration, count int) error {
+	d, err := sockopt.DialectNamed(x.dialect)
+	if err != nil {
+		return err
+	}
+	for _, o := range []struct {
+		what, opt string
+		v         time.Duration
+	}{{"idle", "TCP_KEEPIDLE", idle}, {"interval", "TCP_KEEPINTVL", interval}} {
+		unit, _ := d.Unit(o.opt)
+		switch {
+		case o.v == 0:
+		case o.v%unit != 0 || o.v/unit > math.MaxInt32:
+			return fmt.Errorf("%s %v: %s sets it with %s, in whole %s", o.what, o.v, x.name, o.opt, unitWord(unit))
+		case !d.Accepts(o.opt, int32(o.v/unit)):
+			return fmt.Errorf("%s %v: %s's setsockopt(%s, %d) fails with EINVAL", o.what, o.v, x.name, o.opt, o.v/unit)
+		}
+	}
+	if count != 0 && (count > math.MaxInt32 || !d.Accepts("TCP_KEEPCNT", int32(count))) {
+		return fmt.Errorf("count %d: %s's setsockopt(TCP_KEEPCNT, %d) fails with EINVAL", count, x.name, count)
+	}
+	return nil
+}
+
+// unitWord names a unit in messages.
+func unitWord(u time.Duration) string {
+	if u == time.Millisecond {
+		return "milliseconds"
+	}
+	return "seconds"
+}
 
 func (x posix) note(p Profile) string {
 	return fmt.Sprintf("%s: POSIX calls with %s's option numbers, %s", x.name, p.Dialect.Title, x.summary())

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -116,10 +117,11 @@ func DefaultBuiltin() Builtin {
 // Validate reports the first setting out of range, naming it.
 func (b Builtin) Validate() error {
 	const maxDur = 1000 * time.Hour
-	if p := b.profile(); p.API == profile.Winsock {
-		if err := p.CheckKeepAlive(b.Idle, b.Interval, b.Count); err != nil {
-			return err
-		}
+	p := b.profile()
+	if err := p.CheckKeepAlive(b.Idle, b.Interval, b.Count); err != nil {
+		return err
+	}
+	if p.API == profile.Winsock {
 		b.Idle, b.Interval, b.Count = b.effective(p)
 		if b.Count == 0 {
 			b.Count = 1 // the legacy registry's "no probes" is valid
@@ -202,90 +204,155 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	var queue timers.Queue
-	var hostTimers func() timers.Queue
-	// The queues with a Close method are closed when the run is done:
-	// the nondeterministic queues stop their own timers.
-	var closers []interface{ Close() }
-	defer func() {
-		for _, c := range closers {
-			c.Close()
+	r := &builtinRun{b: b, p: b.profile(), buf: make([]byte, 512)}
+	defer r.close()
+	if err := r.setUp(extra); err != nil {
+		return nil, err
+	}
+	if err := r.serve(); err != nil {
+		return nil, err
+	}
+	r.dialAll()
+	idle, interval, count := b.effective(r.p)
+	var err error
+	switch {
+	case b.Duration > 0:
+		err = r.net.RunFor(b.Duration)
+	case b.PeerAlive:
+		err = r.net.RunFor(3*idle + time.Minute)
+	default:
+		err = r.net.Run()
+	}
+	if err != nil && !errors.Is(err, stack.ErrHorizon) {
+		return nil, err
+	}
+	res := &Result{Idle: idle, Interval: interval, Count: count, Events: r.rec.Events(), End: r.net.Now()}
+	res.summarize(r.client.Name())
+	if r.timerRec != nil {
+		if err := r.timerRec.Close(); err != nil {
+			return nil, fmt.Errorf("timer trace: %w", err)
 		}
-	}()
-	closeQueue := func(q timers.Queue) timers.Queue {
+		res.TimerHash, res.TimerFires = r.timerRec.Hash()
+	}
+	return res, nil
+}
+
+// builtinRun is one run of the built-in scenario as it goes.
+type builtinRun struct {
+	b              Builtin
+	p              profile.Profile // the client's
+	net            *stack.Network
+	rec            *Recorder
+	timerRec       *timers.Recorder
+	client, server *stack.Host
+	ws             *sockopt.Winsock // the client's API: Winsock, or
+	px             *sockopt.POSIX   // POSIX in its system's numbers
+	buf            []byte           // handlers run one at a time on the driver
+	closers        []interface{ Close() }
+	done           int // clients finished
+}
+
+// close stops what the run's queues started (the nondeterministic queues'
+// own timers) and the network.
+func (r *builtinRun) close() {
+	if r.net != nil {
+		r.net.Close()
+	}
+	for _, c := range r.closers {
+		c.Close()
+	}
+}
+
+// queues returns the network's timer queue (nil: the default) and, for a
+// per-host queue such as linux's, a maker of each host's.
+func (r *builtinRun) queues() (timers.Queue, func() timers.Queue) {
+	closeLater := func(q timers.Queue) timers.Queue {
 		if c, ok := q.(interface{ Close() }); ok {
-			closers = append(closers, c)
+			r.closers = append(r.closers, c)
 		}
 		return q
 	}
-	if spec, ok := timers.Lookup(b.Timers); ok && spec.PerHost {
-		hostTimers = func() timers.Queue { return closeQueue(spec.New()) }
+	var queue timers.Queue
+	var hostTimers func() timers.Queue
+	if spec, ok := timers.Lookup(r.b.Timers); ok && spec.PerHost {
+		hostTimers = func() timers.Queue { return closeLater(spec.New()) }
 	} else if ok {
-		queue = closeQueue(spec.New())
+		queue = closeLater(spec.New())
 	}
-	var recorder *timers.Recorder
-	if b.RecordTimers != nil {
+	if r.b.RecordTimers != nil {
 		if queue == nil {
 			queue = timers.NewHeap4()
 		}
-		recorder = timers.NewRecorder(queue, b.RecordTimers)
-		queue = recorder
+		r.timerRec = timers.NewRecorder(queue, r.b.RecordTimers)
+		queue = r.timerRec
 	}
-	net := stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
-	defer net.Close()
-	rec := NewRecorder()
-	net.Observe(rec)
+	return queue, hostTimers
+}
+
+// setUp builds the network, the client (with its profile and socket API)
+// and the server (gVisor's own), and notes what the run is.
+func (r *builtinRun) setUp(extra []stack.Observer) error {
+	b := r.b
+	queue, hostTimers := r.queues()
+	r.net = stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
+	r.rec = NewRecorder()
+	r.net.Observe(r.rec)
 	for _, o := range extra {
-		net.Observe(o)
+		r.net.Observe(o)
 	}
-	p := b.profile()
 	addHost := func(name string, o stack.HostOptions) (*stack.Host, error) {
 		if hostTimers != nil {
 			o.Timers = hostTimers()
 		}
-		return net.AddHostWith(name, o)
+		return r.net.AddHostWith(name, o)
 	}
-	client, err := addHost("client", p.HostOptions())
-	if err != nil {
-		return nil, err
+	var err error
+	if r.client, err = addHost("client", r.p.HostOptions()); err != nil {
+		return err
 	}
-	server, err := addHost("server", stack.HostOptions{})
-	if err != nil {
-		return nil, err
+	if r.server, err = addHost("server", stack.HostOptions{}); err != nil {
+		return err
 	}
 	if b.Loss > 0 {
-		if err := net.SetLoss(client, server, b.Loss); err != nil {
-			return nil, err
+		if err := r.net.SetLoss(r.client, r.server, b.Loss); err != nil {
+			return err
 		}
-		if err := net.SetLoss(server, client, b.Loss); err != nil {
-			return nil, err
+		if err := r.net.SetLoss(r.server, r.client, b.Loss); err != nil {
+			return err
 		}
+	}
+	record := func(c sockopt.Call) { r.rec.Call(r.net.Now(), "client", c) }
+	client0 := "client"
+	if r.p.API == profile.Winsock {
+		client0 = "client (" + r.p.Title + ")"
+		r.ws = sockopt.NewWinsock(r.client, r.p.Winsock)
+		r.ws.OnCall = record
+	} else {
+		r.px = sockopt.NewPOSIXAs(r.client, r.p.Dialect)
+		r.px.OnCall = record
 	}
 	peer := "falls silent " + b.SilenceAfter.String() + " after its last reply"
 	if b.PeerAlive {
 		peer = "stays up"
 	}
-	idle, interval, count := b.effective(p)
-	client0 := "client"
-	var ws *sockopt.Winsock
-	if p.API == profile.Winsock {
-		client0 = "client (" + p.Title + ")"
-		ws = sockopt.NewWinsock(client, p.Winsock)
-		ws.OnCall = func(c sockopt.Call) { rec.Call(net.Now(), "client", c) }
-	}
-	rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
+	idle, interval, count := b.effective(r.p)
+	r.rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
 		b.Conns, client0, ServerPort, idle, interval, count, peer))
-	if ws != nil {
-		ws.WSAStartup(0x0202)
+	if r.ws != nil {
+		r.ws.WSAStartup(0x0202)
 	}
+	return nil
+}
 
+// serve has the server answer each request with Reply; with a dead peer,
+// it falls silent SilenceAfter its last reply.
+func (r *builtinRun) serve() error {
 	replies := 0
-	buf := make([]byte, 512) // handlers run one at a time on the driver
-	_, err = server.Listen("tcp4", ServerPort, stack.KeepAlive{}, func(c *stack.Conn) {
+	_, err := r.server.Listen("tcp4", ServerPort, stack.KeepAlive{}, func(c *stack.Conn) {
 		got := 0
 		c.OnEvent(func(c *stack.Conn) {
 			for {
-				n, err := c.Recv(buf)
+				n, err := c.Recv(r.buf)
 				if err != nil {
 					return
 				}
@@ -295,81 +362,67 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 						return
 					}
 					replies++
-					if replies == b.Conns && !b.PeerAlive {
-						net.After(b.SilenceAfter, func() { net.Silence(server, stack.Both) })
+					if replies == r.b.Conns && !r.b.PeerAlive {
+						r.net.After(r.b.SilenceAfter, func() { r.net.Silence(r.server, stack.Both) })
 					}
 				}
 			}
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-
-	starts := rand.New(rand.NewPCG(b.Seed, 0x7374617274))
-	done := 0
-	raddr := netip.AddrPortFrom(server.Addr(), ServerPort)
-	for i := 0; i < b.Conns; i++ {
-		var at time.Duration
-		if b.Conns > 1 {
-			// Spread the clients over a second, so that their timers
-			// interleave instead of firing in lockstep.
-			at = time.Duration(starts.Int64N(int64(time.Second)))
-		}
-		finished := func() {
-			done++
-			if done == b.Conns {
-				net.Stop()
-			}
-		}
-		net.At(at, func() {
-			if ws != nil {
-				dialWinsock(net, rec, ws, raddr, b, buf, finished)
-				return
-			}
-			if err := dialBuiltin(net, rec, client, raddr, b, buf, finished); err != nil {
-				rec.Note(net.Now(), "client", "dial failed: "+err.Error())
-			}
-		})
-	}
-
-	switch {
-	case b.Duration > 0:
-		err = net.RunFor(b.Duration)
-	case b.PeerAlive:
-		err = net.RunFor(3*idle + time.Minute)
-	default:
-		err = net.Run()
-	}
-	if err != nil && !errors.Is(err, stack.ErrHorizon) {
-		return nil, err
-	}
-	res := &Result{Idle: idle, Interval: interval, Count: count, Events: rec.Events(), End: net.Now()}
-	res.summarize(client.Name())
-	if recorder != nil {
-		if err := recorder.Close(); err != nil {
-			return nil, fmt.Errorf("timer trace: %w", err)
-		}
-		res.TimerHash, res.TimerFires = recorder.Hash()
-	}
-	return res, nil
+	return err
 }
 
-// dialBuiltin opens one client connection the way a Windows application
-// does: keep-alive set up before connect, a request once connected, and a
-// recv always pending.
-func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr netip.AddrPort, b Builtin, buf []byte, gaveUp func()) error {
-	c, err := client.Socket("tcp4")
-	if err != nil {
-		return err
+// dialAll starts the clients: at once for one, spread over the first
+// second for more, so that their timers interleave instead of firing in
+// lockstep. The run stops when every client has given up.
+func (r *builtinRun) dialAll() {
+	starts := rand.New(rand.NewPCG(r.b.Seed, 0x7374617274))
+	raddr := netip.AddrPortFrom(r.server.Addr(), ServerPort)
+	finished := func() {
+		r.done++
+		if r.done == r.b.Conns {
+			r.net.Stop()
+		}
 	}
-	dialect := b.profile().Dialect
-	now := net.Now()
-	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPIDLE", b.Idle.String(), c.SetKeepAliveIdle(b.Idle))
-	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPINTVL", b.Interval.String(), c.SetKeepAliveInterval(b.Interval))
-	rec.SockOpt(now, c, "setsockopt", "IPPROTO_TCP", "TCP_KEEPCNT", b.Count, c.SetKeepAliveCount(b.Count))
-	c.SetKeepAliveEnabled(true)
-	rec.SockOpt(now, c, "setsockopt", "SOL_SOCKET", "SO_KEEPALIVE", 1, nil)
+	for i := 0; i < r.b.Conns; i++ {
+		var at time.Duration
+		if r.b.Conns > 1 {
+			at = time.Duration(starts.Int64N(int64(time.Second)))
+		}
+		r.net.At(at, func() {
+			if r.ws != nil {
+				dialWinsock(r.net, r.rec, r.ws, raddr, r.b, r.buf, finished)
+				return
+			}
+			r.dialPOSIX(raddr, finished)
+		})
+	}
+}
+
+// dialPOSIX opens one client connection the way a POSIX application does,
+// through the host's socket calls in its system's numbers: socket, the
+// keep-alive options (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, then
+// SO_KEEPALIVE, as Go's net package orders them), a non-blocking connect,
+// the request once connected, and a recv always pending.
+func (r *builtinRun) dialPOSIX(raddr netip.AddrPort, gaveUp func()) {
+	px, d := r.px, r.p.Dialect
+	fd := px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+	c := px.Conn(fd)
+	if c == nil {
+		gaveUp()
+		return
+	}
+	idle, interval, count := r.b.effective(r.p)
+	word := func(v int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
+	inUnit := func(opt string, t time.Duration) []byte {
+		unit, _ := d.Unit(opt)
+		return word(int64(t / unit)) // Validate refused what the unit cannot hold
+	}
+	opts := d.Opts()
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPIDLE"], inUnit("TCP_KEEPIDLE", idle), 4)
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPINTVL"], inUnit("TCP_KEEPINTVL", interval), 4)
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPCNT"], word(int64(count)), 4)
+	px.Setsockopt(fd, d.SOL_SOCKET, d.SO_KEEPALIVE, word(1), 4)
 	sent, failed := false, false
 	c.OnEvent(func(c *stack.Conn) {
 		if failed {
@@ -377,29 +430,27 @@ func dialBuiltin(net *stack.Network, rec *Recorder, client *stack.Host, raddr ne
 		}
 		if !sent && c.State() == stack.Established {
 			sent = true
-			if _, err := c.Send(Request); err != nil {
-				reportAppError(net, rec, c, "send", err, dialect)
+			if px.Send(fd, Request) < 0 {
+				r.rec.AppError(r.net.Now(), c, "send", px.Errno())
 			}
 		}
 		for {
-			_, err := c.Recv(buf)
+			_, err := c.Recv(r.buf)
+			if err == nil {
+				continue
+			}
 			if errors.Is(err, stack.ErrWouldBlock) {
 				return
 			}
-			if errors.Is(err, io.EOF) {
-				failed = true
-				gaveUp()
-				return
+			failed = true
+			if !errors.Is(err, io.EOF) {
+				reportAppError(r.net, r.rec, c, "recv", err, d)
 			}
-			if err != nil {
-				failed = true
-				reportAppError(net, rec, c, "recv", err, dialect)
-				gaveUp()
-				return
-			}
+			gaveUp()
+			return
 		}
 	})
-	return c.Connect(raddr)
+	px.Connect(fd, raddr)
 }
 
 // reportAppError records err as the application sees it, numbered in its

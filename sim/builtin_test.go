@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"kasim/profile"
 	"kasim/timers"
 )
 
@@ -86,8 +87,8 @@ func TestBuiltinDeadPeerTiming(t *testing.T) {
 		{"seed document defaults 2h/1s/10", 2 * time.Hour, time.Second, 10 * time.Millisecond, 10},
 		{"linux defaults 2h/75s/9", 2 * time.Hour, 75 * time.Second, 10 * time.Millisecond, 9},
 		{"short 30s/5s/3 no latency", 30 * time.Second, 5 * time.Second, 0, 3},
-		{"sub-second 1500ms/250ms/1", 1500 * time.Millisecond, 250 * time.Millisecond, 25 * time.Millisecond, 1},
-		{"long 45m/2m/255", 45 * time.Minute, 2 * time.Minute, 7 * time.Millisecond, 255},
+		{"one probe 2s/1s/1", 2 * time.Second, time.Second, 25 * time.Millisecond, 1},
+		{"long 45m/2m/127 (TCP_KEEPCNT's most)", 45 * time.Minute, 2 * time.Minute, 7 * time.Millisecond, 127},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := DefaultBuiltin()
@@ -416,6 +417,9 @@ func TestEveryExactQueueGivesTheSameTrace(t *testing.T) {
 // 0.6 s.)
 func TestNondeterministicQueuesRunTheScenario(t *testing.T) {
 	b := DefaultBuiltin()
+	// Windows 10 1709 sets milliseconds (SIO_KEEPALIVE_VALS) and the count
+	// (TCP_KEEPCNT), so the real-time queue's run stays short.
+	b.Profile = windows(t, "win10-1709")
 	b.Idle, b.Interval, b.Count = 300*time.Millisecond, 100*time.Millisecond, 2
 	b.SilenceAfter = 50 * time.Millisecond
 	want, err := RunBuiltin(b)
@@ -557,3 +561,31 @@ func TestRegisteredQueueRunsTheScenario(t *testing.T) {
 }
 
 var registerTestQueues sync.Once
+
+// The built-in client sets keep-alive through its system's socket calls,
+// so what those calls cannot say is refused before the run, naming the
+// call: TCP_KEEPIDLE counts whole seconds, Linux's TCP_KEEPCNT stops at
+// 127; Winsock's SIO_KEEPALIVE_VALS takes milliseconds.
+func TestBuiltinRefusesWhatTheSocketCallsCannotSay(t *testing.T) {
+	for _, tc := range []struct {
+		profile        string
+		idle, interval time.Duration
+		count          int
+		want           string
+	}{
+		{"gvisor", 1500 * time.Millisecond, time.Second, 3, "idle 1.5s: gvisor sets it with TCP_KEEPIDLE, in whole seconds"},
+		{"linux", time.Minute, 250 * time.Millisecond, 3, "interval 250ms: linux sets it with TCP_KEEPINTVL, in whole seconds"},
+		{"linux", time.Minute, time.Second, 200, "count 200: linux's setsockopt(TCP_KEEPCNT, 200) fails with EINVAL"},
+		{"gvisor", 32768 * time.Second, time.Second, 3, "idle 9h6m8s: gvisor's setsockopt(TCP_KEEPIDLE, 32768) fails with EINVAL"},
+		{"freebsd", time.Minute, time.Second, 200, ""},
+		{"win10-1709", 1500 * time.Millisecond, 250 * time.Millisecond, 200, ""},
+	} {
+		b := DefaultBuiltin()
+		p := profile.MustLookup(tc.profile)
+		b.Profile, b.Idle, b.Interval, b.Count = &p, tc.idle, tc.interval, tc.count
+		err := b.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%s %v/%v/%d: %v, want %q", tc.profile, tc.idle, tc.interval, tc.count, err, tc.want)
+		}
+	}
+}

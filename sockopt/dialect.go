@@ -140,6 +140,17 @@ func (d *Dialect) Opts() map[string]int {
 	return m
 }
 
+// Accepts reports whether setsockopt takes value v for opt (a name the
+// dialect knows, "TCP_KEEPIDLE") on this system, by the same rules the
+// call itself follows: a program can learn ahead whether a setting will
+// be refused.
+func (d *Dialect) Accepts(opt string, v int32) bool {
+	if _, known := d.Opts()[opt]; !known {
+		return false
+	}
+	return d.set(&pfd{}, opt, v, stack.KeepAlive{}) == (Errno{})
+}
+
 // Unit returns the unit of an option that takes a time.
 func (d *Dialect) Unit(opt string) (time.Duration, bool) {
 	u, ok := d.units[opt]
