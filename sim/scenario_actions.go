@@ -543,80 +543,21 @@ func (d *decoder) ioctl(n *ynode, a *Action) bool {
 
 func (d *decoder) networkChange(n *ynode, a *Action) bool {
 	what := "action: " + a.Do
-	hosts := func(v *ynode, want int) bool {
-		var names []*ynode
-		switch {
-		case v.kind == ySeq:
-			names = v.items
-		case v.kind == yScalar && v.tag == "str":
-			names = []*ynode{v}
-		default:
-			d.at(v, "%s: want a host name or a list of hosts, found %s", what, v.describe())
-			return false
-		}
-		if want > 0 && len(names) != want || want < 0 && len(names) > -want {
-			d.at(v, "%s: %d host(s): want %s", what, len(names), map[int]string{1: "one host", 2: "two hosts", -2: "one host, or two"}[want])
-			return false
-		}
-		for _, h := range names {
-			name, ok := d.hostRef(h, what)
-			if !ok {
-				return false
-			}
-			a.Hosts = append(a.Hosts, name)
-		}
-		if len(a.Hosts) == 2 && a.Hosts[0] == a.Hosts[1] {
-			d.at(v, "%s: the same host twice", what)
-			return false
-		}
-		return true
-	}
 	pair := func(f map[string]*ynode) bool {
 		v := f["hosts"]
 		if v == nil {
 			d.at(n, "%s: hosts: missing: name the two hosts", what)
 			return false
 		}
-		return hosts(v, 2)
+		return d.actionHosts(v, 2, a)
 	}
 	switch a.Do {
 	case DoSilence:
-		a.Direction = stack.Both
-		if n.kind != yMap {
-			return hosts(n, 1)
-		}
-		f := d.fields(n, what, "host", "direction")
-		if f == nil {
-			return false
-		}
-		if f["host"] == nil {
-			d.at(n, "%s: host: missing", what)
-			return false
-		}
-		if !hosts(f["host"], 1) {
-			return false
-		}
-		if v := f["direction"]; v != nil {
-			dir, ok := d.str(v, what+": direction")
-			if !ok {
-				return false
-			}
-			switch dir {
-			case "in":
-				a.Direction = stack.Inbound
-			case "out":
-				a.Direction = stack.Outbound
-			case "both":
-			default:
-				d.at(v, "%s: direction %q: want in, out or both", what, dir)
-				return false
-			}
-		}
-		return true
+		return d.silence(n, a)
 	case DoHeal:
-		return hosts(n, -2)
+		return d.actionHosts(n, -2, a)
 	case DoPartition:
-		return hosts(n, 2)
+		return d.actionHosts(n, 2, a)
 	case DoLoss:
 		f := d.fields(n, what, "from", "to", "p")
 		if f == nil {
@@ -632,7 +573,7 @@ func (d *decoder) networkChange(n *ynode, a *Action) bool {
 		if a.Loss, ok = d.float(f["p"], what+": p", 0, 1); !ok {
 			return false
 		}
-		return hosts(f["from"], 1) && hosts(f["to"], 1)
+		return d.actionHosts(f["from"], 1, a) && d.actionHosts(f["to"], 1, a)
 	case DoLatency:
 		f := d.fields(n, what, "hosts", "latency")
 		if f == nil || !pair(f) {
@@ -659,4 +600,73 @@ func (d *decoder) networkChange(n *ynode, a *Action) bool {
 		return ok
 	}
 	return false
+}
+
+// actionHosts reads the hosts a network change acts on into a.Hosts: a
+// name or a list of them, want of them (a negative want: at most -want).
+func (d *decoder) actionHosts(v *ynode, want int, a *Action) bool {
+	what := "action: " + a.Do
+	var names []*ynode
+	switch {
+	case v.kind == ySeq:
+		names = v.items
+	case v.kind == yScalar && v.tag == "str":
+		names = []*ynode{v}
+	default:
+		d.at(v, "%s: want a host name or a list of hosts, found %s", what, v.describe())
+		return false
+	}
+	if want > 0 && len(names) != want || want < 0 && len(names) > -want {
+		d.at(v, "%s: %d host(s): want %s", what, len(names), map[int]string{1: "one host", 2: "two hosts", -2: "one host, or two"}[want])
+		return false
+	}
+	for _, h := range names {
+		name, ok := d.hostRef(h, what)
+		if !ok {
+			return false
+		}
+		a.Hosts = append(a.Hosts, name)
+	}
+	if len(a.Hosts) == 2 && a.Hosts[0] == a.Hosts[1] {
+		d.at(v, "%s: the same host twice", what)
+		return false
+	}
+	return true
+}
+
+// silence reads silence: HOST, or {host, direction: in|out|both}.
+func (d *decoder) silence(n *ynode, a *Action) bool {
+	what := "action: " + a.Do
+	a.Direction = stack.Both
+	if n.kind != yMap {
+		return d.actionHosts(n, 1, a)
+	}
+	f := d.fields(n, what, "host", "direction")
+	if f == nil {
+		return false
+	}
+	if f["host"] == nil {
+		d.at(n, "%s: host: missing", what)
+		return false
+	}
+	if !d.actionHosts(f["host"], 1, a) {
+		return false
+	}
+	if v := f["direction"]; v != nil {
+		dir, ok := d.str(v, what+": direction")
+		if !ok {
+			return false
+		}
+		switch dir {
+		case "in":
+			a.Direction = stack.Inbound
+		case "out":
+			a.Direction = stack.Outbound
+		case "both":
+		default:
+			d.at(v, "%s: direction %q: want in, out or both", what, dir)
+			return false
+		}
+	}
+	return true
 }
