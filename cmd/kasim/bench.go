@@ -45,136 +45,181 @@ const (
 	maxBenchCount = 100
 )
 
+// benchFlags are kasim bench's flags as given.
+type benchFlags struct {
+	queues, micros, workloads, sizes string
+	format, svgPath, replayPath      string
+	s                                bench.Settings
+	count                            int
+}
+
+// benchPlan is what kasim bench measures: its flags checked and read.
+type benchPlan struct {
+	qs    []string
+	ms    []bench.Micro
+	ws    []bench.Workload
+	ns    []int
+	trace *timers.Trace
+	s     bench.Settings
+	count int
+}
+
+// benchJob is one run of one result; the runs of a result share its slot.
+type benchJob struct {
+	label string
+	slot  int
+	run   func() (bench.Result, bool, error)
+}
+
 func benchCmd(args []string, stdout, stderr io.Writer) int {
-	var queues, micros, workloads, sizes, format, svgPath, replayPath string
-	var s bench.Settings
-	var count int
-	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&queues, "queues", strings.Join(timers.Names(), ","), "comma-separated `queues` to measure")
-	fs.StringVar(&micros, "micro", "all", "comma-separated micro `benchmarks` ("+names(bench.Micros, func(m bench.Micro) string { return m.Name })+"), all or none")
-	fs.StringVar(&workloads, "workloads", "all", "comma-separated `workloads` ("+names(bench.Workloads, func(w bench.Workload) string { return w.Name })+"), all or none")
-	fs.StringVar(&sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
-	fs.IntVar(&s.Ops, "ops", 1_000_000, "operations measured per result")
-	fs.IntVar(&count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median")
-	fs.Uint64Var(&s.Seed, "seed", 1, "seed of the workloads")
-	fs.StringVar(&format, "format", "text", "output `text|csv|json`")
-	fs.StringVar(&svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")
-	fs.StringVar(&replayPath, "replay", "", "also replay this timer trace `file` (from kasim run --record-timers) on every queue")
+	var f benchFlags
+	fs := benchFlagSet(&f)
 	if code, done := parseFlags(fs, args, benchHelp+"\n\n"+wrap(benchQueuesHelp(), 72), "", stdout, stderr); done {
 		return code
 	}
-	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "kasim bench: "+format+"\n", a...)
+	p, err := checkBenchFlags(f)
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim bench: %v\n", err)
 		return exitUsage
 	}
-	if format != "text" && format != "csv" && format != "json" {
-		return usage("--format %q: want text, csv or json", format)
+	jobs, slots := benchJobs(p)
+	results, ok := runBenchJobs(jobs, slots, stderr)
+	if !ok {
+		return exitFail
 	}
-	if s.Ops < 1 {
-		return usage("--ops %d: want at least 1", s.Ops)
-	}
-	if count < 1 || count > maxBenchCount {
-		return usage("--count %d: want 1 to %d", count, maxBenchCount)
-	}
-	qs := splitList(queues)
-	for _, q := range qs {
-		if _, ok := timers.Lookup(q); !ok {
-			return usage("--queues: unknown queue %q (want %s)", q, orList(timers.Names()))
-		}
-	}
-	if len(qs) == 0 {
-		return usage("--queues: name at least one queue")
-	}
-	ms, unknown := choose(micros, bench.Micros, func(m bench.Micro) string { return m.Name })
-	if unknown != "" {
-		return usage("--micro: unknown micro benchmark %q", unknown)
-	}
-	ws, unknown := choose(workloads, bench.Workloads, func(w bench.Workload) string { return w.Name })
-	if unknown != "" {
-		return usage("--workloads: unknown workload %q", unknown)
-	}
-	var ns []int
-	for _, f := range splitList(sizes) {
-		n, err := parseCount(f)
-		if err != nil || n < 1 || n > maxBenchN {
-			return usage("--n %q: want a number of timers from 1 to 1e7", f)
-		}
-		ns = append(ns, n)
-	}
-	if len(ns) == 0 {
-		return usage("--n: give at least one size")
-	}
-	var trace *timers.Trace
-	if replayPath != "" {
-		f, err := os.Open(replayPath)
-		if err != nil {
-			return usage("--replay: %v", err)
-		}
-		trace, err = timers.ReadTrace(f)
-		f.Close()
-		if err == nil {
-			err = bench.CheckTrace(trace)
-		}
-		if err != nil {
-			return usage("--replay %s: %v", replayPath, err)
-		}
-	}
+	return writeBenchResults(results, f.format, f.svgPath, stdout, stderr)
+}
 
+// benchFlagSet defines kasim bench's flags, with their defaults, into f.
+func benchFlagSet(f *benchFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("kasim bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.queues, "queues", strings.Join(timers.Names(), ","), "comma-separated `queues` to measure")
+	fs.StringVar(&f.micros, "micro", "all", "comma-separated micro `benchmarks` ("+names(bench.Micros, func(m bench.Micro) string { return m.Name })+"), all or none")
+	fs.StringVar(&f.workloads, "workloads", "all", "comma-separated `workloads` ("+names(bench.Workloads, func(w bench.Workload) string { return w.Name })+"), all or none")
+	fs.StringVar(&f.sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
+	fs.IntVar(&f.s.Ops, "ops", 1_000_000, "operations measured per result")
+	fs.IntVar(&f.count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median")
+	fs.Uint64Var(&f.s.Seed, "seed", 1, "seed of the workloads")
+	fs.StringVar(&f.format, "format", "text", "output `text|csv|json`")
+	fs.StringVar(&f.svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")
+	fs.StringVar(&f.replayPath, "replay", "", "also replay this timer trace `file` (from kasim run --record-timers) on every queue")
+	return fs
+}
+
+// checkBenchFlags reads what the flags ask to measure, or says which flag
+// is wrong (a usage error), reading and checking the --replay trace too.
+func checkBenchFlags(f benchFlags) (benchPlan, error) {
+	p := benchPlan{s: f.s, count: f.count}
+	if f.format != "text" && f.format != "csv" && f.format != "json" {
+		return p, fmt.Errorf("--format %q: want text, csv or json", f.format)
+	}
+	if f.s.Ops < 1 {
+		return p, fmt.Errorf("--ops %d: want at least 1", f.s.Ops)
+	}
+	if f.count < 1 || f.count > maxBenchCount {
+		return p, fmt.Errorf("--count %d: want 1 to %d", f.count, maxBenchCount)
+	}
+	p.qs = splitList(f.queues)
+	for _, q := range p.qs {
+		if _, ok := timers.Lookup(q); !ok {
+			return p, fmt.Errorf("--queues: unknown queue %q (want %s)", q, orList(timers.Names()))
+		}
+	}
+	if len(p.qs) == 0 {
+		return p, fmt.Errorf("--queues: name at least one queue")
+	}
+	var unknown string
+	p.ms, unknown = choose(f.micros, bench.Micros, func(m bench.Micro) string { return m.Name })
+	if unknown != "" {
+		return p, fmt.Errorf("--micro: unknown micro benchmark %q", unknown)
+	}
+	p.ws, unknown = choose(f.workloads, bench.Workloads, func(w bench.Workload) string { return w.Name })
+	if unknown != "" {
+		return p, fmt.Errorf("--workloads: unknown workload %q", unknown)
+	}
+	for _, s := range splitList(f.sizes) {
+		n, err := parseCount(s)
+		if err != nil || n < 1 || n > maxBenchN {
+			return p, fmt.Errorf("--n %q: want a number of timers from 1 to 1e7", s)
+		}
+		p.ns = append(p.ns, n)
+	}
+	if len(p.ns) == 0 {
+		return p, fmt.Errorf("--n: give at least one size")
+	}
+	if f.replayPath != "" {
+		r, err := os.Open(f.replayPath)
+		if err != nil {
+			return p, fmt.Errorf("--replay: %v", err)
+		}
+		p.trace, err = timers.ReadTrace(r)
+		r.Close()
+		if err == nil {
+			err = bench.CheckTrace(p.trace)
+		}
+		if err != nil {
+			return p, fmt.Errorf("--replay %s: %v", f.replayPath, err)
+		}
+	}
+	return p, nil
+}
+
+// benchJobs lists the runs that measure the plan, and how many results
+// (slots) they make.
+func benchJobs(p benchPlan) (jobs []benchJob, slots int) {
 	// Each result is measured count times; its runs are jobs of one slot.
 	// Within a round the queues of a workload and size take turns, in an
 	// order rotated each round, so that none is always measured first.
-	type job struct {
-		label string
-		slot  int
-		run   func() (bench.Result, bool, error)
-	}
-	var jobs []job
-	slots := 0
 	measure := func(label string, qs []string, run func(q string) (bench.Result, bool, error)) {
-		for round := range count {
+		for round := range p.count {
 			for k := range qs {
 				i := (k + round) % len(qs)
 				q := qs[i]
 				l := label + " " + q
-				if count > 1 {
-					l += fmt.Sprintf(" (run %d of %d)", round+1, count)
+				if p.count > 1 {
+					l += fmt.Sprintf(" (run %d of %d)", round+1, p.count)
 				}
-				jobs = append(jobs, job{l, slots + i, func() (bench.Result, bool, error) { return run(q) }})
+				jobs = append(jobs, benchJob{l, slots + i, func() (bench.Result, bool, error) { return run(q) }})
 			}
 		}
 		slots += len(qs)
 	}
 	// The queues that run on virtual-time streams: runtime and faketime run
 	// in real time, or not at all, on workloads and replays.
-	virtual := qs[:0:0]
-	for _, q := range qs {
+	virtual := p.qs[:0:0]
+	for _, q := range p.qs {
 		if _, ok := bench.LookupQueue(q); ok {
 			virtual = append(virtual, q)
 		}
 	}
-	for _, m := range ms {
-		for _, n := range ns {
-			measure(fmt.Sprintf("%s n=%d", m.Name, n), qs, func(q string) (bench.Result, bool, error) {
-				return bench.RunMicro(m, q, n, s)
+	for _, m := range p.ms {
+		for _, n := range p.ns {
+			measure(fmt.Sprintf("%s n=%d", m.Name, n), p.qs, func(q string) (bench.Result, bool, error) {
+				return bench.RunMicro(m, q, n, p.s)
 			})
 		}
 	}
-	for _, w := range ws {
-		for _, n := range ns {
+	for _, w := range p.ws {
+		for _, n := range p.ns {
 			measure(fmt.Sprintf("%s n=%d", w.Name, n), virtual, func(q string) (bench.Result, bool, error) {
-				r, err := bench.RunWorkload(w, q, n, s)
+				r, err := bench.RunWorkload(w, q, n, p.s)
 				return r, true, err
 			})
 		}
 	}
-	if trace != nil {
+	if p.trace != nil {
 		measure("replay", virtual, func(q string) (bench.Result, bool, error) {
-			r, err := bench.RunReplay(trace, q, s)
+			r, err := bench.RunReplay(p.trace, q, p.s)
 			return r, true, err
 		})
 	}
+	return jobs, slots
+}
 
+// runBenchJobs runs the jobs, showing progress on stderr, and returns each
+// slot's median result; false if a run failed (said on stderr).
+func runBenchJobs(jobs []benchJob, slots int, stderr io.Writer) ([]bench.Result, bool) {
 	progress := newProgress(stderr, len(jobs))
 	runs := make([][]bench.Result, slots)
 	for _, j := range jobs {
@@ -183,7 +228,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			progress.done()
 			fmt.Fprintf(stderr, "kasim bench: %s: %v\n", j.label, err)
-			return exitFail
+			return nil, false
 		}
 		if ok {
 			runs[j.slot] = append(runs[j.slot], r)
@@ -198,11 +243,16 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		r, err := bench.Median(rs)
 		if err != nil {
 			fmt.Fprintf(stderr, "kasim bench: %v\n", err)
-			return exitFail
+			return nil, false
 		}
 		results = append(results, r)
 	}
+	return results, true
+}
 
+// writeBenchResults writes the results to stdout in format, and plots
+// them into svgPath if given; it returns the exit status.
+func writeBenchResults(results []bench.Result, format, svgPath string, stdout, stderr io.Writer) int {
 	var err error
 	switch format {
 	case "csv":

@@ -54,20 +54,23 @@ failed), 2 for bad usage.
 Flags:
 `
 
+// conformFlags are kasim conform's flags as given: opts, and the flags
+// checkConformFlags reads into it.
+type conformFlags struct {
+	opts                     conform.Options
+	pcapDir, stackCmd, scale string
+}
+
+// conformScenario is a scenario kasim conform runs: a file, or a built-in one.
+type conformScenario struct {
+	name    string
+	data    []byte
+	builtin bool
+}
+
 func conformCmd(args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("kasim conform", flag.ContinueOnError)
-	fset.SetOutput(io.Discard)
-	opts := conform.Options{}
-	var pcapDir string
-	fset.StringVar(&opts.Profile, "profile", "linux", "the `profile` the simulated kernel host runs (kasim profiles lists them)")
-	fset.IntVar(&opts.Runs, "runs", 3, "live runs per scenario, to measure the kernel's spread")
-	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
-	fset.DurationVar(&opts.AppTolerance, "app-tolerance", 20*time.Millisecond, "the least time difference that counts for an application's error (timed in user space, so later than the kernel's segments on a busy machine)")
-	fset.DurationVar(&opts.Phase, "phase", 36*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule and one jiffy)")
-	fset.StringVar(&pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
-	var stackCmd, scale string
-	fset.StringVar(&scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
-	fset.StringVar(&stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
+	var f conformFlags
+	fset := conformFlagSet(&f)
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, conformHelp)
@@ -78,54 +81,92 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim conform: %s\n", flagError(err))
 		return exitUsage
 	}
+	if !checkConformFlags(&f, stderr) {
+		return exitUsage
+	}
+	list, code := conformScenarios(fset.Args(), stderr)
+	if code != exitOK {
+		return code
+	}
+	return runConform(list, f.opts, f.pcapDir, stdout, stderr)
+}
+
+// conformFlagSet defines kasim conform's flags, with their defaults, into f.
+func conformFlagSet(f *conformFlags) *flag.FlagSet {
+	fset := flag.NewFlagSet("kasim conform", flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	opts := &f.opts
+	fset.StringVar(&opts.Profile, "profile", "linux", "the `profile` the simulated kernel host runs (kasim profiles lists them)")
+	fset.IntVar(&opts.Runs, "runs", 3, "live runs per scenario, to measure the kernel's spread")
+	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
+	fset.DurationVar(&opts.AppTolerance, "app-tolerance", 20*time.Millisecond, "the least time difference that counts for an application's error (timed in user space, so later than the kernel's segments on a busy machine)")
+	fset.DurationVar(&opts.Phase, "phase", 36*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule and one jiffy)")
+	fset.StringVar(&f.pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
+	fset.StringVar(&f.scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
+	fset.StringVar(&f.stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
+	return fset
+}
+
+// checkConformFlags checks the flags and reads --scale and --stack into
+// f.opts; false if one is wrong (said on stderr).
+func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
+	opts := &f.opts
 	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", opts.Profile)
-		return exitUsage
+		return false
 	}
 	if opts.Runs < 1 || opts.Runs > 50 {
 		fmt.Fprintf(stderr, "kasim conform: --runs %d: want 1 to 50\n", opts.Runs)
-		return exitUsage
+		return false
 	}
-	if scale != "" {
-		r, ok := new(big.Rat).SetString(scale)
+	if f.scale != "" {
+		r, ok := new(big.Rat).SetString(f.scale)
 		if !ok || r.Sign() <= 0 || !r.Num().IsInt64() || !r.Denom().IsInt64() {
-			fmt.Fprintf(stderr, "kasim conform: --scale %s: want a positive fraction such as 1/3600 or 0.01\n", scale)
-			return exitUsage
+			fmt.Fprintf(stderr, "kasim conform: --scale %s: want a positive fraction such as 1/3600 or 0.01\n", f.scale)
+			return false
 		}
 		opts.ScaleNum, opts.ScaleDen = r.Num().Int64(), r.Denom().Int64()
 	}
-	if stackCmd != "" {
-		opts.Stack = strings.Fields(stackCmd)
+	if f.stackCmd != "" {
+		opts.Stack = strings.Fields(f.stackCmd)
 		if _, err := exec.LookPath(opts.Stack[0]); err != nil {
 			fmt.Fprintf(stderr, "kasim conform: --stack: %v\n", err)
-			return exitUsage
+			return false
 		}
 	}
-	type scenario struct {
-		name    string
-		data    []byte
-		builtin bool
-	}
-	var list []scenario
-	if fset.NArg() == 0 {
+	return true
+}
+
+// conformScenarios reads the scenario files, or the built-in scenarios
+// without any; a status other than exitOK if one cannot be read (said on
+// stderr).
+func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int) {
+	var list []conformScenario
+	if len(files) == 0 {
 		entries, _ := fs.ReadDir(conform.Scenarios, "scenarios")
 		for _, e := range entries {
 			data, err := fs.ReadFile(conform.Scenarios, "scenarios/"+e.Name())
 			if err != nil {
 				fmt.Fprintf(stderr, "kasim conform: %v\n", err)
-				return exitFail
+				return nil, exitFail
 			}
-			list = append(list, scenario{"built-in " + e.Name(), data, true})
+			list = append(list, conformScenario{"built-in " + e.Name(), data, true})
 		}
 	}
-	for _, f := range fset.Args() {
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			fmt.Fprintf(stderr, "kasim conform: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
-		list = append(list, scenario{f, data, false})
+		list = append(list, conformScenario{f, data, false})
 	}
+	return list, exitOK
+}
+
+// runConform compares each scenario live and simulated, writes its report
+// and the tally, and returns the exit status.
+func runConform(list []conformScenario, opts conform.Options, pcapDir string, stdout, stderr io.Writer) int {
 	agree, skipped := 0, 0
 	for _, sc := range list {
 		o := opts

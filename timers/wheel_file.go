@@ -1,0 +1,162 @@
+package timers
+
+// Filing a Wheel's entries in its inbox and slots, and taking them out in place.
+
+import "math/bits"
+
+// stash puts a pending timer's entry, tagged with its sequence, in the
+// inbox, which the caller has flushed if it was full, and returns its loc.
+func (w *Wheel) stash(id ID, when int64, tag uint32) uint32 {
+	x := w.inboxN % inboxLen
+	w.inbox[x] = wheelEntry{when, id, tag}
+	w.inboxN = x + 1
+	return inboxBag<<idxBits | x
+}
+
+// flush files the inbox's entries.
+func (w *Wheel) flush() {
+	for _, e := range w.inbox[:w.inboxN] {
+		blk, i := w.timer(e.id)
+		blk.loc[i] = w.file(e.id, e.when, e.tag)
+	}
+	w.inboxN = 0
+}
+
+// file stores a pending timer's entry, tagged with its sequence: in the due
+// run if its tick is already passed, else in the bag for its level and
+// slot. It returns where the entry can be found again.
+func (w *Wheel) file(id ID, when int64, tag uint32) uint32 {
+	t := tickOf(when)
+	if t < w.pos {
+		w.due.push(wheelEntry{when, id, tag})
+		return locNoBag
+	}
+	b := bagOf(t, w.pos)
+	return bagLoc(b, w.put(b, wheelEntry{when, id, tag}))
+}
+
+// bagLoc is the loc of a bag's i-th entry, or locNoBag if a loc cannot
+// hold i.
+func bagLoc(b uint, i int) uint32 {
+	if i >= 1<<idxBits {
+		return locNoBag
+	}
+	return uint32(b)<<idxBits | uint32(i)
+}
+
+// relocated tells the timer of e, just moved from one loc to another, where it
+// went, if its loc said where it was (or said nothing: from is locNoBag
+// past the last index a loc holds). A loc is only a hint, checked against
+// the entry's ID and tag before use, so pointing a timer at a stale entry
+// of its own costs nothing.
+func (w *Wheel) relocated(e wheelEntry, from, to uint32) {
+	if blk, i := w.timer(e.id); blk.loc[i] == from {
+		blk.loc[i] = to
+	}
+}
+
+// put appends an entry to a bag, marks the bag occupied and returns the
+// entry's index.
+func (w *Wheel) put(b uint, e wheelEntry) int {
+	b %= wheelBags
+	bag := w.bags[b]
+	n := len(bag)
+	if n == cap(bag) {
+		bag = growBag(bag)
+	}
+	bag = bag[:n+1]
+	bag[n] = e
+	w.bags[b] = bag
+	w.mark(b)
+	return n
+}
+
+// growBag gives a full bag room: it doubles small arrays and grows
+// middling ones by a quarter, so a big wheel's slots waste less than
+// append's growth would (a bag of 600 entries fills 625 places, not 848).
+// Past a million bytes it doubles again: a slot that holds a herd is
+// copied fewer times.
+func growBag(bag []wheelEntry) []wheelEntry {
+	c := cap(bag)
+	switch {
+	case c < 4:
+		c = 4
+	case c < 256 || c >= 1<<16:
+		c *= 2
+	default:
+		c += c / 4
+	}
+	return append(make([]wheelEntry, 0, c), bag...)
+}
+
+// bagOf returns the bag of a tick at or after pos: the level of the highest
+// 12-bit digit in which they differ, the slot of that digit.
+func bagOf(t, pos uint64) uint {
+	level := uint(0)
+	if diff := t ^ pos; diff != 0 {
+		level = uint(63-bits.LeadingZeros64(diff)) / levelBits
+	}
+	return level*levelSlots + uint(t>>(levelBits*level))%levelSlots
+}
+
+// dropLastStashed removes a timer's entry if it is the inbox's last one.
+func (w *Wheel) dropLastStashed(id ID, tag, loc uint32) bool {
+	last := w.inboxN - 1
+	if w.inboxN == 0 || loc != inboxBag<<idxBits|last || w.inbox[last%inboxLen].id != id || w.inbox[last%inboxLen].tag != tag {
+		return false
+	}
+	w.inboxN = last
+	return true
+}
+
+// killInPlace removes a pending timer's live entry where its loc says it
+// is, in a bag or the inbox, whose order does not matter (draining sorts):
+// the last entry fills the hole. It reports false if the entry has moved on
+// since (a cascade, the due run).
+func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
+	loc := blk.loc[i]
+	if loc == locNoBag {
+		return false
+	}
+	b, x := uint(loc>>idxBits)%wheelBags, int(loc&(1<<idxBits-1))
+	entries := w.bags[b]
+	if b == inboxBag {
+		entries = w.inbox[:w.inboxN]
+	}
+	if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
+		return false
+	}
+	last := len(entries) - 1
+	if x < last {
+		entries[x] = entries[last]
+		w.relocated(entries[x], bagLoc(b, last), bagLoc(b, x))
+	}
+	switch {
+	case b == inboxBag:
+		w.inboxN = uint32(last)
+	case last == 0:
+		w.bags[b] = entries[:0]
+		w.unmark(b)
+	default:
+		w.bags[b] = entries[:last]
+	}
+	return true
+}
+
+func (w *Wheel) occupied(b uint) bool {
+	b %= wheelBags
+	return w.occ[b/64]&(1<<(b%64)) != 0
+}
+
+func (w *Wheel) mark(b uint) {
+	b %= wheelBags
+	w.occ[b/64] |= 1 << (b % 64)
+	w.summary[b/levelSlots] |= 1 << (b / 64 % 64)
+}
+
+func (w *Wheel) unmark(b uint) {
+	b %= wheelBags
+	if w.occ[b/64] &^= 1 << (b % 64); w.occ[b/64] == 0 {
+		w.summary[b/levelSlots] &^= 1 << (b / 64 % 64)
+	}
+}

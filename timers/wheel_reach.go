@@ -1,0 +1,258 @@
+package timers
+
+// Reaching a Wheel's next ticks: settling its head, advancing, cascading, draining.
+
+import (
+	"math/bits"
+	"slices"
+)
+
+// entryState is what checking an entry against its timer finds.
+type entryState int
+
+const (
+	entryLive  entryState = iota
+	entryStale            // dropped: its timer was removed or moved earlier
+	entryMoved            // its timer was moved later: re-file it
+)
+
+// check tells whether e is its timer's live entry at its real deadline; an
+// entryMoved answer obliges the caller to re-file it. It reads nothing of
+// the timer's while no timer has been moved or left a stale entry (a
+// workload that only schedules and fires), and only the timer's flags while
+// no timer has been moved and this one has no stale entries.
+func (w *Wheel) check(e wheelEntry) entryState {
+	if w.clean() {
+		return entryLive
+	}
+	blk, i := w.timer(e.id)
+	f := blk.flags[i]
+	if f == 0 && w.moved == 0 {
+		return entryLive
+	}
+	n := &blk.nodes[i]
+	if e.tag != n.ftag {
+		if f != staleMax {
+			w.setFlags(blk, i, f-1)
+		}
+		w.garbage--
+		return entryStale
+	}
+	if n.seq != n.ftag {
+		w.moved--
+		return entryMoved
+	}
+	return entryLive
+}
+
+// clean reports that every stored entry is its timer's live one, at its
+// deadline: none needs checking.
+func (w *Wheel) clean() bool { return w.dirty == 0 && w.moved == 0 }
+
+// refile files a moved timer's entry again at its node's deadline, with a
+// new tag.
+func (w *Wheel) refile(id ID) {
+	blk, i := w.timer(id)
+	n := &blk.nodes[i]
+	n.ftag = n.seq
+	blk.loc[i] = w.file(id, n.when, n.seq)
+}
+
+// first settles the due run and returns its earliest live entry and whether
+// it is the run's (rather than the late heap's).
+func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
+	if w.settled {
+		return w.head, w.headInRun, true
+	}
+	if w.inboxN > 0 {
+		w.flush()
+	}
+	e, inRun, ok = w.settle()
+	w.head, w.headInRun, w.settled = e, inRun, ok
+	return e, inRun, ok
+}
+
+// settle is first without the memory of the last answer.
+func (w *Wheel) settle() (e wheelEntry, inRun, ok bool) {
+	for {
+		if cur := w.currentBag(); w.occupied(cur) {
+			// Timers filed at the current tick since it was reached
+			// belong in the due run, ordered with the rest.
+			w.drain(cur)
+		}
+		if d := &w.due; w.clean() && len(d.late) == 0 {
+			// No entry needs checking: the run's head is the answer.
+			if d.next < len(d.run) {
+				return d.run[d.next], true, true
+			}
+			if !w.advance() {
+				return wheelEntry{}, false, false
+			}
+			continue
+		}
+		r, rok := w.runHead()
+		l, lok := w.lateHead()
+		if w.occupied(w.currentBag()) {
+			continue // a head moved later, but within the current tick
+		}
+		switch {
+		case rok && lok:
+			if entryBefore(r, l) {
+				return r, true, true
+			}
+			return l, false, true
+		case rok:
+			return r, true, true
+		case lok:
+			return l, false, true
+		}
+		if !w.advance() {
+			return wheelEntry{}, false, false
+		}
+	}
+}
+
+// entryBefore orders two entries by deadline, then tag: the live entries in
+// the due run are tagged with their timers' scheduling sequences.
+func entryBefore(a, b wheelEntry) bool {
+	return a.when < b.when || a.when == b.when && a.tag < b.tag
+}
+
+func compareEntries(a, b wheelEntry) int {
+	switch {
+	case entryBefore(a, b):
+		return -1
+	case entryBefore(b, a):
+		return 1
+	}
+	return 0
+}
+
+// runHead drops or re-files the run's head until it is live.
+func (w *Wheel) runHead() (wheelEntry, bool) {
+	d := &w.due
+	for d.next < len(d.run) {
+		e := d.run[d.next]
+		switch w.check(e) {
+		case entryLive:
+			return e, true
+		case entryStale:
+			d.popRun()
+		case entryMoved:
+			d.popRun()
+			w.refile(e.id)
+		}
+	}
+	return wheelEntry{}, false
+}
+
+// lateHead drops or re-files the late heap's top until it is live.
+func (w *Wheel) lateHead() (wheelEntry, bool) {
+	d := &w.due
+	for len(d.late) > 0 {
+		e := d.late[0]
+		switch w.check(e) {
+		case entryLive:
+			return e, true
+		case entryStale:
+			d.popLate()
+		case entryMoved:
+			d.popLate()
+			w.refile(e.id)
+		}
+	}
+	return wheelEntry{}, false
+}
+
+// currentBag is level 0's slot for the current tick.
+func (w *Wheel) currentBag() uint { return uint(w.pos % levelSlots) }
+
+// advance moves to the next occupied slot when the due run is empty: a
+// level-0 slot becomes the current tick and drains into the due run; a
+// higher slot cascades to lower levels. It reports false if nothing is
+// stored at all.
+func (w *Wheel) advance() bool {
+	for level := range uint(wheelLevels) {
+		sum := w.summary[level]
+		if sum == 0 {
+			continue
+		}
+		word := level*(levelSlots/64) + uint(bits.TrailingZeros64(sum))
+		b := word*64 + uint(bits.TrailingZeros64(w.occ[word]))
+		slot := b % levelSlots
+		// Lower levels are empty and earlier slots of this one too, so
+		// nothing is due before this slot starts.
+		shift := uint(levelBits * level)
+		w.pos = w.pos>>(shift+levelBits)<<(shift+levelBits) | uint64(slot)<<shift
+		if level == 0 {
+			w.drain(b)
+		} else {
+			w.cascade(b)
+		}
+		return true
+	}
+	return false
+}
+
+// cascade re-files a slot's entries relative to the new position, by the
+// deadlines they carry, without checking them; they land on lower levels
+// (or level 0's current slot).
+func (w *Wheel) cascade(b uint) {
+	bag := w.bags[b] // no entry goes back to b: they all land lower
+	w.unmark(b)
+	pos := w.pos
+	for _, e := range bag {
+		w.put(bagOf(tickOf(e.when), pos), e)
+	}
+	w.recycle(b, bag)
+}
+
+// recycle keeps an emptied slot's array for the timers it gets next, unless
+// it is large (a herd passed through) and better left to the collector.
+func (w *Wheel) recycle(b uint, bag []wheelEntry) {
+	if cap(bag) <= keepBagsCap {
+		w.bags[b] = bag[:0]
+	} else {
+		w.bags[b] = nil
+	}
+}
+
+// drain moves the current tick's level-0 slot into the due run: stale
+// entries are dropped, moved ones re-filed at their real deadline. Into an
+// empty due run the slot's timers go as a sorted run; otherwise (timers
+// filed at the current tick after it was reached) into the late heap.
+func (w *Wheel) drain(b uint) {
+	bag := w.bags[b] // no entry goes back to b: refiled ones are due later
+	w.unmark(b)
+	merge := w.due.len() > 0
+	if len(bag) == 1 && !merge && w.clean() {
+		// A sparse wheel's usual tick: one timer, nothing to check.
+		w.due.run = append(w.due.run, bag[0])
+		w.recycle(b, bag)
+		return
+	}
+	for _, e := range bag {
+		switch w.check(e) {
+		case entryStale:
+			continue
+		case entryMoved:
+			blk, i := w.timer(e.id)
+			n := &blk.nodes[i]
+			if tickOf(n.when) > w.pos {
+				w.refile(e.id)
+				continue
+			}
+			n.ftag, blk.loc[i] = n.seq, locNoBag
+			e = wheelEntry{n.when, e.id, n.seq}
+		}
+		if merge {
+			w.due.push(e)
+		} else {
+			w.due.run = append(w.due.run, e)
+		}
+	}
+	if !merge && len(w.due.run) > 1 && !slices.IsSortedFunc(w.due.run, compareEntries) {
+		slices.SortFunc(w.due.run, compareEntries)
+	}
+	w.recycle(b, bag)
+}
