@@ -204,7 +204,6 @@ func wrap(s string, n int) []string {
 }
 
 func newSVGDiagram(all []Event) *svgDiagram {
-	d := &svgDiagram{}
 	events, elided := all, 0
 	head := len(all)
 	if len(all) > svgMaxEvents {
@@ -212,42 +211,9 @@ func newSVGDiagram(all []Event) *svgDiagram {
 		events = append(append([]Event(nil), all[:head]...), all[len(all)-svgTailEvents:]...)
 		elided = len(all) - svgMaxEvents
 	}
-
-	// Lifelines, in order of first appearance; a segment's receiver
-	// appears with it, so a server that only listens still has one.
-	hostIdx := map[string]int{}
-	overflow, overflowHosts := 0, 0
-	lifeline := func(name string) int {
-		if i, ok := hostIdx[name]; ok {
-			return i
-		}
-		if len(d.hosts) == svgMaxHosts {
-			overflowHosts++
-			hostIdx[name] = -1
-			return -1
-		}
-		hostIdx[name] = len(d.hosts)
-		d.hosts = append(d.hosts, name)
-		return len(d.hosts) - 1
-	}
-	receiver := func(s *SegmentEvent) string {
-		if s.To != "" {
-			return s.To
-		}
-		addr := s.Dst
-		if i := strings.LastIndexByte(addr, ':'); i >= 0 {
-			addr = strings.Trim(addr[:i], "[]")
-		}
-		return addr
-	}
-
-	type hostConn struct {
-		host string
-		conn int
-	}
-	probeNo := map[hostConn]int{}
-	synAcked := map[string]bool{} // "dst>src" of each SYN-ACK: the next segment back may complete the handshake
-	manyConns := svgManyConns(events)
+	bd := &svgBuilder{d: &svgDiagram{}, hostIdx: map[string]int{}, probeNo: map[svgHostConn]int{},
+		synAcked: map[string]bool{}, manyConns: svgManyConns(events)}
+	d := bd.d
 	var prev time.Duration
 	for i, e := range events {
 		h := e.Head()
@@ -263,77 +229,137 @@ func newSVGDiagram(all []Event) *svgDiagram {
 				why:  fmt.Sprintf("nothing happens from %s to %s", FormatTime(prev), h.T)})
 		}
 		prev = at
-
-		from := lifeline(h.Host)
-		text, why := describe(e)
-		r := svgRow{host: from, t: h.T, title: strings.TrimSpace(h.T + "  " + h.Host + "  " + text + "  " + why)}
-		switch e := e.(type) {
-		case *SegmentEvent:
-			to := lifeline(receiver(e))
-			if from < 0 || to < 0 {
-				overflow++
-				continue
-			}
-			key := e.Src + ">" + e.Dst
-			handshake := synAcked[key] && e.Class == ClassACK
-			delete(synAcked, key)
-			if e.Class == ClassSYNACK {
-				synAcked[e.Dst+">"+e.Src] = true
-			}
-			r.kind, r.to, r.h = svgRowSegment, to, 32
-			r.colour = svgSegmentColour(e.Class, handshake)
-			r.class = svgShortClass(e.Class)
-			if e.Class == ClassKeepAliveProbe {
-				if n := probeNo[hostConn{h.Host, e.Conn}]; n > 0 {
-					r.class += " " + strconv.Itoa(n)
-				}
-			}
-			r.detail = fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)
-			if manyConns {
-				// Ports tell the connections apart, as in a capture.
-				r.detail += fmt.Sprintf("  %s → %s", svgPort(e.Src), svgPort(e.Dst))
-			}
-			r.dataClass = e.Class
-			if e.Dropped {
-				r.dropped = "DROPPED: " + e.DropReason
-				r.h += 14
-			}
-		case *LinkEvent:
-			r.kind, r.h, r.text, r.link = svgRowLink, 26, text, e
-			if from < 0 {
-				overflow++
-				continue
-			}
-		case *NoteEvent:
-			r.kind, r.text = svgRowNote, text
-		default:
-			if from < 0 {
-				overflow++
-				continue
-			}
-			r.kind, r.text, r.why = svgRowSide, clip(text, svgMaxText), clip(why, svgMaxText)
-			r.h, r.fill = 20, "#333333"
-			switch e := e.(type) {
-			case *KeepAliveEvent:
-				r.fill = "#a34f00" // a darker probe orange: readable as text
-				if e.Action == ActionProbe {
-					probeNo[hostConn{h.Host, e.Conn}] = e.Probe
-				}
-			case *AppErrorEvent:
-				r.fill, r.boxed = SVGColourDropped, true
-				r.h += 4 // room for the box
-			}
-			if r.why != "" {
-				r.h += 13
-			}
+		if r, ok := bd.row(e); ok {
+			d.rows = append(d.rows, r)
 		}
-		d.rows = append(d.rows, r)
 	}
-	if overflow > 0 {
-		d.leftOut = fmt.Sprintf("%d events on %d further hosts are left out: the diagram draws at most %d lifelines", overflow, overflowHosts, svgMaxHosts)
+	if bd.overflow > 0 {
+		d.leftOut = fmt.Sprintf("%d events on %d further hosts are left out: the diagram draws at most %d lifelines", bd.overflow, bd.overflowHosts, svgMaxHosts)
 	}
 	d.layout()
 	return d
+}
+
+// svgHostConn names one connection of one host.
+type svgHostConn struct {
+	host string
+	conn int
+}
+
+// svgBuilder turns events into a diagram's rows, one at a time.
+type svgBuilder struct {
+	d                       *svgDiagram
+	hostIdx                 map[string]int // lifelines by host; -1 for one past svgMaxHosts
+	overflow, overflowHosts int            // events and hosts left out
+	probeNo                 map[svgHostConn]int
+	synAcked                map[string]bool // "dst>src" of each SYN-ACK: the next segment back may complete the handshake
+	manyConns               bool
+}
+
+// lifeline returns the host's lifeline, in order of first appearance; a
+// segment's receiver appears with it, so a server that only listens still
+// has one. -1: past the most the diagram draws.
+func (b *svgBuilder) lifeline(name string) int {
+	if i, ok := b.hostIdx[name]; ok {
+		return i
+	}
+	if len(b.d.hosts) == svgMaxHosts {
+		b.overflowHosts++
+		b.hostIdx[name] = -1
+		return -1
+	}
+	b.hostIdx[name] = len(b.d.hosts)
+	b.d.hosts = append(b.d.hosts, name)
+	return len(b.d.hosts) - 1
+}
+
+// svgReceiver names the host a segment goes to: its To, or its address.
+func svgReceiver(s *SegmentEvent) string {
+	if s.To != "" {
+		return s.To
+	}
+	addr := s.Dst
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		addr = strings.Trim(addr[:i], "[]")
+	}
+	return addr
+}
+
+// row returns e's row; false for an event on a host past the lifelines
+// drawn.
+func (b *svgBuilder) row(e Event) (svgRow, bool) {
+	h := e.Head()
+	from := b.lifeline(h.Host)
+	text, why := describe(e)
+	r := svgRow{host: from, t: h.T, title: strings.TrimSpace(h.T + "  " + h.Host + "  " + text + "  " + why)}
+	switch e := e.(type) {
+	case *SegmentEvent:
+		return b.segmentRow(e, r)
+	case *LinkEvent:
+		r.kind, r.h, r.text, r.link = svgRowLink, 26, text, e
+		if from < 0 {
+			b.overflow++
+			return r, false
+		}
+	case *NoteEvent:
+		r.kind, r.text = svgRowNote, text
+	default:
+		if from < 0 {
+			b.overflow++
+			return r, false
+		}
+		r.kind, r.text, r.why = svgRowSide, clip(text, svgMaxText), clip(why, svgMaxText)
+		r.h, r.fill = 20, "#333333"
+		switch e := e.(type) {
+		case *KeepAliveEvent:
+			r.fill = "#a34f00" // a darker probe orange: readable as text
+			if e.Action == ActionProbe {
+				b.probeNo[svgHostConn{h.Host, e.Conn}] = e.Probe
+			}
+		case *AppErrorEvent:
+			r.fill, r.boxed = SVGColourDropped, true
+			r.h += 4 // room for the box
+		}
+		if r.why != "" {
+			r.h += 13
+		}
+	}
+	return r, true
+}
+
+// segmentRow draws a segment as an arrow from its sender's lifeline to
+// its receiver's.
+func (b *svgBuilder) segmentRow(e *SegmentEvent, r svgRow) (svgRow, bool) {
+	to := b.lifeline(svgReceiver(e))
+	if r.host < 0 || to < 0 {
+		b.overflow++
+		return r, false
+	}
+	key := e.Src + ">" + e.Dst
+	handshake := b.synAcked[key] && e.Class == ClassACK
+	delete(b.synAcked, key)
+	if e.Class == ClassSYNACK {
+		b.synAcked[e.Dst+">"+e.Src] = true
+	}
+	r.kind, r.to, r.h = svgRowSegment, to, 32
+	r.colour = svgSegmentColour(e.Class, handshake)
+	r.class = svgShortClass(e.Class)
+	if e.Class == ClassKeepAliveProbe {
+		if n := b.probeNo[svgHostConn{e.Host, e.Conn}]; n > 0 {
+			r.class += " " + strconv.Itoa(n)
+		}
+	}
+	r.detail = fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)
+	if b.manyConns {
+		// Ports tell the connections apart, as in a capture.
+		r.detail += fmt.Sprintf("  %s → %s", svgPort(e.Src), svgPort(e.Dst))
+	}
+	r.dataClass = e.Class
+	if e.Dropped {
+		r.dropped = "DROPPED: " + e.DropReason
+		r.h += 14
+	}
+	return r, true
 }
 
 // svgManyConns reports whether events hold segments of more than one
@@ -622,58 +648,9 @@ func (d *svgDiagram) renderRow(o svgOut, r svgRow, prevT string) {
 	}
 	switch r.kind {
 	case svgRowSegment:
-		ay := r.y + 21 // whole pixels: a 2-wide stroke fills two pixel rows exactly
-		x1, x2 := d.x[r.host], d.x[r.to]
-		o.f(`<g class="segment" data-class="%s"><title>%s</title>`, svgEsc(r.dataClass), svgEsc(r.title))
-		timeAt(ay + 4)
-		dir := 1.0
-		if x2 < x1 {
-			dir = -1
-		}
-		mid := (x1 + x2) / 2
-		if x1 == x2 {
-			// A host talking to itself: a short loop to the right.
-			o.f(`<path d="M%s %s h30 v8 h-24" fill="none" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay-4), r.colour)
-			o.f(`<path d="M%s %s l7 -4 v8 z" fill="%s"/>`, svgNum(x1+1), svgNum(ay+4), r.colour)
-			mid, x2 = x1+60, x1+120
-		} else if r.dropped != "" {
-			o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay), svgNum(mid), svgNum(ay), r.colour)
-			o.f(`<path d="M%s %s l10 10 M%s %s l10 -10" stroke="%s" stroke-width="2.5"/>`, svgNum(mid-5), svgNum(ay-5), svgNum(mid-5), svgNum(ay+5), SVGColourDropped)
-		} else {
-			tip := x2 - dir
-			o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay), svgNum(tip-dir*8), svgNum(ay), r.colour)
-			o.f(`<path d="M%s %s l%s -5 v10 z" fill="%s"/>`, svgNum(tip), svgNum(ay), svgNum(-dir*10), r.colour)
-		}
-		o.f(`<text x="%s" y="%s" text-anchor="middle"><tspan fill="%s" font-weight="bold">%s</tspan><tspan fill="#333333">  %s</tspan></text>`,
-			svgNum((x1+x2)/2), svgNum(ay-8), r.colour, svgEsc(r.class), svgEsc(r.detail))
-		if r.dropped != "" {
-			o.f(`<text x="%s" y="%s" text-anchor="middle" font-size="%s" fill="%s">%s</text>`, svgNum(mid), svgNum(ay+18), svgNum(svgSmallFont), SVGColourDropped, svgEsc(r.dropped))
-		}
-		o.f("</g>\n")
+		d.renderSegment(o, r, timeAt)
 	case svgRowSide:
-		x := d.x[r.host]
-		base := r.y + 14
-		o.f(`<g class="label"><title>%s</title>`, svgEsc(r.title))
-		timeAt(base)
-		anchor, tx, tick := "start", x+10, x+7
-		if r.host == 0 && len(d.hosts) > 1 || len(d.hosts) == 1 {
-			anchor, tx, tick = "end", x-10, x-7
-		}
-		fill := r.fill
-		o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1.5"/>`, svgNum(x), svgNum(base-4), svgNum(tick), svgNum(base-4), fill)
-		if r.boxed {
-			w := max(textW(r.text, svgFont), textW(r.why, svgSmallFont)) + 8
-			bx := tx - 4
-			if anchor == "end" {
-				bx = tx + 4 - w
-			}
-			o.f(`<rect x="%s" y="%s" width="%s" height="%s" rx="3" fill="#fdecec" stroke="%s"/>`, svgNum(bx), svgNum(r.y+1), svgNum(w), svgNum(r.h-3), SVGColourDropped)
-		}
-		o.f(`<text x="%s" y="%s" text-anchor="%s" fill="%s">%s</text>`, svgNum(tx), svgNum(base), anchor, fill, svgEsc(r.text))
-		if r.why != "" {
-			o.f(`<text x="%s" y="%s" text-anchor="%s" font-size="%s" fill="#6f6f6f">%s</text>`, svgNum(tx), svgNum(base+13), anchor, svgNum(svgSmallFont), svgEsc(r.why))
-		}
-		o.f("</g>\n")
+		d.renderSide(o, r, timeAt)
 	case svgRowLink:
 		o.f(`<g class="link"><title>%s</title>`, svgEsc(r.title))
 		timeAt(r.y + 17)
@@ -712,4 +689,66 @@ func (d *svgDiagram) renderRow(o svgOut, r svgRow, prevT string) {
 		}
 		o.f("</g>\n")
 	}
+}
+
+// renderSegment draws a segment row: an arrow between two lifelines (a
+// loop for a host talking to itself), cut short and crossed out when the
+// segment was dropped.
+func (d *svgDiagram) renderSegment(o svgOut, r svgRow, timeAt func(baseline float64)) {
+	ay := r.y + 21 // whole pixels: a 2-wide stroke fills two pixel rows exactly
+	x1, x2 := d.x[r.host], d.x[r.to]
+	o.f(`<g class="segment" data-class="%s"><title>%s</title>`, svgEsc(r.dataClass), svgEsc(r.title))
+	timeAt(ay + 4)
+	dir := 1.0
+	if x2 < x1 {
+		dir = -1
+	}
+	mid := (x1 + x2) / 2
+	if x1 == x2 {
+		// A host talking to itself: a short loop to the right.
+		o.f(`<path d="M%s %s h30 v8 h-24" fill="none" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay-4), r.colour)
+		o.f(`<path d="M%s %s l7 -4 v8 z" fill="%s"/>`, svgNum(x1+1), svgNum(ay+4), r.colour)
+		mid, x2 = x1+60, x1+120
+	} else if r.dropped != "" {
+		o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay), svgNum(mid), svgNum(ay), r.colour)
+		o.f(`<path d="M%s %s l10 10 M%s %s l10 -10" stroke="%s" stroke-width="2.5"/>`, svgNum(mid-5), svgNum(ay-5), svgNum(mid-5), svgNum(ay+5), SVGColourDropped)
+	} else {
+		tip := x2 - dir
+		o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="2"/>`, svgNum(x1), svgNum(ay), svgNum(tip-dir*8), svgNum(ay), r.colour)
+		o.f(`<path d="M%s %s l%s -5 v10 z" fill="%s"/>`, svgNum(tip), svgNum(ay), svgNum(-dir*10), r.colour)
+	}
+	o.f(`<text x="%s" y="%s" text-anchor="middle"><tspan fill="%s" font-weight="bold">%s</tspan><tspan fill="#333333">  %s</tspan></text>`,
+		svgNum((x1+x2)/2), svgNum(ay-8), r.colour, svgEsc(r.class), svgEsc(r.detail))
+	if r.dropped != "" {
+		o.f(`<text x="%s" y="%s" text-anchor="middle" font-size="%s" fill="%s">%s</text>`, svgNum(mid), svgNum(ay+18), svgNum(svgSmallFont), SVGColourDropped, svgEsc(r.dropped))
+	}
+	o.f("</g>\n")
+}
+
+// renderSide draws a side row: a label beside one lifeline (an
+// application's error boxed).
+func (d *svgDiagram) renderSide(o svgOut, r svgRow, timeAt func(baseline float64)) {
+	x := d.x[r.host]
+	base := r.y + 14
+	o.f(`<g class="label"><title>%s</title>`, svgEsc(r.title))
+	timeAt(base)
+	anchor, tx, tick := "start", x+10, x+7
+	if r.host == 0 && len(d.hosts) > 1 || len(d.hosts) == 1 {
+		anchor, tx, tick = "end", x-10, x-7
+	}
+	fill := r.fill
+	o.f(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1.5"/>`, svgNum(x), svgNum(base-4), svgNum(tick), svgNum(base-4), fill)
+	if r.boxed {
+		w := max(textW(r.text, svgFont), textW(r.why, svgSmallFont)) + 8
+		bx := tx - 4
+		if anchor == "end" {
+			bx = tx + 4 - w
+		}
+		o.f(`<rect x="%s" y="%s" width="%s" height="%s" rx="3" fill="#fdecec" stroke="%s"/>`, svgNum(bx), svgNum(r.y+1), svgNum(w), svgNum(r.h-3), SVGColourDropped)
+	}
+	o.f(`<text x="%s" y="%s" text-anchor="%s" fill="%s">%s</text>`, svgNum(tx), svgNum(base), anchor, fill, svgEsc(r.text))
+	if r.why != "" {
+		o.f(`<text x="%s" y="%s" text-anchor="%s" font-size="%s" fill="#6f6f6f">%s</text>`, svgNum(tx), svgNum(base+13), anchor, svgNum(svgSmallFont), svgEsc(r.why))
+	}
+	o.f("</g>\n")
 }
