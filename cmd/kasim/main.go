@@ -336,38 +336,91 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !isFlag(args[0]) {
 		return runScenarioCmd(args[0], args[1:], stdout, stderr)
 	}
-	b := sim.DefaultBuiltin()
-	format, peer := "text", "dead"
-	var pcapPath, recordPath string
-	var prof profileFlags
-	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	prof.register(fs)
-	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle `time`: no segment received for this long sends the first probe")
-	fs.Var(durationFlag{&b.Interval}, "interval", "`time` between unanswered keep-alive probes")
-	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255)")
-	fs.Uint64Var(&b.Seed, "seed", b.Seed, "seed for ISNs, ports, loss and start times")
-	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-40000), started over the first second")
-	fs.Var(durationFlag{&b.Latency}, "latency", "one-way `latency` between client and server")
-	fs.Float64Var(&b.Loss, "loss", b.Loss, "`probability` of losing each packet, both directions (0 to <1)")
-	fs.Var(choiceFlag{&peer, []string{"dead", "alive"}}, "peer", "the server is `dead|alive`: dead falls silent after its reply, alive answers every probe")
-	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead, the server falls silent this `duration` after its last reply")
-	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
-	fs.Var(choiceFlag{&format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
-	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
-	var svgPath string
-	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
-	fs.Var(choiceFlag{&b.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
-	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
+	rf := runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead"}
+	fs := rf.flagSet()
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
 		return code
 	}
-	b.PeerAlive = peer == "alive"
-	p, err := prof.resolve()
+	b, code := rf.builtin(fs, stderr)
+	if code != exitOK {
+		return code
+	}
+	pcap, err := openPcap(rf.pcapPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
+		return exitFail
+	}
+	if rf.recordPath != "" {
+		b.RecordTimers = io.Discard // only to validate the combination
+		if err := b.Validate(); err != nil {
+			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
+			return exitUsage
+		}
+		f, err := os.Create(rf.recordPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
+			return exitFail
+		}
+		defer f.Close() // closed by the run; this covers a failed one
+		b.RecordTimers = f
+	}
+	if q, _ := timers.Lookup(b.Timers); q.RealTime {
+		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
+	}
+	res, err := sim.RunBuiltin(b, pcap.observers()...)
+	if err != nil {
+		pcap.close()
+		fmt.Fprintf(stderr, "kasim run: %v\n", err)
+		return exitFail
+	}
+	if err := pcap.close(); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", rf.pcapPath, err)
+		return exitFail
+	}
+	return rf.write(b, res, stdout, stderr)
+}
+
+// runFlags are kasim run's flags for the built-in scenario.
+type runFlags struct {
+	b                             sim.Builtin
+	format, peer                  string
+	pcapPath, svgPath, recordPath string
+	prof                          profileFlags
+}
+
+func (rf *runFlags) flagSet() *flag.FlagSet {
+	b := &rf.b
+	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	rf.prof.register(fs)
+	fs.Var(durationFlag{&b.Idle}, "idle", "keep-alive idle `time`: no segment received for this long sends the first probe")
+	fs.Var(durationFlag{&b.Interval}, "interval", "`time` between unanswered keep-alive probes")
+	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255, as the profile's TCP_KEEPCNT takes it: 1-127 on linux and gvisor)")
+	fs.Uint64Var(&b.Seed, "seed", b.Seed, "seed for ISNs, ports, loss and start times")
+	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-40000), started over the first second")
+	fs.Var(durationFlag{&b.Latency}, "latency", "one-way `latency` between client and server")
+	fs.Float64Var(&b.Loss, "loss", b.Loss, "`probability` of losing each packet, both directions (0 to <1)")
+	fs.Var(choiceFlag{&rf.peer, []string{"dead", "alive"}}, "peer", "the server is `dead|alive`: dead falls silent after its reply, alive answers every probe")
+	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead, the server falls silent this `duration` after its last reply")
+	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
+	fs.Var(choiceFlag{&rf.format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
+	fs.StringVar(&rf.pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
+	fs.StringVar(&rf.svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
+	fs.Var(choiceFlag{&b.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
+	fs.StringVar(&rf.recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
+	return fs
+}
+
+// builtin returns the built-in scenario the flags ask for, checked; the
+// exit status says whether to go on.
+func (rf *runFlags) builtin(fs *flag.FlagSet, stderr io.Writer) (sim.Builtin, int) {
+	b := rf.b
+	b.PeerAlive = rf.peer == "alive"
+	p, err := rf.prof.resolve()
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim run: %s\n", err)
-		return exitUsage
+		return b, exitUsage
 	}
 	b.Profile = &p
 	if p.API == profile.Winsock {
@@ -387,49 +440,23 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := b.Validate(); err != nil {
 		fmt.Fprintf(stderr, "kasim run: --%s\n", err)
-		return exitUsage
+		return b, exitUsage
 	}
+	return b, exitOK
+}
 
-	pcap, err := openPcap(pcapPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
-		return exitFail
+// write writes the run's outputs: the timer trace's summary, the SVG, and
+// the timeline or the trace.
+func (rf *runFlags) write(b sim.Builtin, res *sim.Result, stdout, stderr io.Writer) int {
+	if rf.recordPath != "" {
+		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", rf.recordPath, res.TimerFires, res.TimerHash)
 	}
-	if recordPath != "" {
-		b.RecordTimers = io.Discard // only to validate the combination
-		if err := b.Validate(); err != nil {
-			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
-			return exitUsage
-		}
-		f, err := os.Create(recordPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
-			return exitFail
-		}
-		defer f.Close() // closed by the run; this covers a failed one
-		b.RecordTimers = f
-	}
-	if q, _ := timers.Lookup(b.Timers); q.RealTime {
-		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
-	}
-	res, err := sim.RunBuiltin(b, pcap.observers()...)
-	if err != nil {
-		pcap.close()
-		fmt.Fprintf(stderr, "kasim run: %v\n", err)
-		return exitFail
-	}
-	if err := pcap.close(); err != nil {
-		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, err)
-		return exitFail
-	}
-	if recordPath != "" {
-		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, res.TimerFires, res.TimerHash)
-	}
-	if err := writeSVG(svgPath, res.Events); err != nil {
+	if err := writeSVG(rf.svgPath, res.Events); err != nil {
 		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
 		return exitFail
 	}
-	if format == "jsonl" {
+	var err error
+	if rf.format == "jsonl" {
 		err = sim.WriteJSONL(stdout, res.Events)
 	} else {
 		err = writeText(stdout, b, res)
