@@ -551,6 +551,18 @@ func (d *decoder) networkChange(n *ynode, a *Action) bool {
 		}
 		return d.actionHosts(v, 2, a)
 	}
+	// pairSetting reads {hosts: [A, B], KEY: DURATION}.
+	pairSetting := func(key, hint string, hi time.Duration) (time.Duration, bool) {
+		f := d.fields(n, what, "hosts", key)
+		if f == nil || !pair(f) {
+			return 0, false
+		}
+		if f[key] == nil {
+			d.at(n, "%s: %s: missing%s", what, key, hint)
+			return 0, false
+		}
+		return d.duration(f[key], what+": "+key, hi)
+	}
 	switch a.Do {
 	case DoSilence:
 		return d.silence(n, a)
@@ -575,28 +587,12 @@ func (d *decoder) networkChange(n *ynode, a *Action) bool {
 		}
 		return d.actionHosts(f["from"], 1, a) && d.actionHosts(f["to"], 1, a)
 	case DoLatency:
-		f := d.fields(n, what, "hosts", "latency")
-		if f == nil || !pair(f) {
-			return false
-		}
-		if f["latency"] == nil {
-			d.at(n, "%s: latency: missing", what)
-			return false
-		}
 		var ok bool
-		a.Latency, ok = d.duration(f["latency"], what+": latency", time.Minute)
+		a.Latency, ok = pairSetting("latency", "", time.Minute)
 		return ok
 	case DoMiddlebox:
-		f := d.fields(n, what, "hosts", "idle")
-		if f == nil || !pair(f) {
-			return false
-		}
-		if f["idle"] == nil {
-			d.at(n, "%s: idle: missing (flows idle longer are forgotten; 0 removes the box)", what)
-			return false
-		}
 		var ok bool
-		a.Idle, ok = d.duration(f["idle"], what+": idle", MaxScenarioSpan)
+		a.Idle, ok = pairSetting("idle", " (flows idle longer are forgotten; 0 removes the box)", MaxScenarioSpan)
 		return ok
 	}
 	return false

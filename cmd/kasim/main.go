@@ -219,14 +219,23 @@ func editDistance(a, b string) int {
 	return d[len(a)][len(b)]
 }
 
+// noArgs answers a command that takes no arguments: its help, or an
+// unexpected argument; done says whether it has answered.
+func noArgs(name, help string, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	if len(args) == 0 {
+		return exitOK, false
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, help)
+		return exitOK, true
+	}
+	fmt.Fprintf(stderr, "kasim %s: unexpected argument %q\n", name, args[0])
+	return exitUsage, true
+}
+
 func versionCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if isHelp(args[0]) {
-			fmt.Fprintln(stdout, "Usage: kasim version\n\nPrints kasim's version.")
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "kasim version: unexpected argument %q\n", args[0])
-		return exitUsage
+	if code, done := noArgs("version", "Usage: kasim version\n\nPrints kasim's version.", args, stdout, stderr); done {
+		return code
 	}
 	fmt.Fprintln(stdout, "kasim", version())
 	return exitOK

@@ -11,13 +11,8 @@ import (
 )
 
 func profilesCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		if isHelp(args[0]) {
-			fmt.Fprintln(stdout, "Usage: kasim profiles\n\nLists the profiles kasim run --profile accepts.")
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "kasim profiles: unexpected argument %q\n", args[0])
-		return exitUsage
+	if code, done := noArgs("profiles", "Usage: kasim profiles\n\nLists the profiles kasim run --profile accepts.", args, stdout, stderr); done {
+		return code
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSYSTEM\tIDLE\tINTERVAL\tPROBES\tPROBE\tSO_KEEPALIVE DURING CONNECT\tTCP_KEEPCNT\tTCP_KEEPIDLE")
