@@ -285,3 +285,16 @@ func (r *Recorder) AppError(at time.Duration, c *stack.Conn, op string, e sockop
 func (r *Recorder) Note(at time.Duration, host, text string) {
 	r.Add(at, host, KindNote, &NoteEvent{Text: text})
 }
+
+// Call records a socket call and its outcome on host: a Winsock
+// call, or a POSIX one (sockopt.Call serves both).
+func (r *Recorder) Call(at time.Duration, host string, c sockopt.Call) {
+	ev := &SockOptEvent{Call: c.Func, Level: c.Level, Opt: c.Opt, Value: c.Value, Result: c.Result}
+	if c.Conn != nil {
+		ev.Conn = c.Conn.ID()
+	}
+	if c.Err != (sockopt.WSAError{}) {
+		ev.Error, ev.Code = c.Err.Name, c.Err.Code
+	}
+	r.Add(at, host, KindSockOpt, ev)
+}

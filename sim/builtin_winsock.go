@@ -9,19 +9,6 @@ import (
 	"kasim/stack"
 )
 
-// Call records a socket call and its outcome on host: a Winsock
-// call, or a POSIX one (sockopt.Call serves both).
-func (r *Recorder) Call(at time.Duration, host string, c sockopt.Call) {
-	ev := &SockOptEvent{Call: c.Func, Level: c.Level, Opt: c.Opt, Value: c.Value, Result: c.Result}
-	if c.Conn != nil {
-		ev.Conn = c.Conn.ID()
-	}
-	if c.Err != (sockopt.WSAError{}) {
-		ev.Error, ev.Code = c.Err.Name, c.Err.Code
-	}
-	r.Add(at, host, KindSockOpt, ev)
-}
-
 // dialWinsock opens one client connection the way a Windows application
 // does: SO_KEEPALIVE before connect (the system's timing), SIO_KEEPALIVE_VALS
 // and TCP_KEEPCNT if the run asks for other values, an overlapped connect,
