@@ -4,12 +4,14 @@ package conform
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,13 +25,31 @@ import (
 	"kasim/sim"
 )
 
-// TestMain lets the test binary serve as the live lab's peer helper.
+// TestMain lets the test binary serve as the live lab's peer helper, and
+// lets the live tests run at once (see liveParallel).
 func TestMain(m *testing.M) {
 	live.MaybeRunPeer()
 	if os.Getenv("KASIM_CONNECT") != "" {
 		os.Exit(keepAliveProgram())
 	}
+	flag.Parse()
+	liveParallel()
 	os.Exit(m.Run())
+}
+
+// liveParallel raises -test.parallel, unless it was given, so that every
+// live test (and every scenario of the fidelity test) runs at once. They
+// spend nearly all their time waiting, in real time, for the kernel's
+// timers: one after another they took 2.5 minutes, and -parallel's default
+// (GOMAXPROCS, 2 on a 2-core machine) would halve that only. Each run has a
+// lab of its own, whose namespaces have no names and whose veth pair is
+// made inside them, so concurrent labs share nothing to collide on.
+func liveParallel() {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 16)))
+	}
 }
 
 // keepAliveProgram is a stack under test the way a user would write one,
@@ -73,6 +93,7 @@ func errnoOf(err error) string {
 // its environment what to set, and is held to the linux profile.
 func TestProgramAsTheStack(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	data, _ := fs.ReadFile(Scenarios, "scenarios/1-peer-dead.yaml")
 	opts := Options{Profile: "linux", Runs: 1, Stack: []string{os.Args[0]}}
 	rep, err := Compare("1-peer-dead.yaml", data, opts)
@@ -105,6 +126,7 @@ func TestProgramAsTheStack(t *testing.T) {
 // so that it fails rather than skips), on the scenario with data.
 func TestPythonExampleProgram(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		if os.Getenv("KASIM_REQUIRE_PYTHON") == "1" {
@@ -143,12 +165,14 @@ func needLive(t *testing.T) {
 // cannot be made it skips, saying so, or fails under KASIM_REQUIRE_LIVE=1.
 func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	entries, err := fs.ReadDir(Scenarios, "scenarios")
 	if err != nil || len(entries) < 7 {
 		t.Fatalf("built-in scenarios: %d, %v", len(entries), err)
 	}
 	for _, e := range entries {
 		t.Run(strings.TrimSuffix(e.Name(), ".yaml"), func(t *testing.T) {
+			t.Parallel()
 			data, _ := fs.ReadFile(Scenarios, "scenarios/"+e.Name())
 			// Two runs, so that one slow run cannot decide alone; one
 			// under -race, which is there for the concurrency, not the
@@ -255,6 +279,7 @@ func checkTsharkLabelsProbes(t *testing.T, path string, want int) {
 // says ETIMEDOUT, and SO_KEEPALIVE refused while a connect is in progress.
 func TestVistaProfileDiffersFromTheKernel(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	rows := map[string]Row{}
 	for _, name := range []string{"1-peer-dead.yaml", "5-set-during-connect.yaml"} {
 		data, _ := fs.ReadFile(Scenarios, "scenarios/"+name)
