@@ -241,12 +241,31 @@ func remeasureIfOffInTime(t *testing.T, rep *Report, name string, data []byte, o
 }
 
 // logRows logs each compared row of a report, for the reader of a
-// failure.
+// failure, and where the report disagrees, the first live run's wire and
+// notes too: a row that is missing or extra is easier to explain with
+// them (when did a program start, when did the tester send).
 func logRows(t *testing.T, rep *Report) {
 	t.Helper()
 	for _, row := range rep.Rows {
 		t.Logf("%-20s after %-12s kernel %-22s %v (spread %v)  %s %-22s %v  %s",
 			row.What, row.From, row.Live, row.LiveAt, row.Spread, rep.Profile, row.Sim, row.SimAt, row.Explanation)
+	}
+	if rep.Agree() {
+		return
+	}
+	for _, e := range rep.Live {
+		switch e := e.(type) {
+		case *sim.SegmentEvent:
+			dropped := ""
+			if e.Dropped {
+				dropped = " dropped"
+			}
+			t.Logf("live run 1: %s %-6s %s seq=%d ack=%d len=%d%s", e.T, e.Host, e.Flags, e.Seq, e.Ack, e.Len, dropped)
+		case *sim.NoteEvent:
+			t.Logf("live run 1: %s %-6s %s", e.T, e.Host, e.Text)
+		case *sim.AppErrorEvent:
+			t.Logf("live run 1: %s %-6s %s error %s", e.T, e.Host, e.Op, e.Error)
+		}
 	}
 }
 
