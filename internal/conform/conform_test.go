@@ -4,12 +4,14 @@ package conform
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,16 +21,35 @@ import (
 	"golang.org/x/sys/unix"
 
 	"kasim/internal/live"
+	"kasim/internal/livetest"
 	"kasim/sim"
 )
 
-// TestMain lets the test binary serve as the live lab's peer helper.
+// TestMain lets the test binary serve as the live lab's peer helper, and
+// lets the live tests run at once (see liveParallel).
 func TestMain(m *testing.M) {
 	live.MaybeRunPeer()
 	if os.Getenv("KASIM_CONNECT") != "" {
 		os.Exit(keepAliveProgram())
 	}
+	flag.Parse()
+	liveParallel()
 	os.Exit(m.Run())
+}
+
+// liveParallel raises -test.parallel, unless it was given, so that every
+// live test (and every scenario of the fidelity test) runs at once. They
+// spend nearly all their time waiting, in real time, for the kernel's
+// timers: one after another they took 2.5 minutes, and -parallel's default
+// (GOMAXPROCS, 2 on a 2-core machine) would halve that only. Each run has a
+// lab of its own, whose namespaces have no names and whose veth pair is
+// made inside them, so concurrent labs share nothing to collide on.
+func liveParallel() {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 16)))
+	}
 }
 
 // keepAliveProgram is a stack under test the way a user would write one,
@@ -72,6 +93,7 @@ func errnoOf(err error) string {
 // its environment what to set, and is held to the linux profile.
 func TestProgramAsTheStack(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	data, _ := fs.ReadFile(Scenarios, "scenarios/1-peer-dead.yaml")
 	opts := Options{Profile: "linux", Runs: 1, Stack: []string{os.Args[0]}}
 	rep, err := Compare("1-peer-dead.yaml", data, opts)
@@ -113,6 +135,7 @@ func TestPythonExampleProgram(t *testing.T) {
 		t.Errorf("%s no longer shows %s, the program this test runs", doc, shown)
 	}
 	needLive(t)
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		if os.Getenv("KASIM_REQUIRE_PYTHON") == "1" {
@@ -132,11 +155,13 @@ func TestPythonExampleProgram(t *testing.T) {
 	}
 }
 
+// needLive skips the test where it cannot build live labs, in one line
+// saying why and how to run it (root and network namespaces), or where
+// KASIM_LIVE=0 or -short says not to; CI sets KASIM_REQUIRE_LIVE=1, which
+// turns the first two into failures.
 func needLive(t *testing.T) {
 	t.Helper()
-	if os.Getenv("KASIM_LIVE") == "0" {
-		t.Skip("KASIM_LIVE=0: skipping the comparison with the machine's kernel")
-	}
+	livetest.Need(t)
 	if testing.Short() {
 		t.Skip("-short: the live comparison takes real time")
 	}
@@ -145,16 +170,18 @@ func needLive(t *testing.T) {
 // TestLinuxProfileMatchesTheKernel is the fidelity test: every built-in
 // scenario, run live against this machine's kernel and simulated with the
 // linux profile, agrees in the shape of the kernel's probes, reset and
-// error, and in their timing within the kernel's spread. It fails (never
-// skips in silence) where namespaces cannot be made.
+// error, and in their timing within the kernel's spread. Where namespaces
+// cannot be made it skips, saying so, or fails under KASIM_REQUIRE_LIVE=1.
 func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	entries, err := fs.ReadDir(Scenarios, "scenarios")
 	if err != nil || len(entries) < 7 {
 		t.Fatalf("built-in scenarios: %d, %v", len(entries), err)
 	}
 	for _, e := range entries {
 		t.Run(strings.TrimSuffix(e.Name(), ".yaml"), func(t *testing.T) {
+			t.Parallel()
 			data, _ := fs.ReadFile(Scenarios, "scenarios/"+e.Name())
 			// Two runs, so that one slow run cannot decide alone; one
 			// under -race, which is there for the concurrency, not the
@@ -179,7 +206,7 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 				}
 			}
 			if err != nil {
-				t.Fatalf("%v\n(this test runs the kernel in network namespaces: it needs root; KASIM_LIVE=0 skips it)", err)
+				t.Fatal(err)
 			}
 			opts.PCAP = nil
 			rep = remeasureIfOffInTime(t, rep, e.Name(), data, opts)
@@ -223,12 +250,31 @@ func remeasureIfOffInTime(t *testing.T, rep *Report, name string, data []byte, o
 }
 
 // logRows logs each compared row of a report, for the reader of a
-// failure.
+// failure, and where the report disagrees, the first live run's wire and
+// notes too: a row that is missing or extra is easier to explain with
+// them (when did a program start, when did the tester send).
 func logRows(t *testing.T, rep *Report) {
 	t.Helper()
 	for _, row := range rep.Rows {
 		t.Logf("%-20s after %-12s kernel %-22s %v (spread %v)  %s %-22s %v  %s",
 			row.What, row.From, row.Live, row.LiveAt, row.Spread, rep.Profile, row.Sim, row.SimAt, row.Explanation)
+	}
+	if rep.Agree() {
+		return
+	}
+	for _, e := range rep.Live {
+		switch e := e.(type) {
+		case *sim.SegmentEvent:
+			dropped := ""
+			if e.Dropped {
+				dropped = " dropped"
+			}
+			t.Logf("live run 1: %s %-6s %s seq=%d ack=%d len=%d%s", e.T, e.Host, e.Flags, e.Seq, e.Ack, e.Len, dropped)
+		case *sim.NoteEvent:
+			t.Logf("live run 1: %s %-6s %s", e.T, e.Host, e.Text)
+		case *sim.AppErrorEvent:
+			t.Logf("live run 1: %s %-6s %s error %s", e.T, e.Host, e.Op, e.Error)
+		}
 	}
 }
 
@@ -261,6 +307,7 @@ func checkTsharkLabelsProbes(t *testing.T, path string, want int) {
 // says ETIMEDOUT, and SO_KEEPALIVE refused while a connect is in progress.
 func TestVistaProfileDiffersFromTheKernel(t *testing.T) {
 	needLive(t)
+	t.Parallel()
 	rows := map[string]Row{}
 	for _, name := range []string{"1-peer-dead.yaml", "5-set-during-connect.yaml"} {
 		data, _ := fs.ReadFile(Scenarios, "scenarios/"+name)

@@ -255,7 +255,7 @@ func checkNothingLeft(t *testing.T, before snapshot, helperPID int, nsInos ...ui
 // own namespace; after Close (twice) the helper, both namespaces, the
 // packet socket and every goroutine are gone.
 func TestCloseLeavesNothing(t *testing.T) {
-	skipIfDisabled(t)
+	needLive(t)
 	// A lab first, so that what the runtime opens once (its poller) is in
 	// the snapshot rather than counted as left behind.
 	newTestLab(t, Options{}).Close()
@@ -293,7 +293,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 // TestFailedNewLabLeavesNothing makes NewLab fail after each of its steps
 // in turn and checks that it undid everything.
 func TestFailedNewLabLeavesNothing(t *testing.T) {
-	skipIfDisabled(t)
+	needLive(t)
 	newTestLab(t, Options{}).Close()
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	for _, step := range []string{stepPeer, stepUnshare, stepVeth, stepMove, stepUp, stepPacket, stepReturn, stepSetup, stepCarrier, stepStack} {
@@ -334,7 +334,7 @@ func TestFailedNewLabLeavesNothing(t *testing.T) {
 // which runs no cleanup at all, and checks that the kernel took everything
 // down with it: the helper (by Pdeathsig) and both namespaces.
 func TestNothingSurvivesSIGKILL(t *testing.T) {
-	skipIfDisabled(t)
+	needLive(t)
 	before := takeSnapshot(t)
 	// The orphaned helper is re-parented to us, so we can reap it.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -363,12 +363,16 @@ func TestNothingSurvivesSIGKILL(t *testing.T) {
 		holder.Wait()
 		t.Fatalf("the holder said %q: %v", line, err)
 	}
+	if msg, ok := strings.CutPrefix(line, "error: "); ok {
+		holder.Wait()
+		t.Fatalf("the holder could not build its lab: %s", strings.TrimSpace(msg))
+	}
 	var pid int
 	var testerNS, peerNS uint64
 	if _, err := fmt.Sscan(line, &pid, &testerNS, &peerNS); err != nil {
 		holder.Process.Kill()
 		holder.Wait()
-		t.Fatalf("the holder said %q: %v", line, err)
+		t.Fatalf("the holder said %q, want its helper's pid and two namespace inodes: %v", line, err)
 	}
 	t.Logf("holder %d: helper %d, tester namespace %d, peer namespace %d", holder.Process.Pid, pid, testerNS, peerNS)
 	if processGone(pid) || len(nsHolders(peerNS)) == 0 {
@@ -427,7 +431,7 @@ func TestNothingSurvivesSIGKILL(t *testing.T) {
 // TestNotRootRefused runs NewLab as an unprivileged user (a copy of the test
 // binary, made executable for them) and checks the error it gets.
 func TestNotRootRefused(t *testing.T) {
-	skipIfDisabled(t)
+	needLive(t)
 	if os.Geteuid() != 0 {
 		t.Fatalf("this test runs NewLab as nobody, from root; running as uid %d", os.Geteuid())
 	}

@@ -3,11 +3,12 @@
 package live
 
 import (
-	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"kasim/internal/livetest"
 )
 
 // TestMain lets the test binary serve as the peer helper (NewLab re-executes
@@ -23,12 +24,11 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("kasim/internal/live.forkerLoop"))
 }
 
-// newTestLab builds a lab or fails the test loudly: these tests need root
-// and network namespaces, and CI has both. KASIM_LIVE=0 skips them, saying
-// so, where that is wanted.
+// newTestLab builds a lab, or skips the test where no lab can be built here
+// (see needLive), or fails it if NewLab fails anyway.
 func newTestLab(t *testing.T, opts Options) *Lab {
 	t.Helper()
-	skipIfDisabled(t)
+	needLive(t)
 	if opts.PeerStderr == nil {
 		opts.PeerStderr = testWriter{t}
 	}
@@ -36,7 +36,7 @@ func newTestLab(t *testing.T, opts Options) *Lab {
 	lab, err := NewLab(opts)
 	took := time.Since(start)
 	if err != nil {
-		t.Fatalf("cannot build the live lab: %v\n(these tests need root and network namespaces; set KASIM_LIVE=0 to skip them)", err)
+		t.Fatalf("cannot build the live lab: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := lab.Close(); err != nil {
@@ -48,11 +48,13 @@ func newTestLab(t *testing.T, opts Options) *Lab {
 	return lab
 }
 
-func skipIfDisabled(t *testing.T) {
+// needLive skips the test, in one line saying why and how to run it, where
+// this process cannot make network namespaces (it is not root) or
+// KASIM_LIVE=0 says not to; CI sets KASIM_REQUIRE_LIVE=1, which makes that
+// a failure instead.
+func needLive(t *testing.T) {
 	t.Helper()
-	if os.Getenv("KASIM_LIVE") == "0" {
-		t.Skip("KASIM_LIVE=0: skipping the test against the machine's kernel")
-	}
+	livetest.Need(t)
 }
 
 // testWriter sends the helper's stderr to the test log.

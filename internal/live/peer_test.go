@@ -247,7 +247,7 @@ func (w *lockedWriter) String() string {
 // that started the helper, so had NewLab started it from there, the helper
 // would now be dead.
 func TestHelperOutlivesCallersThread(t *testing.T) {
-	skipIfDisabled(t)
+	needLive(t)
 	// Go never ends the main thread, so keep it busy elsewhere.
 	release := make(chan struct{})
 	defer close(release)

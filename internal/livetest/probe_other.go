@@ -1,0 +1,5 @@
+//go:build !linux
+
+package livetest
+
+func probe() string { return "the live lab runs on Linux only" }
