@@ -261,22 +261,37 @@ func FuzzParseScenario(f *testing.F) {
 			}
 		}
 	}
+	placed := func(t *testing.T, err error) {
+		t.Helper()
+		var se *ScenarioError
+		if !errors.As(err, &se) || len(se.Problems) == 0 {
+			t.Fatalf("error %v is not a ScenarioError with problems", err)
+		}
+		for _, p := range se.Problems {
+			if p.Pos.Line < 1 || p.Pos.Col < 1 || p.Msg == "" {
+				t.Fatalf("problem without a place or message: %+v", p)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseScenario("f.yaml", data)
 		if err != nil {
-			var se *ScenarioError
-			if !errors.As(err, &se) || len(se.Problems) == 0 {
-				t.Fatalf("error %v is not a ScenarioError with problems", err)
-			}
-			for _, p := range se.Problems {
-				if p.Pos.Line < 1 || p.Pos.Col < 1 || p.Msg == "" {
-					t.Fatalf("problem without a place or message: %+v", p)
-				}
-			}
+			placed(t, err)
 			return
 		}
 		if len(s.Hosts) == 0 {
 			t.Fatal("a scenario without hosts parsed")
+		}
+		// Lowering the same actions for other APIs: Winsock without
+		// TCP_KEEPCNT, and lwIP's numbers.
+		for _, other := range []string{"win2000", "lwip"} {
+			all := map[string]string{}
+			for _, h := range s.Hosts {
+				all[h.Name] = other
+			}
+			if _, err := s.WithProfiles(all); err != nil {
+				placed(t, err)
+			}
 		}
 		if s.Duration > 0 && len(s.Conns) <= 4 && len(s.Actions) <= 16 {
 			s.Duration = min(s.Duration, 24*60*60*1e9) // a day of virtual time is quick

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -55,6 +56,9 @@ type yamlError struct {
 
 // parseYAML parses one YAML document into a ynode tree.
 func parseYAML(data []byte) (*ynode, *yamlError) {
+	if err := checkFlowDepth(data); err != nil {
+		return nil, err
+	}
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		if e, ok := err.(interface {
@@ -86,6 +90,27 @@ func parseYAML(data []byte) (*ynode, *yamlError) {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// checkFlowDepth refuses flow collections ([...] and {...}) nested deeper
+// than maxDepth before the parser sees them: the YAML library's parser
+// takes time and memory quadratic in that depth (a 200 KB file of
+// brackets ran past 8 GB), while its lexer is linear and knows what is
+// quoted, commented or a block scalar, so counting its tokens is exact.
+// Block nesting is bounded by the file's size and costs the parser little.
+func checkFlowDepth(data []byte) *yamlError {
+	depth := 0
+	for _, tk := range lexer.Tokenize(string(data)) {
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			if depth++; depth > maxDepth {
+				return &yamlError{tk.Position.Line, tk.Position.Column, fmt.Sprintf("nested more than %d levels deep", maxDepth)}
+			}
+		case token.SequenceEndType, token.MappingEndType:
+			depth--
+		}
+	}
+	return nil
 }
 
 // maxDepth bounds nesting; scenarios nest four or five levels.

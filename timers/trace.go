@@ -190,8 +190,18 @@ type Trace struct {
 	Fires int64
 }
 
+// MaxTraceOps bounds the operations ReadTrace reads (each holds 24 bytes
+// in memory: at most 1.5 GB). A run of 10,000 connections records about
+// 1.5 million.
+const MaxTraceOps = 64 << 20
+
 // ReadTrace reads a trace written by a Recorder. A truncated or corrupt
-// trace is an error that says at which byte.
+// trace is an error that says at which byte and what is wrong. What it
+// reads is bounded as it reads: timer IDs are dense (a Clock hands out 0,
+// 1, 2, ... and reuses freed ones), so a push may name a timer seen before
+// or the next new one, and any other operation only a timer pushed before:
+// no record can make a queue size its storage beyond what the file's
+// length allows. The trailer's fire count must match the trace's.
 func ReadTrace(rd io.Reader) (*Trace, error) {
 	br := bufio.NewReaderSize(rd, 1<<16)
 	magic := make([]byte, len(traceMagic))
@@ -201,6 +211,8 @@ func ReadTrace(rd io.Reader) (*Trace, error) {
 	t := &Trace{}
 	off := int64(len(traceMagic))
 	cr := &countingReader{r: br, n: off}
+	var ids int64 // timers pushed so far: the IDs 0 to ids-1
+	var fires int64
 	for {
 		kb, err := cr.ReadByte()
 		if err == io.EOF {
@@ -232,6 +244,17 @@ func ReadTrace(rd io.Reader) (*Trace, error) {
 					return nil, fmt.Errorf("byte %d: %v record: bad time", at, k)
 				}
 			}
+			switch {
+			case k == OpPush && int64(op.ID) > ids:
+				return nil, fmt.Errorf("byte %d: push of timer %d, but the next new timer is %d: a trace's timer IDs are dense (0, 1, 2, ...)", at, op.ID, ids)
+			case k == OpPush && int64(op.ID) == ids:
+				ids++
+			case (k != OpPopDue || op.Fired) && int64(op.ID) >= ids:
+				return nil, fmt.Errorf("byte %d: %v of timer %d, which was never pushed (%d timers so far)", at, k, op.ID, ids)
+			}
+			if op.Fired {
+				fires++
+			}
 		case OpPeek:
 		case traceTrailer:
 			var h [8]byte
@@ -239,17 +262,23 @@ func ReadTrace(rd io.Reader) (*Trace, error) {
 				return nil, fmt.Errorf("byte %d: truncated trailer", at)
 			}
 			t.Hash = binary.LittleEndian.Uint64(h[:])
-			fires, err := binary.ReadUvarint(cr)
+			told, err := binary.ReadUvarint(cr)
 			if err != nil {
 				return nil, fmt.Errorf("byte %d: truncated trailer", at)
 			}
-			t.Fires = int64(fires)
+			if told != uint64(fires) {
+				return nil, fmt.Errorf("byte %d: the trailer counts %d fires; the trace's pops fired %d", at, told, fires)
+			}
+			t.Fires = fires
 			if _, err := cr.ReadByte(); err != io.EOF {
 				return nil, fmt.Errorf("byte %d: data after the trailer", cr.n)
 			}
 			return t, nil
 		default:
 			return nil, fmt.Errorf("byte %d: unknown record kind %d", at, kb)
+		}
+		if len(t.Ops) == MaxTraceOps {
+			return nil, fmt.Errorf("byte %d: more than %d operations: kasim replays at most that many", at, MaxTraceOps)
 		}
 		t.Ops = append(t.Ops, op)
 	}

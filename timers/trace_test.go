@@ -2,7 +2,9 @@ package timers_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +110,47 @@ func FuzzReadTrace(f *testing.F) {
 		// preconditions: Replay refuses what the run could not have done.
 		timers.Replay(timers.NewWheel(), tr.Ops)
 	})
+}
+
+// ReadTrace bounds what it reads as it reads: no record can make a queue
+// size its storage past what the file's length allows, and a trace whose
+// trailer disagrees with it is refused, each with the byte and the reason.
+func TestReadTraceRefusesWhatNoRunRecords(t *testing.T) {
+	const header = "kasim timer trace 1\n"
+	uv := func(v uint64) string { return string(binary.AppendUvarint(nil, v)) }
+	sv := func(v int64) string { return string(binary.AppendVarint(nil, v)) }
+	trailer := func(fires uint64) string { return "\xff" + strings.Repeat("\x00", 8) + uv(fires) }
+	push := func(id uint64, when int64) string { return "\x01" + uv(id) + sv(when) }
+	for _, tc := range []struct{ name, data, want string }{
+		// Found by go test ./timers -fuzz FuzzReadTrace: replaying it took
+		// 102 s and 8.8 GB before.
+		{"the fuzzer's 37 bytes", header + "\x01\xf7ɏ\x8f\x020\xff\x1000000000", "byte 20: push of timer"},
+		{"timer 2^32-2", header + push(1<<32-2, 5) + trailer(0), "byte 20: push of timer 4294967294, but the next new timer is 0"},
+		{"a gap in the IDs", header + push(0, 5) + push(2, 5) + trailer(0), "byte 23: push of timer 2, but the next new timer is 1"},
+		{"remove of a timer never pushed", header + push(0, 5) + "\x02" + uv(7) + trailer(0), "byte 23: remove of timer 7, which was never pushed (1 timers so far)"},
+		{"a pop of a timer never pushed", header + "\x05" + uv(4) + sv(5) + trailer(1), "byte 20: popdue of timer 3, which was never pushed"},
+		{"the trailer's count", header + push(0, 5) + "\x05" + uv(1) + sv(5) + trailer(2), "the trailer counts 2 fires; the trace's pops fired 1"},
+	} {
+		var err error
+		used := allocated(func() { _, err = timers.ReadTrace(strings.NewReader(tc.data)) })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+		if used > 1<<20 {
+			t.Errorf("%s: reading %d bytes allocated %d KB, want at most 1 MB", tc.name, len(tc.data), used>>10)
+		}
+	}
+	ok := header + push(0, 5) + push(1, 7) + "\x05" + uv(1) + sv(5) + "\x02" + uv(1) + push(1, 9) + trailer(1)
+	if tr, err := timers.ReadTrace(strings.NewReader(ok)); err != nil || len(tr.Ops) != 5 || tr.Fires != 1 {
+		t.Errorf("a good trace: %v, %+v", err, tr)
+	}
+}
+
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
