@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -41,5 +42,51 @@ func TestDeepFlowNestingIsRefusedCheaply(t *testing.T) {
 	ok := "name: \"" + deep + "\"\ndescription: |\n  " + deep + "\nduration: 1h # " + deep + "\nhosts: {a: {}}\n"
 	if _, err := ParseScenario("q.yaml", []byte(ok)); err != nil {
 		t.Errorf("brackets that are text: %v", err)
+	}
+}
+
+// A scenario's sends have one budget, MaxScenarioSendBytes: at the limit
+// it runs in bounded memory (no copy per action: every {bytes: N} shares
+// one pattern), one byte past it is refused at the action that crosses
+// it. 9,999 sends of 1 MiB, each within MaxSendBytes, once reached 9.3 GB.
+func TestSendsHaveOneBudget(t *testing.T) {
+	file := func(sends int) []byte {
+		var b strings.Builder
+		b.WriteString("duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, connect: true}\n")
+		for i := 0; i < sends; i++ {
+			fmt.Fprintf(&b, "  - {at: %ds, conn: c, send: {bytes: %d}}\n", 1+i, MaxSendBytes)
+		}
+		return []byte(b.String())
+	}
+	atLimit := MaxScenarioSendBytes / MaxSendBytes
+	var run *ScenarioRun
+	used := allocated(func() {
+		s, err := ParseScenario("limit.yaml", file(atLimit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run, err = RunScenario(s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	sent := 0
+	for _, c := range run.Calls {
+		if c.Result > 1 {
+			sent += c.Result
+		}
+	}
+	if sent != MaxScenarioSendBytes {
+		t.Errorf("at the limit the sends took %d bytes, want %d", sent, MaxScenarioSendBytes)
+	}
+	// Budget: 512 MB allocated in all, 16 MiB of payload through two
+	// stacks and its trace (measured: 9 MB).
+	if used > 512<<20 {
+		t.Errorf("a scenario at the send limit allocated %d MB, want at most 512", used>>20)
+	}
+	t.Logf("at the limit: %d MB allocated, %d events", used>>20, len(run.Events))
+	_, err := ParseScenario("over.yaml", file(atLimit+1))
+	want := fmt.Sprintf("over.yaml:%d:", 6+atLimit) // the action past the limit
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "past the limit of 16777216 (16 MiB) for a whole scenario") {
+		t.Errorf("one send past the limit: %v, want the problem at %s", err, want)
 	}
 }

@@ -23,6 +23,11 @@ const (
 	MaxScenarioExpects = 10000
 	MaxScenarioSpan    = stack.DefaultHorizon // virtual time
 	MaxSendBytes       = 1 << 20              // one send action
+	// MaxScenarioSendBytes bounds the payload of all a scenario's send
+	// actions together: each byte sent becomes segments in the trace,
+	// which is kept in memory (about 16 MiB of payload is 11,500 full
+	// segments and their acknowledgments).
+	MaxScenarioSendBytes = 16 << 20
 )
 
 // Pos is a place in a scenario file.

@@ -17,6 +17,16 @@ import (
 	"kasim/stack"
 )
 
+// sendPattern is the payload of every send: {bytes: N}, its first N bytes:
+// "abcd...zabc...".
+var sendPattern = func() []byte {
+	b := make([]byte, MaxSendBytes)
+	for i := range b {
+		b[i] = 'a' + byte(i%26)
+	}
+	return b
+}()
+
 var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose}
 var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox}
 
@@ -296,16 +306,20 @@ func (d *decoder) socketCall(n *ynode, a *Action) bool {
 			if !ok {
 				return false
 			}
-			a.Data = make([]byte, size)
-			for i := range a.Data {
-				a.Data[i] = 'a' + byte(i%26)
-			}
+			a.Data = sendPattern[:size:size] // shared and never written: no copy per action
 		default:
 			d.at(n, "%s: want text to send, or {bytes: N}, found %s", what, n.describe())
 			return false
 		}
 		if len(a.Data) == 0 || len(a.Data) > MaxSendBytes {
 			d.at(n, "%s: want 1 to %d bytes", what, MaxSendBytes)
+			return false
+		}
+		if d.sent += int64(len(a.Data)); d.sent > MaxScenarioSendBytes {
+			if !d.sentTooMuch {
+				d.sentTooMuch = true
+				d.at(n, "%s: the scenario's sends come to %d bytes with this one, past the limit of %d (16 MiB) for a whole scenario", what, d.sent, MaxScenarioSendBytes)
+			}
 			return false
 		}
 		return true

@@ -25,6 +25,10 @@ type decoder struct {
 	// valid or not, so that a reference to one already reported as
 	// invalid adds no second problem.
 	declared map[string]bool
+	// sent is the payload of the send actions so far; sentTooMuch says
+	// the limit's problem has been reported.
+	sent        int64
+	sentTooMuch bool
 }
 
 func (d *decoder) problem(line, col int, format string, args ...any) {
