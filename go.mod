@@ -10,6 +10,7 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.43.0
+	golang.org/x/term v0.42.0
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237
 )
 

@@ -61,6 +61,11 @@ type Builtin struct {
 	// faster than the wall clock: a run takes as long as the virtual time
 	// it spans.
 	Timers string
+	// Events, if set, receives every event of the trace as it is
+	// recorded, and Result.Events stays empty: a run's memory then does
+	// not grow with its length (streamed output, kasim run). An error
+	// stops the run, and RunBuiltin returns it.
+	Events func(Event) error
 	// RecordTimers, if set, receives every call the run makes to its timer
 	// queue, as a timer trace (timers.Recorder) that `kasim bench --replay`
 	// runs against any queue. Not with Timers "linux", whose timers live in
@@ -164,8 +169,11 @@ func (b Builtin) Validate() error {
 
 // Outcome is what happened to one client connection.
 type Outcome struct {
-	Conn     int
-	Probes   []time.Duration // when each probe went out
+	Conn int
+	// Probes is when each probe went out: the first MaxOutcomeProbes;
+	// ProbeCount counts them all.
+	Probes     []time.Duration
+	ProbeCount int
 	Answered int             // probes answered
 	// LastRecv is when the connection last received a segment before its
 	// keep-alive gave up (or before the run ended).
@@ -226,8 +234,11 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err != nil && !errors.Is(err, stack.ErrHorizon) {
 		return nil, err
 	}
-	res := &Result{Idle: idle, Interval: interval, Count: count, Events: r.rec.Events(), End: r.net.Now()}
-	res.summarize(r.client.Name())
+	if r.sinkErr != nil {
+		return nil, fmt.Errorf("writing the trace: %w", r.sinkErr)
+	}
+	res := &Result{Idle: idle, Interval: interval, Count: count, Events: r.rec.Events(), End: r.net.Now(),
+		SilencedAt: r.track.silencedAt, Clients: r.track.outcomes()}
 	if r.timerRec != nil {
 		if err := r.timerRec.Close(); err != nil {
 			return nil, fmt.Errorf("timer trace: %w", err)
@@ -250,6 +261,8 @@ type builtinRun struct {
 	buf            []byte           // handlers run one at a time on the driver
 	closers        []interface{ Close() }
 	done           int // clients finished
+	track          *outcomeTracker
+	sinkErr        error // Builtin.Events failed: the run stopped
 }
 
 // close stops what the run's queues started (the nondeterministic queues'
@@ -296,6 +309,15 @@ func (r *builtinRun) setUp(extra []stack.Observer) error {
 	queue, hostTimers := r.queues()
 	r.net = stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
 	r.rec = NewRecorder()
+	r.track = newOutcomeTracker("client")
+	r.rec.Stream(func(e Event) {
+		r.track.add(e)
+		if b.Events != nil && r.sinkErr == nil {
+			if r.sinkErr = b.Events(e); r.sinkErr != nil {
+				r.net.Stop()
+			}
+		}
+	}, b.Events == nil)
 	r.net.Observe(r.rec)
 	for _, o := range extra {
 		r.net.Observe(o)
@@ -463,68 +485,91 @@ func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string,
 	rec.AppError(net.Now(), c, op, e)
 }
 
-// summarize fills in the client outcomes from the trace, so that they say
-// exactly what the trace says.
-func (r *Result) summarize(clientHost string) {
-	r.SilencedAt = -1
-	for _, e := range r.Events {
-		if e, ok := e.(*LinkEvent); ok && e.Action == "silence" {
-			r.SilencedAt = time.Duration(e.TNS)
-			break
-		}
-	}
-	r.Clients = Outcomes(r.Events, clientHost)
-}
+// MaxOutcomeProbes bounds Outcome.Probes: a connection's first probe
+// times (ProbeCount counts them all), so that what a long run keeps per
+// connection does not grow with its length.
+const MaxOutcomeProbes = 1024
 
 // Outcomes reads from a trace what happened to each connection of host, in
 // the order the trace first mentions them: its probes, the answers, when
 // keep-alive gave up and the errors the application saw.
 func Outcomes(events []Event, host string) []Outcome {
-	byConn := map[int]*Outcome{}
-	var order []int
-	get := func(id int) *Outcome {
-		o := byConn[id]
-		if o == nil {
-			o = &Outcome{Conn: id, AbortAt: -1}
-			byConn[id] = o
-			order = append(order, id)
-		}
-		return o
-	}
+	t := newOutcomeTracker(host)
 	for _, e := range events {
-		if e.Head().Host != host {
-			continue
-		}
-		switch e := e.(type) {
-		case *SockOptEvent:
-			if e.Conn != 0 {
-				get(e.Conn)
-			}
-		case *KeepAliveEvent:
-			o := get(e.Conn)
-			switch e.Action {
-			case ActionProbe:
-				o.Probes = append(o.Probes, time.Duration(e.TNS))
-			case ActionRearm:
-				o.Answered += e.Unanswered
-			case ActionAbort:
-				o.AbortAt = time.Duration(e.TNS)
-				o.LastRecv = time.Duration(e.LastRecvNS)
-			}
-		case *AppErrorEvent:
-			o := get(e.Conn)
-			if o.Error == "" {
-				o.Error, o.ErrorOp, o.ErrorAt = e.Error, e.Op, time.Duration(e.TNS)
-			} else if o.LaterError == "" {
-				o.LaterError, o.LaterErrorOp, o.LaterErrorAt = e.Error, e.Op, time.Duration(e.TNS)
-			}
-		case *StateEvent:
-			get(e.Conn).Final = e.To
-		}
+		t.add(e)
 	}
+	return t.outcomes()
+}
+
+// outcomeTracker follows a trace as it is recorded and keeps what
+// Outcomes reports, for each connection of one host, and when the first
+// host fell silent.
+type outcomeTracker struct {
+	host       string
+	byConn     map[int]*Outcome
+	order      []int
+	silencedAt time.Duration
+	aborted    int // connections keep-alive gave up on
+}
+
+func newOutcomeTracker(host string) *outcomeTracker {
+	return &outcomeTracker{host: host, byConn: map[int]*Outcome{}, silencedAt: -1}
+}
+
+func (t *outcomeTracker) get(id int) *Outcome {
+	o := t.byConn[id]
+	if o == nil {
+		o = &Outcome{Conn: id, AbortAt: -1}
+		t.byConn[id] = o
+		t.order = append(t.order, id)
+	}
+	return o
+}
+
+func (t *outcomeTracker) add(e Event) {
+	if l, ok := e.(*LinkEvent); ok && l.Action == "silence" && t.silencedAt < 0 {
+		t.silencedAt = time.Duration(l.TNS)
+	}
+	if e.Head().Host != t.host {
+		return
+	}
+	switch e := e.(type) {
+	case *SockOptEvent:
+		if e.Conn != 0 {
+			t.get(e.Conn)
+		}
+	case *KeepAliveEvent:
+		o := t.get(e.Conn)
+		switch e.Action {
+		case ActionProbe:
+			if o.ProbeCount++; len(o.Probes) < MaxOutcomeProbes {
+				o.Probes = append(o.Probes, time.Duration(e.TNS))
+			}
+		case ActionRearm:
+			o.Answered += e.Unanswered
+		case ActionAbort:
+			if o.AbortAt < 0 {
+				t.aborted++
+			}
+			o.AbortAt = time.Duration(e.TNS)
+			o.LastRecv = time.Duration(e.LastRecvNS)
+		}
+	case *AppErrorEvent:
+		o := t.get(e.Conn)
+		if o.Error == "" {
+			o.Error, o.ErrorOp, o.ErrorAt = e.Error, e.Op, time.Duration(e.TNS)
+		} else if o.LaterError == "" {
+			o.LaterError, o.LaterErrorOp, o.LaterErrorAt = e.Error, e.Op, time.Duration(e.TNS)
+		}
+	case *StateEvent:
+		t.get(e.Conn).Final = e.To
+	}
+}
+
+func (t *outcomeTracker) outcomes() []Outcome {
 	var out []Outcome
-	for _, id := range order {
-		out = append(out, *byConn[id])
+	for _, id := range t.order {
+		out = append(out, *t.byConn[id])
 	}
 	return out
 }

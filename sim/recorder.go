@@ -16,8 +16,10 @@ import (
 // (see classify); keep-alive decisions are the stack's own bookkeeping
 // (stack.Segment.Probe and Answered, stack.StateChange.KeepAliveAbort).
 type Recorder struct {
-	events []Event
-	flows  map[flowKey]*flowState
+	events  []Event
+	flows   map[flowKey]*flowState
+	sink    func(Event) // Stream's
+	discard bool        // Stream's: keep no events
 }
 
 // flowKey is a segment's direction as plain bytes, which hash and compare
@@ -44,13 +46,26 @@ func NewRecorder() *Recorder {
 	return &Recorder{flows: make(map[flowKey]*flowState)}
 }
 
-// Events returns the trace so far, in order.
+// Events returns the trace so far, in order (nothing after Stream with
+// keep false).
 func (r *Recorder) Events() []Event { return r.events }
+
+// Stream hands each event to sink as it is recorded, in trace order; with
+// keep false the Recorder keeps none, so a run's memory does not grow with
+// its length. Events are never changed once recorded.
+func (r *Recorder) Stream(sink func(Event), keep bool) {
+	r.sink, r.discard = sink, !keep
+}
 
 // Add appends e at virtual time at on host, filling in its header.
 func (r *Recorder) Add(at time.Duration, host string, kind string, e Event) {
 	*e.Head() = newHeader(at, host, kind)
-	r.events = append(r.events, e)
+	if !r.discard {
+		r.events = append(r.events, e)
+	}
+	if r.sink != nil {
+		r.sink(e)
+	}
 }
 
 // Segment implements stack.Observer.

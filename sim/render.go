@@ -13,16 +13,34 @@ import (
 // format of docs/trace-format.md. Field order is fixed, so equal traces are equal
 // byte for byte.
 func WriteJSONL(w io.Writer, events []Event) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	jw := NewJSONLWriter(w)
 	for _, e := range events {
-		if err := enc.Encode(e); err != nil {
+		if err := jw.Event(e); err != nil {
 			return err
 		}
 	}
-	return bw.Flush()
+	return jw.Close()
 }
+
+// JSONLWriter writes a trace event by event, as a run goes (Builtin.Events).
+type JSONLWriter struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewJSONLWriter returns a writer of the trace format to w.
+func NewJSONLWriter(w io.Writer) *JSONLWriter {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	return &JSONLWriter{bw: bw, enc: enc}
+}
+
+// Event writes one event.
+func (j *JSONLWriter) Event(e Event) error { return j.enc.Encode(e) }
+
+// Close flushes what is buffered; it does not close the underlying writer.
+func (j *JSONLWriter) Close() error { return j.bw.Flush() }
 
 // GapThreshold is the shortest quiet stretch the timeline marks with a line
 // of its own, so that the idle time before a probe stands out.
@@ -42,42 +60,79 @@ type Timeline struct {
 
 // Write writes the timeline of events.
 func (t Timeline) Write(w io.Writer, events []Event) error {
-	bw := bufio.NewWriter(w)
-	width := 4
+	var hosts []string
 	for _, e := range events {
-		width = max(width, len(e.Head().Host))
+		hosts = append(hosts, e.Head().Host)
 	}
-	cite := newCiter(t.Profiles)
-	ctx := newDescribeContext()
-	var legend ruleLegend
-	var prev time.Duration
-	for i, e := range events {
-		h := e.Head()
-		at := time.Duration(h.TNS)
-		if i > 0 && at-prev >= GapThreshold {
-			fmt.Fprintf(bw, "%12s  %*s  ... %v pass with nothing on the wire ...\n", "", width, "", (at - prev).Round(time.Millisecond))
+	tw := t.NewWriter(w, hosts)
+	for _, e := range events {
+		if err := tw.Event(e); err != nil {
+			return err
 		}
-		prev = at
-		text, why := ctx.describe(e)
-		rules := cite.cite(e)
-		legend.add(rules)
-		if len(rules) > 0 {
-			labels := make([]string, len(rules))
-			for i, r := range rules {
-				labels[i] = r.Label
-			}
-			why = strings.TrimSpace(why + "  [" + strings.Join(labels, "; ") + "]")
-		}
-		line := fmt.Sprintf("%s  %-*s  %s", h.T, width, h.Host, text)
-		if why != "" {
-			line = fmt.Sprintf("%-78s  %s", line, why)
-		}
-		fmt.Fprintln(bw, line)
 	}
-	if len(legend.rules) > 0 {
+	return tw.Close()
+}
+
+// NewWriter returns a writer of the timeline event by event, as a run goes
+// (Builtin.Events); hosts are the names its events will carry, which set
+// the width of the host column. Close writes the rules cited.
+func (t Timeline) NewWriter(w io.Writer, hosts []string) *TimelineWriter {
+	width := 4
+	for _, h := range hosts {
+		width = max(width, len(h))
+	}
+	return &TimelineWriter{bw: bufio.NewWriter(w), width: width, cite: newCiter(t.Profiles), ctx: newDescribeContext()}
+}
+
+// TimelineWriter writes a timeline one event at a time: what it keeps
+// grows with the connections and the rules cited, not with the run's
+// length.
+type TimelineWriter struct {
+	bw     *bufio.Writer
+	width  int
+	cite   *citer
+	ctx    *describeContext
+	legend ruleLegend
+	prev   time.Duration
+	n      int
+}
+
+// Event writes e's line, after a line marking the quiet stretch before it
+// if that was long.
+func (t *TimelineWriter) Event(e Event) error {
+	h := e.Head()
+	at := time.Duration(h.TNS)
+	if t.n > 0 && at-t.prev >= GapThreshold {
+		fmt.Fprintf(t.bw, "%12s  %*s  ... %v pass with nothing on the wire ...\n", "", t.width, "", (at - t.prev).Round(time.Millisecond))
+	}
+	t.prev = at
+	t.n++
+	text, why := t.ctx.describe(e)
+	rules := t.cite.cite(e)
+	t.legend.add(rules)
+	if len(rules) > 0 {
+		labels := make([]string, len(rules))
+		for i, r := range rules {
+			labels[i] = r.Label
+		}
+		why = strings.TrimSpace(why + "  [" + strings.Join(labels, "; ") + "]")
+	}
+	line := fmt.Sprintf("%s  %-*s  %s", h.T, t.width, h.Host, text)
+	if why != "" {
+		line = fmt.Sprintf("%-78s  %s", line, why)
+	}
+	_, err := fmt.Fprintln(t.bw, line)
+	return err
+}
+
+// Close writes every rule cited, in full with where to read it, and
+// flushes; it does not close the underlying writer.
+func (t *TimelineWriter) Close() error {
+	bw := t.bw
+	if len(t.legend.rules) > 0 {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, "Rules cited above")
-		for _, r := range legend.rules {
+		for _, r := range t.legend.rules {
 			fmt.Fprintf(bw, "  [%s]\n", r.Label)
 			for _, l := range wrapWords(r.Says, 94) {
 				fmt.Fprintf(bw, "      %s\n", l)

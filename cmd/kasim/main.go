@@ -377,7 +377,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if q, _ := timers.Lookup(b.Timers); q.RealTime {
 		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
 	}
+	out := newRunOutput(&rf, b, stdout, stderr)
+	b.Events = out.event
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
+	if err == nil {
+		err = out.close()
+	}
 	if err != nil {
 		pcap.close()
 		fmt.Fprintf(stderr, "kasim run: %v\n", err)
@@ -387,7 +392,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", rf.pcapPath, err)
 		return exitFail
 	}
-	return rf.write(b, res, stdout, stderr)
+	return rf.write(b, res, out, stdout, stderr)
 }
 
 // runFlags are kasim run's flags for the built-in scenario.
@@ -454,25 +459,23 @@ func (rf *runFlags) builtin(fs *flag.FlagSet, stderr io.Writer) (sim.Builtin, in
 	return b, exitOK
 }
 
-// write writes the run's outputs: the timer trace's summary, the SVG, and
-// the timeline or the trace.
-func (rf *runFlags) write(b sim.Builtin, res *sim.Result, stdout, stderr io.Writer) int {
+// write writes what comes after the streamed output: the timer trace's
+// summary, the SVG, and after a timeline the run's summary.
+func (rf *runFlags) write(b sim.Builtin, res *sim.Result, out *runOutput, stdout, stderr io.Writer) int {
 	if rf.recordPath != "" {
 		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", rf.recordPath, res.TimerFires, res.TimerHash)
 	}
-	if err := writeSVG(rf.svgPath, res.Events); err != nil {
-		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
-		return exitFail
+	if out.svg != nil {
+		if err := writeSVGFile(rf.svgPath, out.svg.Write); err != nil {
+			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
+			return exitFail
+		}
 	}
-	var err error
-	if rf.format == "jsonl" {
-		err = sim.WriteJSONL(stdout, res.Events)
-	} else {
-		err = writeText(stdout, b, res)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
-		return exitFail
+	if rf.format != "jsonl" {
+		if err := writeSummary(stdout, res); err != nil {
+			fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
+			return exitFail
+		}
 	}
 	return exitOK
 }
@@ -578,11 +581,7 @@ func flagError(err error) string {
 	return msg
 }
 
-func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
-	fmt.Fprintf(w, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
-	if err := (sim.Timeline{Profiles: b.Profiles()}).Write(w, res.Events); err != nil {
-		return err
-	}
+func writeSummary(w io.Writer, res *sim.Result) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Summary")
 	if res.SilencedAt >= 0 {
@@ -601,11 +600,11 @@ func writeText(w io.Writer, b sim.Builtin, res *sim.Result) error {
 	}
 	if len(res.Clients) == 1 {
 		o := res.Clients[0]
-		fmt.Fprintf(w, "  client sock%d: %d keep-alive probe(s), %d answered\n", o.Conn, len(o.Probes), o.Answered)
+		fmt.Fprintf(w, "  client sock%d: %d keep-alive probe(s), %d answered\n", o.Conn, o.ProbeCount, o.Answered)
 		if o.AbortAt >= 0 {
 			idle, interval := res.Idle, res.Interval
 			fmt.Fprintf(w, "  keep-alive gave up at %s = last segment received %s + idle %v + %d x interval %v\n",
-				sim.FormatTime(o.AbortAt), sim.FormatTime(o.LastRecv), idle, len(o.Probes), interval)
+				sim.FormatTime(o.AbortAt), sim.FormatTime(o.LastRecv), idle, o.ProbeCount, interval)
 		}
 		if o.Error != "" {
 			fmt.Fprintf(w, "  the pending recv() failed at %s with %s\n", sim.FormatTime(o.ErrorAt), o.Error)
@@ -635,11 +634,16 @@ func writeSVG(path string, events []sim.Event) error {
 	if path == "" {
 		return nil
 	}
+	return writeSVGFile(path, func(w io.Writer) error { return sim.WriteSVG(w, events) })
+}
+
+// writeSVGFile creates path and has write fill it.
+func writeSVGFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	return errors.Join(sim.WriteSVG(f, events), f.Close())
+	return errors.Join(write(f), f.Close())
 }
 
 // pcapOut is the capture a run writes with --pcap; nil when there is none.

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"kasim/sim"
+)
+
+// runOutput writes a built-in run's output as the run goes: the timeline
+// or the trace to stdout event by event, what --svg draws, and on a
+// terminal a progress line on stderr. Nothing of it grows with the run's
+// length (Builtin.Events).
+type runOutput struct {
+	jsonl    *sim.JSONLWriter
+	text     *sim.TimelineWriter
+	svg      *sim.SVGCollector
+	progress *runProgress
+}
+
+func newRunOutput(rf *runFlags, b sim.Builtin, stdout, stderr io.Writer) *runOutput {
+	o := &runOutput{progress: newRunProgress(stderr, b.Conns)}
+	if rf.format == "jsonl" {
+		o.jsonl = sim.NewJSONLWriter(stdout)
+	} else {
+		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
+		hosts := []string{}
+		for h := range b.Profiles() {
+			hosts = append(hosts, h)
+		}
+		o.text = sim.Timeline{Profiles: b.Profiles()}.NewWriter(stdout, hosts)
+	}
+	if rf.svgPath != "" {
+		o.svg = &sim.SVGCollector{}
+	}
+	return o
+}
+
+// event takes the run's next event.
+func (o *runOutput) event(e sim.Event) error {
+	o.progress.event(e)
+	if o.svg != nil {
+		o.svg.Add(e)
+	}
+	if o.jsonl != nil {
+		return o.jsonl.Event(e)
+	}
+	return o.text.Event(e)
+}
+
+// close ends the streamed output: the rules cited, or the buffered trace.
+func (o *runOutput) close() error {
+	o.progress.done()
+	if o.jsonl != nil {
+		return o.jsonl.Close()
+	}
+	return o.text.Close()
+}
+
+// runProgress shows a long run's progress on stderr when stderr is a
+// terminal (virtual time reached, events, connections alive), and nothing
+// otherwise: a pipe or a file gets only the run's messages.
+type runProgress struct {
+	w            io.Writer // nil: not a terminal
+	conns, ended int
+	events       int64
+	at           string // the virtual time of the last event
+	start, last  time.Time
+	shown        bool
+}
+
+func newRunProgress(stderr io.Writer, conns int) *runProgress {
+	p := &runProgress{conns: conns}
+	if isTerminal(stderr) {
+		p.w, p.start, p.last = stderr, time.Now(), time.Now()
+	}
+	return p
+}
+
+// isTerminal reports whether w is a terminal (not a pipe, a file or
+// /dev/null).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressEvery is how many events pass between looks at the wall clock.
+const progressEvery = 4096
+
+func (p *runProgress) event(e sim.Event) {
+	if p.w == nil {
+		return
+	}
+	p.events++
+	if s, ok := e.(*sim.StateEvent); ok && s.Host == "client" && s.To == "CLOSED" {
+		p.ended++
+	}
+	if p.events%progressEvery != 0 {
+		return
+	}
+	p.at = e.Head().T
+	if now := time.Now(); now.Sub(p.last) >= time.Second {
+		p.last, p.shown = now, true
+		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events, %d of %d connections alive (%v)", p.at, p.events, p.conns-p.ended, p.conns, now.Sub(p.start).Round(time.Second))
+	}
+}
+
+// done clears the progress line, if one was shown.
+func (p *runProgress) done() {
+	if p.shown {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
