@@ -610,3 +610,18 @@ func TestFreeBSDAndLwIPProfiles(t *testing.T) {
 		}
 	}
 }
+
+// A long run shows progress only on a terminal: with stderr a pipe or a
+// file (here a buffer) it gets nothing, and the streamed trace is whole.
+func TestLongRunIsQuietOffATerminal(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"run", "--duration", "6h", "--peer", "alive", "--idle", "1s", "--format", "jsonl"}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("stderr is not a terminal, yet it got %q", errOut.String())
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n < 10000 {
+		t.Errorf("the trace of a 6h run with a probe a second has %d lines, want over 10,000", n)
+	}
+}
