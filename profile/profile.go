@@ -146,18 +146,60 @@ func All() []Profile {
 	return out
 }
 
-// LookupError says which part of a lookup failed: the profile's name, a
-// registry value or a setting.
+// LookupError says which part of a lookup failed: the profile's name, or
+// the registry values or settings, every bad one.
 type LookupError struct {
 	Part  string // "profile", "registry" or "set"
 	Name  string // the profile's name as given
-	Index int    // with registry and set: which assignment
-	Err   error
+	Index int    // with registry and set: the first bad assignment
+	Err   error  // every problem of the part (errors.Join)
 }
 
 func (e *LookupError) Error() string { return e.Err.Error() }
 
 func (e *LookupError) Unwrap() error { return e.Err }
+
+// Errors returns the part's problems one by one.
+func (e *LookupError) Errors() []error {
+	if j, ok := e.Err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{e.Err}
+}
+
+// clip cuts a value echoed in a message to a readable length, saying how
+// long it was.
+func clip(s string) string {
+	const keep = 60
+	if len(s) <= 2*keep {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:keep], ""), len(s))
+}
+
+// maxValue is longer than any valid setting's or registry value's text.
+const maxValue = 64
+
+// partError gathers a part's problems, the first's index kept.
+type partError struct {
+	part  string
+	first int
+	errs  []error
+}
+
+func (p *partError) add(i int, err error) {
+	if len(p.errs) == 0 {
+		p.first = i
+	}
+	p.errs = append(p.errs, err)
+}
+
+func (p *partError) err(name string) error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	return &LookupError{Part: p.part, Name: name, Index: p.first, Err: errors.Join(p.errs...)}
+}
 
 // ErrNoRegistry is wrapped by a LookupError for a registry value given to a
 // profile whose system has no registry (every one but Windows).
@@ -173,38 +215,58 @@ func Lookup(name string, registry, set []string) (Profile, error) {
 	i := slices.IndexFunc(table, func(e entry) bool { return e.name == n || slices.Contains(e.aliases, n) })
 	if i < 0 {
 		return Profile{}, &LookupError{Part: "profile", Name: name,
-			Err: fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(Names(), ", "))}
+			Err: fmt.Errorf("unknown profile %q (known: %s)", clip(name), strings.Join(Names(), ", "))}
 	}
 	sys := table[i].sys()
+	reg := partError{part: "registry"}
 	for j, a := range registry {
 		key, value, ok := strings.Cut(a, "=")
 		if !ok || key == "" {
-			return Profile{}, &LookupError{Part: "registry", Name: name, Index: j, Err: fmt.Errorf("%q: want NAME=VALUE", a)}
+			reg.add(j, fmt.Errorf("%q: want NAME=VALUE", clip(a)))
+			continue
 		}
 		v, err := parseDWORD(key, value)
 		if err == nil {
-			sys, err = sys.setRegistry(key, v)
+			var next system
+			if next, err = sys.setRegistry(key, v); err == nil {
+				sys = next
+			}
 		}
 		if errors.Is(err, errNoRegistry) {
-			err = fmt.Errorf("%w: %s %w", ErrNoRegistry, table[i].name, errNoRegistry)
+			return Profile{}, &LookupError{Part: "registry", Name: name, Index: j,
+				Err: fmt.Errorf("%w: %s %w", ErrNoRegistry, table[i].name, errNoRegistry)}
 		}
 		if err != nil {
-			return Profile{}, &LookupError{Part: "registry", Name: name, Index: j, Err: err}
+			reg.add(j, err)
 		}
 	}
+	if err := reg.err(name); err != nil {
+		return Profile{}, err
+	}
+	set0 := partError{part: "set"}
 	for j, a := range set {
 		key, value, ok := strings.Cut(a, "=")
 		if !ok || key == "" {
-			return Profile{}, &LookupError{Part: "set", Name: name, Index: j, Err: fmt.Errorf("%q: want KEY=VALUE", a)}
+			set0.add(j, fmt.Errorf("%q: want KEY=VALUE", clip(a)))
+			continue
 		}
 		if !slices.Contains(sys.settings(), key) {
-			return Profile{}, &LookupError{Part: "set", Name: name, Index: j,
-				Err: fmt.Errorf("unknown setting %q (want %s)", key, orList(sys.settings()))}
+			set0.add(j, fmt.Errorf("unknown setting %q (want %s)", clip(key), orList(sys.settings())))
+			continue
 		}
-		var err error
-		if sys, err = sys.set(key, value); err != nil {
-			return Profile{}, &LookupError{Part: "set", Name: name, Index: j, Err: err}
+		if len(value) > maxValue {
+			set0.add(j, fmt.Errorf("%s=%s: too long for any setting", key, clip(value)))
+			continue
 		}
+		next, err := sys.set(key, value)
+		if err != nil {
+			set0.add(j, err)
+			continue
+		}
+		sys = next
+	}
+	if err := set0.err(name); err != nil {
+		return Profile{}, err
 	}
 	return newProfile(sys), nil
 }

@@ -56,7 +56,7 @@ func (r Registry) Set(name string, value uint64) (Registry, error) {
 		for i, v := range RegistryValues {
 			names[i] = v.Name
 		}
-		return r, fmt.Errorf("unknown registry value %q (known: %s)", name, strings.Join(names, ", "))
+		return r, fmt.Errorf("unknown registry value %q (known: %s)", clip(name), strings.Join(names, ", "))
 	}
 	if value < v.min || value > v.max {
 		return r, fmt.Errorf("%s=%d: out of range, valid %d to %d (%s)", v.Name, value, v.min, v.max, v.unit)

@@ -198,7 +198,7 @@ func (w windows) setRegistry(name string, value uint64) (system, error) {
 func parseDWORD(name, s string) (uint64, error) {
 	v, err := strconv.ParseUint(s, 0, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s=%s: want a number (decimal, or 0x hexadecimal)", name, s)
+		return 0, fmt.Errorf("%s=%s: want a number (decimal, or 0x hexadecimal)", clip(name), clip(s))
 	}
 	return v, nil
 }

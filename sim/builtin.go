@@ -174,7 +174,7 @@ type Outcome struct {
 	// ProbeCount counts them all.
 	Probes     []time.Duration
 	ProbeCount int
-	Answered int             // probes answered
+	Answered   int // probes answered
 	// LastRecv is when the connection last received a segment before its
 	// keep-alive gave up (or before the run ended).
 	LastRecv time.Duration

@@ -13,6 +13,22 @@ import (
 	"time"
 )
 
+// A message echoes a text longer than clipOver bytes (longer than any list
+// of names kasim gives) as its first clipKeep bytes and its length.
+const (
+	clipOver = 512
+	clipKeep = 100
+)
+
+// clipText cuts text echoed in a message to a readable length, saying how
+// long it was.
+func clipText(s string) string {
+	if len(s) <= clipOver {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:clipKeep], ""), len(s))
+}
+
 // maxProblems bounds the problems reported for one file.
 const maxProblems = 20
 
@@ -32,6 +48,11 @@ type decoder struct {
 }
 
 func (d *decoder) problem(line, col int, format string, args ...any) {
+	for i, a := range args {
+		if str, ok := a.(string); ok && len(str) > clipOver {
+			args[i] = clipText(str) // a 500 KB key gets one readable line, not 500 KB
+		}
+	}
 	if len(d.problems) < maxProblems {
 		d.problems = append(d.problems, Problem{Pos{d.file, line, col}, fmt.Sprintf(format, args...)})
 	}

@@ -163,10 +163,11 @@ func (d *decoder) bindHost(h *HostSpec, overrides map[string]string) {
 		h.Resolved = &p
 	case errors.Is(err, profile.ErrNoRegistry):
 		d.at(h.nodes.registry, "%s: registry applies to Windows profiles; %s has none (its settings go under set)", what, h.Profile)
-	case errors.As(err, &le) && le.Part == "registry":
-		d.at(h.nodes.registry, "%s: registry: %v", what, err)
-	case errors.As(err, &le) && le.Part == "set":
-		d.at(h.nodes.set, "%s: set: %v", what, err)
+	case errors.As(err, &le) && (le.Part == "registry" || le.Part == "set"):
+		node := map[string]*ynode{"registry": h.nodes.registry, "set": h.nodes.set}[le.Part]
+		for _, e := range le.Errors() {
+			d.at(node, "%s: %s: %v", what, le.Part, e)
+		}
 	default:
 		all := profile.Names()
 		d.at(profileNode, "%s: unknown profile %q: want one of %s%s", what, h.Profile, strings.Join(all, ", "), suggest(h.Profile, all))

@@ -59,7 +59,7 @@ func compareCmd(args []string, stdout, stderr io.Writer) int {
 	case len(files) != 1:
 		fmt.Fprintln(stderr, "kasim compare: name one scenario file (kasim compare --profiles vista,xp FILE.yaml)")
 		return exitUsage
-	case profiles == "":
+	case len(strings.FieldsFunc(profiles, func(r rune) bool { return r == ',' || r == ' ' })) < 2:
 		fmt.Fprintln(stderr, "kasim compare: --profiles: name two or more profiles, e.g. --profiles vista,xp,gvisor")
 		return exitUsage
 	}

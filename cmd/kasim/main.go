@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -314,6 +315,7 @@ func (f listFlag) Set(s string) error {
 
 // profileFlags are the flags that choose and adjust a profile.
 type profileFlags struct {
+	command  string // "kasim run", for messages of several lines
 	name     string
 	registry []string
 	set      []string
@@ -334,18 +336,23 @@ func (p *profileFlags) resolve() (profile.Profile, error) {
 	case err == nil:
 		return prof, nil
 	case errors.Is(err, profile.ErrNoRegistry):
-		return prof, fmt.Errorf("--registry needs a Windows --profile; %s has none (kasim profiles lists them)", p.name)
+		return prof, fmt.Errorf("--registry needs a Windows --profile; %s has none (kasim profiles lists them)", clipValue(p.name))
 	case errors.As(err, &le) && le.Part != "profile":
-		return prof, fmt.Errorf("--%s: %v", le.Part, err)
+		// Every bad value, each on its line: kasim run: --registry: ...
+		var lines []string
+		for _, e := range le.Errors() {
+			lines = append(lines, fmt.Sprintf("--%s: %v", le.Part, e))
+		}
+		return prof, errors.New(strings.Join(lines, "\n"+p.command+": "))
 	}
-	return prof, fmt.Errorf("--profile %s: %v", p.name, err)
+	return prof, fmt.Errorf("--profile %s: %v", clipValue(p.name), err)
 }
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !isFlag(args[0]) {
 		return runScenarioCmd(args[0], args[1:], stdout, stderr)
 	}
-	rf := runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead"}
+	rf := runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead", prof: profileFlags{command: "kasim run"}}
 	fs := rf.flagSet()
 	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
@@ -567,18 +574,36 @@ func flagError(err error) string {
 		// invalid value "x" for flag -idle: reason
 		if val, tail, ok := strings.Cut(rest, " for flag -"); ok {
 			name, reason, _ := strings.Cut(tail, ": ")
-			if reason == "parse error" {
+			uq, _ := strconv.Unquote(val)
+			switch {
+			case reason == "parse error" && strings.HasPrefix(uq, "-"):
+				if _, err := strconv.ParseInt(uq, 0, 64); err == nil {
+					reason = "a negative number: want 0 or more"
+				} else {
+					reason = "not a number"
+				}
+			case reason == "parse error":
 				reason = "not a number"
-			} else if reason == "value out of range" {
+			case reason == "value out of range":
 				reason = "number out of range"
 			}
-			return fmt.Sprintf("--%s %s: %s", name, val, reason)
+			return fmt.Sprintf("--%s %s: %s", name, clipValue(val), reason)
 		}
 	}
 	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + rest + " needs a value"
 	}
 	return msg
+}
+
+// clipValue cuts a value echoed in a message to a readable length, saying
+// how long it was: a 500 KB argument gets one line, not 500 KB of it.
+func clipValue(s string) string {
+	const keep = 60
+	if len(s) <= 2*keep {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:keep], ""), len(s))
 }
 
 func writeSummary(w io.Writer, res *sim.Result) error {

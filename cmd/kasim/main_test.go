@@ -92,7 +92,7 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"run", "--interval", "-1s"}, "--interval -1s"},
 		{[]string{"run", "--count", "0"}, "--count 0: want 1 to 255"},
 		{[]string{"run", "--count", "ten"}, `--count "ten": not a number`},
-		{[]string{"run", "--seed", "-1"}, `--seed "-1": not a number`},
+		{[]string{"run", "--seed", "-1"}, `--seed "-1": a negative number: want 0 or more`},
 		{[]string{"run", "--format", "xml"}, `--format "xml": want one of text, jsonl`},
 		{[]string{"run", "--peer", "zombie"}, `--peer "zombie": want one of dead, alive`},
 		{[]string{"run", "--loss", "1"}, "--loss 1: want at least 0 and below 1"},
@@ -623,5 +623,48 @@ func TestLongRunIsQuietOffATerminal(t *testing.T) {
 	}
 	if n := bytes.Count(out.Bytes(), []byte("\n")); n < 10000 {
 		t.Errorf("the trace of a 6h run with a probe a second has %d lines, want over 10,000", n)
+	}
+}
+
+// Messages name what is wrong in a line a person can read: every bad
+// registry value on its own line, a negative number called that, and a
+// value of any size echoed as its start and its length.
+func TestMessagesAreWholeAndShort(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		lines []string // each line must contain its entry, in order
+	}{
+		{[]string{"run", "--seed", "-1"}, []string{`kasim run: --seed "-1": a negative number: want 0 or more`}},
+		{[]string{"compare", "--profiles", "xp", "../../testdata/examples/dead-peer.yaml"}, []string{"--profiles: name two or more profiles"}},
+		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime=0", "--registry", "TcpMaxDataRetransmissions=x", "--registry", "Bogus=1"}, []string{
+			"kasim run: --registry: KeepAliveTime=0: out of range",
+			"kasim run: --registry: TcpMaxDataRetransmissions=x: want a number",
+			`kasim run: --registry: unknown registry value "Bogus"`}},
+		{[]string{"run", "--profile", "linux", "--set", "hz=7", "--set", "abort=maybe"}, []string{
+			"kasim run: --set: hz=7: want 0 (exact timers)",
+			"kasim run: --set: abort=maybe: want rst or none"}},
+		{[]string{"run", "--profile", strings.Repeat("x", 100000)}, []string{"... (100000 bytes): unknown profile"}},
+		{[]string{"run", "--profile", "linux", "--set", "hz=" + strings.Repeat("9", 5000)}, []string{"... (5000 bytes): too long for any setting"}},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(tc.args, &out, &errOut)
+		lines := strings.Split(strings.TrimRight(errOut.String(), "\n"), "\n")
+		if code != exitUsage || len(lines) != len(tc.lines) {
+			t.Errorf("%.80q: exit %d, %d line(s) %q; want 2 and %d", tc.args, code, len(lines), errOut.String(), len(tc.lines))
+			continue
+		}
+		for i, want := range tc.lines {
+			if !strings.Contains(lines[i], want) || len(lines[i]) > 600 {
+				t.Errorf("%.80q: line %d %q; want it to contain %q, in at most 600 bytes", tc.args, i+1, lines[i], want)
+			}
+		}
+	}
+}
+
+// A golden file that lacks only its final newline is named, with the line.
+func TestTraceDiffNamesAMissingFinalNewline(t *testing.T) {
+	got := traceDiff("g.jsonl", []byte("a\nb"), []byte("a\nb\n"))
+	if !strings.Contains(got, "g.jsonl:2: the golden file's last line has no newline") {
+		t.Errorf("traceDiff = %q", got)
 	}
 }

@@ -37,7 +37,7 @@ func profilesCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func profileCmd(args []string, stdout, stderr io.Writer) int {
-	var prof profileFlags
+	prof := profileFlags{command: "kasim profile"}
 	fs := flag.NewFlagSet("kasim profile", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	prof.register(fs)

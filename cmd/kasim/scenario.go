@@ -231,5 +231,8 @@ func traceDiff(golden string, want, got []byte) string {
 				golden, i+1, len(wl)-1, len(gl)-1, cmp.Diff(w, g))
 		}
 	}
+	if !bytes.HasSuffix(want, []byte("\n")) {
+		return fmt.Sprintf("%s:%d: the golden file's last line has no newline; every line of a trace ends with one", golden, len(wl))
+	}
 	return golden + ": the trace differs from the golden file"
 }
