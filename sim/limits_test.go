@@ -90,3 +90,39 @@ func TestSendsHaveOneBudget(t *testing.T) {
 		t.Errorf("one send past the limit: %v, want the problem at %s", err, want)
 	}
 }
+
+// A scenario run that keeps its trace (for its expectations) stops at
+// the events ceiling with an error that says where; streamed, the same run
+// keeps nothing and has no ceiling. The ceiling is lowered to 20,000 here
+// (the path is the same at MaxScenarioEvents, 2^20): a live peer answering
+// a probe every second for 3 hours records about 43,000 events.
+func TestTraceEventsHaveACeiling(t *testing.T) {
+	defer func(m int64) { maxScenarioEvents = m }(maxScenarioEvents)
+	maxScenarioEvents = 20000
+	s, err := ParseScenario("long.yaml", []byte(`duration: 3h
+hosts: {a: {}, b: {}}
+connections: {c: {client: a, server: b}}
+actions:
+  - {at: 0s, conn: c, keepalive: {idle: 1s, interval: 1s, count: 3}}
+  - {at: 0s, conn: c, connect: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept *ScenarioRun
+	used := allocated(func() { kept, err = RunScenario(s) })
+	if kept != nil || err == nil || !strings.Contains(err.Error(), "the run passed 20000 events at 01:24:55.930: a scenario run keeps its trace") {
+		t.Fatalf("keeping the trace: %v, want the ceiling's error", err)
+	}
+	// Budget: 20 MB allocated up to a ceiling of 20,000 events, so 1 GB at
+	// MaxScenarioEvents (measured: 412 MB for 2^20 events).
+	if used > 20<<20 {
+		t.Errorf("up to the ceiling the run allocated %d MB, want at most 20 MB", used>>20)
+	}
+	t.Logf("up to the ceiling: %d KB allocated; %v", used>>10, err)
+	n := 0
+	run, err := RunScenarioStreaming(s, func(Event) error { n++; return nil })
+	if err != nil || len(run.Events) != 0 || n <= 20000 {
+		t.Errorf("streamed: %v, %d events kept, %d streamed; want none kept and more than 20000 streamed", err, len(run.Events), n)
+	}
+}

@@ -59,19 +59,44 @@ type sockEnd struct {
 }
 
 type scenarioRunner struct {
-	s     *Scenario
-	net   *stack.Network
-	rec   *Recorder
-	hosts map[string]*simHost
-	ends  map[string]*sockEnd // by SocketKey
-	run   *ScenarioRun
-	buf   []byte
+	s       *Scenario
+	events  int64 // recorded so far
+	sinkErr error // the stream failed, or the kept trace reached its ceiling
+	net     *stack.Network
+	rec     *Recorder
+	hosts   map[string]*simHost
+	ends    map[string]*sockEnd // by SocketKey
+	run     *ScenarioRun
+	buf     []byte
 }
+
+// MaxScenarioEvents bounds the trace a scenario run keeps in memory for
+// its expectations (RunScenario): about 300 MB of events. A run that would
+// record more stops there with an error; RunScenarioStreaming keeps none
+// and has no ceiling.
+const MaxScenarioEvents = 1 << 20
+
+// maxScenarioEvents is the ceiling in force (tests lower it).
+var maxScenarioEvents int64 = MaxScenarioEvents
 
 // RunScenario runs s for its duration and returns the trace and the
 // outcome of every action; extra observers (a PcapWriter, say) see the run
 // too. The run is deterministic: the same scenario gives the same trace.
+// It keeps the trace, for Check: past MaxScenarioEvents it stops with an
+// error.
 func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
+	return runScenario(s, nil, extra)
+}
+
+// RunScenarioStreaming runs s as RunScenario does, but hands each event to
+// events as it is recorded and keeps none (ScenarioRun.Events stays empty,
+// so there is nothing to Check): its memory does not grow with the run's
+// length. An error from events stops the run and is returned.
+func RunScenarioStreaming(s *Scenario, events func(Event) error, extra ...stack.Observer) (*ScenarioRun, error) {
+	return runScenario(s, events, extra)
+}
+
+func runScenario(s *Scenario, events func(Event) error, extra []stack.Observer) (*ScenarioRun, error) {
 	r := &scenarioRunner{
 		s:     s,
 		net:   stack.NewNetwork(stack.Config{Seed: s.Seed, Latency: s.Latency}),
@@ -82,6 +107,21 @@ func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
 		buf:   make([]byte, 64<<10), // handlers run one at a time on the driver
 	}
 	defer r.net.Close()
+	r.rec.Stream(func(e Event) {
+		if r.sinkErr != nil {
+			return
+		}
+		r.events++
+		switch {
+		case events != nil:
+			r.sinkErr = events(e)
+		case r.events > maxScenarioEvents:
+			r.sinkErr = fmt.Errorf("the run passed %d events at %s: a scenario run keeps its trace for its expectations, and at most that many (kasim run FILE.yaml streams it instead)", maxScenarioEvents, e.Head().T)
+		}
+		if r.sinkErr != nil {
+			r.net.Stop()
+		}
+	}, events == nil)
 	r.net.Observe(r.rec)
 	for _, o := range extra {
 		r.net.Observe(o)
@@ -95,6 +135,9 @@ func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
 	}
 	if err := r.net.RunUntil(s.Duration); err != nil && !errors.Is(err, stack.ErrHorizon) {
 		return nil, err
+	}
+	if r.sinkErr != nil {
+		return nil, r.sinkErr
 	}
 	r.run.Events, r.run.End = r.rec.Events(), r.net.Now()
 	return r.run, nil

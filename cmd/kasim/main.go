@@ -384,7 +384,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if q, _ := timers.Lookup(b.Timers); q.RealTime {
 		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
 	}
-	out := newRunOutput(&rf, b, stdout, stderr)
+	if rf.format != "jsonl" {
+		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
+	}
+	out := newRunOutput(rf.format, rf.svgPath, b.Profiles(), "client", b.Conns, stdout, stderr)
 	b.Events = out.event
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	if err == nil {

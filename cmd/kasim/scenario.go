@@ -39,7 +39,12 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
 		return exitFail
 	}
-	run, err := sim.RunScenario(s, pcap.observers()...)
+	// The output goes as the run goes: nothing of it is kept.
+	out := newRunOutput(format, svgPath, s.Profiles(), "", 0, stdout, stderr)
+	_, err = sim.RunScenarioStreaming(s, out.event, pcap.observers()...)
+	if err == nil {
+		err = out.close()
+	}
 	if err != nil {
 		pcap.close()
 		fmt.Fprintf(stderr, "kasim run: %s: %v\n", file, err)
@@ -49,21 +54,17 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim run: --pcap %s: %v\n", pcapPath, err)
 		return exitFail
 	}
-	if err := writeSVG(svgPath, run.Events); err != nil {
-		fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
-		return exitFail
-	}
-	if format == "jsonl" {
-		err = sim.WriteJSONL(stdout, run.Events)
-	} else {
-		err = sim.Timeline{Profiles: s.Profiles()}.Write(stdout, run.Events)
-		if err == nil && len(s.Expects) > 0 {
-			fmt.Fprintf(stdout, "\n(%d expectation(s) in the file: kasim check %s checks them)\n", len(s.Expects), file)
+	if out.svg != nil {
+		if err := writeSVGFile(svgPath, out.svg.Write); err != nil {
+			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
+			return exitFail
 		}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
-		return exitFail
+	if format != "jsonl" && len(s.Expects) > 0 {
+		if _, err := fmt.Fprintf(stdout, "\n(%d expectation(s) in the file: kasim check %s checks them)\n", len(s.Expects), file); err != nil {
+			fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
+			return exitFail
+		}
 	}
 	return exitOK
 }

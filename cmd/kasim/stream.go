@@ -22,19 +22,22 @@ type runOutput struct {
 	progress *runProgress
 }
 
-func newRunOutput(rf *runFlags, b sim.Builtin, stdout, stderr io.Writer) *runOutput {
-	o := &runOutput{progress: newRunProgress(stderr, b.Conns)}
-	if rf.format == "jsonl" {
+// newRunOutput returns the output of a run in format (text or jsonl) to
+// stdout, of hosts running profiles (host -> profile name); conns client
+// connections are counted down in the progress line, and svgPath, if set,
+// is where the diagram goes.
+func newRunOutput(format, svgPath string, profiles map[string]string, clientHost string, conns int, stdout, stderr io.Writer) *runOutput {
+	o := &runOutput{progress: newRunProgress(stderr, clientHost, conns)}
+	if format == "jsonl" {
 		o.jsonl = sim.NewJSONLWriter(stdout)
 	} else {
-		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
 		hosts := []string{}
-		for h := range b.Profiles() {
+		for h := range profiles {
 			hosts = append(hosts, h)
 		}
-		o.text = sim.Timeline{Profiles: b.Profiles()}.NewWriter(stdout, hosts)
+		o.text = sim.Timeline{Profiles: profiles}.NewWriter(stdout, hosts)
 	}
-	if rf.svgPath != "" {
+	if svgPath != "" {
 		o.svg = &sim.SVGCollector{}
 	}
 	return o
@@ -66,6 +69,7 @@ func (o *runOutput) close() error {
 // otherwise: a pipe or a file gets only the run's messages.
 type runProgress struct {
 	w            io.Writer // nil: not a terminal
+	client       string    // the host whose connections are counted
 	conns, ended int
 	events       int64
 	at           string // the virtual time of the last event
@@ -73,8 +77,8 @@ type runProgress struct {
 	shown        bool
 }
 
-func newRunProgress(stderr io.Writer, conns int) *runProgress {
-	p := &runProgress{conns: conns}
+func newRunProgress(stderr io.Writer, client string, conns int) *runProgress {
+	p := &runProgress{client: client, conns: conns}
 	if isTerminal(stderr) {
 		p.w, p.start, p.last = stderr, time.Now(), time.Now()
 	}
@@ -96,7 +100,7 @@ func (p *runProgress) event(e sim.Event) {
 		return
 	}
 	p.events++
-	if s, ok := e.(*sim.StateEvent); ok && s.Host == "client" && s.To == "CLOSED" {
+	if s, ok := e.(*sim.StateEvent); ok && s.Host == p.client && s.To == "CLOSED" {
 		p.ended++
 	}
 	if p.events%progressEvery != 0 {
@@ -105,7 +109,11 @@ func (p *runProgress) event(e sim.Event) {
 	p.at = e.Head().T
 	if now := time.Now(); now.Sub(p.last) >= time.Second {
 		p.last, p.shown = now, true
-		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events, %d of %d connections alive (%v)", p.at, p.events, p.conns-p.ended, p.conns, now.Sub(p.start).Round(time.Second))
+		alive := ""
+		if p.conns > 0 {
+			alive = fmt.Sprintf(", %d of %d connections alive", max(p.conns-p.ended, 0), p.conns)
+		}
+		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events%s (%v)", p.at, p.events, alive, now.Sub(p.start).Round(time.Second))
 	}
 }
 
