@@ -295,7 +295,16 @@ func FuzzParseScenario(f *testing.F) {
 		}
 		if s.Duration > 0 && len(s.Conns) <= 4 && len(s.Actions) <= 16 {
 			s.Duration = min(s.Duration, 24*60*60*1e9) // a day of virtual time is quick
-			if _, err := RunScenario(s); err != nil {
+			// The run keeps its trace, up to a ceiling lowered for speed
+			// (stopping there is the limit at work, not a failure); its
+			// memory has a budget.
+			defer func(m int64) { maxScenarioEvents = m }(maxScenarioEvents)
+			maxScenarioEvents = 100000
+			var err error
+			if used := allocated(func() { _, err = RunScenario(s) }); used > 256<<20 {
+				t.Fatalf("the run allocated %d MB, over its 256 MB budget", used>>20)
+			}
+			if err != nil {
 				t.Logf("run: %v", err)
 			}
 		}

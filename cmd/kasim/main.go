@@ -169,9 +169,9 @@ func unknownCommand(name string) string {
 	}
 	want := orList(names)
 	if s := closestCommand(name); s != "" {
-		return fmt.Sprintf("unknown command %q (did you mean %s? want %s; see kasim --help)", name, s, want)
+		return fmt.Sprintf("unknown command %q (did you mean %s? want %s; see kasim --help)", clipValue(name), s, want)
 	}
-	return fmt.Sprintf("unknown command %q (want %s; see kasim --help)", name, want)
+	return fmt.Sprintf("unknown command %q (want %s; see kasim --help)", clipValue(name), want)
 }
 
 // closestCommand returns the command name a typo most likely meant: the
@@ -352,14 +352,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !isFlag(args[0]) {
 		return runScenarioCmd(args[0], args[1:], stdout, stderr)
 	}
-	rf := runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead", prof: profileFlags{command: "kasim run"}}
-	fs := rf.flagSet()
-	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
-	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
-		return code
-	}
-	b, code := rf.builtin(fs, stderr)
-	if code != exitOK {
+	rf, b, code, done := readRunFlags(args, stdout, stderr)
+	if done {
 		return code
 	}
 	pcap, err := openPcap(rf.pcapPath)
@@ -403,6 +397,20 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return rf.write(b, res, out, stdout, stderr)
+}
+
+// readRunFlags reads kasim run's flags into the built-in scenario they ask
+// for, checked; done says the command is over (help, or a usage error),
+// with its exit status.
+func readRunFlags(args []string, stdout, stderr io.Writer) (rf *runFlags, b sim.Builtin, code int, done bool) {
+	rf = &runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead", prof: profileFlags{command: "kasim run"}}
+	fs := rf.flagSet()
+	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
+	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
+		return rf, b, code, true
+	}
+	b, code = rf.builtin(fs, stderr)
+	return rf, b, code, code != exitOK
 }
 
 // runFlags are kasim run's flags for the built-in scenario.
@@ -560,7 +568,7 @@ func parseFlags(fs *flag.FlagSet, args []string, help, extra string, stdout, std
 		return exitUsage, true
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q%s\n", fs.Name(), fs.Arg(0), extra)
+		fmt.Fprintf(stderr, "%s: unexpected argument %q%s\n", fs.Name(), clipValue(fs.Arg(0)), extra)
 		return exitUsage, true
 	}
 	return 0, false
