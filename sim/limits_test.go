@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc), a
@@ -124,5 +125,72 @@ actions:
 	run, err := RunScenarioStreaming(s, func(Event) error { n++; return nil })
 	if err != nil || len(run.Events) != 0 || n <= 20000 {
 		t.Errorf("streamed: %v, %d events kept, %d streamed; want none kept and more than 20000 streamed", err, len(run.Events), n)
+	}
+}
+
+// Each documented limit of a scenario file (docs/scenarios.md): a file at
+// the limit is read and run within a memory budget, and one past it is
+// refused with a message naming the limit, before any of it runs.
+func TestEachLimitAtAndPast(t *testing.T) {
+	const head = "duration: 1m\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\n"
+	repeat := func(n int, f func(i int) string) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			b.WriteString(f(i))
+		}
+		return b.String()
+	}
+	for _, tc := range []struct {
+		limit string
+		file  func(n int) string
+		at    int
+		past  string // the message for at+1
+	}{
+		{"hosts", func(n int) string {
+			return "duration: 1m\nhosts:\n" + repeat(n, func(i int) string { return fmt.Sprintf("  h%d: {}\n", i) })
+		}, MaxScenarioHosts, fmt.Sprintf("hosts: %d hosts, more than the limit of %d", MaxScenarioHosts+1, MaxScenarioHosts)},
+		{"connections", func(n int) string {
+			return "duration: 1m\nhosts: {a: {}, b: {}}\nconnections:\n" + repeat(n, func(i int) string { return fmt.Sprintf("  c%d: {client: a, server: b, port: %d}\n", i, 1000+i) })
+		}, MaxScenarioConns, fmt.Sprintf("connections: %d connections, more than the limit of %d", MaxScenarioConns+1, MaxScenarioConns)},
+		{"actions", func(n int) string {
+			return head + "actions:\n" + repeat(n, func(i int) string {
+				return fmt.Sprintf("  - {at: %dms, conn: c, setsockopt: {level: IPPROTO_TCP, opt: TCP_KEEPCNT, value: %d}}\n", i, 1+i%100)
+			})
+		}, MaxScenarioActions, fmt.Sprintf("actions: %d entries, more than the limit of %d", MaxScenarioActions+1, MaxScenarioActions)},
+		{"expectations", func(n int) string {
+			return head + "actions:\n  - {at: 0s, conn: c, connect: true}\nexpect:\n" + repeat(n, func(int) string { return "  - {state: ESTABLISHED, conn: c}\n" })
+		}, MaxScenarioExpects, fmt.Sprintf("expect: %d entries, more than the limit of %d", MaxScenarioExpects+1, MaxScenarioExpects)},
+		{"bytes", func(n int) string {
+			body := head + "#"
+			return body + strings.Repeat("x", n-len(body)-1) + "\n"
+		}, MaxScenarioBytes, fmt.Sprintf("file larger than %d bytes", MaxScenarioBytes)},
+		{"virtual time", func(n int) string {
+			return fmt.Sprintf("duration: %ds\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 7200s}}\n  - {at: 0s, conn: c, connect: true}\n", n)
+		}, int(MaxScenarioSpan / time.Second), fmt.Sprintf("is longer than the limit, %v", MaxScenarioSpan)},
+	} {
+		t.Run(tc.limit, func(t *testing.T) {
+			var err error
+			used := allocated(func() {
+				var s *Scenario
+				if s, err = ParseScenario("at.yaml", []byte(tc.file(tc.at))); err == nil {
+					var run *ScenarioRun
+					if run, err = RunScenario(s); err == nil {
+						run.Check()
+					}
+				}
+			})
+			if err != nil {
+				t.Fatalf("at the limit (%d): %v", tc.at, err)
+			}
+			// Budget: 512 MB allocated to read, run and check a file at
+			// any one limit.
+			if used > 512<<20 {
+				t.Errorf("at the limit (%d): %d MB allocated, want at most 512", tc.at, used>>20)
+			}
+			t.Logf("at the limit (%d): %d MB allocated", tc.at, used>>20)
+			if _, err := ParseScenario("past.yaml", []byte(tc.file(tc.at+1))); err == nil || !strings.Contains(err.Error(), tc.past) {
+				t.Errorf("past the limit (%d): %v, want %q", tc.at+1, err, tc.past)
+			}
+		})
 	}
 }
