@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -401,27 +402,7 @@ func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 // runLive plays s against the kernel in real time and returns the trace.
 func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, error) {
 	r := &liveRun{rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
-	opts := live.Options{PCAP: pcap, OnSegment: func(seg live.Segment) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		from, to := KernelHost, TesterHost
-		reason := ""
-		if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
-			r.sawSyn = true
-			r.syn <- seg.At
-		}
-		if seg.Dir == live.Out {
-			from, to = TesterHost, KernelHost
-		}
-		if seg.Dropped {
-			reason = "silenced: tester receives nothing"
-			if seg.Dir == live.Out {
-				reason = "silenced: tester sends nothing"
-			}
-		}
-		r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
-			Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
-	}}
+	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
 	lab, err := live.NewLab(opts)
 	if err != nil {
 		return nil, err
@@ -433,20 +414,7 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
 	}
 	defer ln.Close()
-	acceptc := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		acceptc <- accepted{c, err}
-		if err != nil {
-			return
-		}
-		buf := make([]byte, 65536)
-		for { // the tester keeps a receive pending, as every kasim host does
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	acceptc := startTester(ln)
 	var tester io.ReadWriteCloser
 	defer func() {
 		if tester != nil {
@@ -457,28 +425,12 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 	p := lab.Peer()
 	fd := -1
 	if len(program) == 0 {
-		sock, err := p.Socket()
-		if err != nil || sock.Errno != 0 {
-			return nil, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+		if fd, err = kernelSocket(p); err != nil {
+			return nil, err
 		}
-		fd = sock.Ret
 	}
 	r.t0 = live.Now()
 	deadline := r.t0 + live.Mono(s.Duration)
-	addErr := func(at live.Mono, op string, e live.Event) {
-		r.mu.Lock()
-		r.rec.Add(r.at(at), KernelHost, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
-		r.mu.Unlock()
-	}
-	call := func(at live.Mono, name, level, opt string, value any, res live.Result) {
-		ev := &sim.SockOptEvent{Call: name, Level: level, Opt: opt, Value: value, Result: res.Ret}
-		if res.Errno != 0 {
-			ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
-		}
-		r.mu.Lock()
-		r.rec.Add(r.at(at), KernelHost, sim.KindSockOpt, ev)
-		r.mu.Unlock()
-	}
 	actions := slices.Clone(s.Actions)
 	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
 	events := p.Events()
@@ -501,20 +453,15 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 			next++
 			if len(program) > 0 && a.End == "client" {
 				if a.Do == sim.DoConnect {
-					env := stackEnv(s, &a, netip.AddrPortFrom(lab.TesterAddr(), conn.Port))
-					res, err := p.ExecEnv(env, program...)
-					if err != nil {
-						return nil, fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
+					if err := r.startProgram(s, &a, p, netip.AddrPortFrom(lab.TesterAddr(), conn.Port), program); err != nil {
+						return nil, err
 					}
-					r.mu.Lock()
-					r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
-					r.mu.Unlock()
 					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
 					programSyn = r.syn
 				}
 				continue // the program sets its options itself
 			}
-			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, call); err != nil {
+			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, r.call); err != nil {
 				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
 			}
 			continue
@@ -542,41 +489,144 @@ func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, er
 			if !ok {
 				return nil, errors.New("the kernel-side helper stopped")
 			}
-			switch ev.Kind {
-			case live.EventOutput:
-				if op, errno, ok := programReport(ev.Detail); ok {
-					ev.Errno = errno
-					addErr(ev.At, op, ev)
-				}
-			case live.EventExit:
-				r.mu.Lock()
-				r.rec.Note(r.at(ev.At), KernelHost, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
-				r.mu.Unlock()
-			case live.EventConnect:
-				if ev.Errno != 0 {
-					addErr(ev.At, "connect", ev)
-					continue
-				}
-				if _, err := p.Recv(fd, 65536); err != nil {
-					return nil, err
-				}
-			case live.EventRecv:
-				if ev.Errno != 0 {
-					addErr(ev.At, "recv", ev)
-				} else if ev.Ret > 0 {
-					if _, err := p.Recv(fd, 65536); err != nil {
-						return nil, err
-					}
-				}
+			if err := r.kernelEvent(p, fd, ev, program); err != nil {
+				return nil, err
 			}
 		case <-tm.C:
 		}
 	}
+	return r.events(), lab.Err()
+}
+
+// events returns the trace in time order: the lab's goroutines record
+// segments and the helper's reports as they come.
+func (r *liveRun) events() []sim.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := slices.Clone(r.rec.Events())
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Head().TNS < out[j].Head().TNS })
-	return out, lab.Err()
+	return out
+}
+
+// kernelSocket opens the kernel's socket through the helper.
+func kernelSocket(p *live.Peer) (int, error) {
+	sock, err := p.Socket()
+	if err != nil || sock.Errno != 0 {
+		return -1, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+	}
+	return sock.Ret, nil
+}
+
+// startProgram starts the program that takes the kernel's place, at the
+// scenario's connect, telling it what to connect to and the options the
+// scenario sets before.
+func (r *liveRun) startProgram(s *sim.Scenario, a *sim.Action, p *live.Peer, tester netip.AddrPort, program []string) error {
+	env := stackEnv(s, a, tester)
+	res, err := p.ExecEnv(env, program...)
+	if err != nil {
+		return fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
+	}
+	r.mu.Lock()
+	r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
+	r.mu.Unlock()
+	return nil
+}
+
+// onSegment records a segment the lab saw on the wire, and the kernel's
+// first SYN's time once.
+func (r *liveRun) onSegment(seg live.Segment) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from, to := KernelHost, TesterHost
+	reason := ""
+	if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
+		r.sawSyn = true
+		r.syn <- seg.At
+	}
+	if seg.Dir == live.Out {
+		from, to = TesterHost, KernelHost
+	}
+	if seg.Dropped {
+		reason = "silenced: tester receives nothing"
+		if seg.Dir == live.Out {
+			reason = "silenced: tester sends nothing"
+		}
+	}
+	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
+		Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
+}
+
+// startTester accepts the kernel's connection on ln and keeps a receive
+// pending on it, as every kasim host does.
+func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
+	acceptc := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		acceptc <- accepted{c, err}
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 65536)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return acceptc
+}
+
+// appError records an error the kernel's application saw.
+func (r *liveRun) appError(at live.Mono, op string, e live.Event) {
+	r.mu.Lock()
+	r.rec.Add(r.at(at), KernelHost, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
+	r.mu.Unlock()
+}
+
+// call records a socket call the helper made on the kernel, and its
+// result.
+func (r *liveRun) call(at live.Mono, name, level, opt string, value any, res live.Result) {
+	ev := &sim.SockOptEvent{Call: name, Level: level, Opt: opt, Value: value, Result: res.Ret}
+	if res.Errno != 0 {
+		ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
+	}
+	r.mu.Lock()
+	r.rec.Add(r.at(at), KernelHost, sim.KindSockOpt, ev)
+	r.mu.Unlock()
+}
+
+// kernelEvent handles what the kernel-side helper reports: a program's
+// output and exit, a connect's completion, a receive's; it keeps a receive
+// pending, as the simulation's application does.
+func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []string) error {
+	switch ev.Kind {
+	case live.EventOutput:
+		if op, errno, ok := programReport(ev.Detail); ok {
+			ev.Errno = errno
+			r.appError(ev.At, op, ev)
+		}
+	case live.EventExit:
+		r.mu.Lock()
+		r.rec.Note(r.at(ev.At), KernelHost, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
+		r.mu.Unlock()
+	case live.EventConnect:
+		if ev.Errno != 0 {
+			r.appError(ev.At, "connect", ev)
+			return nil
+		}
+		if _, err := p.Recv(fd, 65536); err != nil {
+			return err
+		}
+	case live.EventRecv:
+		if ev.Errno != 0 {
+			r.appError(ev.At, "recv", ev)
+		} else if ev.Ret > 0 {
+			if _, err := p.Recv(fd, 65536); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // do performs one action live.
