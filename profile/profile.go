@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/timers"
@@ -169,13 +170,7 @@ func (e *LookupError) Errors() []error {
 
 // clip cuts a value echoed in a message to a readable length, saying how
 // long it was.
-func clip(s string) string {
-	const keep = 60
-	if len(s) <= 2*keep {
-		return s
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:keep], ""), len(s))
-}
+func clip(s string) string { return echo.Clip(s, 120, 60) }
 
 // maxValue is longer than any valid setting's or registry value's text.
 const maxValue = 64

@@ -2,22 +2,12 @@ package sim
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-)
 
-// allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc), a
-// measure of work that does not depend on how busy the machine is.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"kasim/internal/gctest"
+)
 
 // Flow collections nested past the limit are refused before the YAML
 // parser sees them: its cost grows with the square of their depth (a
@@ -29,7 +19,7 @@ func TestDeepFlowNestingIsRefusedCheaply(t *testing.T) {
 		"mappings":  strings.Repeat("{a: ", 50000) + "1" + strings.Repeat("}", 50000),
 	} {
 		var err error
-		used := allocated(func() { _, err = ParseScenario("n.yaml", []byte("duration: 1h\nx: "+body+"\n")) })
+		used := gctest.Allocated(func() { _, err = ParseScenario("n.yaml", []byte("duration: 1h\nx: "+body+"\n")) })
 		if err == nil || !strings.Contains(err.Error(), "n.yaml:2:") || !strings.Contains(err.Error(), "nested more than 32 levels deep") {
 			t.Errorf("%s: %v, want nesting refused at its place on line 2", name, err)
 		}
@@ -61,7 +51,7 @@ func TestSendsHaveOneBudget(t *testing.T) {
 	}
 	atLimit := MaxScenarioSendBytes / MaxSendBytes
 	var run *ScenarioRun
-	used := allocated(func() {
+	used := gctest.Allocated(func() {
 		s, err := ParseScenario("limit.yaml", file(atLimit))
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +101,7 @@ actions:
 		t.Fatal(err)
 	}
 	var kept *ScenarioRun
-	used := allocated(func() { kept, err = RunScenario(s) })
+	used := gctest.Allocated(func() { kept, err = RunScenario(s) })
 	if kept != nil || err == nil || !strings.Contains(err.Error(), "the run passed 20000 events at 01:24:55.930: a scenario run keeps its trace") {
 		t.Fatalf("keeping the trace: %v, want the ceiling's error", err)
 	}
@@ -170,7 +160,7 @@ func TestEachLimitAtAndPast(t *testing.T) {
 	} {
 		t.Run(tc.limit, func(t *testing.T) {
 			var err error
-			used := allocated(func() {
+			used := gctest.Allocated(func() {
 				var s *Scenario
 				if s, err = ParseScenario("at.yaml", []byte(tc.file(tc.at))); err == nil {
 					var run *ScenarioRun

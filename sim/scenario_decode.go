@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"kasim/internal/echo"
 )
 
 // A message echoes a text longer than clipOver bytes (longer than any list
@@ -22,12 +24,7 @@ const (
 
 // clipText cuts text echoed in a message to a readable length, saying how
 // long it was.
-func clipText(s string) string {
-	if len(s) <= clipOver {
-		return s
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:clipKeep], ""), len(s))
-}
+func clipText(s string) string { return echo.Clip(s, clipOver, clipKeep) }
 
 // maxProblems bounds the problems reported for one file.
 const maxProblems = 20

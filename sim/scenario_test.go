@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"kasim/internal/gctest"
 )
 
 const conformanceDir = "../testdata/conformance"
@@ -301,7 +303,7 @@ func FuzzParseScenario(f *testing.F) {
 			defer func(m int64) { maxScenarioEvents = m }(maxScenarioEvents)
 			maxScenarioEvents = 100000
 			var err error
-			if used := allocated(func() { _, err = RunScenario(s) }); used > 256<<20 {
+			if used := gctest.Allocated(func() { _, err = RunScenario(s) }); used > 256<<20 {
 				t.Fatalf("the run allocated %d MB, over its 256 MB budget", used>>20)
 			}
 			if err != nil {

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"kasim/internal/gctest"
 	"kasim/timers"
 )
 
@@ -132,7 +132,7 @@ func TestReadTraceRefusesWhatNoRunRecords(t *testing.T) {
 		{"the trailer's count", header + push(0, 5) + "\x05" + uv(1) + sv(5) + trailer(2), "the trailer counts 2 fires; the trace's pops fired 1"},
 	} {
 		var err error
-		used := allocated(func() { _, err = timers.ReadTrace(strings.NewReader(tc.data)) })
+		used := gctest.Allocated(func() { _, err = timers.ReadTrace(strings.NewReader(tc.data)) })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
 		}
@@ -144,13 +144,4 @@ func TestReadTraceRefusesWhatNoRunRecords(t *testing.T) {
 	if tr, err := timers.ReadTrace(strings.NewReader(ok)); err != nil || len(tr.Ops) != 5 || tr.Fires != 1 {
 		t.Errorf("a good trace: %v, %+v", err, tr)
 	}
-}
-
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }

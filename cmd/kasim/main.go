@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/internal/live"
 	"kasim/profile"
 	"kasim/sim"
@@ -609,13 +610,7 @@ func flagError(err error) string {
 
 // clipValue cuts a value echoed in a message to a readable length, saying
 // how long it was: a 500 KB argument gets one line, not 500 KB of it.
-func clipValue(s string) string {
-	const keep = 60
-	if len(s) <= 2*keep {
-		return s
-	}
-	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:keep], ""), len(s))
-}
+func clipValue(s string) string { return echo.Clip(s, 120, 60) }
 
 func writeSummary(w io.Writer, res *sim.Result) error {
 	fmt.Fprintln(w)

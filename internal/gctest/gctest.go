@@ -1,4 +1,5 @@
-// Package gctest helps tests check that objects become garbage.
+// Package gctest helps tests check that objects become garbage, and
+// measure what code allocates.
 package gctest
 
 import (
@@ -32,4 +33,16 @@ func Collectable[T any](t testing.TB, obj *T, timeout time.Duration) func() {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// Allocated returns the bytes f allocates (runtime.MemStats.TotalAlloc): a
+// measure of work that, unlike time, does not depend on how busy the
+// machine is.
+func Allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"kasim/internal/caps"
 	"net"
 	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -181,22 +181,8 @@ func NewLab(opts Options) (_ *Lab, err error) {
 // would fail with a bare EPERM: unshare(CLONE_NEWNET) and setns need
 // CAP_SYS_ADMIN, the veth and address work CAP_NET_ADMIN.
 func checkPrivileges() error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("%w: reading this process's capabilities: %v", ErrNotRoot, err)
-	}
-	var missing []string
-	for _, c := range []struct {
-		bit  uint
-		name string
-	}{{unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"}, {unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}} {
-		if data[c.bit/32].Effective&(1<<(c.bit%32)) == 0 {
-			missing = append(missing, c.name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: running as uid %d without %s", ErrNotRoot, os.Geteuid(), strings.Join(missing, " and "))
+	if why := caps.MissingForNamespaces(); why != "" {
+		return fmt.Errorf("%w: %s", ErrNotRoot, why)
 	}
 	return nil
 }
