@@ -580,7 +580,7 @@ func parseFlags(fs *flag.FlagSet, args []string, help, extra string, stdout, std
 func flagError(err error) string {
 	msg := err.Error()
 	if rest, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		return "unknown flag " + rest + " (see kasim run --help)"
+		return "unknown flag " + clipValue(rest) + " (see kasim run --help)"
 	}
 	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
 		// invalid value "x" for flag -idle: reason
@@ -603,7 +603,7 @@ func flagError(err error) string {
 		}
 	}
 	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
-		return "--" + rest + " needs a value"
+		return "--" + clipValue(rest) + " needs a value"
 	}
 	return msg
 }
