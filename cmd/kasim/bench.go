@@ -112,7 +112,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 func checkBenchFlags(f benchFlags) (benchPlan, error) {
 	p := benchPlan{s: f.s, count: f.count}
 	if f.format != "text" && f.format != "csv" && f.format != "json" {
-		return p, fmt.Errorf("--format %q: want text, csv or json", f.format)
+		return p, fmt.Errorf("--format %q: want text, csv or json", clipValue(f.format))
 	}
 	if f.s.Ops < 1 {
 		return p, fmt.Errorf("--ops %d: want at least 1", f.s.Ops)
@@ -123,7 +123,7 @@ func checkBenchFlags(f benchFlags) (benchPlan, error) {
 	p.qs = splitList(f.queues)
 	for _, q := range p.qs {
 		if _, ok := timers.Lookup(q); !ok {
-			return p, fmt.Errorf("--queues: unknown queue %q (want %s)", q, orList(timers.Names()))
+			return p, fmt.Errorf("--queues: unknown queue %q (want %s)", clipValue(q), orList(timers.Names()))
 		}
 	}
 	if len(p.qs) == 0 {
@@ -132,16 +132,16 @@ func checkBenchFlags(f benchFlags) (benchPlan, error) {
 	var unknown string
 	p.ms, unknown = choose(f.micros, bench.Micros, func(m bench.Micro) string { return m.Name })
 	if unknown != "" {
-		return p, fmt.Errorf("--micro: unknown micro benchmark %q", unknown)
+		return p, fmt.Errorf("--micro: unknown micro benchmark %q", clipValue(unknown))
 	}
 	p.ws, unknown = choose(f.workloads, bench.Workloads, func(w bench.Workload) string { return w.Name })
 	if unknown != "" {
-		return p, fmt.Errorf("--workloads: unknown workload %q", unknown)
+		return p, fmt.Errorf("--workloads: unknown workload %q", clipValue(unknown))
 	}
 	for _, s := range splitList(f.sizes) {
 		n, err := parseCount(s)
 		if err != nil || n < 1 || n > maxBenchN {
-			return p, fmt.Errorf("--n %q: want a number of timers from 1 to 1e7", s)
+			return p, fmt.Errorf("--n %q: want a number of timers from 1 to 1e7", clipValue(s))
 		}
 		p.ns = append(p.ns, n)
 	}
@@ -347,7 +347,7 @@ func parseCount(s string) (int, error) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f != float64(int64(f)) {
-		return 0, fmt.Errorf("not a whole number: %q", s)
+		return 0, fmt.Errorf("not a whole number: %q", clipValue(s))
 	}
 	return int(f), nil
 }

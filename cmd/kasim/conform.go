@@ -112,7 +112,7 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	opts := &f.opts
 	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
-		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", opts.Profile)
+		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", clipValue(opts.Profile))
 		return false
 	}
 	if opts.Runs < 1 || opts.Runs > 50 {
@@ -122,7 +122,7 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	if f.scale != "" {
 		r, ok := new(big.Rat).SetString(f.scale)
 		if !ok || r.Sign() <= 0 || !r.Num().IsInt64() || !r.Denom().IsInt64() {
-			fmt.Fprintf(stderr, "kasim conform: --scale %s: want a positive fraction such as 1/3600 or 0.01\n", f.scale)
+			fmt.Fprintf(stderr, "kasim conform: --scale %s: want a positive fraction such as 1/3600 or 0.01\n", clipValue(f.scale))
 			return false
 		}
 		opts.ScaleNum, opts.ScaleDen = r.Num().Int64(), r.Denom().Int64()
@@ -130,7 +130,7 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	if f.stackCmd != "" {
 		opts.Stack = strings.Fields(f.stackCmd)
 		if _, err := exec.LookPath(opts.Stack[0]); err != nil {
-			fmt.Fprintf(stderr, "kasim conform: --stack: %v\n", err)
+			fmt.Fprintf(stderr, "kasim conform: --stack: %v\n", clipValue(err.Error()))
 			return false
 		}
 	}

@@ -231,7 +231,7 @@ func noArgs(name, help string, args []string, stdout, stderr io.Writer) (code in
 		fmt.Fprintln(stdout, help)
 		return exitOK, true
 	}
-	fmt.Fprintf(stderr, "kasim %s: unexpected argument %q\n", name, args[0])
+	fmt.Fprintf(stderr, "kasim %s: unexpected argument %q\n", name, clipValue(args[0]))
 	return exitUsage, true
 }
 
