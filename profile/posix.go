@@ -107,7 +107,9 @@ func (x posix) set(key, value string) (system, error) {
 	return x, nil
 }
 
-func (x posix) setRegistry(string, uint64) (system, error) { return x, errNoRegistry }
+func (x posix) setRegistry(string, uint64) (system, error) {
+	return x, fmt.Errorf("%w: %s has no registry", ErrNoRegistry, x.name)
+}
 
 // resolve fills in a POSIX profile: the dialect's calls, the sysctl
 // defaults, and where the system differs from gVisor below the socket API.

@@ -100,7 +100,7 @@ type system interface {
 	// set returns the system with one behaviour overridden.
 	set(key, value string) (system, error)
 	// setRegistry returns the system with a registry value set; systems
-	// without a registry return errNoRegistry.
+	// without a registry return an error wrapping ErrNoRegistry.
 	setRegistry(name string, value uint64) (system, error)
 	// resolve fills in p's exported fields.
 	resolve(p *Profile)
@@ -112,9 +112,6 @@ type system interface {
 	// "POSIX calls with Linux's option numbers, ...".
 	note(p Profile) string
 }
-
-// errNoRegistry is a registry value given to a system without a registry.
-var errNoRegistry = errors.New("has no registry")
 
 // entry is one row of the table of profiles: a name, its aliases, and the
 // system at its defaults.
@@ -150,10 +147,8 @@ func All() []Profile {
 // LookupError says which part of a lookup failed: the profile's name, or
 // the registry values or settings, every bad one.
 type LookupError struct {
-	Part  string // "profile", "registry" or "set"
-	Name  string // the profile's name as given
-	Index int    // with registry and set: the first bad assignment
-	Err   error  // every problem of the part (errors.Join)
+	Part string // "profile", "registry" or "set"
+	Err  error  // every problem of the part (errors.Join)
 }
 
 func (e *LookupError) Error() string { return e.Err.Error() }
@@ -175,25 +170,12 @@ func clip(s string) string { return echo.Clip(s, 120, 60) }
 // maxValue is longer than any valid setting's or registry value's text.
 const maxValue = 64
 
-// partError gathers a part's problems, the first's index kept.
-type partError struct {
-	part  string
-	first int
-	errs  []error
-}
-
-func (p *partError) add(i int, err error) {
-	if len(p.errs) == 0 {
-		p.first = i
-	}
-	p.errs = append(p.errs, err)
-}
-
-func (p *partError) err(name string) error {
-	if len(p.errs) == 0 {
+// partErr returns a part's problems as a *LookupError, or nil if none.
+func partErr(part string, errs []error) error {
+	if len(errs) == 0 {
 		return nil
 	}
-	return &LookupError{Part: p.part, Name: name, Index: p.first, Err: errors.Join(p.errs...)}
+	return &LookupError{Part: part, Err: errors.Join(errs...)}
 }
 
 // ErrNoRegistry is wrapped by a LookupError for a registry value given to a
@@ -209,15 +191,15 @@ func Lookup(name string, registry, set []string) (Profile, error) {
 	n := strings.ToLower(strings.TrimSpace(name))
 	i := slices.IndexFunc(table, func(e entry) bool { return e.name == n || slices.Contains(e.aliases, n) })
 	if i < 0 {
-		return Profile{}, &LookupError{Part: "profile", Name: name,
+		return Profile{}, &LookupError{Part: "profile",
 			Err: fmt.Errorf("unknown profile %q (known: %s)", clip(name), strings.Join(Names(), ", "))}
 	}
 	sys := table[i].sys()
-	reg := partError{part: "registry"}
-	for j, a := range registry {
+	var errs []error
+	for _, a := range registry {
 		key, value, ok := strings.Cut(a, "=")
 		if !ok || key == "" {
-			reg.add(j, fmt.Errorf("%q: want NAME=VALUE", clip(a)))
+			errs = append(errs, fmt.Errorf("%q: want NAME=VALUE", clip(a)))
 			continue
 		}
 		v, err := parseDWORD(key, value)
@@ -227,40 +209,38 @@ func Lookup(name string, registry, set []string) (Profile, error) {
 				sys = next
 			}
 		}
-		if errors.Is(err, errNoRegistry) {
-			return Profile{}, &LookupError{Part: "registry", Name: name, Index: j,
-				Err: fmt.Errorf("%w: %s %w", ErrNoRegistry, table[i].name, errNoRegistry)}
+		if errors.Is(err, ErrNoRegistry) {
+			return Profile{}, &LookupError{Part: "registry", Err: err}
 		}
 		if err != nil {
-			reg.add(j, err)
+			errs = append(errs, err)
 		}
 	}
-	if err := reg.err(name); err != nil {
+	if err := partErr("registry", errs); err != nil {
 		return Profile{}, err
 	}
-	set0 := partError{part: "set"}
-	for j, a := range set {
+	for _, a := range set {
 		key, value, ok := strings.Cut(a, "=")
 		if !ok || key == "" {
-			set0.add(j, fmt.Errorf("%q: want KEY=VALUE", clip(a)))
+			errs = append(errs, fmt.Errorf("%q: want KEY=VALUE", clip(a)))
 			continue
 		}
 		if !slices.Contains(sys.settings(), key) {
-			set0.add(j, fmt.Errorf("unknown setting %q (want %s)", clip(key), orList(sys.settings())))
+			errs = append(errs, fmt.Errorf("unknown setting %q (want %s)", clip(key), orList(sys.settings())))
 			continue
 		}
 		if len(value) > maxValue {
-			set0.add(j, fmt.Errorf("%s=%s: too long for any setting", key, clip(value)))
+			errs = append(errs, fmt.Errorf("%s=%s: too long for any setting", key, clip(value)))
 			continue
 		}
 		next, err := sys.set(key, value)
 		if err != nil {
-			set0.add(j, err)
+			errs = append(errs, err)
 			continue
 		}
 		sys = next
 	}
-	if err := set0.err(name); err != nil {
+	if err := partErr("set", errs); err != nil {
 		return Profile{}, err
 	}
 	return newProfile(sys), nil
@@ -299,9 +279,6 @@ func (p Profile) APIName() string {
 	}
 	return "POSIX (" + p.Name + ": " + p.Dialect.Title + "'s numbers)"
 }
-
-// Settings returns the keys Lookup's set takes for this profile.
-func (p Profile) Settings() []string { return slices.Clone(p.sys.settings()) }
 
 // Describe writes the profile value by value, with where each value comes
 // from.
