@@ -149,11 +149,8 @@ func (x posix) describe(p Profile, w io.Writer) error { return x.describeAs(x, p
 // a time its option's unit cannot hold, or a value the system refuses
 // (Linux: TCP_KEEPIDLE and TCP_KEEPINTVL 1 to 32767 s, TCP_KEEPCNT 1 to
 // 127). Zero means the system's value and is not checked.
-func (x posix) checkKeepAlive(idle, interval time.Duration, count int) error {
-	d, err := sockopt.DialectNamed(x.dialect)
-	if err != nil {
-		return err
-	}
+func (x posix) checkKeepAlive(p Profile, idle, interval time.Duration, count int) error {
+	d := p.Dialect
 	for _, o := range []struct {
 		what, opt string
 		v         time.Duration
@@ -162,7 +159,7 @@ func (x posix) checkKeepAlive(idle, interval time.Duration, count int) error {
 		switch {
 		case o.v == 0:
 		case o.v%unit != 0 || o.v/unit > math.MaxInt32:
-			return fmt.Errorf("%s %v: %s sets it with %s, in whole %s", o.what, o.v, x.name, o.opt, unitWord(unit))
+			return fmt.Errorf("%s %v: %s sets it with %s, in whole %s", o.what, o.v, x.name, o.opt, sockopt.UnitName(unit))
 		case !d.Accepts(o.opt, int32(o.v/unit)):
 			return fmt.Errorf("%s %v: %s's setsockopt(%s, %d) fails with EINVAL", o.what, o.v, x.name, o.opt, o.v/unit)
 		}
@@ -171,14 +168,6 @@ func (x posix) checkKeepAlive(idle, interval time.Duration, count int) error {
 		return fmt.Errorf("count %d: %s's setsockopt(TCP_KEEPCNT, %d) fails with EINVAL", count, x.name, count)
 	}
 	return nil
-}
-
-// unitWord names a unit in messages.
-func unitWord(u time.Duration) string {
-	if u == time.Millisecond {
-		return "milliseconds"
-	}
-	return "seconds"
 }
 
 func (x posix) note(p Profile) string {

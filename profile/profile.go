@@ -107,7 +107,7 @@ type system interface {
 	// describe writes p value by value, with sources (kasim profile).
 	describe(p Profile, w io.Writer) error
 	// checkKeepAlive: see Profile.CheckKeepAlive.
-	checkKeepAlive(idle, interval time.Duration, count int) error
+	checkKeepAlive(p Profile, idle, interval time.Duration, count int) error
 	// note is p in a phrase, for the trace: "Winsock, keep-alive ..." or
 	// "POSIX calls with Linux's option numbers, ...".
 	note(p Profile) string
@@ -368,7 +368,7 @@ func (p Profile) Rounded(d time.Duration) time.Duration {
 // SIO_KEEPALIVE_VALS takes whole milliseconds, and TCP_KEEPCNT exists only
 // from Windows 10 1703. Zero means the system's value.
 func (p Profile) CheckKeepAlive(idle, interval time.Duration, count int) error {
-	return p.sys.checkKeepAlive(idle, interval, count)
+	return p.sys.checkKeepAlive(p, idle, interval, count)
 }
 
 // orList writes "a, b or c".

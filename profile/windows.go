@@ -300,7 +300,7 @@ func (w windows) describe(p Profile, out io.Writer) error {
 // checkKeepAlive refuses per-connection settings the version's Winsock
 // cannot make: SIO_KEEPALIVE_VALS takes whole milliseconds, and only
 // Windows 10 1703 on has TCP_KEEPCNT. Zero means the system's value.
-func (w windows) checkKeepAlive(idle, interval time.Duration, count int) error {
+func (w windows) checkKeepAlive(_ Profile, idle, interval time.Duration, count int) error {
 	const maxMS = time.Duration(0xFFFFFFFF) * time.Millisecond
 	switch {
 	case idle < 0 || idle > maxMS || idle%time.Millisecond != 0:

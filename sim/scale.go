@@ -63,7 +63,7 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 			now := scale(was)
 			if now%unit != 0 || now == 0 || now/unit > math.MaxInt32 {
 				return nil, fmt.Errorf("%s: %s %s: %v scaled by %d/%d is %v, which it cannot hold in whole %s; choose a scale that keeps it whole",
-					a.Pos, a.Do, a.OptName, was, num, den, now, unitName(unit))
+					a.Pos, a.Do, a.OptName, was, num, den, now, sockopt.UnitName(unit))
 			}
 			binary.LittleEndian.PutUint32(a.Optval[off:], uint32(now/unit))
 		}

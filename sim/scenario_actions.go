@@ -188,7 +188,7 @@ func (d *decoder) lowerKeepalive(a Action, host *HostSpec) ([]Action, bool) {
 		dur := times[k]
 		if dur%unit != 0 || dur/unit > math.MaxInt32 {
 			d.at(f[k], "%s: %s %v: host %s sets it with %s, in whole %s up to %d", what, k, dur, host.Name, call,
-				unitName(unit), math.MaxInt32)
+				sockopt.UnitName(unit), math.MaxInt32)
 			ok = false
 		}
 		return int64(dur / unit)
@@ -269,14 +269,6 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 		host = c.Server
 	}
 	return d.hosts[host], ok
-}
-
-// unitName names an option's unit in messages.
-func unitName(u time.Duration) string {
-	if u == time.Millisecond {
-		return "milliseconds"
-	}
-	return "seconds"
 }
 
 // socketCall reads the arguments of a socket action, as written.
@@ -448,7 +440,7 @@ func (d *decoder) optionValue(v *ynode, what, opt string, units func(string) (ti
 			return 0, false
 		}
 		if dur%unit != 0 {
-			d.at(v, "%s: value %v: %s counts whole %s", what, dur, opt, unitName(unit))
+			d.at(v, "%s: value %v: %s counts whole %s", what, dur, opt, sockopt.UnitName(unit))
 			return 0, false
 		}
 		if dur/unit > math.MaxInt32 {

@@ -151,6 +151,14 @@ func (d *Dialect) Accepts(opt string, v int32) bool {
 	return d.set(&pfd{}, opt, v, stack.KeepAlive{}) == (Errno{})
 }
 
+// UnitName names an option's unit in messages: "seconds", "milliseconds".
+func UnitName(u time.Duration) string {
+	if u == time.Millisecond {
+		return "milliseconds"
+	}
+	return "seconds"
+}
+
 // Unit returns the unit of an option that takes a time.
 func (d *Dialect) Unit(opt string) (time.Duration, bool) {
 	u, ok := d.units[opt]
