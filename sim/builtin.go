@@ -212,7 +212,9 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
-	r := &builtinRun{b: b, p: b.profile(), buf: make([]byte, 512)}
+	p := b.profile()
+	r := &builtinRun{b: b, p: p, buf: make([]byte, 512)}
+	r.idle, r.interval, r.count = b.effective(p)
 	defer r.close()
 	if err := r.setUp(extra); err != nil {
 		return nil, err
@@ -221,13 +223,12 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		return nil, err
 	}
 	r.dialAll()
-	idle, interval, count := b.effective(r.p)
 	var err error
 	switch {
 	case b.Duration > 0:
 		err = r.net.RunFor(b.Duration)
 	case b.PeerAlive:
-		err = r.net.RunFor(3*idle + time.Minute)
+		err = r.net.RunFor(3*r.idle + time.Minute)
 	default:
 		err = r.net.Run()
 	}
@@ -237,7 +238,7 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if r.sinkErr != nil {
 		return nil, fmt.Errorf("writing the trace: %w", r.sinkErr)
 	}
-	res := &Result{Idle: idle, Interval: interval, Count: count, Events: r.rec.Events(), End: r.net.Now(),
+	res := &Result{Idle: r.idle, Interval: r.interval, Count: r.count, Events: r.rec.Events(), End: r.net.Now(),
 		SilencedAt: r.track.silencedAt, Clients: r.track.outcomes()}
 	if r.timerRec != nil {
 		if err := r.timerRec.Close(); err != nil {
@@ -250,8 +251,12 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 
 // builtinRun is one run of the built-in scenario as it goes.
 type builtinRun struct {
-	b              Builtin
-	p              profile.Profile // the client's
+	b Builtin
+	p profile.Profile // the client's
+	// idle, interval and count are the client's keep-alive settings:
+	// the run's, or the profile's where it set none (effective).
+	idle, interval time.Duration
+	count          int
 	net            *stack.Network
 	rec            *Recorder
 	timerRec       *timers.Recorder
@@ -357,9 +362,8 @@ func (r *builtinRun) setUp(extra []stack.Observer) error {
 	if b.PeerAlive {
 		peer = "stays up"
 	}
-	idle, interval, count := b.effective(r.p)
 	r.rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
-		b.Conns, client0, ServerPort, idle, interval, count, peer))
+		b.Conns, client0, ServerPort, r.idle, r.interval, r.count, peer))
 	if r.ws != nil {
 		r.ws.WSAStartup(0x0202)
 	}
@@ -413,7 +417,7 @@ func (r *builtinRun) dialAll() {
 		}
 		r.net.At(at, func() {
 			if r.ws != nil {
-				dialWinsock(r.net, r.rec, r.ws, raddr, r.b, r.buf, finished)
+				r.dialWinsock(raddr, finished)
 				return
 			}
 			r.dialPOSIX(raddr, finished)
@@ -434,16 +438,15 @@ func (r *builtinRun) dialPOSIX(raddr netip.AddrPort, gaveUp func()) {
 		gaveUp()
 		return
 	}
-	idle, interval, count := r.b.effective(r.p)
 	word := func(v int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
 	inUnit := func(opt string, t time.Duration) []byte {
 		unit, _ := d.Unit(opt)
 		return word(int64(t / unit)) // Validate refused what the unit cannot hold
 	}
 	opts := d.Opts()
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPIDLE"], inUnit("TCP_KEEPIDLE", idle), 4)
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPINTVL"], inUnit("TCP_KEEPINTVL", interval), 4)
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPCNT"], word(int64(count)), 4)
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPIDLE"], inUnit("TCP_KEEPIDLE", r.idle), 4)
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPINTVL"], inUnit("TCP_KEEPINTVL", r.interval), 4)
+	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPCNT"], word(int64(r.count)), 4)
 	px.Setsockopt(fd, d.SOL_SOCKET, d.SO_KEEPALIVE, word(1), 4)
 	sent, failed := false, false
 	c.OnEvent(func(c *stack.Conn) {

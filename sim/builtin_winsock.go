@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"kasim/sockopt"
-	"kasim/stack"
 )
 
 // dialWinsock opens one client connection the way a Windows application
@@ -14,7 +13,8 @@ import (
 // and TCP_KEEPCNT if the run asks for other values, an overlapped connect,
 // the request, and a receive always in progress. When keep-alive gives up,
 // the receive in progress fails, and so does one more call after it.
-func dialWinsock(net *stack.Network, rec *Recorder, ws *sockopt.Winsock, raddr netip.AddrPort, b Builtin, buf []byte, done func()) {
+func (r *builtinRun) dialWinsock(raddr netip.AddrPort, done func()) {
+	ws, rec, b, buf := r.ws, r.rec, r.b, r.buf
 	s := ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
 	if s == sockopt.INVALID_SOCKET {
 		done()
@@ -23,10 +23,9 @@ func dialWinsock(net *stack.Network, rec *Recorder, ws *sockopt.Winsock, raddr n
 	conn := ws.Conn(s)
 	ws.Setsockopt(s, sockopt.SOL_SOCKET, sockopt.SO_KEEPALIVE, binary.LittleEndian.AppendUint32(nil, 1), 4)
 	if b.Idle != 0 || b.Interval != 0 {
-		idle, interval, _ := b.effective(b.profile())
 		vals := binary.LittleEndian.AppendUint32(nil, 1)
-		vals = binary.LittleEndian.AppendUint32(vals, uint32(idle/time.Millisecond))
-		vals = binary.LittleEndian.AppendUint32(vals, uint32(interval/time.Millisecond))
+		vals = binary.LittleEndian.AppendUint32(vals, uint32(r.idle/time.Millisecond))
+		vals = binary.LittleEndian.AppendUint32(vals, uint32(r.interval/time.Millisecond))
 		var ret uint32
 		ws.WSAIoctl(s, sockopt.SIO_KEEPALIVE_VALS, vals, nil, &ret)
 	}
@@ -40,11 +39,11 @@ func dialWinsock(net *stack.Network, rec *Recorder, ws *sockopt.Winsock, raddr n
 			return
 		}
 		if e != (sockopt.WSAError{}) {
-			rec.AppError(net.Now(), conn, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
+			rec.AppError(r.net.Now(), conn, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
 			// The next call learns what later calls get.
 			if ws.Recv(s, buf) == sockopt.SOCKET_ERROR {
 				le := ws.LastError()
-				rec.AppError(net.Now(), conn, "recv", sockopt.Errno{Name: le.Name, Code: le.Code})
+				rec.AppError(r.net.Now(), conn, "recv", sockopt.Errno{Name: le.Name, Code: le.Code})
 			}
 		}
 		ws.Closesocket(s)
@@ -52,7 +51,7 @@ func dialWinsock(net *stack.Network, rec *Recorder, ws *sockopt.Winsock, raddr n
 	}
 	ws.ConnectEx(s, raddr, func(e sockopt.WSAError) {
 		if e != (sockopt.WSAError{}) {
-			rec.AppError(net.Now(), conn, "connect", sockopt.Errno{Name: e.Name, Code: e.Code})
+			rec.AppError(r.net.Now(), conn, "connect", sockopt.Errno{Name: e.Name, Code: e.Code})
 			done()
 			return
 		}
