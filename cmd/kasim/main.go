@@ -660,14 +660,6 @@ func writeSummary(w io.Writer, res *sim.Result) error {
 	return nil
 }
 
-// writeSVG writes the run's sequence diagram to path, if one was asked for.
-func writeSVG(path string, events []sim.Event) error {
-	if path == "" {
-		return nil
-	}
-	return writeSVGFile(path, func(w io.Writer) error { return sim.WriteSVG(w, events) })
-}
-
 // writeSVGFile creates path and has write fill it.
 func writeSVGFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
