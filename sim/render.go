@@ -60,11 +60,11 @@ type Timeline struct {
 
 // Write writes the timeline of events.
 func (t Timeline) Write(w io.Writer, events []Event) error {
-	var hosts []string
+	width := 0
 	for _, e := range events {
-		hosts = append(hosts, e.Head().Host)
+		width = max(width, len(e.Head().Host))
 	}
-	tw := t.NewWriter(w, hosts)
+	tw := t.newWriter(w, width)
 	for _, e := range events {
 		if err := tw.Event(e); err != nil {
 			return err
@@ -77,11 +77,16 @@ func (t Timeline) Write(w io.Writer, events []Event) error {
 // (Builtin.Events); hosts are the names its events will carry, which set
 // the width of the host column. Close writes the rules cited.
 func (t Timeline) NewWriter(w io.Writer, hosts []string) *TimelineWriter {
-	width := 4
+	width := 0
 	for _, h := range hosts {
 		width = max(width, len(h))
 	}
-	return &TimelineWriter{bw: bufio.NewWriter(w), width: width, cite: newCiter(t.Profiles), ctx: newDescribeContext()}
+	return t.newWriter(w, width)
+}
+
+// newWriter returns a writer whose host column is at least width wide.
+func (t Timeline) newWriter(w io.Writer, width int) *TimelineWriter {
+	return &TimelineWriter{bw: bufio.NewWriter(w), width: max(width, 4), cite: newCiter(t.Profiles), ctx: newDescribeContext()}
 }
 
 // TimelineWriter writes a timeline one event at a time: what it keeps
