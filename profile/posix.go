@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/sockopt"
 	"kasim/stack"
 )
@@ -189,7 +190,7 @@ func (x posix) summary() string {
 		text += ", on for every connection (always_keepalive=1)"
 	}
 	if len(x.probeStates) > 0 {
-		text += ", probes in " + strings.Replace(orList(x.probeStates), " or ", " and ", 1) + " only"
+		text += ", probes in " + strings.Replace(echo.OrList(x.probeStates), " or ", " and ", 1) + " only"
 	}
 	if x.tick != 0 {
 		text += ", timers on a " + x.tick.String() + " tick"

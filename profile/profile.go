@@ -226,7 +226,7 @@ func Lookup(name string, registry, set []string) (Profile, error) {
 			continue
 		}
 		if !slices.Contains(sys.settings(), key) {
-			errs = append(errs, fmt.Errorf("unknown setting %q (want %s)", clip(key), orList(sys.settings())))
+			errs = append(errs, fmt.Errorf("unknown setting %q (want %s)", clip(key), echo.OrList(sys.settings())))
 			continue
 		}
 		if len(value) > maxValue {
@@ -369,14 +369,6 @@ func (p Profile) Rounded(d time.Duration) time.Duration {
 // from Windows 10 1703. Zero means the system's value.
 func (p Profile) CheckKeepAlive(idle, interval time.Duration, count int) error {
 	return p.sys.checkKeepAlive(p, idle, interval, count)
-}
-
-// orList writes "a, b or c".
-func orList(xs []string) string {
-	if len(xs) < 2 {
-		return strings.Join(xs, "")
-	}
-	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
 
 // either reads a two-valued setting: on, off, or an error saying what is

@@ -7,9 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/profile"
 	"kasim/sockopt"
 	"kasim/stack"
@@ -73,14 +73,6 @@ type Builtin struct {
 	RecordTimers io.Writer
 }
 
-// orList joins names as "a, b or c".
-func orList(names []string) string {
-	if len(names) < 2 {
-		return strings.Join(names, "")
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
-}
-
 // exactQueues names the registered exact queues, as "a, b or c".
 func exactQueues() string {
 	var names []string
@@ -89,7 +81,7 @@ func exactQueues() string {
 			names = append(names, s.Name)
 		}
 	}
-	return orList(names)
+	return echo.OrList(names)
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed
@@ -156,7 +148,7 @@ func (b Builtin) Validate() error {
 	q, ok := timers.Lookup(b.Timers)
 	switch {
 	case !ok:
-		return fmt.Errorf("timers %q: want %s", b.Timers, orList(timers.Names()))
+		return fmt.Errorf("timers %q: want %s", b.Timers, echo.OrList(timers.Names()))
 	case b.RecordTimers == nil || q.Exact && !q.PerHost:
 		return nil
 	case q.PerHost:

@@ -95,7 +95,7 @@ func suggest(got string, want []string) string {
 	}
 	best, bestD := "", 3
 	for _, w := range want {
-		if dist := editDistance(strings.ToLower(got), strings.ToLower(w)); dist < bestD {
+		if dist := echo.Distance(strings.ToLower(got), strings.ToLower(w)); dist < bestD {
 			best, bestD = w, dist
 		}
 	}
@@ -103,29 +103,6 @@ func suggest(got string, want []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func (d *decoder) str(n *ynode, what string) (string, bool) {

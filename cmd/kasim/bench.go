@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"kasim/bench"
+	"kasim/internal/echo"
 	"kasim/timers"
 )
 
@@ -123,7 +124,7 @@ func checkBenchFlags(f benchFlags) (benchPlan, error) {
 	p.qs = splitList(f.queues)
 	for _, q := range p.qs {
 		if _, ok := timers.Lookup(q); !ok {
-			return p, fmt.Errorf("--queues: unknown queue %q (want %s)", clipValue(q), orList(timers.Names()))
+			return p, fmt.Errorf("--queues: unknown queue %q (want %s)", clipValue(q), echo.OrList(timers.Names()))
 		}
 	}
 	if len(p.qs) == 0 {

@@ -168,7 +168,7 @@ func unknownCommand(name string) string {
 	for _, c := range commands {
 		names = append(names, c.name)
 	}
-	want := orList(names)
+	want := echo.OrList(names)
 	if s := closestCommand(name); s != "" {
 		return fmt.Sprintf("unknown command %q (did you mean %s? want %s; see kasim --help)", clipValue(name), s, want)
 	}
@@ -185,7 +185,7 @@ func closestCommand(name string) string {
 		if len(name) >= 2 && strings.HasPrefix(c.name, name) {
 			prefixed = append(prefixed, c.name)
 		}
-		if d := editDistance(name, c.name); d < bestDist && d < len(name) {
+		if d := echo.Distance(name, c.name); d < bestDist && d < len(name) {
 			best, bestDist = c.name, d
 		}
 	}
@@ -193,32 +193,6 @@ func closestCommand(name string) string {
 		return prefixed[0]
 	}
 	return best
-}
-
-// editDistance is the optimal-string-alignment distance between a and b:
-// insertions, deletions, substitutions and swaps of neighbours, one each.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // noArgs answers a command that takes no arguments: its help, or an
@@ -532,26 +506,18 @@ func timersHelp() string {
 	}
 	var groups []string
 	if len(exact) > 0 {
-		groups = append(groups, orList(exact)+", which give the same trace")
+		groups = append(groups, echo.OrList(exact)+", which give the same trace")
 	}
 	if len(perHost) > 0 {
-		groups = append(groups, orList(perHost))
+		groups = append(groups, echo.OrList(perHost))
 	}
 	if len(other) > 0 {
-		groups = append(groups, orList(other)+" (not exact)")
+		groups = append(groups, echo.OrList(other)+" (not exact)")
 	}
 	if len(nondet) > 0 {
-		groups = append(groups, "or, for comparison and not deterministic, "+orList(nondet))
+		groups = append(groups, "or, for comparison and not deterministic, "+echo.OrList(nondet))
 	}
 	return strings.Join(groups, "; ")
-}
-
-// orList joins items as "a, b or c".
-func orList(items []string) string {
-	if len(items) < 2 {
-		return strings.Join(items, "")
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // parseFlags parses a command's flags. done says the command should return
