@@ -504,7 +504,6 @@ type outcomeTracker struct {
 	byConn     map[int]*Outcome
 	order      []int
 	silencedAt time.Duration
-	aborted    int // connections keep-alive gave up on
 }
 
 func newOutcomeTracker(host string) *outcomeTracker {
@@ -543,9 +542,6 @@ func (t *outcomeTracker) add(e Event) {
 		case ActionRearm:
 			o.Answered += e.Unanswered
 		case ActionAbort:
-			if o.AbortAt < 0 {
-				t.aborted++
-			}
 			o.AbortAt = time.Duration(e.TNS)
 			o.LastRecv = time.Duration(e.LastRecvNS)
 		}

@@ -72,7 +72,6 @@ type runProgress struct {
 	client       string    // the host whose connections are counted
 	conns, ended int
 	events       int64
-	at           string // the virtual time of the last event
 	start, last  time.Time
 	shown        bool
 }
@@ -106,14 +105,13 @@ func (p *runProgress) event(e sim.Event) {
 	if p.events%progressEvery != 0 {
 		return
 	}
-	p.at = e.Head().T
 	if now := time.Now(); now.Sub(p.last) >= time.Second {
 		p.last, p.shown = now, true
 		alive := ""
 		if p.conns > 0 {
 			alive = fmt.Sprintf(", %d of %d connections alive", max(p.conns-p.ended, 0), p.conns)
 		}
-		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events%s (%v)", p.at, p.events, alive, now.Sub(p.start).Round(time.Second))
+		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events%s (%v)", e.Head().T, p.events, alive, now.Sub(p.start).Round(time.Second))
 	}
 }
 
