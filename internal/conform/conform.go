@@ -368,12 +368,8 @@ func programReport(line string) (op string, errno syscall.Errno, ok bool) {
 	if len(f) != 3 || f[0] != "error" {
 		return "", 0, false
 	}
-	// x/sys/unix names errnos but has no lookup by name; there are
-	// fewer than 150 on Linux.
-	for e := syscall.Errno(1); e < 256; e++ {
-		if unix.ErrnoName(e) == f[2] {
-			return f[1], e, true
-		}
+	if e, ok := live.ErrnoByName(f[2]); ok {
+		return f[1], e, true
 	}
 	return "", 0, false
 }

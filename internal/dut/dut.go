@@ -76,6 +76,7 @@ type Request struct {
 	Argv     []string `json:"argv,omitempty"`
 	Env      []string `json:"env,omitempty"`
 	Ifname   string   `json:"ifname,omitempty"`
+	MAC      string   `json:"mac,omitempty"`
 	NeighIP  string   `json:"neigh_ip,omitempty"`
 	NeighMAC string   `json:"neigh_mac,omitempty"`
 }

@@ -54,6 +54,14 @@ type Options struct {
 	// Either way its last few kilobytes are quoted when the helper dies.
 	PeerStderr io.Writer
 
+	// DUT, if set, is a driver program (argv) for a stack under test
+	// (docs/dut-protocol.md): instead of the kernel on a veth end, the
+	// peer namespace holds a TAP device (PeerIf, default kd0) and the
+	// driver, which attaches its stack to it and makes the socket calls
+	// the Peer asks for. DUTEnv is added to its environment.
+	DUT    []string
+	DUTEnv []string
+
 	// hooks lets this package's tests inject failures; nil outside them.
 	hooks *labHooks
 }
@@ -179,7 +187,10 @@ func (s Segment) String() string {
 type Result struct {
 	Ret   int
 	Errno syscall.Errno
-	At    Mono
+	// Name is the error's name as the peer gave it, which is what counts
+	// for a driver whose system numbers errors its own way.
+	Name string
+	At   Mono
 }
 
 // Err returns Errno as an error, or nil if the call succeeded.
@@ -192,7 +203,33 @@ func (r Result) Err() error {
 
 // ErrnoName returns the errno's symbolic name ("ETIMEDOUT"), or "" for
 // none.
-func (r Result) ErrnoName() string { return errnoName(r.Errno) }
+func (r Result) ErrnoName() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return errnoName(r.Errno)
+}
+
+// ErrnoByName returns Linux's number for an errno's name ("ETIMEDOUT").
+func ErrnoByName(name string) (syscall.Errno, bool) {
+	// x/sys/unix names errnos but has no lookup by name; there are
+	// fewer than 150 on Linux.
+	for e := syscall.Errno(1); e < 256; e++ {
+		if unix.ErrnoName(e) == name {
+			return e, true
+		}
+	}
+	return 0, false
+}
+
+// errnoNumber is ErrnoByName, with EIO for a name Linux lacks: a driver's
+// error is still an error, and its name is kept beside the number.
+func errnoNumber(name string) syscall.Errno {
+	if e, ok := ErrnoByName(name); ok {
+		return e
+	}
+	return unix.EIO
+}
 
 func errnoName(e syscall.Errno) string {
 	if e == 0 {
@@ -231,12 +268,18 @@ type Event struct {
 	FD     int
 	Ret    int
 	Errno  syscall.Errno
+	Name   string // the error's name as the peer gave it
 	At     Mono
 	Detail string // EventAccept: the remote address; EventExit: how it ended
 }
 
 // ErrnoName returns the errno's symbolic name, or "" for none.
-func (e Event) ErrnoName() string { return errnoName(e.Errno) }
+func (e Event) ErrnoName() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return errnoName(e.Errno)
+}
 
 // String describes the report on one line.
 func (e Event) String() string {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
-
 	"kasim/internal/live"
 )
 
@@ -52,10 +50,10 @@ func Example() {
 	ev := <-p.Events()                          // EventConnect, Errno 0
 	fmt.Println(ev)
 
-	p.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 2)
-	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 1)
-	p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 3)
+	p.Setsockopt(fd, "SOL_SOCKET", "SO_KEEPALIVE", 1)
+	p.Setsockopt(fd, "IPPROTO_TCP", "TCP_KEEPIDLE", 2)
+	p.Setsockopt(fd, "IPPROTO_TCP", "TCP_KEEPINTVL", 1)
+	p.Setsockopt(fd, "IPPROTO_TCP", "TCP_KEEPCNT", 3)
 	p.Recv(fd, 1)
 	ev = <-p.Events() // EventRecv
 	fmt.Println("recv:", ev.ErrnoName(), "after", ev.At.Sub(r.At))

@@ -63,7 +63,7 @@ func runHelper(in io.Reader, out io.Writer, errw io.Writer) int {
 		fmt.Fprintf(errw, "kasim live peer: %v\n", err)
 		return 1
 	}
-	h.send(message{Event: eventHello, Ret: os.Getpid(), T: int64(Now())})
+	h.send(helloLinux())
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -193,6 +193,12 @@ func (h *helper) handle(req request) {
 	case opExec:
 		h.exec(req)
 		return
+	case opTap:
+		h.tap(req)
+		return
+	case opBecome:
+		h.become(req)
+		return
 	case opSetsockopt, opGetsockopt, opBind, opListen, opConnect, opAccept, opSend, opRecv, opShutdown, opClose:
 	default:
 		h.fail(req, "unknown op")
@@ -204,9 +210,17 @@ func (h *helper) handle(req request) {
 	}
 	switch req.Op {
 	case opSetsockopt:
-		h.reply(req, 0, unix.SetsockoptInt(req.FD, req.Level, req.Opt, req.Value))
+		level, opt, err := linuxOption(req.Level, req.Opt)
+		if err == nil {
+			err = unix.SetsockoptInt(req.FD, level, opt, req.Value)
+		}
+		h.reply(req, 0, err)
 	case opGetsockopt:
-		v, err := unix.GetsockoptInt(req.FD, req.Level, req.Opt)
+		level, opt, err := linuxOption(req.Level, req.Opt)
+		v := 0
+		if err == nil {
+			v, err = unix.GetsockoptInt(req.FD, level, opt)
+		}
 		h.reply(req, v, err)
 	case opBind:
 		sa, err := sockaddr(req.Addr)

@@ -128,16 +128,16 @@ func setKeepAlive(t *testing.T, p *Peer, fd, idle, intvl, cnt int) {
 	t.Helper()
 	for _, o := range []struct {
 		name       string
-		level, opt int
-		v          int
+		level string
+		v     int
 	}{
-		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle},
-		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, intvl},
-		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, cnt},
+		{"SO_KEEPALIVE", "SOL_SOCKET", 1},
+		{"TCP_KEEPIDLE", "IPPROTO_TCP", idle},
+		{"TCP_KEEPINTVL", "IPPROTO_TCP", intvl},
+		{"TCP_KEEPCNT", "IPPROTO_TCP", cnt},
 	} {
-		must(t, "setsockopt "+o.name, 0)(p.SetsockoptInt(fd, o.level, o.opt, o.v))
-		if got := must(t, "getsockopt "+o.name, 0)(p.GetsockoptInt(fd, o.level, o.opt)).Ret; got != o.v {
+		must(t, "setsockopt "+o.name, 0)(p.Setsockopt(fd, o.level, o.name, o.v))
+		if got := must(t, "getsockopt "+o.name, 0)(p.Getsockopt(fd, o.level, o.name)).Ret; got != o.v {
 			t.Fatalf("getsockopt %s = %d, want %d", o.name, got, o.v)
 		}
 	}

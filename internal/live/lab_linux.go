@@ -44,6 +44,9 @@ func (o Options) resolve() (*config, error) {
 	}
 	if c.peerIf == "" {
 		c.peerIf = "kp0"
+		if len(o.DUT) > 0 {
+			c.peerIf = "kd0"
+		}
 	}
 	if !c.tester.IsValid() {
 		c.tester = netip.MustParsePrefix("10.99.0.1/24")
@@ -137,6 +140,15 @@ func NewLab(opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 
+	if len(c.DUT) > 0 {
+		if err := l.startDUT(); err != nil {
+			return nil, err
+		}
+		if err := l.startStack(); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
 	if l.tester, err = makeTester(c, l.peer.pid); err != nil {
 		return nil, err
 	}

@@ -10,10 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"kasim/internal/dut"
+	"kasim/internal/echo"
 )
 
 // replyTimeout bounds the wait for a reply. The helper answers every
@@ -38,7 +42,12 @@ type Peer struct {
 	pending map[uint64]chan message
 	dead    error         // why the helper's output ended, once it has
 	done    chan struct{} // closed when the helper's output ends
-	hello   chan message  // the helper's first report
+	hello   chan message  // the helper's first report, and a driver's
+	driver  string        // the driver the helper became, or ""
+	// becomeID is the id of the become request: the lines after its
+	// reply are the driver's, numbered from 1 in messages.
+	becomeID uint64
+	info    Hello
 
 	exited  chan struct{} // closed once the helper has been reaped
 	waitErr error
@@ -87,6 +96,10 @@ func startPeer(c *config) (*Peer, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNET,
 		Pdeathsig:  syscall.SIGKILL,
+		// A group of its own, so that close kills whatever a driver
+		// it becomes started too: a child left holding the pipes
+		// would keep the Peer waiting for their end.
+		Setpgid: true,
 	}
 	onForkerThread(func() { err = cmd.Start() })
 	inR.Close()
@@ -111,7 +124,8 @@ func startPeer(c *config) (*Peer, error) {
 	t := time.NewTimer(replyTimeout)
 	defer t.Stop()
 	select {
-	case <-p.hello:
+	case m := <-p.hello:
+		p.info = helloOf(m)
 		return p, nil
 	case <-p.done:
 		err = p.deadErr()
@@ -162,45 +176,21 @@ func (p *Peer) read(r *os.File) {
 	defer close(p.readDone)
 	defer r.Close()
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	var protoErr error
+	line := 0
 	for sc.Scan() {
-		var m message
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			protoErr = fmt.Errorf("live: unreadable line from the peer helper %q: %v", sc.Bytes(), err)
+		line++
+		var became bool
+		if became, protoErr = p.take(line, sc.Bytes()); protoErr != nil {
 			break
 		}
-		switch {
-		case m.Event == eventHello:
-			select {
-			case p.hello <- m:
-			default:
-			}
-		case m.Event != "":
-			p.mu.Lock()
-			p.queue = append(p.queue, Event{
-				Kind:   EventKind(m.Event),
-				Req:    m.ID,
-				FD:     m.FD,
-				Ret:    m.Ret,
-				Errno:  syscall.Errno(m.Errno),
-				At:     Mono(m.T),
-				Detail: m.Detail,
-			})
-			p.mu.Unlock()
-			p.signal()
-		default:
-			p.mu.Lock()
-			ch := p.pending[m.ID]
-			delete(p.pending, m.ID)
-			p.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
+		if became {
+			line = 0 // the driver's own lines come next
 		}
 	}
-	if protoErr == nil {
-		protoErr = sc.Err()
+	if protoErr == nil && sc.Err() != nil {
+		protoErr = fmt.Errorf("live: %s line %d: %v", p.who(), line+1, sc.Err())
 	}
 	// The output ended: the helper exited (or wrote garbage). Wait a
 	// little for its exit status, so the error can say how it ended.
@@ -210,7 +200,7 @@ func (p *Peer) read(r *os.File) {
 	}
 	err := protoErr
 	if err == nil {
-		err = errors.New("live: the peer helper stopped")
+		err = fmt.Errorf("live: %s stopped", p.who())
 	}
 	select {
 	case <-p.exited:
@@ -227,6 +217,73 @@ func (p *Peer) read(r *os.File) {
 	p.mu.Unlock()
 	close(p.done)
 	p.signal()
+	if protoErr != nil {
+		// A driver that broke the protocol is stopped at once: nothing
+		// it says can be trusted, and it must not hold the lab.
+		p.kill()
+	}
+}
+
+// kill sends SIGKILL to the peer's process group: the helper, or the
+// driver it became, and anything that started.
+func (p *Peer) kill() error {
+	return syscall.Kill(-p.pid, syscall.SIGKILL)
+}
+
+// take handles one line the peer wrote: a hello, a report, or a reply to
+// a pending request. It returns the error for a line that breaks the
+// protocol, and whether the line was the helper's last (the reply to
+// become).
+func (p *Peer) take(line int, b []byte) (became bool, err error) {
+	var m message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false, fmt.Errorf("live: %s line %d: not a JSON object: %v: %s", p.who(), line, err, echo.Clip(string(b), 120, 80))
+	}
+	if m.Errno == 0 && m.ErrnoName != "" {
+		m.Errno = int(errnoNumber(m.ErrnoName))
+	}
+	switch {
+	case m.Event == eventHello:
+		select {
+		case p.hello <- m:
+		default:
+		}
+	case m.Event != "":
+		p.mu.Lock()
+		p.queue = append(p.queue, Event{
+			Kind:   EventKind(m.Event),
+			Req:    m.ID,
+			FD:     m.FD,
+			Ret:    m.Ret,
+			Errno:  syscall.Errno(m.Errno),
+			Name:   m.ErrnoName,
+			At:     Mono(m.T),
+			Detail: m.Detail,
+		})
+		p.mu.Unlock()
+		p.signal()
+	default:
+		p.mu.Lock()
+		ch := p.pending[m.ID]
+		delete(p.pending, m.ID)
+		became = m.ID == p.becomeID
+		p.mu.Unlock()
+		if ch == nil {
+			return false, fmt.Errorf("live: %s line %d: a reply to request %d, which is not waiting for one", p.who(), line, m.ID)
+		}
+		ch <- m
+	}
+	return became, nil
+}
+
+// who names the peer in messages: kasim's helper, or the driver it became.
+func (p *Peer) who() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.driver != "" {
+		return "driver " + p.driver
+	}
+	return "the peer helper"
 }
 
 func (p *Peer) signal() {
@@ -294,6 +351,7 @@ func (p *Peer) deadErr() error {
 // call sends req and waits for its reply.
 func (p *Peer) call(req request) (message, error) {
 	ch := make(chan message, 1)
+	who := p.who()
 	p.mu.Lock()
 	if p.dead != nil {
 		p.mu.Unlock()
@@ -322,7 +380,7 @@ func (p *Peer) call(req request) (message, error) {
 		if d := p.deadErr(); d != nil {
 			return message{}, d
 		}
-		return message{}, fmt.Errorf("live: sending %s to the peer helper: %v", req.Op, err)
+		return message{}, fmt.Errorf("live: sending %s to %s: %v", req.Op, who, err)
 	}
 
 	t := time.NewTimer(replyTimeout)
@@ -338,10 +396,10 @@ func (p *Peer) call(req request) (message, error) {
 		}
 	case <-t.C:
 		forget()
-		return message{}, fmt.Errorf("live: the peer helper did not answer %s within %v", req.Op, replyTimeout)
+		return message{}, fmt.Errorf("live: %s did not answer request %d (%s) within %v", who, req.ID, req.Op, replyTimeout)
 	}
 	if m.Fail != "" {
-		return message{}, fmt.Errorf("live: the peer helper refused %s: %s", req.Op, m.Fail)
+		return message{}, fmt.Errorf("live: %s refused request %d (%s): %s", who, req.ID, req.Op, m.Fail)
 	}
 	return m, nil
 }
@@ -351,20 +409,24 @@ func (p *Peer) do(req request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Ret: m.Ret, Errno: syscall.Errno(m.Errno), At: Mono(m.T)}, nil
+	return Result{Ret: m.Ret, Errno: syscall.Errno(m.Errno), Name: m.ErrnoName, At: Mono(m.T)}, nil
 }
 
 // Socket creates a TCP socket (AF_INET, SOCK_STREAM); Ret is its fd.
 func (p *Peer) Socket() (Result, error) { return p.do(request{Op: opSocket}) }
 
-// SetsockoptInt calls setsockopt(fd, level, opt, &value) with an int value,
-// e.g. (SOL_SOCKET, SO_KEEPALIVE) or (IPPROTO_TCP, TCP_KEEPIDLE).
-func (p *Peer) SetsockoptInt(fd, level, opt, value int) (Result, error) {
+// Setsockopt calls setsockopt(fd, level, opt, &value) with an int value.
+// The level and option are names, e.g. ("SOL_SOCKET", "SO_KEEPALIVE") or
+// ("IPPROTO_TCP", "TCP_KEEPIDLE") (the dut package's constants), which the
+// peer maps to its own system's numbers; an option it does not have gets
+// ENOPROTOOPT.
+func (p *Peer) Setsockopt(fd int, level, opt string, value int) (Result, error) {
 	return p.do(request{Op: opSetsockopt, FD: fd, Level: level, Opt: opt, Value: value})
 }
 
-// GetsockoptInt calls getsockopt for an int option; Ret is its value.
-func (p *Peer) GetsockoptInt(fd, level, opt int) (Result, error) {
+// Getsockopt calls getsockopt for an int option, named as for Setsockopt;
+// Ret is its value.
+func (p *Peer) Getsockopt(fd int, level, opt string) (Result, error) {
 	return p.do(request{Op: opGetsockopt, FD: fd, Level: level, Opt: opt})
 }
 
@@ -445,7 +507,7 @@ func (p *Peer) close() error {
 		select {
 		case <-p.exited:
 		default:
-			if kerr := p.cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
+			if kerr := p.kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) && kerr != syscall.ESRCH {
 				err = fmt.Errorf("live: killing the peer helper: %v", kerr)
 			}
 		}
@@ -490,4 +552,62 @@ func (w *tailWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
+}
+
+// Hello is what a peer said of itself in its hello: the stack under test.
+type Hello struct {
+	Stack, Version string
+	API            string   // "posix"
+	Options        []string // the options it can set, by name
+	PID            int
+}
+
+// HasOption says whether the peer's hello lists the option name.
+func (h Hello) HasOption(name string) bool { return slices.Contains(h.Options, name) }
+
+func helloOf(m message) Hello {
+	return Hello{Stack: m.Stack, Version: m.Version, API: m.API, Options: m.Options, PID: m.Ret}
+}
+
+// Hello returns the peer's hello: kasim's helper's (the machine's Linux
+// kernel), or that of the driver it became.
+func (p *Peer) Hello() Hello {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info
+}
+
+// become has the helper execute a driver in its place (argv, with env
+// added to its environment) and waits for the driver's hello, which must
+// speak this protocol version and a socket API kasim knows.
+func (p *Peer) become(name string, argv, env []string) error {
+	p.mu.Lock()
+	p.becomeID = p.nextID + 1 // the id call gives it
+	p.mu.Unlock()
+	if _, err := p.call(request{Op: opBecome, Argv: argv, Env: env}); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.driver = name
+	p.mu.Unlock()
+	t := time.NewTimer(replyTimeout)
+	defer t.Stop()
+	var m message
+	select {
+	case m = <-p.hello:
+	case <-p.done:
+		return p.deadErr()
+	case <-t.C:
+		return fmt.Errorf("live: driver %s wrote no hello within %v", name, replyTimeout)
+	}
+	switch {
+	case m.Protocol != dut.Version:
+		return fmt.Errorf("live: driver %s speaks protocol %d; kasim speaks %d", name, m.Protocol, dut.Version)
+	case m.API != dut.APIPOSIX:
+		return fmt.Errorf("live: driver %s: api %q: kasim knows %q", name, echo.Clip(m.API, 40, 30), dut.APIPOSIX)
+	}
+	p.mu.Lock()
+	p.info = helloOf(m)
+	p.mu.Unlock()
+	return nil
 }

@@ -29,17 +29,17 @@ func TestPeerCalls(t *testing.T) {
 	fd := must(t, "socket", 0)(p.Socket()).Ret
 
 	// The options keep-alive cares about, as Linux checks them.
-	must(t, "TCP_KEEPIDLE 0", unix.EINVAL)(p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 0))
-	must(t, "TCP_KEEPCNT 128", unix.EINVAL)(p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 128))
-	must(t, "TCP_USER_TIMEOUT -1", unix.EINVAL)(p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, -1))
-	must(t, "TCP_USER_TIMEOUT 5000", 0)(p.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, 5000))
-	if v := must(t, "getsockopt TCP_USER_TIMEOUT", 0)(p.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)).Ret; v != 5000 {
+	must(t, "TCP_KEEPIDLE 0", unix.EINVAL)(p.Setsockopt(fd, "IPPROTO_TCP", "TCP_KEEPIDLE", 0))
+	must(t, "TCP_KEEPCNT 128", unix.EINVAL)(p.Setsockopt(fd, "IPPROTO_TCP", "TCP_KEEPCNT", 128))
+	must(t, "TCP_USER_TIMEOUT -1", unix.EINVAL)(p.Setsockopt(fd, "IPPROTO_TCP", "TCP_USER_TIMEOUT", -1))
+	must(t, "TCP_USER_TIMEOUT 5000", 0)(p.Setsockopt(fd, "IPPROTO_TCP", "TCP_USER_TIMEOUT", 5000))
+	if v := must(t, "getsockopt TCP_USER_TIMEOUT", 0)(p.Getsockopt(fd, "IPPROTO_TCP", "TCP_USER_TIMEOUT")).Ret; v != 5000 {
 		t.Errorf("TCP_USER_TIMEOUT reads back %d, want 5000", v)
 	}
-	if v := must(t, "getsockopt SO_KEEPALIVE", 0)(p.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE)).Ret; v != 0 {
+	if v := must(t, "getsockopt SO_KEEPALIVE", 0)(p.Getsockopt(fd, "SOL_SOCKET", "SO_KEEPALIVE")).Ret; v != 0 {
 		t.Errorf("SO_KEEPALIVE is %d on a new socket, want 0", v)
 	}
-	r := must(t, "getsockopt TCP_KEEPIDLE", 0)(p.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE))
+	r := must(t, "getsockopt TCP_KEEPIDLE", 0)(p.Getsockopt(fd, "IPPROTO_TCP", "TCP_KEEPIDLE"))
 	if r.Ret != 7200 {
 		t.Errorf("TCP_KEEPIDLE defaults to %d, want 7200", r.Ret)
 	}
