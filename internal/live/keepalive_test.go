@@ -127,7 +127,7 @@ func keepAliveConn(t *testing.T, lab *Lab) (int, net.Conn) {
 func setKeepAlive(t *testing.T, p *Peer, fd, idle, intvl, cnt int) {
 	t.Helper()
 	for _, o := range []struct {
-		name       string
+		name  string
 		level string
 		v     int
 	}{

@@ -47,7 +47,7 @@ type Peer struct {
 	// becomeID is the id of the become request: the lines after its
 	// reply are the driver's, numbered from 1 in messages.
 	becomeID uint64
-	info    Hello
+	info     Hello
 
 	exited  chan struct{} // closed once the helper has been reaped
 	waitErr error
