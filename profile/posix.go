@@ -48,6 +48,11 @@ type posix struct {
 	// up: "ETIMEDOUT" or "ECONNABORTED" (lwIP's ERR_ABRT).
 	abortError          string
 	closeStopsKeepAlive bool
+	// lateArm: keep-alive switched on before connect is armed only by a
+	// segment on the established connection, as gVisor does (see
+	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
+	// establishment.
+	lateArm  bool
 	measured            bool
 	fromSource          bool // modelled from the system's source, not measured
 
@@ -77,8 +82,9 @@ func (x posix) settings() []string { return x.keys }
 
 // set overrides one behaviour the system has: "hz" (0 for exact timers,
 // or one of HZs), "abort" (rst or none), "user-timeout" (replaces-count or
-// first-of-both), "always-keepalive" (0 or 1) or "tick" (0 for exact
-// timers, or a duration from 1ms to 10s).
+// first-of-both), "always-keepalive" (0 or 1), "arm" (segment or
+// establishment) or "tick" (0 for exact timers, or a duration from 1ms to
+// 10s).
 func (x posix) set(key, value string) (system, error) {
 	var err error
 	switch key {
@@ -94,6 +100,8 @@ func (x posix) set(key, value string) (system, error) {
 		x.userTimeoutReplacesCount, err = either(key, value, "replaces-count", "first-of-both", "replaces-count or first-of-both")
 	case "always-keepalive":
 		x.alwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
+	case "arm":
+		x.lateArm, err = either(key, value, "segment", "establishment", "segment (gVisor's: the first segment after the handshake arms it) or establishment")
 	case "tick":
 		d, err := time.ParseDuration(value) // "0" parses too
 		if err != nil || (d != 0 && (d < time.Millisecond || d > 10*time.Second)) {
@@ -129,6 +137,7 @@ func (x posix) resolve(p *Profile) {
 		KeepAliveDefaults:        stack.KeepAlive{Idle: x.idle, Interval: x.interval, Count: x.count},
 		AlwaysKeepAlive:          x.alwaysKeepAlive,
 		CloseStopsKeepAlive:      x.closeStopsKeepAlive,
+		ArmAtEstablishment:       !x.lateArm,
 	}
 	for _, name := range x.probeStates {
 		for s := stack.Closed; s <= stack.TimeWait; s++ {
@@ -200,6 +209,11 @@ func (x posix) summary() string {
 	}
 	if x.hz != 0 {
 		text += fmt.Sprintf(", timers of a HZ=%d kernel", x.hz)
+	}
+	if _, set := x.overrides["arm"]; set && x.lateArm {
+		text += ", keep-alive armed by the first segment after the handshake (arm=segment)"
+	} else if set {
+		text += ", keep-alive armed at establishment (arm=establishment)"
 	}
 	return text + ")"
 }

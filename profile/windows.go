@@ -119,6 +119,7 @@ func (w windows) resolve(p *Profile) {
 		// documented; kasim's choice is that keep-alive, a socket option,
 		// ends with the socket, as on Linux (docs/profiles.md).
 		CloseStopsKeepAlive: true,
+		ArmAtEstablishment:  true,
 		// 2000/XP/2003: the registry value that counts probes also bounds
 		// data retransmission.
 		LimitRetransmissions: w.family == Legacy,

@@ -91,7 +91,7 @@ func TestTraceEventsHaveACeiling(t *testing.T) {
 	defer func(m int64) { maxScenarioEvents = m }(maxScenarioEvents)
 	maxScenarioEvents = 20000
 	s, err := ParseScenario("long.yaml", []byte(`duration: 3h
-hosts: {a: {}, b: {}}
+hosts: {a: {profile: gvisor, set: {arm: establishment}}, b: {}}
 connections: {c: {client: a, server: b}}
 actions:
   - {at: 0s, conn: c, keepalive: {idle: 1s, interval: 1s, count: 3}}

@@ -55,6 +55,14 @@ type Behaviour struct {
 	// its FIN outstanding. gVisor itself goes on probing an orphan in
 	// FIN-WAIT-2 until its FIN-WAIT-2 timeout.
 	CloseStopsKeepAlive bool
+	// ArmAtEstablishment starts keep-alive's idle time when the handshake
+	// completes, for a connection whose application switched keep-alive
+	// on before connecting, as Linux's tcp_finish_connect, FreeBSD, lwIP
+	// and Windows do. gVisor itself arms it only when a segment is
+	// processed on the established connection or an option is set there,
+	// so such a connection that stays quiet is never probed (measured:
+	// kasim conform --dut gvisor).
+	ArmAtEstablishment bool
 	// LimitRetransmissions makes MaxRetransmissions the number of times
 	// the host retransmits an unacknowledged segment before it gives the
 	// connection up (gVisor's TCPMaxRetriesOption); otherwise gVisor's own

@@ -452,7 +452,7 @@ func (c *Conn) refresh() {
 	for _, o := range n.observers {
 		o.State(ch)
 	}
-	if st == Established && c.keepAliveWanted() {
+	if st == Established && c.keepAliveWanted() && c.host.b.ArmAtEstablishment {
 		c.arm()
 	} else if !c.probesIn(st) && c.ep.SocketOptions().GetKeepAlive() {
 		c.ep.SocketOptions().SetKeepAlive(false) // a state the host's system does not probe in
@@ -473,13 +473,13 @@ func (s State) synchronized() bool {
 	return s >= Established && s <= TimeWait
 }
 
-// arm starts keep-alive's idle timer as the handshake completes. gVisor arms
-// it only when a segment is processed on an established connection or data
-// is acknowledged, so keep-alive switched on before connect never probes a
-// connection that stays quiet; real stacks (Linux's tcp_finish_connect,
-// Windows) arm it at establishment. Setting the option again arms it, with
-// the idle time counted from now, the moment the last handshake segment
-// arrived.
+// arm starts keep-alive's idle timer as the handshake completes
+// (Behaviour.ArmAtEstablishment). gVisor arms it only when a segment is
+// processed on an established connection or data is acknowledged, so
+// keep-alive switched on before connect never probes a connection that
+// stays quiet; other stacks (Linux's tcp_finish_connect, Windows) arm it at
+// establishment. Setting the option again arms it, with the idle time
+// counted from now, the moment the last handshake segment arrived.
 func (c *Conn) arm() { c.ep.SocketOptions().SetKeepAlive(true) }
 
 func (n *Network) markDirty(c *Conn) {

@@ -11,11 +11,13 @@ import (
 
 // A client with keep-alive on (1 h idle, 10 s interval, 3 probes) loses its
 // server: three probes go unanswered and the connection times out exactly
-// at idle + 3 x interval after the handshake.
+// at idle + 3 x interval after the handshake. The client arms keep-alive
+// at the handshake, as Linux does; a host with gVisor's own behaviour
+// (AddHost) would wait for a segment after it.
 func ExampleNetwork() {
 	n := stack.NewNetwork(stack.Config{Seed: 1})
 	defer n.Close()
-	client, _ := n.AddHost("client")
+	client, _ := n.AddHostWith("client", stack.HostOptions{Behaviour: stack.Behaviour{ArmAtEstablishment: true}})
 	server, _ := n.AddHost("server")
 	if _, err := server.Listen("tcp4", 80, stack.KeepAlive{}, nil); err != nil {
 		panic(err)

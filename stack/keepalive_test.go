@@ -16,6 +16,7 @@ import (
 // default count (the stack runs keep-alive: KeepAlive reads Enabled).
 func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 	n, client, server, _ := pairWith(t, Config{Seed: 1}, Behaviour{
+		ArmAtEstablishment: true,
 		KeepAliveDefaults: KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8},
 		AlwaysKeepAlive:   true,
 	}, nil)
@@ -53,7 +54,7 @@ func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 // (Behaviour.CloseStopsKeepAlive): neither sends anything.
 func TestOrphanInFinWait2(t *testing.T) {
 	probesInFinWait2 := func(states bool, closeStops bool) int {
-		b := Behaviour{CloseStopsKeepAlive: closeStops}
+		b := Behaviour{CloseStopsKeepAlive: closeStops, ArmAtEstablishment: true}
 		if states {
 			b.KeepAliveStates = []State{Established, CloseWait}
 		}
@@ -94,7 +95,7 @@ func TestOrphanInFinWait2(t *testing.T) {
 
 // lwIP's sockets report a keep-alive abort as ECONNABORTED (ERR_ABRT).
 func TestKeepAliveAbortError(t *testing.T) {
-	n, client, server, _ := pairWith(t, Config{Seed: 3}, Behaviour{AbortError: AbortConnAborted}, nil)
+	n, client, server, _ := pairWith(t, Config{Seed: 3}, Behaviour{AbortError: AbortConnAborted, ArmAtEstablishment: true}, nil)
 	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true, Idle: 2 * time.Second, Interval: time.Second, Count: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +122,7 @@ func TestKeepAliveAbortError(t *testing.T) {
 // after as many retransmissions as the host allows.
 func TestGiveUpWithoutProbesAndByRetransmission(t *testing.T) {
 	run := func(sendData bool) (*Conn, []time.Duration, int, time.Duration) {
-		n, client, server, _ := pairWith(t, Config{Seed: 4}, Behaviour{AbortRST: true, LimitRetransmissions: true, MaxRetransmissions: 3}, nil)
+		n, client, server, _ := pairWith(t, Config{Seed: 4}, Behaviour{AbortRST: true, LimitRetransmissions: true, MaxRetransmissions: 3, ArmAtEstablishment: true}, nil)
 		var probes []time.Duration
 		n.Observe(&probeClock{host: client, at: &probes})
 		sent := &sentCounter{host: client}

@@ -20,7 +20,7 @@ import (
 	"kasim/sim"
 )
 
-const conformHelp = `Usage: kasim conform [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -48,6 +48,14 @@ in the option's own unit). It connects, keeps a read pending, and prints
 "error recv ETIMEDOUT" (the errno's name) when the read fails. Built-in
 scenarios it cannot be told (options set after connecting) are skipped.
 
+With --dut, the stack under test is another one, reached through a driver
+(docs/dut-protocol.md): lwip (the real lwIP, from Debian's liblwip-dev,
+compiled on first use), gvisor (gVisor's netstack in real time, built into
+kasim), linux (the kernel, as without --dut), or a driver program of yours.
+kasim gives the driver a TAP device in a namespace of its own; --profile
+defaults to the driver's name where that is a profile. A scenario that needs
+an option the driver does not have is skipped, with the reason.
+
 Exit status: 0 if every scenario agrees, 1 if one does not (or the run
 failed), 2 for bad usage.
 
@@ -57,8 +65,9 @@ Flags:
 // conformFlags are kasim conform's flags as given: opts, and the flags
 // checkConformFlags reads into it.
 type conformFlags struct {
-	opts                     conform.Options
-	pcapDir, stackCmd, scale string
+	opts                          conform.Options
+	pcapDir, stackCmd, scale, dut string
+	profileSet                    bool // --profile was given
 }
 
 // conformScenario is a scenario kasim conform runs: a file, or a built-in one.
@@ -81,6 +90,7 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim conform: %s\n", flagError(err))
 		return exitUsage
 	}
+	fset.Visit(func(fl *flag.Flag) { f.profileSet = f.profileSet || fl.Name == "profile" })
 	if !checkConformFlags(&f, stderr) {
 		return exitUsage
 	}
@@ -103,6 +113,7 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 	fset.DurationVar(&opts.Phase, "phase", 36*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule and one jiffy)")
 	fset.StringVar(&f.pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
 	fset.StringVar(&f.scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
+	fset.StringVar(&f.dut, "dut", "", "the `stack` under test: lwip, gvisor, linux, or a driver program and its arguments (docs/dut-protocol.md)")
 	fset.StringVar(&f.stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
 	return fset
 }
@@ -111,6 +122,11 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 // f.opts; false if one is wrong (said on stderr).
 func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	opts := &f.opts
+	if f.dut != "" && !f.profileSet {
+		if _, err := profile.Lookup(f.dut, nil, nil); err == nil {
+			opts.Profile = f.dut
+		}
+	}
 	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", clipValue(opts.Profile))
 		return false
@@ -126,6 +142,18 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 			return false
 		}
 		opts.ScaleNum, opts.ScaleDen = r.Num().Int64(), r.Denom().Int64()
+	}
+	if f.dut != "" && f.stackCmd != "" {
+		fmt.Fprintln(stderr, "kasim conform: --dut and --stack: give one (--stack runs a program on this machine's kernel; --dut replaces the kernel)")
+		return false
+	}
+	if f.dut != "" {
+		d, err := conform.DUTNamed(f.dut, conform.DriverCache())
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", clipValue(f.dut), err)
+			return false
+		}
+		opts.DUT = d
 	}
 	if f.stackCmd != "" {
 		opts.Stack = strings.Fields(f.stackCmd)
@@ -202,6 +230,11 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 			}
 			return exitFail
 		}
+		if rep.Skipped != "" {
+			fmt.Fprintf(stdout, "SKIPPED  %s: %s\n\n", sc.name, rep.Skipped)
+			skipped++
+			continue
+		}
 		writeReport(stdout, rep)
 		if rep.Agree() {
 			agree++
@@ -228,9 +261,12 @@ func writeReport(w io.Writer, r *conform.Report) {
 	if r.Runs == 1 {
 		runs = "run"
 	}
-	side := "kernel"
+	side, column := "kernel", "KERNEL"
 	if r.Stack != "" {
 		side = filepath.Base(r.Stack) + " on the kernel"
+	}
+	if r.DUT != "" {
+		side, column = r.DUT, "DUT"
 	}
 	fmt.Fprintf(w, "%s  %s: %s (live, %d %s) vs %s (simulated)\n", verdict, r.Scenario, side, r.Runs, runs, r.Profile)
 	if r.Scale != "" {
@@ -240,7 +276,7 @@ func writeReport(w io.Writer, r *conform.Report) {
 		fmt.Fprintf(w, "  (the kernel gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", r.SimExtended, r.Profile)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  EVENT\tAFTER\tKERNEL\tAT (MEDIAN)\tSPREAD\t"+strings.ToUpper(r.Profile)+"\tAT\t")
+	fmt.Fprintln(tw, "  EVENT\tAFTER\t"+column+"\tAT (MEDIAN)\tSPREAD\t"+strings.ToUpper(r.Profile)+"\tAT\t")
 	for _, row := range r.Rows {
 		mark := "ok"
 		if !row.Agree {

@@ -32,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/dut"
 	"kasim/internal/echo"
 	"kasim/internal/live"
 	"kasim/profile"
@@ -44,6 +45,8 @@ func main() {
 	// The live lab re-executes kasim as its peer helper, inside a network
 	// namespace; in that copy this runs the helper and never returns.
 	live.MaybeRunPeer()
+	// And kasim conform --dut gvisor re-executes it as that driver.
+	dut.MaybeRunBuiltin()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -97,7 +97,12 @@ func story(events []sim.Event) []item {
 // compare lines up the simulated story with each live run's, by key, and
 // says where they agree: the same shape in every run, and the simulated
 // time within the live runs' spread (or tol, if larger) of their median.
-func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Duration) []Row {
+//
+// who names the live side in explanations: "the kernel", or the stack a
+// driver runs. A scenario in which neither side probes, resets or fails
+// gets one row saying so, which agrees: the stack under test did nothing
+// the profile does not.
+func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Duration, who string) []Row {
 	liveStories := make([]map[string]item, len(lives))
 	var keys []string
 	for _, it := range simStory {
@@ -163,13 +168,13 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 		}
 		switch {
 		case !inSim:
-			row.Explanation = "the kernel did this; the profile does not"
+			row.Explanation = who + " did this; the profile does not"
 		case missing == len(liveStories):
-			row.Explanation = "the profile does this; the kernel does not"
+			row.Explanation = "the profile does this; " + who + " does not"
 		case missing > 0:
 			row.Explanation = fmt.Sprintf("in %d of %d live runs only", len(liveStories)-missing, len(liveStories))
 		case len(shapes) > 1:
-			row.Explanation = "the kernel's own runs differ in shape"
+			row.Explanation = who + "'s own runs differ in shape"
 		case row.Sim != row.Live:
 			row.Explanation = "different shape"
 		case row.Untimed:
@@ -183,6 +188,10 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 			row.Explanation = fmt.Sprintf("%v apart, within %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
 		}
 		rows = append(rows, row)
+	}
+	if len(rows) == 0 && len(lives) > 0 {
+		rows = append(rows, Row{What: "keep-alive", Sim: "nothing", Live: "nothing", Untimed: true, Agree: true,
+			Explanation: "neither side probes, resets or fails within the scenario"})
 	}
 	return rows
 }

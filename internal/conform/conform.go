@@ -24,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"kasim/internal/live"
@@ -78,6 +77,10 @@ type Options struct {
 	// this holds a user-space stack (or an application's own keep-alive)
 	// against the profile.
 	Stack []string
+	// DUT, if set, is the stack under test, reached through its driver
+	// (docs/dut-protocol.md); nil is the machine's kernel through kasim's
+	// own helper, as DUT "linux" is too.
+	DUT *DUT
 	// ScaleNum/ScaleDen, if set, scale every time the scenario states
 	// (sim.Scenario.Scaled) before it runs, live and simulated: a
 	// scenario written with a 2 h idle time runs with 2 s at 1/3600.
@@ -118,6 +121,12 @@ type Report struct {
 	// Stack is the program that took the kernel host's place
 	// (Options.Stack), or "".
 	Stack string
+	// DUT names the stack under test as its driver's hello did ("lwIP
+	// 2.1.3"), or "" for the kernel through kasim's helper.
+	DUT string
+	// Skipped, if set, says why the scenario was not run: it needs
+	// something the driver cannot do (an option its hello does not list).
+	Skipped string
 	// SimExtended is how much longer than the scenario's duration the
 	// simulation ran (SimGrace, because the kernel had given up), or 0.
 	SimExtended time.Duration
@@ -206,6 +215,14 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, h := range simSpec.Hosts {
+		if h.Name == KernelHost && h.Resolved.Tick > opts.Phase {
+			// A stack on a coarse tick (lwIP's 500 ms tcp_slowtmr) meets a
+			// timeout counted from a receive at its next tick, whose
+			// phase is the stack's, not the profile's.
+			opts.Phase = h.Resolved.Tick
+		}
+	}
 	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs}
 	if rep.Scenario == "" {
 		rep.Scenario = file
@@ -217,12 +234,22 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		rep.Scale = fmt.Sprintf("%d/%d", opts.ScaleNum, opts.ScaleDen)
 	}
 	var lives [][]sim.Event
+	var hello live.Hello
 	for i := 0; i < opts.Runs; i++ {
 		var pcap io.Writer
 		if i == 0 {
 			pcap = opts.PCAP
 		}
-		events, err := runLive(liveSpec, pcap, opts.Stack)
+		events, h, err := runLive(liveSpec, pcap, opts.Stack, opts.DUT)
+		hello = h
+		if opts.DUT != nil && opts.DUT.Argv != nil {
+			rep.DUT = strings.TrimSpace(hello.Stack + " " + hello.Version)
+		}
+		var cannot *cannotExpress
+		if errors.As(err, &cannot) {
+			rep.Skipped, rep.Runs = cannot.why, 0
+			return rep, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: live run %d: %w", file, i+1, err)
 		}
@@ -241,7 +268,11 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Sim = simRun.Events
-	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase, opts.AppTolerance)
+	who := "the kernel"
+	if rep.DUT != "" {
+		who = hello.Stack
+	}
+	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
 	return rep, nil
 }
 
@@ -395,15 +426,30 @@ type liveRun struct {
 
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
-// runLive plays s against the kernel in real time and returns the trace.
-func runLive(s *sim.Scenario, pcap io.Writer, program []string) ([]sim.Event, error) {
+// runLive plays s against the kernel (or the DUT) in real time and returns
+// the trace and the peer's hello.
+func runLive(s *sim.Scenario, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
 	r := &liveRun{rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
 	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
+	if d != nil {
+		opts.DUT, opts.DUTEnv = d.Argv, d.Env
+	}
 	lab, err := live.NewLab(opts)
 	if err != nil {
-		return nil, err
+		return nil, live.Hello{}, err
 	}
 	defer lab.Close()
+	hello := lab.Peer().Hello()
+	if err := checkDriver(s, hello); err != nil {
+		return nil, hello, err
+	}
+	events, err := r.play(s, lab, program)
+	return events, hello, err
+}
+
+// play runs the scenario's actions on the lab as their times come, and
+// records what the peer reports and the wire carries.
+func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.Event, error) {
 	conn := s.Conns[0]
 	ln, err := lab.ListenTCP(conn.Port)
 	if err != nil {
@@ -632,13 +678,13 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 	switch a.Do {
 	case sim.DoSetsockopt:
 		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
-		res, err := p.SetsockoptInt(fd, a.Level, a.Opt, v)
+		res, err := p.Setsockopt(fd, a.LevelName, a.OptName, v)
 		if err != nil {
 			return err
 		}
 		call(res.At, "setsockopt", a.LevelName, a.OptName, v, res)
 	case sim.DoGetsockopt:
-		res, err := p.GetsockoptInt(fd, a.Level, a.Opt)
+		res, err := p.Getsockopt(fd, a.LevelName, a.OptName)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"kasim/internal/dut"
 	"kasim/internal/live"
 	"kasim/internal/livetest"
 	"kasim/sim"
@@ -29,6 +30,7 @@ import (
 // lets the live tests run at once (see liveParallel).
 func TestMain(m *testing.M) {
 	live.MaybeRunPeer()
+	dut.MaybeRunBuiltin()
 	if os.Getenv("KASIM_CONNECT") != "" {
 		os.Exit(keepAliveProgram())
 	}

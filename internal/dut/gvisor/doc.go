@@ -10,5 +10,11 @@
 // namespace. It needs Linux (a TAP device); elsewhere Run says so and fails.
 package gvisor
 
+import "kasim/internal/dut"
+
 // Name is the driver's name, as kasim's --dut option and reports give it.
 const Name = "gvisor"
+
+// kasim conform --dut gvisor re-executes kasim as this driver
+// (dut.MaybeRunBuiltin), so it ships inside kasim and needs nothing built.
+func init() { dut.Register(Name, Run) }
