@@ -15,8 +15,13 @@ var lwipSystem = posix{
 	name: "lwip", title: "lwIP", owner: "lwIP's", dialect: "lwip",
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, fromSource: true, tick: 500 * time.Millisecond, abortError: "ECONNABORTED",
+	// tcp_timer_needed starts tcp_tmr (TCP_TMR_INTERVAL, 250 ms) when the
+	// first connection becomes active; tcp_slowtmr runs on its first call.
+	// Measured against lwIP 2.1.3: first probe 2.25 s after a SYN-ACK
+	// received right after connect, with idle 2 s.
+	tickStart: 250 * time.Millisecond,
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
-	keys:        []string{"tick", "abort"},
+	keys:        []string{"tick", "tick-start", "abort"},
 	describeAs:  describeLwIP,
 	citations: Citations{
 		Probe:    []Rule{lwipKeepalive, lwipTick},

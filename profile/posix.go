@@ -40,6 +40,7 @@ type posix struct {
 	userTimeoutReplacesCount bool
 	hz                       int
 	tick                     time.Duration
+	tickStart                time.Duration // see Profile.TickStart
 	alwaysKeepAlive          bool
 	// probeStates, if set, are the only states probes go out in (by RFC
 	// 793 name, "ESTABLISHED"); empty means wherever gVisor probes.
@@ -83,8 +84,9 @@ func (x posix) settings() []string { return x.keys }
 // set overrides one behaviour the system has: "hz" (0 for exact timers,
 // or one of HZs), "abort" (rst or none), "user-timeout" (replaces-count or
 // first-of-both), "always-keepalive" (0 or 1), "arm" (segment or
-// establishment) or "tick" (0 for exact timers, or a duration from 1ms to
-// 10s).
+// establishment), "tick" (0 for exact timers, or a duration from 1ms to
+// 10s) or "tick-start" (when the first tick falls after the host's first
+// connection; 0 counts ticks from the start of the run).
 func (x posix) set(key, value string) (system, error) {
 	var err error
 	switch key {
@@ -102,6 +104,12 @@ func (x posix) set(key, value string) (system, error) {
 		x.alwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
 	case "arm":
 		x.lateArm, err = either(key, value, "segment", "establishment", "segment (gVisor's: the first segment after the handshake arms it) or establishment")
+	case "tick-start":
+		d, err := time.ParseDuration(value)
+		if err != nil || d < 0 || d > 10*time.Second {
+			return x, fmt.Errorf("tick-start=%s: want 0 (ticks from the start of the run) or a duration up to 10s, e.g. 250ms", value)
+		}
+		x.tickStart = d
 	case "tick":
 		d, err := time.ParseDuration(value) // "0" parses too
 		if err != nil || (d != 0 && (d < time.Millisecond || d > 10*time.Second)) {
@@ -131,6 +139,9 @@ func (x posix) resolve(p *Profile) {
 	p.Dialect = d
 	p.Idle, p.Interval, p.Count = x.idle, x.interval, x.count
 	p.HZ, p.Tick, p.Measured, p.FromSource = x.hz, x.tick, x.measured, x.fromSource
+	if x.tick != 0 {
+		p.TickStart = x.tickStart
+	}
 	b := stack.Behaviour{
 		AbortRST:                 x.abortRST,
 		UserTimeoutReplacesCount: x.userTimeoutReplacesCount,

@@ -78,6 +78,12 @@ type Profile struct {
 	// of it (lwIP's 500 ms tcp_slowtmr). Both zero: exact timers.
 	HZ   int
 	Tick time.Duration
+	// TickStart, with Tick, anchors the ticks to the host's first
+	// connection: the first falls TickStart after it (lwIP's tcp_tmr
+	// starts with its first active connection and runs tcp_slowtmr on
+	// its first call, 250 ms later). Zero: ticks count from the start of
+	// the run.
+	TickStart time.Duration
 
 	// Measured says the profile has been held against the real stack
 	// (kasim conform). FromSource says it is modelled from the system's
@@ -316,7 +322,7 @@ func (p Profile) Row() Row {
 // behaviour, and its own timer queue where its timers are not exact (a new
 // queue each call).
 func (p Profile) HostOptions() stack.HostOptions {
-	return stack.HostOptions{Timers: p.timers(), Behaviour: p.Behaviour}
+	return stack.HostOptions{Timers: p.timers(), Behaviour: p.Behaviour, TimersStart: p.TickStart}
 }
 
 // timers returns the queue the host's stack timers live in: a tick queue
@@ -335,6 +341,10 @@ func (p Profile) timers() timers.Queue {
 
 // TimerSlack describes when the host's timers fire.
 func (p Profile) TimerSlack() string {
+	if p.Tick != 0 && p.TickStart != 0 {
+		return fmt.Sprintf("every timer fires at the next tick; ticks fall every %v from %v after the host's first connect or first SYN received",
+			p.Tick, p.TickStart)
+	}
 	if p.Tick != 0 {
 		return fmt.Sprintf("every timer fires at the next multiple of %v from the start of the run (1s fires at %v, 1.2s at %v)",
 			p.Tick, p.Rounded(time.Second), p.Rounded(1200*time.Millisecond))

@@ -248,6 +248,7 @@ func (c *Conn) Connect(raddr netip.AddrPort) error {
 	if netProto(addr) != c.proto {
 		return fmt.Errorf("stack: connect %s to %s: address family differs from the socket's", c, raddr)
 	}
+	c.host.startTicks() // before the stack arms the SYN's timer
 	err := c.ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(addr.AsSlice()), Port: raddr.Port()})
 	if _, started := err.(*tcpip.ErrConnectStarted); err != nil && !started {
 		c.refresh()

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"sync"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -45,9 +46,13 @@ type Host struct {
 	v6    netip.Addr
 
 	needBarrier bool
-	conns       map[connKey]*Conn
-	flows       map[connKey]*flow
-	b           Behaviour // how its TCP differs from gVisor's (behaviour.go)
+	// ticks, until the host's first connection anchors them, is its ticking
+	// timer queue, to start ticksStart later (HostOptions.TimersStart).
+	ticks      originSetter
+	ticksStart time.Duration
+	conns      map[connKey]*Conn
+	flows      map[connKey]*flow
+	b          Behaviour // how its TCP differs from gVisor's (behaviour.go)
 
 	sendsNothing, receivesNothing string // drop reasons while silenced
 }
@@ -131,6 +136,9 @@ func (n *Network) newHost(name string, o HostOptions) (*Host, error) {
 	var clk tcpip.Clock = n.clock
 	if o.Timers != nil {
 		clk = n.clock.NewLane(o.Timers)
+		if ticks, ok := o.Timers.(originSetter); ok && o.TimersStart > 0 {
+			h.ticks, h.ticksStart = ticks, o.TimersStart
+		}
 	}
 	h.st = newGStack(clk, n.cfg.Seed, i)
 	h.nic = &nic{Endpoint: channel.New(1, mtu, "")}
@@ -171,8 +179,20 @@ func (h *Host) barrier() {
 	h.st.Pause()
 }
 
+// startTicks anchors the host's ticking timers at its first connection
+// (HostOptions.TimersStart), once.
+func (h *Host) startTicks() {
+	if h.ticks != nil {
+		h.ticks.SetOrigin(int64(h.net.Now()) + int64(h.ticksStart))
+		h.ticks = nil
+	}
+}
+
 // inject delivers an IP packet to the host as if it had arrived on its wire.
 func (h *Host) inject(p packet) {
+	if h.ticks != nil && isSYN(p) {
+		h.startTicks() // before the stack arms the SYN-ACK's timer
+	}
 	pkt := gstack.NewPacketBuffer(gstack.PacketBufferOptions{Payload: buffer.MakeWithData(p.data)})
 	h.nic.InjectInbound(p.proto, pkt)
 	pkt.DecRef()
@@ -257,4 +277,31 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.r.Read(p)
+}
+
+// isSYN reports whether p carries a TCP SYN without ACK: a connection
+// request.
+func isSYN(p packet) bool {
+	var tcpBytes []byte
+	switch p.proto {
+	case ipv4.ProtocolNumber:
+		ip := header.IPv4(p.data)
+		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != tcp.ProtocolNumber {
+			return false
+		}
+		tcpBytes = ip.Payload()
+	case ipv6.ProtocolNumber:
+		ip := header.IPv6(p.data)
+		if !ip.IsValid(len(p.data)) || ip.TransportProtocol() != tcp.ProtocolNumber {
+			return false
+		}
+		tcpBytes = ip.Payload()
+	default:
+		return false
+	}
+	if len(tcpBytes) < header.TCPMinimumSize {
+		return false
+	}
+	f := header.TCP(tcpBytes).Flags()
+	return f&header.TCPFlagSyn != 0 && f&header.TCPFlagAck == 0
 }

@@ -131,7 +131,17 @@ type HostOptions struct {
 	// Behaviour is how the host's TCP differs from gVisor's own; the zero
 	// value is gVisor's.
 	Behaviour Behaviour
+	// TimersStart, if set with a Timers that ticks (timers.TickQueue),
+	// anchors its ticks to the host's first connection: they fall at
+	// TimersStart after the host first connects or receives a SYN, and
+	// every tick from there. lwIP's tcp_tmr is started when its first
+	// connection becomes active (tcp_timer_needed) and calls
+	// tcp_slowtmr on its first run, TCP_TMR_INTERVAL (250 ms) later.
+	TimersStart time.Duration
 }
+
+// originSetter is a timer queue whose ticks can be moved (TickQueue).
+type originSetter interface{ SetOrigin(origin int64) }
 
 // AddHostWith adds a host with options; see AddHost.
 func (n *Network) AddHostWith(name string, o HostOptions) (*Host, error) {

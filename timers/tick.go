@@ -8,9 +8,18 @@ import "math"
 // checked by one periodic routine, as lwIP's TCP timers are by tcp_slowtmr
 // every 500 ms (TCP_SLOW_INTERVAL): a deadline between two runs is met at
 // the later one. Timers due at the same tick fire in scheduling order.
+// SetOrigin moves the ticks to origin + k x tick: lwIP's timer starts with
+// the host's first connection, not with the run.
 type TickQueue struct {
-	tick int64
-	q    *Heap4
+	tick   int64
+	origin int64 // in [0, tick)
+	q      *Heap4
+}
+
+// SetOrigin makes the ticks fall at origin + k x tick for every integer k.
+// Timers already queued keep the tick they were rounded to.
+func (t *TickQueue) SetOrigin(origin int64) {
+	t.origin = (origin%t.tick + t.tick) % t.tick
 }
 
 // NewTickQueue returns an empty queue ticking every tick nanoseconds
@@ -29,6 +38,17 @@ func (t *TickQueue) Tick() int64 { return t.tick }
 // due then. Deadlines past the last representable tick become
 // math.MaxInt64 (they never come).
 func (t *TickQueue) Round(when int64) int64 {
+	if t.origin != 0 {
+		if when > math.MaxInt64-t.tick {
+			return math.MaxInt64
+		}
+		return t.origin + t.roundZero(when-t.origin)
+	}
+	return t.roundZero(when)
+}
+
+// roundZero rounds when up to a multiple of the tick.
+func (t *TickQueue) roundZero(when int64) int64 {
 	r := when % t.tick
 	switch {
 	case r == 0:

@@ -195,6 +195,17 @@ func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int)
 // runConform compares each scenario live and simulated, writes its report
 // and the tally, and returns the exit status.
 func runConform(list []conformScenario, opts conform.Options, pcapDir string, stdout, stderr io.Writer) int {
+	if opts.DUT != nil {
+		if err := opts.DUT.Greet(); err != nil {
+			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", opts.DUT.Name, err)
+			if errors.Is(err, live.ErrNotRoot) {
+				fmt.Fprintln(stderr, "kasim conform: run it as root (sudo kasim conform): it creates a network namespace and a TAP device, and removes them when done")
+			}
+			return exitFail
+		}
+		h := opts.DUT.Hello
+		fmt.Fprintf(stdout, "stack under test: %s %s (driver %s, pid %d), options %s\n\n", h.Stack, h.Version, opts.DUT.Name, h.PID, strings.Join(h.Options, ", "))
+	}
 	agree, skipped := 0, 0
 	for _, sc := range list {
 		o := opts
@@ -273,7 +284,7 @@ func writeReport(w io.Writer, r *conform.Report) {
 		fmt.Fprintf(w, "  (every time in the scenario scaled by %s)\n", r.Scale)
 	}
 	if r.SimExtended > 0 {
-		fmt.Fprintf(w, "  (the kernel gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", r.SimExtended, r.Profile)
+		fmt.Fprintf(w, "  (the %s gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", strings.ToLower(column), r.SimExtended, r.Profile)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  EVENT\tAFTER\t"+column+"\tAT (MEDIAN)\tSPREAD\t"+strings.ToUpper(r.Profile)+"\tAT\t")

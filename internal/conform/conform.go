@@ -190,6 +190,15 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	if opts.DUT != nil && opts.DUT.Hello != nil {
+		if err := checkDriver(liveSpec, *opts.DUT.Hello); err != nil {
+			rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Skipped: err.Error()}
+			if rep.Scenario == "" {
+				rep.Scenario = file
+			}
+			return rep, nil
+		}
+	}
 	// The file is read once; the simulation lowers its actions again for
 	// the profile's API.
 	simSpec, err := parsed.WithProfiles(map[string]string{KernelHost: opts.Profile})

@@ -23,6 +23,22 @@ type DUT struct {
 	// helper drives over a veth pair instead of a TAP device.
 	Argv []string
 	Env  []string
+	// Hello is what the driver said of itself, once Greet has run: the
+	// options it has decide which scenarios it can play.
+	Hello *live.Hello
+}
+
+// Greet starts the driver once, in a lab of its own, and keeps its hello:
+// a broken driver is reported before any scenario runs, and a scenario it
+// cannot express is skipped before its simulation is even bound.
+func (d *DUT) Greet() error {
+	lab, err := live.NewLab(live.Options{DUT: d.Argv, DUTEnv: d.Env})
+	if err != nil {
+		return err
+	}
+	h := lab.Peer().Hello()
+	d.Hello = &h
+	return lab.Close()
 }
 
 // The drivers kasim ships, by the name --dut takes.
