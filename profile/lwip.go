@@ -19,7 +19,7 @@ var lwipSystem = posix{
 	// first connection becomes active; tcp_slowtmr runs on its first call.
 	// Measured against lwIP 2.1.3: first probe 2.25 s after a SYN-ACK
 	// received right after connect, with idle 2 s.
-	tickStart: 250 * time.Millisecond,
+	tickStart:   250 * time.Millisecond,
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
 	keys:        []string{"tick", "tick-start", "abort"},
 	describeAs:  describeLwIP,

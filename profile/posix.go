@@ -53,9 +53,9 @@ type posix struct {
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
 	// establishment.
-	lateArm  bool
-	measured            bool
-	fromSource          bool // modelled from the system's source, not measured
+	lateArm    bool
+	measured   bool
+	fromSource bool // modelled from the system's source, not measured
 
 	keys      []string          // the keys set takes
 	overrides map[string]string // key -> value as given

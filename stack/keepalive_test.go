@@ -17,8 +17,8 @@ import (
 func TestAlwaysKeepAliveWithHostDefaults(t *testing.T) {
 	n, client, server, _ := pairWith(t, Config{Seed: 1}, Behaviour{
 		ArmAtEstablishment: true,
-		KeepAliveDefaults: KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8},
-		AlwaysKeepAlive:   true,
+		KeepAliveDefaults:  KeepAlive{Idle: time.Minute, Interval: 10 * time.Second, Count: 8},
+		AlwaysKeepAlive:    true,
 	}, nil)
 	var probes []time.Duration
 	n.Observe(&probeClock{host: client, at: &probes})
