@@ -272,19 +272,19 @@ func writeReport(w io.Writer, r *conform.Report) {
 	if r.Runs == 1 {
 		runs = "run"
 	}
-	side, column := "kernel", "KERNEL"
+	side, column, who := "kernel", "KERNEL", "kernel"
 	if r.Stack != "" {
 		side = filepath.Base(r.Stack) + " on the kernel"
 	}
 	if r.DUT != "" {
-		side, column = r.DUT, "DUT"
+		side, column, who = r.DUT, "DUT", "stack under test"
 	}
 	fmt.Fprintf(w, "%s  %s: %s (live, %d %s) vs %s (simulated)\n", verdict, r.Scenario, side, r.Runs, runs, r.Profile)
 	if r.Scale != "" {
 		fmt.Fprintf(w, "  (every time in the scenario scaled by %s)\n", r.Scale)
 	}
 	if r.SimExtended > 0 {
-		fmt.Fprintf(w, "  (the %s gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", strings.ToLower(column), r.SimExtended, r.Profile)
+		fmt.Fprintf(w, "  (the %s gave up in every run; the simulation ran %v past the scenario's end to let %s finish too)\n", who, r.SimExtended, r.Profile)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  EVENT\tAFTER\t"+column+"\tAT (MEDIAN)\tSPREAD\t"+strings.ToUpper(r.Profile)+"\tAT\t")

@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	liveParallel()
-	os.Exit(m.Run())
+	code := m.Run()
+	if dutDir != "" {
+		os.RemoveAll(dutDir)
+	}
+	os.Exit(code)
 }
 
 // liveParallel raises -test.parallel, unless it was given, so that every

@@ -1,0 +1,173 @@
+package conform
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"kasim/drivers/lwip"
+)
+
+// dutFor resolves a shipped driver for a test and greets it. lwip is
+// compiled once per test binary; without liblwip-dev its tests skip, or
+// fail under KASIM_REQUIRE_LWIP=1 (CI installs it).
+func dutFor(t *testing.T, name string) *DUT {
+	t.Helper()
+	needLive(t)
+	d, err := sharedDUT(name)
+	if errors.Is(err, lwip.ErrNoLwIP) && os.Getenv("KASIM_REQUIRE_LWIP") != "1" {
+		t.Skipf("lwip driver: %v (KASIM_REQUIRE_LWIP=1 makes this a failure)", err)
+	}
+	if err != nil {
+		t.Fatalf("--dut %s: %v", name, err)
+	}
+	return d
+}
+
+var (
+	dutMu    sync.Mutex
+	dutCache = map[string]*DUT{}
+	dutDir   string
+)
+
+func sharedDUT(name string) (*DUT, error) {
+	dutMu.Lock()
+	defer dutMu.Unlock()
+	if d := dutCache[name]; d != nil {
+		return d, nil
+	}
+	if dutDir == "" {
+		dir, err := os.MkdirTemp("", "kasim-dut-test-")
+		if err != nil {
+			return nil, err
+		}
+		dutDir = dir // removed by TestMain
+	}
+	d, err := DUTNamed(name, dutDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Greet(); err != nil {
+		return nil, err
+	}
+	dutCache[name] = d
+	return d, nil
+}
+
+func builtin(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := fs.ReadFile(Scenarios, "scenarios/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestDriversAgreeWithTheirProfiles holds the lwip and gvisor profiles to
+// the real lwIP and gVisor, through their drivers over a TAP device: a
+// dead peer after a greeting (every stack probes), and the answered
+// probes of a live one.
+func TestDriversAgreeWithTheirProfiles(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{DUTLwIP, DUTGVisor} {
+		for _, sc := range []string{"8-greeted-peer-dead.yaml", "7-data-between-probes.yaml"} {
+			t.Run(name+"/"+strings.TrimSuffix(sc, ".yaml"), func(t *testing.T) {
+				t.Parallel()
+				d := dutFor(t, name)
+				opts := Options{Profile: name, Runs: 1, DUT: d}
+				rep, err := Compare(sc, builtin(t, sc), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep = remeasureIfOffInTime(t, rep, sc, builtin(t, sc), opts)
+				if !rep.Agree() {
+					t.Errorf("the %s profile and %s differ on %s", name, rep.DUT, rep.Scenario)
+				}
+				if !strings.Contains(rep.DUT, d.Hello.Stack) || rep.DUT == "" {
+					t.Errorf("report names the stack under test %q, its hello %q", rep.DUT, d.Hello.Stack)
+				}
+				probes := 0
+				for _, row := range rep.Rows {
+					if strings.HasPrefix(row.What, "keepalive-probe") {
+						probes++
+					}
+				}
+				if probes < 3 {
+					t.Errorf("%s: %d probes compared: the scenario tests too little", rep.Scenario, probes)
+				}
+			})
+		}
+	}
+}
+
+// TestGVisorNeverProbesAQuietConnection: real gVisor does not arm
+// keep-alive switched on before connect until a segment arrives after the
+// handshake, and the gvisor profile says the same; the linux profile's
+// rule (arm at establishment) differs.
+func TestGVisorNeverProbesAQuietConnection(t *testing.T) {
+	t.Parallel()
+	d := dutFor(t, DUTGVisor)
+	sc := "1-peer-dead.yaml"
+	for _, profile := range []string{"gvisor", "linux"} {
+		rep, err := Compare(sc, builtin(t, sc), Options{Profile: profile, Runs: 1, DUT: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		logRows(t, rep)
+		if got, want := rep.Agree(), profile == "gvisor"; got != want {
+			t.Errorf("gVisor against the %s profile on %s: agree %v, want %v", profile, sc, got, want)
+		}
+		for _, row := range rep.Rows {
+			if row.Live != "" && row.Live != "nothing" {
+				t.Errorf("gVisor did %s (%s) on a connection nothing followed the handshake of", row.What, row.Live)
+			}
+		}
+	}
+}
+
+// TestLwIPAgainstLinuxShowsTheDifferences: the real lwIP held to the linux
+// profile differs where a user would expect: the error (ECONNABORTED, not
+// ETIMEDOUT) and the first probe's time (the 500 ms tick).
+func TestLwIPAgainstLinuxShowsTheDifferences(t *testing.T) {
+	t.Parallel()
+	d := dutFor(t, DUTLwIP)
+	sc := "1-peer-dead.yaml"
+	rep, err := Compare(sc, builtin(t, sc), Options{Profile: "linux", Runs: 1, DUT: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRows(t, rep)
+	if rep.Agree() {
+		t.Fatal("lwIP agrees with the linux profile")
+	}
+	var sawErrno, sawTick bool
+	for _, row := range rep.Rows {
+		switch {
+		case row.What == "recv error":
+			sawErrno = row.Live == "ECONNABORTED" && row.Sim == "ETIMEDOUT" && !row.Agree
+		case row.What == "keepalive-probe #1":
+			sawTick = row.Live == row.Sim && row.OffInTime && row.LiveAt > row.SimAt+100e6
+		}
+	}
+	if !sawErrno || !sawTick {
+		t.Errorf("lwIP vs linux: errno row differs %v, first probe later on the tick %v", sawErrno, sawTick)
+	}
+}
+
+// TestDriverSkipsWhatItLacks: a scenario that sets an option the driver's
+// hello does not list is skipped with the reason, not run or failed.
+func TestDriverSkipsWhatItLacks(t *testing.T) {
+	t.Parallel()
+	d := dutFor(t, DUTLwIP)
+	sc := "3-user-timeout-shorter.yaml"
+	rep, err := Compare(sc, builtin(t, sc), Options{Profile: "lwip", Runs: 1, DUT: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.Skipped, "TCP_USER_TIMEOUT") || !strings.Contains(rep.Skipped, "3-user-timeout-shorter.yaml:12:") || len(rep.Rows) != 0 {
+		t.Errorf("skipped %q with %d rows, want the action and option named and nothing run", rep.Skipped, len(rep.Rows))
+	}
+}
