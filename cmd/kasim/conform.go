@@ -67,7 +67,8 @@ Flags:
 type conformFlags struct {
 	opts                          conform.Options
 	pcapDir, stackCmd, scale, dut string
-	profileSet                    bool // --profile was given
+	format                        string // text or jsonl
+	profileSet                    bool   // --profile was given
 }
 
 // conformScenario is a scenario kasim conform runs: a file, or a built-in one.
@@ -98,7 +99,11 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	return runConform(list, f.opts, f.pcapDir, stdout, stderr)
+	report, traces := stdout, io.Discard
+	if f.format == "jsonl" {
+		report, traces = stderr, stdout
+	}
+	return runConform(list, f.opts, f.pcapDir, report, stderr, traces)
 }
 
 // conformFlagSet defines kasim conform's flags, with their defaults, into f.
@@ -111,6 +116,7 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 	fset.DurationVar(&opts.Tolerance, "tolerance", 5*time.Millisecond, "the least time difference that counts as disagreement")
 	fset.DurationVar(&opts.AppTolerance, "app-tolerance", 20*time.Millisecond, "the least time difference that counts for an application's error (timed in user space, so later than the kernel's segments on a busy machine)")
 	fset.DurationVar(&opts.Phase, "phase", 36*time.Millisecond, "the allowance for a timeout counted from a receive (the kernel's jiffy phase: one timer-wheel granule and one jiffy)")
+	fset.StringVar(&f.format, "format", "text", "`text` (the comparison) or jsonl (each scenario's first live trace on stdout, in kasim's trace format; the comparison on stderr)")
 	fset.StringVar(&f.pcapDir, "pcap-dir", "", "write each scenario's first live capture to `DIR`/NAME.pcap")
 	fset.StringVar(&f.scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
 	fset.StringVar(&f.dut, "dut", "", "the `stack` under test: lwip, gvisor, linux, or a driver program and its arguments (docs/dut-protocol.md)")
@@ -129,6 +135,10 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	}
 	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", clipValue(opts.Profile))
+		return false
+	}
+	if f.format != "text" && f.format != "jsonl" {
+		fmt.Fprintf(stderr, "kasim conform: --format %s: want text or jsonl\n", clipValue(f.format))
 		return false
 	}
 	if opts.Runs < 1 || opts.Runs > 50 {
@@ -194,7 +204,10 @@ func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int)
 
 // runConform compares each scenario live and simulated, writes its report
 // and the tally, and returns the exit status.
-func runConform(list []conformScenario, opts conform.Options, pcapDir string, stdout, stderr io.Writer) int {
+//
+// stdout gets the comparison, traces each scenario's first live trace
+// (JSONL).
+func runConform(list []conformScenario, opts conform.Options, pcapDir string, stdout, stderr, traces io.Writer) int {
 	if opts.DUT != nil {
 		if err := opts.DUT.Greet(); err != nil {
 			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", opts.DUT.Name, err)
@@ -245,6 +258,10 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 			fmt.Fprintf(stdout, "SKIPPED  %s: %s\n\n", sc.name, rep.Skipped)
 			skipped++
 			continue
+		}
+		if err := sim.WriteJSONL(traces, rep.LiveTrace()); err != nil {
+			fmt.Fprintf(stderr, "kasim conform: writing the live trace: %v\n", err)
+			return exitFail
 		}
 		writeReport(stdout, rep)
 		if rep.Agree() {

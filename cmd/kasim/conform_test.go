@@ -2,12 +2,48 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"kasim/internal/conform"
+	"kasim/internal/livetest"
 )
+
+// TestConformDUTWritesTheLiveTrace: kasim conform --dut gvisor --format
+// jsonl runs a scenario against gVisor itself and writes its live trace,
+// in the trace format, on stdout, and the comparison on stderr.
+func TestConformDUTWritesTheLiveTrace(t *testing.T) {
+	livetest.Need(t)
+	code, out, errOut := kasim("conform", "--dut", "gvisor", "--runs", "1", "--format", "jsonl", "../../internal/conform/scenarios/8-greeted-peer-dead.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var first struct{ Event, Text string }
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Event != "note" || !strings.Contains(first.Text, "on gVisor netstack") {
+		t.Errorf("first line %q (%v), want a note naming the stack", lines[0], err)
+	}
+	probes := 0
+	for i, l := range lines {
+		var e struct{ Event, Class string }
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("stdout line %d is not JSON: %v: %s", i+1, err, l)
+		}
+		if e.Class == "keepalive-probe" {
+			probes++
+		}
+	}
+	if probes != 3 {
+		t.Errorf("%d probes in the live trace, want 3", probes)
+	}
+	for _, want := range []string{"stack under test: gVisor netstack", "AGREES  greeted-peer-dead", "1 of 1 scenario(s) agree with the gvisor profile"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
 
 // TestConformReportSaysWhenOnlyTimesDiffer: a report whose rows differ
 // only in time says that the machine may be the cause and how to tell;

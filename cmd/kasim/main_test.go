@@ -17,10 +17,18 @@ import (
 	"go.uber.org/goleak"
 
 	"kasim/bench"
+	"kasim/internal/dut"
+	"kasim/internal/live"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.runCleanups"))
+	// kasim conform's lab re-executes this binary as its helper, and as
+	// the gvisor driver.
+	live.MaybeRunPeer()
+	dut.MaybeRunBuiltin()
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("runtime.runCleanups"),
+		// The thread live starts its helpers from lives as long as the process.
+		goleak.IgnoreTopFunction("kasim/internal/live.forkerLoop"))
 }
 
 func kasim(args ...string) (code int, stdout, stderr string) {
@@ -106,6 +114,9 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"conform", "--scale", "-1/2"}, "--scale -1/2: want a positive fraction such as 1/3600 or 0.01"},
 		{[]string{"conform", "--stack", "/nonexistent/stack"}, "--stack: exec: \"/nonexistent/stack\""},
 		{[]string{"conform", "--runs", "0"}, "--runs 0: want 1 to 50"},
+		{[]string{"conform", "--dut", "/nonexistent/driver"}, `--dut /nonexistent/driver: exec: "/nonexistent/driver"`},
+		{[]string{"conform", "--dut", "lwip", "--stack", "true"}, "--dut and --stack: give one"},
+		{[]string{"conform", "--format", "xml"}, "--format xml: want text or jsonl"},
 		{[]string{"conform", "--profile", "win95"}, "--profile win95: unknown profile"},
 		{[]string{"--count", "300"}, "--count 300"},
 	} {

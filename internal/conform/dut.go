@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -71,6 +72,9 @@ func DUTNamed(spec, cacheDir string) (*DUT, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("no driver given")
 	}
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, err
+	}
 	return &DUT{Name: filepath.Base(argv[0]), Argv: argv}, nil
 }
 
@@ -99,4 +103,16 @@ func checkDriver(s *sim.Scenario, h live.Hello) error {
 		}
 	}
 	return nil
+}
+
+// LiveTrace is the first live run's trace, in kasim's trace format,
+// headed by a note naming the scenario and the stack it ran on.
+func (r *Report) LiveTrace() []sim.Event {
+	stack := r.DUT
+	if stack == "" {
+		stack = "this machine's kernel"
+	}
+	rec := sim.NewRecorder()
+	rec.Note(0, KernelHost, fmt.Sprintf("live run of %s on %s", r.Scenario, stack))
+	return append(rec.Events(), r.Live...)
 }
