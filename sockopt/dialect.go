@@ -99,6 +99,10 @@ const (
 	LwIPTCP_KEEPIDLE  = 0x03
 	LwIPTCP_KEEPINTVL = 0x04
 	LwIPTCP_KEEPCNT   = 0x05
+
+	// lwipSOF_KEEPALIVE is the so_options bit getsockopt(SO_KEEPALIVE)
+	// returns (src/include/lwip/ip.h).
+	lwipSOF_KEEPALIVE = 0x08
 )
 
 // freebsdErrnos are FreeBSD's numbers (sys/sys/errno.h) for the errors a
@@ -346,6 +350,13 @@ const freebsdKeepInit = 75 * time.Second
 
 func freebsdGet(f *pfd, opt string) int32 {
 	switch opt {
+	case "SO_KEEPALIVE":
+		// sogetopt (sys/kern/uipc_socket.c): optval = so->so_options &
+		// sopt->sopt_name, the flag's own bit, 0x0008.
+		if f.keepAlive {
+			return FreeBSDSO_KEEPALIVE
+		}
+		return 0
 	case "TCP_KEEPINIT":
 		if f.keepInit == 0 {
 			return int32(freebsdKeepInit / time.Second)
@@ -395,6 +406,14 @@ func lwipSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 // for TCP_KEEPALIVE, divided by 1000 for TCP_KEEPIDLE and TCP_KEEPINTVL.
 func lwipGet(f *pfd, opt string) int32 {
 	switch opt {
+	case "SO_KEEPALIVE":
+		// lwip_sockopt_to_ipopt, then ip_get_option: so_options &
+		// SOF_KEEPALIVE, the flag's own bit, 0x08 (measured against lwIP
+		// 2.1.3: reads back 8).
+		if f.keepAlive {
+			return lwipSOF_KEEPALIVE
+		}
+		return 0
 	case "TCP_KEEPALIVE":
 		return int32(uint32(f.idle / time.Millisecond))
 	case "TCP_KEEPIDLE":

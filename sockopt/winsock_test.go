@@ -39,9 +39,11 @@ func newRig(t *testing.T, f Features) *rig {
 	return newRigWith(t, f, stack.Behaviour{})
 }
 
-// newRigWith is newRig with a client of behaviour b.
+// newRigWith is newRig with a client of behaviour b, which arms keep-alive
+// at the handshake as Windows does.
 func newRigWith(t *testing.T, f Features, b stack.Behaviour) *rig {
 	t.Helper()
+	b.ArmAtEstablishment = true
 	r := &rig{net: stack.NewNetwork(stack.Config{Seed: 1, Latency: 10 * time.Millisecond})}
 	t.Cleanup(r.net.Close)
 	r.client, _ = r.net.AddHostWith("client", stack.HostOptions{Behaviour: b})
