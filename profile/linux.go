@@ -12,8 +12,9 @@ var linuxSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
 	closeStopsKeepAlive: true, measured: true,
-	keys:       []string{"hz", "abort", "user-timeout"},
-	describeAs: describeLinuxLike,
+	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
+	keys:            []string{"hz", "abort", "user-timeout"},
+	describeAs:      describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for
                     TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it

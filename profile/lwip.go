@@ -14,7 +14,9 @@ import (
 var lwipSystem = posix{
 	name: "lwip", title: "lwIP", owner: "lwIP's", dialect: "lwip",
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
-	abortRST: true, fromSource: true, tick: 500 * time.Millisecond, abortError: "ECONNABORTED",
+	abortRST: true, measured: true, tick: 500 * time.Millisecond, abortError: "ECONNABORTED",
+	measuredAgainst: "measured against lwIP 2.1.3 as Debian builds it (liblwip-dev) on a TAP device, 2026-12-02:\n" +
+		"  sudo kasim conform --dut lwip (the 6 built-in scenarios it can express agree)",
 	// tcp_timer_needed starts tcp_tmr (TCP_TMR_INTERVAL, 250 ms) when the
 	// first connection becomes active; tcp_slowtmr runs on its first call.
 	// Measured against lwIP 2.1.3: first probe 2.25 s after a SYN-ACK
@@ -59,14 +61,17 @@ var (
 // describeLwIP writes the lwip profile: what kasim models from lwIP's
 // source, and where gVisor underneath does otherwise.
 func describeLwIP(x posix, p Profile, w io.Writer) error {
-	_, err := fmt.Fprintf(w, `%s (%s): modelled from source, not measured: lwIP src/core/tcp.c tcp_slowtmr, tcp_out.c tcp_keepalive,
-  tcp_in.c tcp_process, src/api/sockets.c lwip_setsockopt_impl, src/include/lwip/sockets.h, err.c err_to_errno
+	_, err := fmt.Fprintf(w, `%s (%s): %s
+  modelled from source: lwIP src/core/tcp.c tcp_slowtmr, tcp_timer_needed, tcp_out.c tcp_keepalive, tcp_in.c tcp_process,
+  src/api/sockets.c lwip_setsockopt_impl, src/include/lwip/sockets.h, err.c err_to_errno
   defaults          idle %v, interval %v, %d probes (TCP_KEEPIDLE_DEFAULT, TCP_KEEPINTVL_DEFAULT, TCP_KEEPCNT_DEFAULT,
                     compile-time); keep-alive off until SO_KEEPALIVE
   options           SOL_SOCKET 0xfff: SO_KEEPALIVE 0x8; IPPROTO_TCP: TCP_KEEPALIVE 0x2 (idle in ms), TCP_KEEPIDLE 0x3,
                     TCP_KEEPINTVL 0x4 (seconds, times 1000 into a u32_t: no range check, large values wrap),
                     TCP_KEEPCNT 0x5 (no check); optlen below sizeof(int) EINVAL; no TCP_USER_TIMEOUT
-                    (ENOPROTOOPT); errno numbers as lwip/errno.h gives them (Linux's)
+                    (ENOPROTOOPT); errno numbers as lwip/errno.h gives them (Linux's); getsockopt(SO_KEEPALIVE)
+                    reads 8 (SOF_KEEPALIVE); a build with external socket headers (Debian's, measured) takes
+                    the C library's numbers instead (glibc: SOL_SOCKET 1, SO_KEEPALIVE 9, TCP_KEEPIDLE 4, ...)
   probe             zero-length ACK at SND.NXT-1, in ESTABLISHED and CLOSE-WAIT only
   idle counts from  the last segment received (pcb->tmr = tcp_ticks in tcp_process)
   schedule          tcp_slowtmr runs every 500 ms; probe n+1 goes at the first tick where the ticks since the last
@@ -80,7 +85,10 @@ func describeLwIP(x posix, p Profile, w io.Writer) error {
                     tick where lwIP divides idle + n x interval by 500 ms: the two agree when both times are
                     multiples of 500 ms; values lwIP takes unchecked that make its schedule degenerate (interval 0:
                     lwIP aborts without probing) run as gVisor runs them; no probes while data is unacknowledged
-                    (gVisor's rule; tcp_slowtmr does not check); setting an option restarts the idle time from now
-`, x.title, x.name, x.idle, x.interval, x.count, x.rstText(), x.abortError, x.setMark("abort"), p.TimerSlack(), x.setMark("tick"))
+                    (gVisor's rule; tcp_slowtmr does not check); setting an option restarts the idle time from now;
+                    lwIP delays ACKs up to 250 ms (tcp_fasttmr), so a peer may send its first data twice and the
+                    idle time count from the copy (seen: 200 ms later); retransmission is gVisor's, not lwIP's
+                    own (a 3 s initial RTO, on the tick)
+`, x.title, x.name, x.measuredAgainst, x.idle, x.interval, x.count, x.rstText(), x.abortError, x.setMark("abort"), p.TimerSlack(), x.setMark("tick"))
 	return err
 }

@@ -56,6 +56,9 @@ type posix struct {
 	lateArm    bool
 	measured   bool
 	fromSource bool // modelled from the system's source, not measured
+	// measuredAgainst says what the profile was measured against, when,
+	// and with which command.
+	measuredAgainst string
 
 	keys      []string          // the keys set takes
 	overrides map[string]string // key -> value as given

@@ -23,8 +23,14 @@ func TestLinuxDefaultsAndBehaviour(t *testing.T) {
 		t.Errorf("linux host options: %+v, want a HZ wheel and the sysctl defaults", p.HostOptions())
 	}
 	g := lookup(t, "gvisor", nil, nil)
-	if g.Behaviour.AbortRST || g.Behaviour.UserTimeoutReplacesCount || g.HZ != 0 || g.Measured || g.HostOptions().Timers != nil {
-		t.Errorf("gvisor is gVisor's own behaviour: no RST, first of both, exact timers, modelled: got %+v", g)
+	if g.Behaviour.AbortRST || g.Behaviour.UserTimeoutReplacesCount || g.Behaviour.ArmAtEstablishment || g.HZ != 0 || !g.Measured || g.HostOptions().Timers != nil {
+		t.Errorf("gvisor is gVisor's own behaviour: no RST, first of both, armed by a segment, exact timers, measured: got %+v", g)
+	}
+	if g := lookup(t, "gvisor", nil, []string{"arm=establishment"}); !g.Behaviour.ArmAtEstablishment || !strings.Contains(g.Note(), "arm=establishment") {
+		t.Errorf("gvisor arm=establishment: %+v, note %q", g.Behaviour, g.Note())
+	}
+	if !p.Behaviour.ArmAtEstablishment {
+		t.Error("linux does not arm keep-alive at establishment (tcp_finish_connect)")
 	}
 }
 
@@ -85,7 +91,8 @@ func TestFreeBSDAndLwIP(t *testing.T) {
 	}
 	l := lookup(t, "lwip", nil, nil)
 	if l.Idle != 2*time.Hour || l.Interval != 75*time.Second || l.Count != 9 || l.Behaviour.AlwaysKeepAlive || !l.Behaviour.AbortRST ||
-		l.Behaviour.AbortError != stack.AbortConnAborted || l.Measured || l.Dialect.Name != "lwip" || l.Tick != 500*time.Millisecond ||
+		l.Behaviour.AbortError != stack.AbortConnAborted || !l.Measured || l.Dialect.Name != "lwip" || l.Tick != 500*time.Millisecond ||
+		l.TickStart != 250*time.Millisecond || l.HostOptions().TimersStart != 250*time.Millisecond ||
 		!slices.Equal(l.Behaviour.KeepAliveStates, []stack.State{stack.Established, stack.CloseWait}) {
 		t.Errorf("lwip: %+v", l)
 	}
@@ -124,7 +131,11 @@ func TestFreeBSDAndLwIP(t *testing.T) {
 		if err := p.Describe(&b); err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"modelled from source, not measured", "not modelled", "TCP_USER_TIMEOUT"} {
+		how := "modelled from source, not measured"
+		if p.Name == "lwip" {
+			how = "measured against lwIP 2.1.3"
+		}
+		for _, want := range []string{how, "not modelled", "TCP_USER_TIMEOUT"} {
 			if !strings.Contains(b.String(), want) {
 				t.Errorf("%s: Describe lacks %q", p.Name, want)
 			}

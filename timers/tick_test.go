@@ -102,3 +102,35 @@ func TestTickQueueOrderWithinATick(t *testing.T) {
 		t.Errorf("PopDue = %d, %d, %v; want 4 at the second tick", id, when, ok)
 	}
 }
+
+// SetOrigin moves every tick: lwIP's first tcp_slowtmr runs 250 ms after
+// its first connection, so with a connection at 0 its ticks are 0.25 s,
+// 0.75 s, ...
+func TestTickQueueOrigin(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	q := NewTickQueue(500 * ms)
+	q.SetOrigin(250 * ms)
+	for _, c := range []struct{ when, want int64 }{
+		{0, 250 * ms},
+		{250 * ms, 250 * ms},
+		{251 * ms, 750 * ms},
+		{2000*ms + 1, 2250 * ms},
+		{-100 * ms, -250*ms + 500*ms},
+		{math.MaxInt64 - 1, math.MaxInt64},
+	} {
+		if got := q.Round(c.when); got != c.want {
+			t.Errorf("origin 250ms: Round(%d) = %d, want %d", c.when, got, c.want)
+		}
+	}
+	// An origin past a tick, or before zero, is the same phase.
+	for _, o := range []int64{750 * ms, -250 * ms, 5250 * ms} {
+		q.SetOrigin(o)
+		if got := q.Round(2000*ms + 1); got != 2250*ms {
+			t.Errorf("origin %v: Round(2.000000001s) = %v, want 2.25s", time.Duration(o), time.Duration(got))
+		}
+	}
+	q.Push(1, 2000*ms+1)
+	if at, _ := q.Peek(); at != 2250*ms {
+		t.Errorf("a timer due at 2.000000001s fires at %v, want 2.25s", time.Duration(at))
+	}
+}

@@ -591,16 +591,16 @@ func TestBenchCountReportsTheMedian(t *testing.T) {
 	}
 }
 
-// freebsd and lwip are listed, described as modelled from source, and
-// run; their bad settings are usage errors.
+// freebsd and lwip are listed, described as modelled from source (lwip
+// also as measured), and run; their bad settings are usage errors.
 func TestFreeBSDAndLwIPProfiles(t *testing.T) {
 	code, out, _ := kasim("profiles")
 	if code != 0 || !strings.Contains(out, "freebsd") || !strings.Contains(out, "lwip") || !strings.Contains(out, "modelled from source, not measured") {
 		t.Errorf("profiles: exit %d\n%s", code, out)
 	}
-	for _, name := range []string{"freebsd", "lwip"} {
-		if code, out, _ := kasim("profile", name); code != 0 || !strings.Contains(out, "modelled from source, not measured") {
-			t.Errorf("profile %s: exit %d\n%s", name, code, out)
+	for name, want := range map[string]string{"freebsd": "modelled from source, not measured", "lwip": "measured against lwIP 2.1.3"} {
+		if code, out, _ := kasim("profile", name); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("profile %s: exit %d, want %q\n%s", name, code, want, out)
 		}
 	}
 	for name, want := range map[string]string{"freebsd": "ETIMEDOUT", "lwip": "ECONNABORTED"} {
