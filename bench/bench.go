@@ -49,7 +49,11 @@ func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, serv
 	for _, o := range extra {
 		net.Observe(o)
 	}
-	if client, err = net.AddHost("client"); err == nil {
+	// The client arms keep-alive at the handshake, as Linux and Windows
+	// do: these workloads are keep-alive's timers, and a gVisor host
+	// alone would never arm them on a connection that stays quiet.
+	armed := stack.HostOptions{Behaviour: stack.Behaviour{ArmAtEstablishment: true}}
+	if client, err = net.AddHostWith("client", armed); err == nil {
 		server, err = net.AddHost("server")
 	}
 	if err != nil {

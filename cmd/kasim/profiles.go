@@ -31,7 +31,7 @@ func profilesCmd(args []string, stdout, stderr io.Writer) int {
 			modelled = append(modelled, p.Name)
 		}
 	}
-	fmt.Fprintf(stdout, "\nMeasured with kasim conform: linux against this machine's kernel, gvisor against gVisor itself in\nreal time (--dut gvisor), lwip against lwIP 2.1.3, Debian's build (--dut lwip); %s: modelled from source,\nnot measured.\n", strings.Join(modelled, ", "))
+	fmt.Fprintf(stdout, "\nMeasured with kasim conform: linux against this machine's kernel, gvisor against gVisor itself in\nreal time (--dut gvisor), lwip against lwIP 2.1.3, Debian's build (--dut lwip).\n%s: modelled from source, not measured.\n", strings.Join(modelled, ", "))
 	fmt.Fprintln(stdout, "kasim profile NAME shows a profile value by value, with sources; --registry and --set adjust it.")
 	return exitOK
 }
