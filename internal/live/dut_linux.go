@@ -3,7 +3,6 @@ package live
 import (
 	"fmt"
 	"os/exec"
-	"runtime"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -51,47 +50,18 @@ func (l *Lab) startDUT() error {
 // enters it and leaves again. The TAP's kernel side has the tester's MAC,
 // so the frames the driver sends the tester arrive there as the host's.
 func testerInPeer(c *config, peerPID int) (*tester, error) {
-	type result struct {
-		t   *tester
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("live: opening this thread's network namespace: %v", err)}
-			return
-		}
-		defer orig.Close()
+	enter := func() error {
 		target, err := netns.GetFromPid(peerPID)
 		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("live: opening the driver's network namespace: %v", err)}
-			return
+			return fmt.Errorf("live: opening the driver's network namespace: %v", err)
 		}
 		defer target.Close()
 		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{nil, fmt.Errorf("live: entering the driver's network namespace: %v", err)}
-			return
+			return fmt.Errorf("live: entering the driver's network namespace: %v", err)
 		}
-		t, err := openTAPTester(c)
-		if serr := netns.Set(orig); serr != nil {
-			// Stuck in the driver's namespace: leave the thread locked
-			// so Go discards it (see makeTester).
-			if t != nil {
-				t.close()
-			}
-			ch <- result{nil, fmt.Errorf("live: returning to the original network namespace: %v", serr)}
-			return
-		}
-		runtime.UnlockOSThread()
-		ch <- result{t, err}
-	}()
-	r := <-ch
-	return r.t, r.err
+		return nil
+	}
+	return visitNamespace(enter, func() (*tester, error) { return openTAPTester(c) })
 }
 
 func openTAPTester(c *config) (_ *tester, err error) {

@@ -73,6 +73,30 @@ func (t *tester) close() {
 // it, so closing them destroys the namespace and the veth pair with it, and
 // so does the process's death, however it dies.
 func makeTester(c *config, peerPID int) (*tester, error) {
+	enter := func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			if errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("%w: unshare(CLONE_NEWNET): %v", ErrNotRoot, err)
+			}
+			return fmt.Errorf("live: creating the tester namespace: %v", err)
+		}
+		return nil
+	}
+	return visitNamespace(enter, func() (*tester, error) {
+		t, err := buildTester(c, peerPID)
+		if err == nil {
+			err = c.failAt(stepReturn)
+		}
+		return t, err
+	})
+}
+
+// visitNamespace runs build on a locked OS thread that enter has moved into
+// another network namespace, and brings the thread back. On an error the
+// tester build returned is closed. A thread that cannot come back stays
+// locked, so that Go discards it when the goroutine ends rather than run
+// other goroutines in the wrong namespace.
+func visitNamespace(enter func() error, build func() (*tester, error)) (*tester, error) {
 	type result struct {
 		t   *tester
 		err error
@@ -87,24 +111,13 @@ func makeTester(c *config, peerPID int) (*tester, error) {
 			return
 		}
 		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			if errors.Is(err, unix.EPERM) {
-				err = fmt.Errorf("%w: unshare(CLONE_NEWNET): %v", ErrNotRoot, err)
-			} else {
-				err = fmt.Errorf("live: creating the tester namespace: %v", err)
-			}
 			ch <- result{nil, err}
 			return
 		}
-		t, err := buildTester(c, peerPID)
-		if err == nil {
-			err = c.failAt(stepReturn)
-		}
+		t, err := build()
 		if serr := netns.Set(orig); serr != nil {
-			// The thread is stuck in the tester namespace. Leaving it
-			// locked makes Go discard it when this goroutine ends,
-			// rather than run other goroutines in the wrong namespace.
 			if t != nil {
 				t.close()
 			}
