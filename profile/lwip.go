@@ -48,8 +48,8 @@ var (
 		"lwIP: every 500 ms (TCP_SLOW_INTERVAL) tcp_slowtmr sends a zero-length probe at SND.NXT-1 (tcp_keepalive) on a connection with SO_KEEPALIVE in ESTABLISHED or CLOSE-WAIT once the ticks since the last receive exceed (keep_idle + probes sent x keep_intvl) / 500 ms.",
 		lwipTimer}
 	lwipTick = Rule{"lwIP 500 ms slow timer",
-		"lwIP's TCP timers are checked by tcp_slowtmr every 500 ms, so a deadline between two runs is met at the later one; kasim fires every timer of an lwip host at the next multiple of 500 ms.",
-		"lwIP src/core/tcp.c tcp_slowtmr, TCP_SLOW_INTERVAL; kasim timers.TickQueue"}
+		"lwIP's TCP timers are checked by tcp_slowtmr every 500 ms, so a deadline between two runs is met at the later one; the timer starts with the first active connection (tcp_timer_needed) and its first call, 250 ms later, runs tcp_slowtmr. kasim fires every timer of an lwip host at the next such tick (measured against lwIP 2.1.3).",
+		"lwIP src/core/tcp.c tcp_slowtmr, tcp_tmr, TCP_SLOW_INTERVAL; src/core/timeouts.c tcp_timer_needed; kasim timers.TickQueue"}
 	lwipAbort = Rule{"lwIP keepalive abort",
 		"lwIP: once the ticks since the last receive exceed (keep_idle + keep_cnt x keep_intvl) / 500 ms, one interval after the last probe, tcp_slowtmr removes the connection, sends RST+ACK at SND.NXT (tcp_rst) and calls the error callback with ERR_ABRT, which the socket API reports as ECONNABORTED.",
 		lwipTimer + "; src/core/err.c err_to_errno; src/api/api_msg.c err_tcp"}
