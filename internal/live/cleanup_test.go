@@ -510,3 +510,32 @@ func TestCloseDuringTraffic(t *testing.T) {
 		t.Logf("round %d: the kernel had sent %d octets", i, <-sent)
 	}
 }
+
+// TestDUTLabCloseLeavesNothing: a lab with a driver (Options.DUT) keeps its
+// namespace, TAP device and tester in the driver's namespace, none in this
+// one; Close kills the driver and whatever it started (its process group),
+// and the namespace goes with them.
+func TestDUTLabCloseLeavesNothing(t *testing.T) {
+	needLive(t)
+	hello := `{"event":"hello","protocol":1,"stack":"fake","api":"posix"}`
+	driver := []string{"sh", "-c", "echo '" + hello + "'; sleep 300 & wait"}
+	newTestLab(t, Options{DUT: driver}).Close()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	before := takeSnapshot(t)
+
+	lab := newTestLab(t, Options{DUT: driver})
+	pid, ns := lab.peer.pid, nsInode(lab.peer.pid)
+	if ns == 0 || ns == nsInode(os.Getpid()) {
+		t.Fatalf("driver namespace %d: want one of its own", ns)
+	}
+	if h := nsHolders(ns); len(h) < 2 {
+		t.Errorf("the driver's namespace is held by %v: want the driver and the child it started", h)
+	}
+	if got := linkNames(t); !slices.Equal(got, before.links) {
+		t.Errorf("while the lab runs, this namespace's interfaces are %v, want them unchanged: %v", got, before.links)
+	}
+	if err := lab.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	checkNothingLeft(t, before, pid, ns)
+}

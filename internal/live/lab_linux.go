@@ -92,7 +92,7 @@ type Lab struct {
 	// How long NewLab's link setup took (logged by the tests; the
 	// package doc quotes typical values).
 	peerStart   time.Duration // starting the helper until its hello
-	peerCarrier time.Duration // the peer end's "up" until its carrier notification
+	peerCarrier time.Duration // the peer end's "up" until its carrier notification; with a driver, its start until its hello
 	carrier     time.Duration // the same, until the tester end's notification
 
 	errMu    sync.Mutex

@@ -43,6 +43,10 @@ func newTestLab(t *testing.T, opts Options) *Lab {
 			t.Errorf("Close: %v", err)
 		}
 	})
+	if len(opts.DUT) > 0 {
+		t.Logf("lab up in %v: helper pid %d started in %v; driver %s's hello %v after it was started", took, lab.peer.pid, lab.peerStart, opts.DUT[0], lab.peerCarrier)
+		return lab
+	}
 	t.Logf("lab up in %v: helper pid %d started in %v; %s carrier %v after link up, %s %v",
 		took, lab.peer.pid, lab.peerStart, lab.cfg.peerIf, lab.peerCarrier, lab.cfg.testerIf, lab.carrier)
 	return lab
