@@ -518,7 +518,7 @@ func TestCloseDuringTraffic(t *testing.T) {
 func TestDUTLabCloseLeavesNothing(t *testing.T) {
 	needLive(t)
 	hello := `{"event":"hello","protocol":1,"stack":"fake","api":"posix"}`
-	driver := []string{"sh", "-c", "echo '" + hello + "'; sleep 300 & wait"}
+	driver := []string{"sh", "-c", "sleep 300 & echo '" + hello + "'; wait"}
 	newTestLab(t, Options{DUT: driver}).Close()
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	before := takeSnapshot(t)
