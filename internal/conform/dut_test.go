@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"kasim/drivers/lwip"
 )
@@ -170,4 +171,30 @@ func TestDriverSkipsWhatItLacks(t *testing.T) {
 	if !strings.Contains(rep.Skipped, "TCP_USER_TIMEOUT") || !strings.Contains(rep.Skipped, "3-user-timeout-shorter.yaml:12:") || len(rep.Rows) != 0 {
 		t.Errorf("skipped %q with %d rows, want the action and option named and nothing run", rep.Skipped, len(rep.Rows))
 	}
+}
+
+// TestLwIPTickPhaseIsLwIPs: a timeout counted from a receive is allowed a
+// whole tick on lwIP (its idle time counts in ticks), which would hide a
+// wrong tick phase; so, where nothing retransmits, the first probe is held
+// to within 25 ms: lwIP's ticks fall 250 ms + k x 500 ms after the connect
+// (tcp_timer_needed), and the profile's must too.
+func TestLwIPTickPhaseIsLwIPs(t *testing.T) {
+	t.Parallel()
+	d := dutFor(t, DUTLwIP)
+	sc := "1-peer-dead.yaml"
+	rep, err := Compare(sc, builtin(t, sc), Options{Profile: "lwip", Runs: 1, DUT: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logRows(t, rep)
+	for _, row := range rep.Rows {
+		if row.What != "keepalive-probe #1" {
+			continue
+		}
+		if diff := (row.LiveAt - row.SimAt).Abs(); diff > 25*time.Millisecond {
+			t.Errorf("first probe %v after the last receive live, %v simulated: the tick phase is off by %v", row.LiveAt, row.SimAt, diff)
+		}
+		return
+	}
+	t.Error("no first probe compared")
 }
