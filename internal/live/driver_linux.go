@@ -69,11 +69,13 @@ func helloLinux() message {
 		API: dut.APIPOSIX, Options: names, Ret: os.Getpid(), T: int64(Now())}
 }
 
-// makeTAP creates a persistent TAP device in the helper's namespace, up,
-// with no address, for a driver to attach to (TUNSETIFF on the same name
-// attaches to it). Persistent, because the helper lets go of it before the
-// driver opens it; it goes with the namespace.
-func makeTAP(name, mac string) error {
+// MakeTAP creates a persistent TAP device in the calling thread's network
+// namespace (the helper's), up, with MAC mac and no address, for a driver
+// to attach to (TUNSETIFF on the same name attaches to it). Persistent,
+// because the helper lets go of it before the driver opens it; it goes
+// with the namespace. internal/dut/duttest makes its lab's device with it,
+// so that a driver's own tests get the device kasim gives it.
+func MakeTAP(name, mac string) error {
 	hw, err := net.ParseMAC(mac)
 	if err != nil {
 		return fmt.Errorf("TAP device %s: %v", name, err)
@@ -114,7 +116,7 @@ func makeTAP(name, mac string) error {
 
 // tap handles the tap request.
 func (h *helper) tap(req request) {
-	if err := makeTAP(req.Ifname, req.MAC); err != nil {
+	if err := MakeTAP(req.Ifname, req.MAC); err != nil {
 		h.fail(req, "%v", err)
 		return
 	}

@@ -15,12 +15,13 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"kasim/internal/dut"
+	"kasim/internal/dut/duttest"
 )
 
 // loopDriver serves a driver on a gVisor stack with only a loopback
 // interface (127.0.0.1/8): no TAP device, no root. It returns the client;
 // the test's cleanup ends the input and checks that the driver returns 0.
-func loopDriver(t *testing.T) *client {
+func loopDriver(t *testing.T) *duttest.Client {
 	st := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
@@ -36,30 +37,10 @@ func loopDriver(t *testing.T) *client {
 		t.Fatalf("AddProtocolAddress: %v", err)
 	}
 	st.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: nicID}})
-
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	var errw bytes.Buffer
-	done := make(chan int, 1)
-	d := newDriver(st, outW)
-	go func() {
-		code := d.serve(inR, nil, &errw)
-		outW.Close()
-		done <- code
-	}()
-	t.Cleanup(func() {
-		inW.Close()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve returned %d at the end of input, want 0 (stderr: %q)", code, errw.String())
-			}
-		case <-time.After(5 * time.Second):
-			t.Errorf("serve did not return within 5s of the end of input")
-		}
-		st.Destroy()
+	t.Cleanup(st.Destroy) // after the driver's cleanup
+	return duttest.Serve(t, func(in io.Reader, out, errw io.Writer) int {
+		return newDriver(st, out).serve(in, nil, errw)
 	})
-	return newClient(t, inW, outR)
 }
 
 // TestProtocolErrors holds the driver to the protocol's rules for requests
@@ -70,49 +51,49 @@ func loopDriver(t *testing.T) *client {
 func TestProtocolErrors(t *testing.T) {
 	c := loopDriver(t)
 
-	c.writeLine("this is not json")
-	if m := c.next(5 * time.Second); !strings.Contains(m.Fail, "line 1: not JSON") || m.ID != 0 {
+	c.WriteLine("this is not json")
+	if m := c.Next(5 * time.Second); !strings.Contains(m.Fail, "line 1: not JSON") || m.ID != 0 {
 		t.Fatalf("after a line that is not JSON: got %+v, want a fail naming line 1", m)
 	}
-	c.writeLine("")
-	c.writeLine(`{"id":7,"op":` + strings.Repeat(" ", maxLine) + `"socket"}`)
-	if m := c.next(5 * time.Second); !strings.Contains(m.Fail, "line 3: longer than 65536 bytes") {
+	c.WriteLine("")
+	c.WriteLine(`{"id":7,"op":` + strings.Repeat(" ", maxLine) + `"socket"}`)
+	if m := c.Next(5 * time.Second); !strings.Contains(m.Fail, "line 3: longer than 65536 bytes") {
 		t.Fatalf("after a line of %d bytes: got %+v, want a fail naming line 3", maxLine+20, m)
 	}
-	c.failed(dut.Request{Op: "frobnicate"}, "frobnicate: unknown op")
+	c.Fails(dut.Request{Op: "frobnicate"}, "frobnicate: unknown op")
 
 	// The driver goes on.
-	fd := c.ok(dut.Request{Op: dut.OpSocket})
+	fd := c.OK(dut.Request{Op: dut.OpSocket})
 	if fd < 0 {
 		t.Fatalf("socket: handle %d", fd)
 	}
-	c.errno(opt(dut.OpSetsockopt, fd, dut.IPPROTO_TCP, dut.TCP_KEEPALIVE, 1000), "ENOPROTOOPT", 92)
-	c.errno(opt(dut.OpGetsockopt, fd, dut.IPPROTO_TCP, dut.TCP_KEEPALIVE, 0), "ENOPROTOOPT", 92)
-	c.errno(opt(dut.OpSetsockopt, fd, dut.SOL_SOCKET, dut.TCP_KEEPIDLE, 1), "ENOPROTOOPT", 92)
-	c.errno(opt(dut.OpSetsockopt, fd, "SOL_IP", dut.SO_KEEPALIVE, 1), "ENOPROTOOPT", 92)
-	c.failed(opt(dut.OpSetsockopt, fd, "", dut.SO_KEEPALIVE, 1), "level and opt are required")
-	c.errno(opt(dut.OpGetsockopt, fd+1000, dut.SOL_SOCKET, dut.SO_KEEPALIVE, 0), "EBADF", 9)
-	c.failed(dut.Request{Op: dut.OpConnect, FD: fd}, "connect: addr is required")
-	c.failed(dut.Request{Op: dut.OpConnect, FD: fd, Addr: "[::1]:80"}, "not an IPv4 address")
-	c.failed(dut.Request{Op: dut.OpRecv, FD: fd, N: 0}, "n=0 is not in 1..")
-	c.failed(dut.Request{Op: dut.OpSend, FD: fd, N: -1}, "n=-1 is not in 0..")
-	c.errno(dut.Request{Op: dut.OpShutdown, FD: fd, N: 3}, "EINVAL", 22)
-	c.ok(dut.Request{Op: dut.OpClose, FD: fd})
-	c.errno(dut.Request{Op: dut.OpClose, FD: fd}, "EBADF", 9)
+	c.Errno(duttest.Opt(dut.OpSetsockopt, fd, dut.IPPROTO_TCP, dut.TCP_KEEPALIVE, 1000), "ENOPROTOOPT", 92)
+	c.Errno(duttest.Opt(dut.OpGetsockopt, fd, dut.IPPROTO_TCP, dut.TCP_KEEPALIVE, 0), "ENOPROTOOPT", 92)
+	c.Errno(duttest.Opt(dut.OpSetsockopt, fd, dut.SOL_SOCKET, dut.TCP_KEEPIDLE, 1), "ENOPROTOOPT", 92)
+	c.Errno(duttest.Opt(dut.OpSetsockopt, fd, "SOL_IP", dut.SO_KEEPALIVE, 1), "ENOPROTOOPT", 92)
+	c.Fails(duttest.Opt(dut.OpSetsockopt, fd, "", dut.SO_KEEPALIVE, 1), "level and opt are required")
+	c.Errno(duttest.Opt(dut.OpGetsockopt, fd+1000, dut.SOL_SOCKET, dut.SO_KEEPALIVE, 0), "EBADF", 9)
+	c.Fails(dut.Request{Op: dut.OpConnect, FD: fd}, "connect: addr is required")
+	c.Fails(dut.Request{Op: dut.OpConnect, FD: fd, Addr: "[::1]:80"}, "not an IPv4 address")
+	c.Fails(dut.Request{Op: dut.OpRecv, FD: fd, N: 0}, "n=0 is not in 1..")
+	c.Fails(dut.Request{Op: dut.OpSend, FD: fd, N: -1}, "n=-1 is not in 0..")
+	c.Errno(dut.Request{Op: dut.OpShutdown, FD: fd, N: 3}, "EINVAL", 22)
+	c.OK(dut.Request{Op: dut.OpClose, FD: fd})
+	c.Errno(dut.Request{Op: dut.OpClose, FD: fd}, "EBADF", 9)
 }
 
 // TestOptions checks the option calls against what gVisor's sentry gives a
 // Linux application: gVisor's defaults, the ranges, the units.
 func TestOptions(t *testing.T) {
 	c := loopDriver(t)
-	fd := c.ok(dut.Request{Op: dut.OpSocket})
+	fd := c.OK(dut.Request{Op: dut.OpSocket})
 	get := func(level, name string) int {
 		t.Helper()
-		return c.ok(opt(dut.OpGetsockopt, fd, level, name, 0))
+		return c.OK(duttest.Opt(dut.OpGetsockopt, fd, level, name, 0))
 	}
 	set := func(level, name string, v int) {
 		t.Helper()
-		c.ok(opt(dut.OpSetsockopt, fd, level, name, v))
+		c.OK(duttest.Opt(dut.OpSetsockopt, fd, level, name, v))
 	}
 	defaults := []struct {
 		level, name string
@@ -158,7 +139,7 @@ func TestOptions(t *testing.T) {
 		{dut.TCP_KEEPCNT, 0}, {dut.TCP_KEEPCNT, 128}, {dut.TCP_KEEPCNT, 200},
 		{dut.TCP_USER_TIMEOUT, -1},
 	} {
-		c.errno(opt(dut.OpSetsockopt, fd, dut.IPPROTO_TCP, bad.name, bad.v), "EINVAL", 22)
+		c.Errno(duttest.Opt(dut.OpSetsockopt, fd, dut.IPPROTO_TCP, bad.name, bad.v), "EINVAL", 22)
 	}
 	// A refused value leaves the option as it was.
 	if got := get(dut.IPPROTO_TCP, dut.TCP_KEEPCNT); got != 127 {
@@ -175,69 +156,63 @@ func TestOptions(t *testing.T) {
 // connect, close.
 func TestCallsOnLoopback(t *testing.T) {
 	c := loopDriver(t)
-	ln := c.ok(dut.Request{Op: dut.OpSocket})
-	c.ok(dut.Request{Op: dut.OpBind, FD: ln, Addr: "127.0.0.1:7000"})
-	c.ok(dut.Request{Op: dut.OpListen, FD: ln, N: 4})
-	accept := c.call(dut.Request{Op: dut.OpAccept, FD: ln})
+	ln := c.OK(dut.Request{Op: dut.OpSocket})
+	c.OK(dut.Request{Op: dut.OpBind, FD: ln, Addr: "127.0.0.1:7000"})
+	c.OK(dut.Request{Op: dut.OpListen, FD: ln, N: 4})
+	accept := c.Call(dut.Request{Op: dut.OpAccept, FD: ln})
 	if accept.Ret != 0 || accept.ErrnoName != "" {
 		t.Fatalf("accept: got %+v, want ret 0 at once", accept)
 	}
 
-	cl := c.ok(dut.Request{Op: dut.OpSocket})
-	conn := c.errno(dut.Request{Op: dut.OpConnect, FD: cl, Addr: "127.0.0.1:7000"}, "EINPROGRESS", 115)
-	if r := c.report(conn.ID, dut.EventConnect, 5*time.Second); r.Ret != 0 || r.ErrnoName != "" || r.FD != cl {
-		t.Fatalf("connect report: got %+v, want ret 0 on fd %d", r, cl)
-	}
-	ar := c.report(accept.ID, dut.EventAccept, 5*time.Second)
+	cl := c.OK(dut.Request{Op: dut.OpSocket})
+	c.Connect(cl, "127.0.0.1:7000")
+	ar := c.Report(accept.ID, dut.EventAccept, 5*time.Second)
 	if ar.Ret < 0 || ar.Ret == ln || ar.Ret == cl || !strings.HasPrefix(ar.Detail, "127.0.0.1:") {
 		t.Fatalf("accept report: got %+v, want a new handle and the peer's address", ar)
 	}
 	srv := ar.Ret
 
-	if n := c.ok(dut.Request{Op: dut.OpSend, FD: cl, N: 5}); n != 5 {
+	if n := c.OK(dut.Request{Op: dut.OpSend, FD: cl, N: 5}); n != 5 {
 		t.Fatalf("send 5: queued %d", n)
 	}
-	if n := c.ok(dut.Request{Op: dut.OpSend, FD: cl, N: 0}); n != 0 {
+	if n := c.OK(dut.Request{Op: dut.OpSend, FD: cl, N: 0}); n != 0 {
 		t.Fatalf("send 0: queued %d", n)
 	}
-	recv := c.call(dut.Request{Op: dut.OpRecv, FD: srv, N: 3})
-	if r := c.report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 3 || r.ErrnoName != "" {
+	recv := c.Call(dut.Request{Op: dut.OpRecv, FD: srv, N: 3})
+	if r := c.Report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 3 || r.ErrnoName != "" {
 		t.Fatalf("recv 3 of 5: got %+v, want 3 octets", r)
 	}
-	recv = c.call(dut.Request{Op: dut.OpRecv, FD: srv, N: 100})
-	if r := c.report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 2 || r.ErrnoName != "" {
+	recv = c.Call(dut.Request{Op: dut.OpRecv, FD: srv, N: 100})
+	if r := c.Report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 2 || r.ErrnoName != "" {
 		t.Fatalf("recv the rest: got %+v, want 2 octets", r)
 	}
 	// A blocked recv ends at the end of the stream with 0.
-	recv = c.call(dut.Request{Op: dut.OpRecv, FD: srv, N: 100})
-	c.ok(dut.Request{Op: dut.OpShutdown, FD: cl, N: 1})
-	if r := c.report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 0 || r.ErrnoName != "" || r.T < recv.T {
+	recv = c.Call(dut.Request{Op: dut.OpRecv, FD: srv, N: 100})
+	c.OK(dut.Request{Op: dut.OpShutdown, FD: cl, N: 1})
+	if r := c.Report(recv.ID, dut.EventRecv, 5*time.Second); r.Ret != 0 || r.ErrnoName != "" || r.T < recv.T {
 		t.Fatalf("recv at end of stream: got %+v, want 0 octets", r)
 	}
-	c.errno(dut.Request{Op: dut.OpSend, FD: cl, N: 1}, "EPIPE", 32)
+	c.Errno(dut.Request{Op: dut.OpSend, FD: cl, N: 1}, "EPIPE", 32)
 
 	// Nobody listens on 7001: the connect fails with ECONNREFUSED.
-	r := c.ok(dut.Request{Op: dut.OpSocket})
-	conn = c.errno(dut.Request{Op: dut.OpConnect, FD: r, Addr: "127.0.0.1:7001"}, "EINPROGRESS", 115)
-	wantErrno(t, "connect report", c.report(conn.ID, dut.EventConnect, 5*time.Second), "ECONNREFUSED", 111)
+	r := c.OK(dut.Request{Op: dut.OpSocket})
+	conn := c.Errno(dut.Request{Op: dut.OpConnect, FD: r, Addr: "127.0.0.1:7001"}, "EINPROGRESS", 115)
+	c.CheckErrno(c.Report(conn.ID, dut.EventConnect, 5*time.Second), "ECONNREFUSED", 111)
 
 	// A recv blocked on a socket that is then closed ends without a report.
-	recv = c.call(dut.Request{Op: dut.OpRecv, FD: cl, N: 100})
-	c.ok(dut.Request{Op: dut.OpClose, FD: cl})
-	c.errno(dut.Request{Op: dut.OpSend, FD: cl, N: 1}, "EBADF", 9)
-	c.none(recv.ID, 300*time.Millisecond)
+	recv = c.Call(dut.Request{Op: dut.OpRecv, FD: cl, N: 100})
+	c.OK(dut.Request{Op: dut.OpClose, FD: cl})
+	c.Errno(dut.Request{Op: dut.OpSend, FD: cl, N: 1}, "EBADF", 9)
+	c.None(recv.ID, 300*time.Millisecond)
 	for _, fd := range []int{ln, srv, r} {
-		c.ok(dut.Request{Op: dut.OpClose, FD: fd})
+		c.OK(dut.Request{Op: dut.OpClose, FD: fd})
 	}
 }
 
 // TestRunBadEnvironment: a missing or malformed variable is exit status
 // 2, before anything is opened, with the variable named.
 func TestRunBadEnvironment(t *testing.T) {
-	good := map[string]string{
-		dut.EnvProtocol: "1", dut.EnvIf: "kd0", dut.EnvAddr: "10.99.0.2/24", dut.EnvMAC: "02:00:0a:63:00:02",
-		dut.EnvTesterAddr: "10.99.0.1", dut.EnvTesterMAC: "02:00:0a:63:00:01",
-	}
+	good := duttest.Env()
 	for _, tc := range []struct{ name, value, want string }{
 		{dut.EnvIf, "", "KASIM_DUT_IF is not set"},
 		{dut.EnvAddr, "10.99.0.2", "KASIM_DUT_ADDR=10.99.0.2: want an IPv4 address and prefix"},
