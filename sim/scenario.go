@@ -272,6 +272,32 @@ func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Sce
 	return s, nil
 }
 
+// ParseScenarioLayout parses a scenario without binding its hosts to
+// profiles: its hosts (each with the profile, registry and settings the
+// file gives it), connections, network, actions as written and
+// expectations. Actions is empty and every host's Resolved nil until
+// WithProfiles binds it. It is for a caller that must see the file's hosts
+// before it can say which profiles to run them as (kasim conform: the
+// client of the one connection is the stack under test); problems are
+// those of the file's shape alone.
+func ParseScenarioLayout(file string, data []byte) (*Scenario, error) {
+	d := &decoder{file: file}
+	if len(data) > MaxScenarioBytes {
+		d.problem(1, 1, "file larger than %d bytes: too large for a scenario", MaxScenarioBytes)
+		return nil, d.err()
+	}
+	root, yerr := parseYAML(data)
+	if yerr != nil {
+		d.problem(yerr.line, yerr.col, "%s", yerr.msg)
+		return nil, d.err()
+	}
+	s := d.scenario(root)
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // WithProfiles returns a copy of s with some hosts' profiles replaced
 // (profiles maps a host name to a profile name, as ParseScenarioAs takes
 // it), its actions lowered again for the new profiles' APIs from what the

@@ -20,7 +20,7 @@ import (
 	"kasim/sim"
 )
 
-const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [--vectors DIR] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -31,8 +31,10 @@ namespaces joined by a veth pair, with the kernel on one side and kasim's
 gVisor tester on the other, and nothing outlives the run. Without files it
 runs the built-in scenarios (idle 2 s, interval 1 s, count 3: a dead peer, a
 live one, TCP_USER_TIMEOUT shorter and longer, options set during connect,
-probes answered with data, data between probes). A conform scenario has the
-hosts kernel and tester, and the kernel connects to the tester.
+probes answered with data, data between probes). A conform scenario has two
+hosts and one connection between them: its client is the stack under test
+(the built-in scenarios call it kernel), its server the tester (tester), and
+the traces name them as the file does.
 
 --scale plays a scenario written in real-world times faster: every time the
 file states (duration, action times, latencies, keep-alive option values) is
@@ -56,6 +58,17 @@ kasim gives the driver a TAP device in a namespace of its own; --profile
 defaults to the driver's name where that is a profile. A scenario that needs
 an option the driver does not have is skipped, with the reason.
 
+--vectors DIR runs, beside any files, the conformance vectors in DIR
+(testdata/conformance) that are for the stack under test: those in which the
+client of a connection has its profile (lwip, gvisor or linux by --dut's
+name; without --dut, linux; for a driver program or --stack, --profile).
+Each plays for its duration in real time. One line says how many were left
+out for another profile; a vector the lab cannot play (more hosts or
+connections, calls on the server's end, a close, silence on the client,
+a middlebox, loss, link changes, calls during a handshake its latency
+makes long: the lab's link has next to none) is listed as SKIPPED with
+its place in the file and why, and counted apart.
+
 Exit status: 0 if every scenario agrees, 1 if one does not (or the run
 failed), 2 for bad usage.
 
@@ -69,13 +82,18 @@ type conformFlags struct {
 	pcapDir, stackCmd, scale, dut string
 	format                        string // text or jsonl
 	profileSet                    bool   // --profile was given
+	// vectors is --vectors' directory; vectorProfile the profile its
+	// vectors' stack under test must have (checkConformFlags sets it).
+	vectors, vectorProfile string
 }
 
-// conformScenario is a scenario kasim conform runs: a file, or a built-in one.
+// conformScenario is a scenario kasim conform runs: a file, a built-in
+// one, or a conformance vector (--vectors).
 type conformScenario struct {
 	name    string
 	data    []byte
 	builtin bool
+	vector  bool
 }
 
 func conformCmd(args []string, stdout, stderr io.Writer) int {
@@ -99,11 +117,22 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
+	var note string
+	if f.vectors != "" {
+		var vectors []conformScenario
+		if vectors, note, code = conformVectors(f.vectors, f.vectorProfile, stderr); code != exitOK {
+			return code
+		}
+		if len(fset.Args()) == 0 {
+			list = nil // the vectors instead of the built-in scenarios
+		}
+		list = append(list, vectors...)
+	}
 	report, traces := stdout, io.Discard
 	if f.format == "jsonl" {
 		report, traces = stderr, stdout
 	}
-	return runConform(list, f.opts, f.pcapDir, report, stderr, traces)
+	return runConform(list, note, f.opts, f.pcapDir, report, stderr, traces)
 }
 
 // conformFlagSet defines kasim conform's flags, with their defaults, into f.
@@ -121,6 +150,7 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 	fset.StringVar(&f.scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
 	fset.StringVar(&f.dut, "dut", "", "the `stack` under test: lwip, gvisor, linux, or a driver program and its arguments (docs/dut-protocol.md)")
 	fset.StringVar(&f.stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
+	fset.StringVar(&f.vectors, "vectors", "", "also run the conformance vectors in `DIR` (testdata/conformance) whose stack under test has the profile of the one --dut names (linux without --dut; --profile for a program of yours)")
 	return fset
 }
 
@@ -172,7 +202,59 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 			return false
 		}
 	}
+	if f.vectors != "" {
+		if st, err := os.Stat(f.vectors); err != nil || !st.IsDir() {
+			fmt.Fprintf(stderr, "kasim conform: --vectors %s: want a directory of scenario files (testdata/conformance)\n", clipValue(f.vectors))
+			return false
+		}
+		f.vectorProfile = vectorProfile(f)
+	}
 	return true
+}
+
+// vectorProfile is the profile of the stack under test, which picks the
+// vectors --vectors runs: a shipped driver's name (linux, gvisor, lwip),
+// linux for this machine's kernel, and --profile for a program of the
+// user's (a driver, or --stack), which kasim knows nothing else of.
+func vectorProfile(f *conformFlags) string {
+	switch {
+	case f.dut == conform.DUTLinux || f.dut == conform.DUTGVisor || f.dut == conform.DUTLwIP:
+		return f.dut
+	case f.dut == "" && f.stackCmd == "":
+		return "linux"
+	}
+	return f.opts.Profile
+}
+
+// conformVectors picks out of dir's scenario files (*.yaml) the vectors for
+// a stack of the given profile (conform.IsVectorFor), and says in one line
+// how many there are and how many were left out; a status other than
+// exitOK if one cannot be read or parsed (said on stderr).
+func conformVectors(dir, prof string, stderr io.Writer) ([]conformScenario, string, int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if len(files) == 0 {
+		fmt.Fprintf(stderr, "kasim conform: --vectors %s: no scenario files (*.yaml) in it\n", clipValue(dir))
+		return nil, "", exitUsage
+	}
+	var list []conformScenario
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim conform: %v\n", err)
+			return nil, "", exitUsage
+		}
+		ok, err := conform.IsVectorFor(file, data, prof)
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim conform: %v\n", err)
+			return nil, "", exitUsage
+		}
+		if ok {
+			list = append(list, conformScenario{name: file, data: data, vector: true})
+		}
+	}
+	note := fmt.Sprintf("%s: %d of %d vector(s) have a client with the %s profile; %d left out, their clients have other profiles",
+		dir, len(list), len(files), prof, len(files)-len(list))
+	return list, note, exitOK
 }
 
 // conformScenarios reads the scenario files, or the built-in scenarios
@@ -188,7 +270,7 @@ func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int)
 				fmt.Fprintf(stderr, "kasim conform: %v\n", err)
 				return nil, exitFail
 			}
-			list = append(list, conformScenario{"built-in " + e.Name(), data, true})
+			list = append(list, conformScenario{name: "built-in " + e.Name(), data: data, builtin: true})
 		}
 	}
 	for _, f := range files {
@@ -197,7 +279,7 @@ func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int)
 			fmt.Fprintf(stderr, "kasim conform: %v\n", err)
 			return nil, exitUsage
 		}
-		list = append(list, conformScenario{f, data, false})
+		list = append(list, conformScenario{name: f, data: data})
 	}
 	return list, exitOK
 }
@@ -207,7 +289,10 @@ func conformScenarios(files []string, stderr io.Writer) ([]conformScenario, int)
 //
 // stdout gets the comparison, traces each scenario's first live trace
 // (JSONL).
-func runConform(list []conformScenario, opts conform.Options, pcapDir string, stdout, stderr, traces io.Writer) int {
+//
+// note, if set, is said after the stack under test: which vectors were
+// picked.
+func runConform(list []conformScenario, note string, opts conform.Options, pcapDir string, stdout, stderr, traces io.Writer) int {
 	if opts.DUT != nil {
 		if err := opts.DUT.Greet(); err != nil {
 			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", opts.DUT.Name, err)
@@ -218,6 +303,9 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 		}
 		h := opts.DUT.Hello
 		fmt.Fprintf(stdout, "stack under test: %s %s (driver %s, pid %d), options %s\n\n", h.Stack, h.Version, opts.DUT.Name, h.PID, strings.Join(h.Options, ", "))
+	}
+	if note != "" {
+		fmt.Fprintf(stdout, "%s\n\n", note)
 	}
 	agree, skipped := 0, 0
 	for _, sc := range list {
@@ -238,8 +326,8 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 				err = cerr
 			}
 		}
-		if err != nil && sc.builtin && len(opts.Stack) > 0 && errors.Is(err, conform.ErrNotLive) {
-			fmt.Fprintf(stdout, "SKIPPED  %s: %v\n\n", sc.name, err)
+		if err != nil && (sc.vector || sc.builtin && len(opts.Stack) > 0) && errors.Is(err, conform.ErrNotLive) {
+			fmt.Fprintf(stdout, "%s\n\n", skippedLine(sc, err.Error()))
 			skipped++
 			continue
 		}
@@ -255,7 +343,7 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 			return exitFail
 		}
 		if rep.Skipped != "" {
-			fmt.Fprintf(stdout, "SKIPPED  %s: %s\n\n", sc.name, rep.Skipped)
+			fmt.Fprintf(stdout, "%s\n\n", skippedLine(sc, rep.Skipped))
 			skipped++
 			continue
 		}
@@ -278,6 +366,15 @@ func runConform(list []conformScenario, opts conform.Options, pcapDir string, st
 		return exitFail
 	}
 	return exitOK
+}
+
+// skippedLine says that a scenario was skipped, and why; a vector's reason
+// names its file already (at the place in it), and is not prefixed again.
+func skippedLine(sc conformScenario, why string) string {
+	if sc.vector && strings.HasPrefix(why, sc.name+":") {
+		return "SKIPPED  " + why
+	}
+	return "SKIPPED  " + sc.name + ": " + why
 }
 
 func writeReport(w io.Writer, r *conform.Report) {

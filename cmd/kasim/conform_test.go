@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,70 @@ func TestConformReportSaysWhenOnlyTimesDiffer(t *testing.T) {
 		if tc.hint && !strings.Contains(text, "if more --runs than 2 agree") {
 			t.Errorf("the hint should name the runs it had:\n%s", text)
 		}
+	}
+}
+
+// TestConformVectorsPicksByProfile: --vectors picks the vectors whose
+// client has the profile of the stack under test, and says in one line
+// how many it left out.
+func TestConformVectorsPicksByProfile(t *testing.T) {
+	var stderr bytes.Buffer
+	list, note, code := conformVectors("../../testdata/conformance", "lwip", &stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var names []string
+	for _, sc := range list {
+		names = append(names, filepath.Base(sc.name))
+		if !sc.vector || sc.builtin {
+			t.Errorf("%s: vector %v, built-in %v", sc.name, sc.vector, sc.builtin)
+		}
+	}
+	if strings.Join(names, " ") != "108-lwip-slow-timer.yaml 109-lwip-probe-states.yaml 110-freebsd-lwip-option-errors.yaml" {
+		t.Errorf("picked %v", names)
+	}
+	if want := "3 of 92 vector(s) have a client with the lwip profile; 89 left out"; !strings.Contains(note, want) || strings.Contains(note, "\n") {
+		t.Errorf("note %q, want one line with %q", note, want)
+	}
+	for _, tc := range []struct {
+		f    conformFlags
+		want string
+	}{
+		{conformFlags{}, "linux"},
+		{conformFlags{dut: "lwip", opts: conform.Options{Profile: "linux"}}, "lwip"},
+		{conformFlags{dut: "gvisor"}, "gvisor"},
+		{conformFlags{dut: "linux", opts: conform.Options{Profile: "vista"}}, "linux"},
+		{conformFlags{dut: "./my-driver", opts: conform.Options{Profile: "freebsd"}}, "freebsd"},
+		{conformFlags{stackCmd: "python3 x.py", opts: conform.Options{Profile: "lwip"}}, "lwip"},
+	} {
+		if got := vectorProfile(&tc.f); got != tc.want {
+			t.Errorf("--dut %q --stack %q --profile %q: vectors for %s, want %s", tc.f.dut, tc.f.stackCmd, tc.f.opts.Profile, got, tc.want)
+		}
+	}
+}
+
+// TestConformVectorsSkipWhatTheLabCannotPlay: a vector the lab cannot
+// play is listed as skipped, with its place and the reason, and counted
+// apart; nothing runs (so no root is needed to see it).
+func TestConformVectorsSkipWhatTheLabCannotPlay(t *testing.T) {
+	list, note, code := conformVectors("../../testdata/conformance", "lwip", io.Discard)
+	if code != exitOK {
+		t.Fatal(code)
+	}
+	var out, errOut bytes.Buffer
+	code = runConform(list[1:], note, conform.Options{Profile: "lwip", Runs: 1}, "", &out, &errOut, io.Discard)
+	text := out.String()
+	for _, want := range []string{
+		"3 of 92 vector(s) have a client with the lwip profile",
+		"SKIPPED  ../../testdata/conformance/109-lwip-probe-states.yaml:24:6: not a conform scenario: setsockopt TCP_KEEPIDLE on the server end (server)",
+		"SKIPPED  ../../testdata/conformance/110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts",
+		"0 of 0 scenario(s) agree with the lwip profile (2 skipped)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if code != exitFail || errOut.Len() != 0 {
+		t.Errorf("exit %d (want 1: nothing ran), stderr %q", code, errOut.String())
 	}
 }

@@ -118,6 +118,8 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"conform", "--dut", "lwip", "--stack", "true"}, "--dut and --stack: give one"},
 		{[]string{"conform", "--format", "xml"}, "--format xml: want text or jsonl"},
 		{[]string{"conform", "--profile", "win95"}, "--profile win95: unknown profile"},
+		{[]string{"conform", "--vectors", "/nonexistent"}, "--vectors /nonexistent: want a directory of scenario files"},
+		{[]string{"conform", "--vectors", "."}, "--vectors .: no scenario files (*.yaml) in it"},
 		{[]string{"--count", "300"}, "--count 300"},
 	} {
 		code, out, errOut := kasim(tc.args...)

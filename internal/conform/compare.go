@@ -9,7 +9,7 @@ import (
 	"kasim/sim"
 )
 
-// item is one event of the kernel host's keep-alive story.
+// item is one event of the subject's keep-alive story.
 type item struct {
 	key   string // "keepalive-probe #2", "rst #1", "recv error"
 	shape string
@@ -31,24 +31,38 @@ func isAppError(key string) bool { return strings.HasSuffix(key, " error") }
 var optionCalls = []string{"setsockopt", "getsockopt", "WSAIoctl"}
 
 // story picks out of a trace what the comparison holds the two sides to:
-// the kernel's keep-alive probes and resets (their shape) and the errors
-// its application saw, each timed from what the keep-alive rules time it
-// from: the first probe after a receive from that receive, a later probe
-// from the probe before, the reset and the error from the last probe. So
-// the comparison does not depend on when the live run managed to make
-// its calls.
-func story(events []sim.Event) []item {
+// the subject's (the stack under test's) keep-alive probes and resets
+// (their shape) and the errors its application saw, each timed from what
+// the keep-alive rules time it from: the first probe after a receive from
+// that receive, a later probe from the probe before, the reset and the
+// error from the last probe. So the comparison does not depend on when the
+// live run managed to make its calls. subject and tester are the
+// scenario's names for its two hosts (Roles).
+//
+// A trace times a segment when it is sent, and the subject receives the
+// tester's latency later: the scenario's latency in the simulation, next
+// to nothing live, where the lab's link is a veth pair or a TAP device and
+// segments are timed at the tester's end of it.
+func story(events []sim.Event, subject, tester string, latency time.Duration) []item {
 	var out []item
 	n := map[string]int{}
 	var lastRecv, lastItem time.Duration
+	var arrivals []time.Duration // of the tester's segments, not yet received by the subject
 	for _, e := range events {
 		h := e.Head()
 		at := time.Duration(h.TNS)
-		if s, ok := e.(*sim.SegmentEvent); ok && h.Host == TesterHost && !s.Dropped {
-			lastRecv = at
+		for len(arrivals) > 0 && arrivals[0] <= at {
+			lastRecv, arrivals = arrivals[0], arrivals[1:]
+		}
+		if s, ok := e.(*sim.SegmentEvent); ok && h.Host == tester && !s.Dropped {
+			if latency == 0 {
+				lastRecv = at
+			} else {
+				arrivals = append(arrivals, at+latency)
+			}
 			continue
 		}
-		if h.Host != KernelHost {
+		if h.Host != subject {
 			continue
 		}
 		var it item
@@ -102,7 +116,7 @@ func story(events []sim.Event) []item {
 // driver runs. A scenario in which neither side probes, resets or fails
 // gets one row saying so, which agrees: the stack under test did nothing
 // the profile does not.
-func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Duration, who string) []Row {
+func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, phase, appTol time.Duration, who string) []Row {
 	liveStories := make([]map[string]item, len(lives))
 	var keys []string
 	for _, it := range simStory {
@@ -110,7 +124,7 @@ func compare(simStory []item, lives [][]sim.Event, tol, phase, appTol time.Durat
 	}
 	for i, ev := range lives {
 		liveStories[i] = map[string]item{}
-		for _, it := range story(ev) {
+		for _, it := range story(ev, subject, tester, 0) {
 			liveStories[i][it.key] = it
 			if !slices.Contains(keys, it.key) {
 				keys = append(keys, it.key)

@@ -2,11 +2,13 @@
 // own kernel, in namespaces internal/live makes) and in simulation, and
 // says where the two agree: kasim conform.
 //
-// A conform scenario is an ordinary scenario file with two hosts: "kernel",
-// the stack under test, and "tester", gVisor driven by kasim on the other
-// end of a veth pair. Live, the kernel's socket calls go to the helper in
-// its namespace, and "silence: tester" drops the tester's traffic at its
-// link. In simulation the kernel host runs the chosen profile.
+// A conform scenario is an ordinary scenario file with two hosts and one
+// connection between them: its client is the stack under test (the
+// built-in scenarios call it "kernel"), its server the tester ("tester"),
+// gVisor driven by kasim on the other end of a veth pair or TAP device.
+// Live, the subject's socket calls go to the helper (or driver) in its
+// namespace, and silencing the tester drops its traffic at its link. In
+// simulation the subject runs the chosen profile, the tester gvisor.
 package conform
 
 import (
@@ -36,7 +38,8 @@ import (
 //go:embed scenarios/*.yaml
 var Scenarios embed.FS
 
-// Host names a conform scenario uses.
+// Host names the built-in conform scenarios use: the stack under test and
+// the tester. A scenario may name them as it likes (Roles).
 const (
 	KernelHost = "kernel"
 	TesterHost = "tester"
@@ -130,6 +133,9 @@ type Report struct {
 	// SimExtended is how much longer than the scenario's duration the
 	// simulation ran (SimGrace, because the kernel had given up), or 0.
 	SimExtended time.Duration
+	// Subject and Tester are the scenario's names for the stack under
+	// test and the tester (Roles): both traces record events under them.
+	Subject, Tester string
 }
 
 // Agree reports whether every row agrees.
@@ -172,27 +178,14 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if opts.Profile == "" {
 		opts.Profile = "linux"
 	}
-	parsed, err := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: "linux", TesterHost: "gvisor"})
+	lab, err := forLab(file, data, opts)
 	if err != nil {
 		return nil, err
 	}
-	liveSpec := parsed
-	if opts.ScaleNum > 0 {
-		if liveSpec, err = liveSpec.Scaled(opts.ScaleNum, opts.ScaleDen); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrScale, err)
-		}
-	}
-	if err := checkLive(liveSpec); err != nil {
-		return nil, err
-	}
-	if len(opts.Stack) > 0 {
-		if err := checkStack(liveSpec); err != nil {
-			return nil, err
-		}
-	}
+	layout, liveSpec, subject, tester := lab.layout, lab.live, lab.subject, lab.tester
 	if opts.DUT != nil && opts.DUT.Hello != nil {
 		if err := checkDriver(liveSpec, *opts.DUT.Hello); err != nil {
-			rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Skipped: err.Error()}
+			rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Skipped: err.Error(), Subject: subject, Tester: tester}
 			if rep.Scenario == "" {
 				rep.Scenario = file
 			}
@@ -200,15 +193,15 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		}
 	}
 	// The file is read once; the simulation lowers its actions again for
-	// the profile's API.
-	simSpec, err := parsed.WithProfiles(map[string]string{KernelHost: opts.Profile})
+	// the profile's API, and models the tester as what it is live.
+	simSpec, err := layout.WithProfiles(map[string]string{subject: opts.Profile, tester: "gvisor"})
 	var unsayable *sim.ScenarioError
 	if errors.As(err, &unsayable) {
 		// The scenario is good (it parsed for the kernel) but asks for
 		// something the profile's API has no way to say, such as
 		// TCP_USER_TIMEOUT on Windows: that is a difference, not a
 		// usage error.
-		rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: 0}
+		rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: 0, Subject: subject, Tester: tester}
 		if rep.Scenario == "" {
 			rep.Scenario = file
 		}
@@ -225,14 +218,14 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	for _, h := range simSpec.Hosts {
-		if h.Name == KernelHost && h.Resolved.Tick > opts.Phase {
+		if h.Name == subject && h.Resolved.Tick > opts.Phase {
 			// A stack on a coarse tick (lwIP's 500 ms tcp_slowtmr) meets a
 			// timeout counted from a receive at its next tick, whose
 			// phase is the stack's, not the profile's.
 			opts.Phase = h.Resolved.Tick
 		}
 	}
-	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs}
+	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs, Subject: subject, Tester: tester}
 	if rep.Scenario == "" {
 		rep.Scenario = file
 	}
@@ -249,7 +242,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		if i == 0 {
 			pcap = opts.PCAP
 		}
-		events, h, err := runLive(liveSpec, pcap, opts.Stack, opts.DUT)
+		events, h, err := runLive(liveSpec, subject, tester, pcap, opts.Stack, opts.DUT)
 		hello = h
 		if opts.DUT != nil && opts.DUT.Argv != nil {
 			rep.DUT = strings.TrimSpace(hello.Stack + " " + hello.Version)
@@ -265,7 +258,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		lives = append(lives, events)
 	}
 	rep.Live = lives[0]
-	if kernelGaveUp(lives) {
+	if kernelGaveUp(lives, subject, tester) {
 		// The kernel's story is over; the profile's may not be (Vista
 		// probes 10 times where Linux was told 3). Let it finish, so the
 		// comparison shows how and when it ends.
@@ -281,8 +274,50 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if rep.DUT != "" {
 		who = hello.Stack
 	}
-	rep.Rows = compare(story(simRun.Events), lives, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
+	rep.Rows = compare(story(simRun.Events, subject, tester, simSpec.Latency), lives, subject, tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
 	return rep, nil
+}
+
+// labScenario is a scenario file read for the live lab.
+type labScenario struct {
+	// layout is the file as written, for the simulation to bind; live
+	// the scenario as the lab plays it (liveScenario), scaled.
+	layout, live *sim.Scenario
+	// subject and tester name the stack under test and the tester (Roles).
+	subject, tester string
+}
+
+// forLab reads a scenario file for the live lab, and refuses (ErrNotLive)
+// what the lab, or the program of opts.Stack, cannot play.
+func forLab(file string, data []byte, opts Options) (*labScenario, error) {
+	layout, err := sim.ParseScenarioLayout(file, data)
+	if err != nil {
+		// Every problem at once, as a parse that binds the hosts finds
+		// them.
+		if _, all := sim.ParseScenarioAs(file, data, map[string]string{KernelHost: "linux", TesterHost: "gvisor"}); all != nil {
+			return nil, all
+		}
+		return nil, err
+	}
+	l := &labScenario{layout: layout}
+	l.subject, l.tester = Roles(layout)
+	if l.live, err = liveScenario(layout, l.subject, l.tester); err != nil {
+		return nil, err
+	}
+	if err := checkLive(l.live, l.subject, l.tester); err != nil {
+		return nil, err
+	}
+	if opts.ScaleNum > 0 {
+		if l.live, err = l.live.Scaled(opts.ScaleNum, opts.ScaleDen); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrScale, err)
+		}
+	}
+	if len(opts.Stack) > 0 {
+		if err := checkStack(l.live); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // SimGrace is how much longer the simulation runs than the scenario says
@@ -293,10 +328,10 @@ const SimGrace = 2*time.Hour + 15*time.Minute
 
 // kernelGaveUp reports whether the kernel's application saw its connection
 // fail in every live run.
-func kernelGaveUp(lives [][]sim.Event) bool {
+func kernelGaveUp(lives [][]sim.Event, subject, tester string) bool {
 	for _, ev := range lives {
 		failed := false
-		for _, it := range story(ev) {
+		for _, it := range story(ev, subject, tester, 0) {
 			failed = failed || isAppError(it.key)
 		}
 		if !failed {
@@ -314,37 +349,113 @@ var ErrScale = errors.New("cannot scale the scenario")
 // play (other hosts, more connections, actions it cannot do).
 var ErrNotLive = errors.New("not a conform scenario")
 
-// checkLive refuses what the live lab cannot do, naming the action.
-func checkLive(s *sim.Scenario) error {
+// Roles names a scenario's stack under test, the subject (the client of
+// its one connection), and its tester (the server): "kernel" and "tester"
+// in the built-in scenarios, "client" and "server" in most conformance
+// vectors. With other than one connection both are "" (checkLive refuses
+// the scenario).
+func Roles(s *sim.Scenario) (subject, tester string) {
+	if len(s.Conns) != 1 {
+		return "", ""
+	}
+	return s.Conns[0].Client, s.Conns[0].Server
+}
+
+// liveScenario binds a scenario's hosts as the live lab runs them: the
+// subject's calls in Linux's API (the helper makes them by name, and a
+// driver takes them by name), the tester as gVisor. Their registry values
+// and settings describe a model, not the stack that runs live, and are
+// left out: the simulation keeps them.
+func liveScenario(layout *sim.Scenario, subject, tester string) (*sim.Scenario, error) {
+	if subject == "" {
+		// Not a scenario the lab can play (checkLive says why): bound as
+		// the built-in scenarios' hosts are, the rest as the file says.
+		return layout.WithProfiles(map[string]string{KernelHost: "linux", TesterHost: "gvisor"})
+	}
+	bare := *layout
+	bare.Hosts = slices.Clone(layout.Hosts)
+	for i, h := range bare.Hosts {
+		if h.Name == subject || h.Name == tester {
+			bare.Hosts[i].Registry, bare.Hosts[i].Set = nil, nil
+		}
+	}
+	return bare.WithProfiles(map[string]string{subject: "linux", tester: "gvisor"})
+}
+
+// checkLive refuses what the live lab cannot do, naming the action: the
+// lab has the subject, which connects, and the tester, which listens, on
+// a link of its own, with no loss and no middlebox.
+func checkLive(s *sim.Scenario, subject, tester string) error {
 	names := []string{}
 	for _, h := range s.Hosts {
 		names = append(names, h.Name)
 	}
 	slices.Sort(names)
-	if !slices.Equal(names, []string{KernelHost, TesterHost}) {
-		return fmt.Errorf("%s: %w: it has two hosts, kernel and tester; this one has %v", s.File, ErrNotLive, names)
+	if len(names) != 2 {
+		return fmt.Errorf("%s: %w: the lab has two hosts, the stack under test and the tester; this one has %d (%s)", s.File, ErrNotLive, len(names), strings.Join(names, ", "))
 	}
 	if len(s.Conns) != 1 {
-		return fmt.Errorf("%s: %w: it has one connection; this one has %d", s.File, ErrNotLive, len(s.Conns))
+		return fmt.Errorf("%s: %w: the lab has one connection; this one has %d", s.File, ErrNotLive, len(s.Conns))
 	}
-	if c := s.Conns[0]; c.Client != KernelHost || c.Server != TesterHost {
-		return fmt.Errorf("%s:%d:%d: %w: the kernel connects to the tester (client: kernel, server: tester)", s.File, c.Pos.Line, c.Pos.Col, ErrNotLive)
+	if c := s.Conns[0]; c.Client == c.Server {
+		return fmt.Errorf("%s:%d:%d: %w: the stack under test connects to the tester, another host; this connection's ends are both %s", s.File, c.Pos.Line, c.Pos.Col, ErrNotLive, c.Client)
+	}
+	if s.Loss > 0 {
+		return fmt.Errorf("%s: %w: network: loss %g: the lab's link loses nothing", s.File, ErrNotLive, s.Loss)
+	}
+	if s.Middlebox > 0 {
+		return fmt.Errorf("%s: %w: network: middlebox %v: the lab has no middlebox", s.File, ErrNotLive, s.Middlebox)
+	}
+	if err := checkHandshake(s, subject); err != nil {
+		return err
 	}
 	for _, a := range s.Actions {
-		ok := false
+		ok, why := false, ""
 		switch a.Do {
-		case sim.DoSetsockopt, sim.DoGetsockopt, sim.DoConnect:
+		case sim.DoSetsockopt, sim.DoGetsockopt:
+			ok = a.End == "client"
+			why = fmt.Sprintf("%s %s on the server end (%s): the lab makes the socket calls of the stack under test (%s) only", a.Do, a.OptName, tester, subject)
+		case sim.DoConnect:
 			ok = a.End == "client"
 		case sim.DoSend:
 			ok = true
-		case sim.DoSilence:
-			ok = len(a.Hosts) == 1 && a.Hosts[0] == TesterHost
-		case sim.DoHeal:
-			ok = len(a.Hosts) == 1 && a.Hosts[0] == TesterHost
+		case sim.DoSilence, sim.DoHeal:
+			ok = len(a.Hosts) == 1 && a.Hosts[0] == tester
+			why = fmt.Sprintf("%s %s: the lab silences and heals the tester (%s) only", a.Do, strings.Join(a.Hosts, ", "), tester)
+		}
+		if why == "" {
+			why = fmt.Sprintf("%s is not something the live lab can do (it makes the socket calls of the stack under test, %s, sends from either end, and silences or heals the tester, %s)", a.Do, subject, tester)
 		}
 		if !ok {
-			return fmt.Errorf("%s:%d:%d: %w: %s is not something the live lab can do (it runs the kernel's socket calls, sends from either end, and silences or heals the tester)",
-				s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, a.Do)
+			return fmt.Errorf("%s:%d:%d: %w: %s", s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, why)
+		}
+	}
+	return nil
+}
+
+// checkHandshake refuses a call the stack under test makes while, by the
+// scenario's latency, its handshake is still under way: the lab's link has
+// next to none (tens of microseconds), so live the call would find the
+// connection established, and the scenario would not be played. (A
+// handshake held up by silence the lab plays as written.) Latency moves
+// nothing else the comparison holds the two sides to: story counts the
+// first probe after a receive from the receipt, the latency after the
+// send.
+func checkHandshake(s *sim.Scenario, subject string) error {
+	var connect *sim.Action
+	for i, a := range s.Actions {
+		if a.Do == sim.DoConnect && a.End == "client" && connect == nil {
+			connect = &s.Actions[i]
+		}
+	}
+	if connect == nil {
+		return nil
+	}
+	done := connect.At + 2*s.Latency
+	for _, a := range s.Actions {
+		if a.Conn != "" && a.End == "client" && a.At > connect.At && a.At < done {
+			return fmt.Errorf("%s:%d:%d: %w: %s at %v: by the scenario's latency (%v each way) %s's handshake is under way until %v, but the lab's link has next to none, so live this call would find the connection established",
+				s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, strings.TrimSpace(a.Do+" "+a.OptName), a.At, s.Latency, subject, done)
 		}
 	}
 	return nil
@@ -426,19 +537,23 @@ type accepted struct {
 
 // liveRun holds one live run's state.
 type liveRun struct {
-	mu     sync.Mutex
-	rec    *sim.Recorder
-	t0     live.Mono
-	sawSyn bool           // the kernel host's first SYN was seen
-	syn    chan live.Mono // its time, sent once (buffered)
+	// subject and tester are the scenario's names for the stack under
+	// test and the tester: the trace records events under them, so that
+	// it compares with the simulation's.
+	subject, tester string
+	mu              sync.Mutex
+	rec             *sim.Recorder
+	t0              live.Mono
+	sawSyn          bool           // the kernel host's first SYN was seen
+	syn             chan live.Mono // its time, sent once (buffered)
 }
 
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
 // runLive plays s against the kernel (or the DUT) in real time and returns
 // the trace and the peer's hello.
-func runLive(s *sim.Scenario, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
-	r := &liveRun{rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
+func runLive(s *sim.Scenario, subject, tester string, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
+	r := &liveRun{subject: subject, tester: tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
 	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
 	if d != nil {
 		opts.DUT, opts.DUTEnv = d.Argv, d.Env
@@ -578,7 +693,7 @@ func (r *liveRun) startProgram(s *sim.Scenario, a *sim.Action, p *live.Peer, tes
 		return fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
 	}
 	r.mu.Lock()
-	r.rec.Note(r.at(res.At), KernelHost, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
+	r.rec.Note(r.at(res.At), r.subject, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
 	r.mu.Unlock()
 	return nil
 }
@@ -588,19 +703,19 @@ func (r *liveRun) startProgram(s *sim.Scenario, a *sim.Action, p *live.Peer, tes
 func (r *liveRun) onSegment(seg live.Segment) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	from, to := KernelHost, TesterHost
+	from, to := r.subject, r.tester
 	reason := ""
 	if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
 		r.sawSyn = true
 		r.syn <- seg.At
 	}
 	if seg.Dir == live.Out {
-		from, to = TesterHost, KernelHost
+		from, to = r.tester, r.subject
 	}
 	if seg.Dropped {
-		reason = "silenced: tester receives nothing"
+		reason = "silenced: " + r.tester + " receives nothing"
 		if seg.Dir == live.Out {
-			reason = "silenced: tester sends nothing"
+			reason = "silenced: " + r.tester + " sends nothing"
 		}
 	}
 	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
@@ -630,7 +745,7 @@ func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
 // appError records an error the kernel's application saw.
 func (r *liveRun) appError(at live.Mono, op string, e live.Event) {
 	r.mu.Lock()
-	r.rec.Add(r.at(at), KernelHost, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
+	r.rec.Add(r.at(at), r.subject, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
 	r.mu.Unlock()
 }
 
@@ -642,7 +757,7 @@ func (r *liveRun) call(at live.Mono, name, level, opt string, value any, res liv
 		ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
 	}
 	r.mu.Lock()
-	r.rec.Add(r.at(at), KernelHost, sim.KindSockOpt, ev)
+	r.rec.Add(r.at(at), r.subject, sim.KindSockOpt, ev)
 	r.mu.Unlock()
 }
 
@@ -658,7 +773,7 @@ func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []str
 		}
 	case live.EventExit:
 		r.mu.Lock()
-		r.rec.Note(r.at(ev.At), KernelHost, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
+		r.rec.Note(r.at(ev.At), r.subject, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
 		r.mu.Unlock()
 	case live.EventConnect:
 		if ev.Errno != 0 {
@@ -740,4 +855,23 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		lab.SetSilence(live.SilenceNone)
 	}
 	return nil
+}
+
+// IsVectorFor reports whether the scenario file data (named file) is a
+// vector for a stack of the given profile: the client of one of its
+// connections runs that profile, as the file says (kasim conform
+// --vectors). Whether the lab can play it is Compare's to say.
+func IsVectorFor(file string, data []byte, profile string) (bool, error) {
+	s, err := sim.ParseScenarioLayout(file, data)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range s.Conns {
+		for _, h := range s.Hosts {
+			if h.Name == c.Client && h.Profile == profile {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

@@ -112,7 +112,11 @@ func (r *Report) LiveTrace() []sim.Event {
 	if stack == "" {
 		stack = "this machine's kernel"
 	}
+	subject := r.Subject
+	if subject == "" {
+		subject = KernelHost
+	}
 	rec := sim.NewRecorder()
-	rec.Note(0, KernelHost, fmt.Sprintf("live run of %s on %s", r.Scenario, stack))
+	rec.Note(0, subject, fmt.Sprintf("live run of %s on %s", r.Scenario, stack))
 	return append(rec.Events(), r.Live...)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -197,4 +198,57 @@ func TestLwIPTickPhaseIsLwIPs(t *testing.T) {
 		return
 	}
 	t.Error("no first probe compared")
+}
+
+// TestLwIPVectors runs the conformance vectors for lwIP (those whose
+// client has the lwip profile) against the real lwIP: those the lab can
+// play must agree with the lwip profile; the others are skipped, each for
+// its reason. Today 108 runs; 109 (the server's keep-alive, and a close)
+// and 110 (three hosts, two connections) cannot be played.
+func TestLwIPVectors(t *testing.T) {
+	t.Parallel()
+	picked := vectorsFor(t, DUTLwIP)
+	if len(picked) != 3 {
+		t.Errorf("%d vectors for lwip, want 3 (108, 109, 110): %v", len(picked), picked)
+	}
+	d := dutFor(t, DUTLwIP)
+	for name, why := range picked {
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(vectorsDir, name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{Profile: DUTLwIP, Runs: 1, DUT: d}
+			rep, err := Compare(path, data, opts)
+			if errors.Is(err, ErrNotLive) {
+				if why == "" {
+					t.Fatalf("refused live, not by checkLive: %v", err)
+				}
+				t.Logf("skipped: %v", err)
+				return
+			}
+			if err != nil || why != "" {
+				t.Fatalf("%v (refused before: %q)", err, why)
+			}
+			if rep.Skipped != "" {
+				t.Fatalf("skipped: %s", rep.Skipped)
+			}
+			rep = remeasureIfOffInTime(t, rep, path, data, opts)
+			if !rep.Agree() {
+				t.Errorf("the lwip profile and %s differ on vector %s", rep.DUT, name)
+			}
+			if rep.Subject != "client" || rep.Tester != "server" {
+				t.Errorf("roles %q, %q", rep.Subject, rep.Tester)
+			}
+			hosts := map[string]bool{}
+			for _, e := range rep.Live {
+				hosts[e.Head().Host] = true
+			}
+			if !hosts["client"] || !hosts["server"] || len(hosts) != 2 {
+				t.Errorf("the live trace names the hosts %v, want the vector's client and server", hosts)
+			}
+		})
+	}
 }
