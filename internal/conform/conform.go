@@ -17,20 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-
 	"kasim/internal/live"
 	"kasim/sim"
-	"kasim/stack"
 )
 
 // Scenarios holds the built-in conform scenarios, scenarios/*.yaml.
@@ -163,102 +157,51 @@ func (r *Report) AgreeInShape() bool {
 // simulation under opts.Profile, and compares the kernel's keep-alive
 // probes, reset and application error, time and shape.
 func Compare(file string, data []byte, opts Options) (*Report, error) {
-	if opts.Runs <= 0 {
-		opts.Runs = 3
-	}
-	if opts.Tolerance <= 0 {
-		opts.Tolerance = 5 * time.Millisecond
-	}
-	if opts.Phase <= 0 {
-		opts.Phase = 36 * time.Millisecond
-	}
-	if opts.AppTolerance <= 0 {
-		opts.AppTolerance = 20 * time.Millisecond
-	}
-	if opts.Profile == "" {
-		opts.Profile = "linux"
-	}
+	opts = opts.withDefaults()
 	lab, err := forLab(file, data, opts)
 	if err != nil {
 		return nil, err
 	}
-	layout, liveSpec, subject, tester := lab.layout, lab.live, lab.subject, lab.tester
+	rep := lab.report(file, opts)
 	if opts.DUT != nil && opts.DUT.Hello != nil {
-		if err := checkDriver(liveSpec, *opts.DUT.Hello); err != nil {
-			rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Skipped: err.Error(), Subject: subject, Tester: tester}
-			if rep.Scenario == "" {
-				rep.Scenario = file
-			}
+		if err := checkDriver(lab.live, *opts.DUT.Hello); err != nil {
+			rep.Skipped, rep.Runs = err.Error(), 0
 			return rep, nil
 		}
 	}
-	// The file is read once; the simulation lowers its actions again for
-	// the profile's API, and models the tester as what it is live.
-	simSpec, err := layout.WithProfiles(map[string]string{subject: opts.Profile, tester: "gvisor"})
-	var unsayable *sim.ScenarioError
-	if errors.As(err, &unsayable) {
+	simSpec, unsayable, err := lab.simulated(opts)
+	if unsayable != nil {
 		// The scenario is good (it parsed for the kernel) but asks for
 		// something the profile's API has no way to say, such as
 		// TCP_USER_TIMEOUT on Windows: that is a difference, not a
 		// usage error.
-		rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: 0, Subject: subject, Tester: tester}
-		if rep.Scenario == "" {
-			rep.Scenario = file
-		}
+		rep.Runs = 0
 		for _, p := range unsayable.Problems {
 			rep.Rows = append(rep.Rows, Row{What: "socket calls", Untimed: true,
 				Explanation: fmt.Sprintf("%s cannot make them: %s:%d:%d: %s", opts.Profile, file, p.Pos.Line, p.Pos.Col, p.Msg)})
 		}
 		return rep, nil
 	}
-	if err == nil && opts.ScaleNum > 0 {
-		simSpec, err = simSpec.Scaled(opts.ScaleNum, opts.ScaleDen)
-	}
 	if err != nil {
 		return nil, err
 	}
 	for _, h := range simSpec.Hosts {
-		if h.Name == subject && h.Resolved.Tick > opts.Phase {
+		if h.Name == lab.subject && h.Resolved.Tick > opts.Phase {
 			// A stack on a coarse tick (lwIP's 500 ms tcp_slowtmr) meets a
 			// timeout counted from a receive at its next tick, whose
 			// phase is the stack's, not the profile's.
 			opts.Phase = h.Resolved.Tick
 		}
 	}
-	rep := &Report{Scenario: liveSpec.Name, Profile: opts.Profile, Runs: opts.Runs, Subject: subject, Tester: tester}
-	if rep.Scenario == "" {
-		rep.Scenario = file
+	lives, hello, err := lab.measure(file, opts, rep)
+	if err != nil {
+		return nil, err
 	}
-	if len(opts.Stack) > 0 {
-		rep.Stack = opts.Stack[0]
-	}
-	if opts.ScaleNum > 0 {
-		rep.Scale = fmt.Sprintf("%d/%d", opts.ScaleNum, opts.ScaleDen)
-	}
-	var lives [][]sim.Event
-	var hello live.Hello
-	for i := 0; i < opts.Runs; i++ {
-		var pcap io.Writer
-		if i == 0 {
-			pcap = opts.PCAP
-		}
-		events, h, err := runLive(liveSpec, subject, tester, pcap, opts.Stack, opts.DUT)
-		hello = h
-		if opts.DUT != nil && opts.DUT.Argv != nil {
-			rep.DUT = strings.TrimSpace(hello.Stack + " " + hello.Version)
-		}
-		var cannot *cannotExpress
-		if errors.As(err, &cannot) {
-			rep.Skipped, rep.Runs = cannot.why, 0
-			return rep, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: live run %d: %w", file, i+1, err)
-		}
-		lives = append(lives, events)
+	if rep.Skipped != "" {
+		return rep, nil
 	}
 	rep.Live = lives[0]
-	if kernelGaveUp(lives, subject, tester) {
+	if kernelGaveUp(lives, lab.subject, lab.tester) {
 		// The kernel's story is over; the profile's may not be (Vista
 		// probes 10 times where Linux was told 3). Let it finish, so the
 		// comparison shows how and when it ends.
@@ -274,8 +217,88 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if rep.DUT != "" {
 		who = hello.Stack
 	}
-	rep.Rows = compare(story(simRun.Events, subject, tester, simSpec.Latency), lives, subject, tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
+	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
+	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
 	return rep, nil
+}
+
+// withDefaults fills in the options left zero.
+func (o Options) withDefaults() Options {
+	if o.Runs <= 0 {
+		o.Runs = 3
+	}
+	if o.Tolerance <= 0 {
+		o.Tolerance = 5 * time.Millisecond
+	}
+	if o.Phase <= 0 {
+		o.Phase = 36 * time.Millisecond
+	}
+	if o.AppTolerance <= 0 {
+		o.AppTolerance = 20 * time.Millisecond
+	}
+	if o.Profile == "" {
+		o.Profile = "linux"
+	}
+	return o
+}
+
+// report starts the scenario's report.
+func (l *labScenario) report(file string, opts Options) *Report {
+	rep := &Report{Scenario: l.live.Name, Profile: opts.Profile, Runs: opts.Runs, Subject: l.subject, Tester: l.tester}
+	if rep.Scenario == "" {
+		rep.Scenario = file
+	}
+	if len(opts.Stack) > 0 {
+		rep.Stack = opts.Stack[0]
+	}
+	if opts.ScaleNum > 0 {
+		rep.Scale = fmt.Sprintf("%d/%d", opts.ScaleNum, opts.ScaleDen)
+	}
+	return rep
+}
+
+// simulated binds the file, read once, for the simulation: the subject
+// runs the profile, lowered for its API, and the tester is what it is
+// live. unsayable is set when the profile's API cannot make the
+// scenario's calls.
+func (l *labScenario) simulated(opts Options) (_ *sim.Scenario, unsayable *sim.ScenarioError, _ error) {
+	simSpec, err := l.layout.WithProfiles(map[string]string{l.subject: opts.Profile, l.tester: "gvisor"})
+	if errors.As(err, &unsayable) {
+		return nil, unsayable, err
+	}
+	if err == nil && opts.ScaleNum > 0 {
+		simSpec, err = simSpec.Scaled(opts.ScaleNum, opts.ScaleDen)
+	}
+	return simSpec, nil, err
+}
+
+// measure runs the scenario live opts.Runs times. It names the stack under
+// test in rep and, for a scenario the driver cannot express, says so in
+// rep.Skipped and runs nothing more.
+func (l *labScenario) measure(file string, opts Options, rep *Report) ([][]sim.Event, live.Hello, error) {
+	var lives [][]sim.Event
+	var hello live.Hello
+	for i := 0; i < opts.Runs; i++ {
+		var pcap io.Writer
+		if i == 0 {
+			pcap = opts.PCAP
+		}
+		events, h, err := runLive(l.live, l.subject, l.tester, pcap, opts.Stack, opts.DUT)
+		hello = h
+		if opts.DUT != nil && opts.DUT.Argv != nil {
+			rep.DUT = strings.TrimSpace(hello.Stack + " " + hello.Version)
+		}
+		var cannot *cannotExpress
+		if errors.As(err, &cannot) {
+			rep.Skipped, rep.Runs = cannot.why, 0
+			return nil, hello, nil
+		}
+		if err != nil {
+			return nil, hello, fmt.Errorf("%s: live run %d: %w", file, i+1, err)
+		}
+		lives = append(lives, events)
+	}
+	return lives, hello, nil
 }
 
 // labScenario is a scenario file read for the live lab.
@@ -523,338 +546,6 @@ func programReport(line string) (op string, errno syscall.Errno, ok bool) {
 		return f[1], e, true
 	}
 	return "", 0, false
-}
-
-// programStart is how long the actions after a program's connect wait for
-// its SYN.
-const programStart = 5 * time.Second
-
-// accepted is the tester's accepted connection, or why there is none.
-type accepted struct {
-	c   io.ReadWriteCloser
-	err error
-}
-
-// liveRun holds one live run's state.
-type liveRun struct {
-	// subject and tester are the scenario's names for the stack under
-	// test and the tester: the trace records events under them, so that
-	// it compares with the simulation's.
-	subject, tester string
-	mu              sync.Mutex
-	rec             *sim.Recorder
-	t0              live.Mono
-	sawSyn          bool           // the kernel host's first SYN was seen
-	syn             chan live.Mono // its time, sent once (buffered)
-}
-
-func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
-
-// runLive plays s against the kernel (or the DUT) in real time and returns
-// the trace and the peer's hello.
-func runLive(s *sim.Scenario, subject, tester string, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
-	r := &liveRun{subject: subject, tester: tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
-	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
-	if d != nil {
-		opts.DUT, opts.DUTEnv = d.Argv, d.Env
-	}
-	lab, err := live.NewLab(opts)
-	if err != nil {
-		return nil, live.Hello{}, err
-	}
-	defer lab.Close()
-	hello := lab.Peer().Hello()
-	if err := checkDriver(s, hello); err != nil {
-		return nil, hello, err
-	}
-	events, err := r.play(s, lab, program)
-	return events, hello, err
-}
-
-// play runs the scenario's actions on the lab as their times come, and
-// records what the peer reports and the wire carries.
-func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.Event, error) {
-	conn := s.Conns[0]
-	ln, err := lab.ListenTCP(conn.Port)
-	if err != nil {
-		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
-	}
-	defer ln.Close()
-	acceptc := startTester(ln)
-	var tester io.ReadWriteCloser
-	defer func() {
-		if tester != nil {
-			tester.Close()
-		}
-	}()
-
-	p := lab.Peer()
-	fd := -1
-	if len(program) == 0 {
-		if fd, err = kernelSocket(p); err != nil {
-			return nil, err
-		}
-	}
-	r.t0 = live.Now()
-	deadline := r.t0 + live.Mono(s.Duration)
-	actions := slices.Clone(s.Actions)
-	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
-	events := p.Events()
-	next := 0
-	// base is what the actions' times count from. A program takes a while
-	// to start (a Python interpreter, hundreds of ms on a busy machine), so
-	// the actions after its connect wait for its SYN (up to programStart)
-	// and count from it: a tester's "send at 2.2 s" stays 2.2 s after the
-	// connect, as in the simulation.
-	base := r.t0
-	var connectAt, holdUntil live.Mono
-	var programSyn <-chan live.Mono // r.syn while holding for the program's SYN
-	for {
-		now := live.Now()
-		if holdUntil != 0 && now >= holdUntil {
-			holdUntil, programSyn = 0, nil // no SYN: count on from the connect
-		}
-		if holdUntil == 0 && next < len(actions) && now >= base+live.Mono(actions[next].At) {
-			a := actions[next]
-			next++
-			if len(program) > 0 && a.End == "client" {
-				if a.Do == sim.DoConnect {
-					if err := r.startProgram(s, &a, p, netip.AddrPortFrom(lab.TesterAddr(), conn.Port), program); err != nil {
-						return nil, err
-					}
-					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
-					programSyn = r.syn
-				}
-				continue // the program sets its options itself
-			}
-			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, r.call); err != nil {
-				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
-			}
-			continue
-		}
-		if now >= deadline {
-			break
-		}
-		wait := deadline.Sub(now)
-		if holdUntil != 0 {
-			wait = min(wait, holdUntil.Sub(now))
-		} else if next < len(actions) {
-			wait = min(wait, (base + live.Mono(actions[next].At)).Sub(now))
-		}
-		tm := time.NewTimer(wait)
-		select {
-		case syn := <-programSyn:
-			tm.Stop()
-			if syn > connectAt {
-				base += syn - connectAt
-				deadline += syn - connectAt
-			}
-			holdUntil, programSyn = 0, nil
-		case ev, ok := <-events:
-			tm.Stop()
-			if !ok {
-				return nil, errors.New("the kernel-side helper stopped")
-			}
-			if err := r.kernelEvent(p, fd, ev, program); err != nil {
-				return nil, err
-			}
-		case <-tm.C:
-		}
-	}
-	return r.events(), lab.Err()
-}
-
-// events returns the trace in time order: the lab's goroutines record
-// segments and the helper's reports as they come.
-func (r *liveRun) events() []sim.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := slices.Clone(r.rec.Events())
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Head().TNS < out[j].Head().TNS })
-	return out
-}
-
-// kernelSocket opens the kernel's socket through the helper.
-func kernelSocket(p *live.Peer) (int, error) {
-	sock, err := p.Socket()
-	if err != nil || sock.Errno != 0 {
-		return -1, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
-	}
-	return sock.Ret, nil
-}
-
-// startProgram starts the program that takes the kernel's place, at the
-// scenario's connect, telling it what to connect to and the options the
-// scenario sets before.
-func (r *liveRun) startProgram(s *sim.Scenario, a *sim.Action, p *live.Peer, tester netip.AddrPort, program []string) error {
-	env := stackEnv(s, a, tester)
-	res, err := p.ExecEnv(env, program...)
-	if err != nil {
-		return fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
-	}
-	r.mu.Lock()
-	r.rec.Note(r.at(res.At), r.subject, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
-	r.mu.Unlock()
-	return nil
-}
-
-// onSegment records a segment the lab saw on the wire, and the kernel's
-// first SYN's time once.
-func (r *liveRun) onSegment(seg live.Segment) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	from, to := r.subject, r.tester
-	reason := ""
-	if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
-		r.sawSyn = true
-		r.syn <- seg.At
-	}
-	if seg.Dir == live.Out {
-		from, to = r.tester, r.subject
-	}
-	if seg.Dropped {
-		reason = "silenced: " + r.tester + " receives nothing"
-		if seg.Dir == live.Out {
-			reason = "silenced: " + r.tester + " sends nothing"
-		}
-	}
-	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
-		Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
-}
-
-// startTester accepts the kernel's connection on ln and keeps a receive
-// pending on it, as every kasim host does.
-func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
-	acceptc := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		acceptc <- accepted{c, err}
-		if err != nil {
-			return
-		}
-		buf := make([]byte, 65536)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	return acceptc
-}
-
-// appError records an error the kernel's application saw.
-func (r *liveRun) appError(at live.Mono, op string, e live.Event) {
-	r.mu.Lock()
-	r.rec.Add(r.at(at), r.subject, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
-	r.mu.Unlock()
-}
-
-// call records a socket call the helper made on the kernel, and its
-// result.
-func (r *liveRun) call(at live.Mono, name, level, opt string, value any, res live.Result) {
-	ev := &sim.SockOptEvent{Call: name, Level: level, Opt: opt, Value: value, Result: res.Ret}
-	if res.Errno != 0 {
-		ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
-	}
-	r.mu.Lock()
-	r.rec.Add(r.at(at), r.subject, sim.KindSockOpt, ev)
-	r.mu.Unlock()
-}
-
-// kernelEvent handles what the kernel-side helper reports: a program's
-// output and exit, a connect's completion, a receive's; it keeps a receive
-// pending, as the simulation's application does.
-func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []string) error {
-	switch ev.Kind {
-	case live.EventOutput:
-		if op, errno, ok := programReport(ev.Detail); ok {
-			ev.Errno = errno
-			r.appError(ev.At, op, ev)
-		}
-	case live.EventExit:
-		r.mu.Lock()
-		r.rec.Note(r.at(ev.At), r.subject, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
-		r.mu.Unlock()
-	case live.EventConnect:
-		if ev.Errno != 0 {
-			r.appError(ev.At, "connect", ev)
-			return nil
-		}
-		if _, err := p.Recv(fd, 65536); err != nil {
-			return err
-		}
-	case live.EventRecv:
-		if ev.Errno != 0 {
-			r.appError(ev.At, "recv", ev)
-		} else if ev.Ret > 0 {
-			if _, err := p.Recv(fd, 65536); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// do performs one action live.
-func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *io.ReadWriteCloser,
-	acceptc <-chan accepted, call func(live.Mono, string, string, string, any, live.Result)) error {
-	p := lab.Peer()
-	switch a.Do {
-	case sim.DoSetsockopt:
-		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
-		res, err := p.Setsockopt(fd, a.LevelName, a.OptName, v)
-		if err != nil {
-			return err
-		}
-		call(res.At, "setsockopt", a.LevelName, a.OptName, v, res)
-	case sim.DoGetsockopt:
-		res, err := p.Getsockopt(fd, a.LevelName, a.OptName)
-		if err != nil {
-			return err
-		}
-		call(res.At, "getsockopt", a.LevelName, a.OptName, res.Ret, res)
-	case sim.DoConnect:
-		res, err := p.Connect(fd, netip.AddrPortFrom(lab.TesterAddr(), port))
-		if err != nil {
-			return err
-		}
-		call(res.At, "connect", "", "", netip.AddrPortFrom(lab.TesterAddr(), port).String(), res)
-	case sim.DoSend:
-		if a.End == "client" {
-			res, err := p.Send(fd, len(a.Data))
-			if err != nil {
-				return err
-			}
-			call(res.At, "send", "", "", len(a.Data), res)
-			return nil
-		}
-		if *tester == nil {
-			select {
-			case acc := <-acceptc:
-				if acc.err != nil {
-					return fmt.Errorf("tester: accept: %v", acc.err)
-				}
-				*tester = acc.c
-			case <-time.After(time.Second):
-				return errors.New("tester: no connection to send on")
-			}
-		}
-		if _, err := (*tester).Write(a.Data); err != nil {
-			return fmt.Errorf("tester: send: %v", err)
-		}
-	case sim.DoSilence:
-		s := live.SilenceBoth
-		switch a.Direction {
-		case stack.Inbound:
-			s = live.SilenceIn
-		case stack.Outbound:
-			s = live.SilenceOut
-		}
-		lab.SetSilence(s)
-	case sim.DoHeal:
-		lab.SetSilence(live.SilenceNone)
-	}
-	return nil
 }
 
 // IsVectorFor reports whether the scenario file data (named file) is a

@@ -1,0 +1,357 @@
+package conform
+
+// The live run: a scenario played in real time on a lab (internal/live),
+// the stack under test's calls made through its peer, the tester's in
+// kasim's gVisor, and every segment and report recorded as a trace.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"kasim/internal/live"
+	"kasim/sim"
+	"kasim/stack"
+)
+
+// programStart is how long the actions after a program's connect wait for
+// its SYN.
+const programStart = 5 * time.Second
+
+// accepted is the tester's accepted connection, or why there is none.
+type accepted struct {
+	c   io.ReadWriteCloser
+	err error
+}
+
+// liveRun holds one live run's state.
+type liveRun struct {
+	// subject and tester are the scenario's names for the stack under
+	// test and the tester: the trace records events under them, so that
+	// it compares with the simulation's.
+	subject, tester string
+	mu              sync.Mutex
+	rec             *sim.Recorder
+	t0              live.Mono
+	sawSyn          bool           // the kernel host's first SYN was seen
+	syn             chan live.Mono // its time, sent once (buffered)
+}
+
+func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
+
+// runLive plays s against the kernel (or the DUT) in real time and returns
+// the trace and the peer's hello.
+func runLive(s *sim.Scenario, subject, tester string, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
+	r := &liveRun{subject: subject, tester: tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
+	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
+	if d != nil {
+		opts.DUT, opts.DUTEnv = d.Argv, d.Env
+	}
+	lab, err := live.NewLab(opts)
+	if err != nil {
+		return nil, live.Hello{}, err
+	}
+	defer lab.Close()
+	hello := lab.Peer().Hello()
+	if err := checkDriver(s, hello); err != nil {
+		return nil, hello, err
+	}
+	events, err := r.play(s, lab, program)
+	return events, hello, err
+}
+
+// play runs the scenario's actions on the lab as their times come, and
+// records what the peer reports and the wire carries.
+func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.Event, error) {
+	conn := s.Conns[0]
+	ln, err := lab.ListenTCP(conn.Port)
+	if err != nil {
+		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
+	}
+	defer ln.Close()
+	acceptc := startTester(ln)
+	var tester io.ReadWriteCloser
+	defer func() {
+		if tester != nil {
+			tester.Close()
+		}
+	}()
+
+	p := lab.Peer()
+	fd := -1
+	if len(program) == 0 {
+		if fd, err = kernelSocket(p); err != nil {
+			return nil, err
+		}
+	}
+	r.t0 = live.Now()
+	deadline := r.t0 + live.Mono(s.Duration)
+	actions := slices.Clone(s.Actions)
+	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
+	events := p.Events()
+	next := 0
+	// base is what the actions' times count from. A program takes a while
+	// to start (a Python interpreter, hundreds of ms on a busy machine), so
+	// the actions after its connect wait for its SYN (up to programStart)
+	// and count from it: a tester's "send at 2.2 s" stays 2.2 s after the
+	// connect, as in the simulation.
+	base := r.t0
+	var connectAt, holdUntil live.Mono
+	var programSyn <-chan live.Mono // r.syn while holding for the program's SYN
+	for {
+		now := live.Now()
+		if holdUntil != 0 && now >= holdUntil {
+			holdUntil, programSyn = 0, nil // no SYN: count on from the connect
+		}
+		if holdUntil == 0 && next < len(actions) && now >= base+live.Mono(actions[next].At) {
+			a := actions[next]
+			next++
+			if len(program) > 0 && a.End == "client" {
+				if a.Do == sim.DoConnect {
+					if err := r.startProgram(s, &a, p, netip.AddrPortFrom(lab.TesterAddr(), conn.Port), program); err != nil {
+						return nil, err
+					}
+					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
+					programSyn = r.syn
+				}
+				continue // the program sets its options itself
+			}
+			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, r.call); err != nil {
+				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
+			}
+			continue
+		}
+		if now >= deadline {
+			break
+		}
+		wait := deadline.Sub(now)
+		if holdUntil != 0 {
+			wait = min(wait, holdUntil.Sub(now))
+		} else if next < len(actions) {
+			wait = min(wait, (base + live.Mono(actions[next].At)).Sub(now))
+		}
+		tm := time.NewTimer(wait)
+		select {
+		case syn := <-programSyn:
+			tm.Stop()
+			if syn > connectAt {
+				base += syn - connectAt
+				deadline += syn - connectAt
+			}
+			holdUntil, programSyn = 0, nil
+		case ev, ok := <-events:
+			tm.Stop()
+			if !ok {
+				return nil, errors.New("the kernel-side helper stopped")
+			}
+			if err := r.kernelEvent(p, fd, ev, program); err != nil {
+				return nil, err
+			}
+		case <-tm.C:
+		}
+	}
+	return r.events(), lab.Err()
+}
+
+// events returns the trace in time order: the lab's goroutines record
+// segments and the helper's reports as they come.
+func (r *liveRun) events() []sim.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.rec.Events())
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Head().TNS < out[j].Head().TNS })
+	return out
+}
+
+// kernelSocket opens the kernel's socket through the helper.
+func kernelSocket(p *live.Peer) (int, error) {
+	sock, err := p.Socket()
+	if err != nil || sock.Errno != 0 {
+		return -1, fmt.Errorf("kernel: socket: %v %s", err, sock.ErrnoName())
+	}
+	return sock.Ret, nil
+}
+
+// startProgram starts the program that takes the kernel's place, at the
+// scenario's connect, telling it what to connect to and the options the
+// scenario sets before.
+func (r *liveRun) startProgram(s *sim.Scenario, a *sim.Action, p *live.Peer, tester netip.AddrPort, program []string) error {
+	env := stackEnv(s, a, tester)
+	res, err := p.ExecEnv(env, program...)
+	if err != nil {
+		return fmt.Errorf("%s:%d:%d: starting %s: %v", s.File, a.Pos.Line, a.Pos.Col, program[0], err)
+	}
+	r.mu.Lock()
+	r.rec.Note(r.at(res.At), r.subject, fmt.Sprintf("%s started (pid %d), told %s", program[0], res.Ret, strings.Join(env, " ")))
+	r.mu.Unlock()
+	return nil
+}
+
+// onSegment records a segment the lab saw on the wire, and the kernel's
+// first SYN's time once.
+func (r *liveRun) onSegment(seg live.Segment) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from, to := r.subject, r.tester
+	reason := ""
+	if seg.Dir != live.Out && seg.Flags&header.TCPFlagSyn != 0 && seg.Flags&header.TCPFlagAck == 0 && !r.sawSyn {
+		r.sawSyn = true
+		r.syn <- seg.At
+	}
+	if seg.Dir == live.Out {
+		from, to = r.tester, r.subject
+	}
+	if seg.Dropped {
+		reason = "silenced: " + r.tester + " receives nothing"
+		if seg.Dir == live.Out {
+			reason = "silenced: " + r.tester + " sends nothing"
+		}
+	}
+	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
+		Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
+}
+
+// startTester accepts the kernel's connection on ln and keeps a receive
+// pending on it, as every kasim host does.
+func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
+	acceptc := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		acceptc <- accepted{c, err}
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 65536)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return acceptc
+}
+
+// appError records an error the kernel's application saw.
+func (r *liveRun) appError(at live.Mono, op string, e live.Event) {
+	r.mu.Lock()
+	r.rec.Add(r.at(at), r.subject, sim.KindAppError, &sim.AppErrorEvent{Op: op, Error: e.ErrnoName(), Code: int(e.Errno)})
+	r.mu.Unlock()
+}
+
+// call records a socket call the helper made on the kernel, and its
+// result.
+func (r *liveRun) call(at live.Mono, name, level, opt string, value any, res live.Result) {
+	ev := &sim.SockOptEvent{Call: name, Level: level, Opt: opt, Value: value, Result: res.Ret}
+	if res.Errno != 0 {
+		ev.Result, ev.Error, ev.Code = -1, res.ErrnoName(), int(res.Errno)
+	}
+	r.mu.Lock()
+	r.rec.Add(r.at(at), r.subject, sim.KindSockOpt, ev)
+	r.mu.Unlock()
+}
+
+// kernelEvent handles what the kernel-side helper reports: a program's
+// output and exit, a connect's completion, a receive's; it keeps a receive
+// pending, as the simulation's application does.
+func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []string) error {
+	switch ev.Kind {
+	case live.EventOutput:
+		if op, errno, ok := programReport(ev.Detail); ok {
+			ev.Errno = errno
+			r.appError(ev.At, op, ev)
+		}
+	case live.EventExit:
+		r.mu.Lock()
+		r.rec.Note(r.at(ev.At), r.subject, fmt.Sprintf("%s ended: exit status %d %s", program[0], ev.Ret, ev.Detail))
+		r.mu.Unlock()
+	case live.EventConnect:
+		if ev.Errno != 0 {
+			r.appError(ev.At, "connect", ev)
+			return nil
+		}
+		if _, err := p.Recv(fd, 65536); err != nil {
+			return err
+		}
+	case live.EventRecv:
+		if ev.Errno != 0 {
+			r.appError(ev.At, "recv", ev)
+		} else if ev.Ret > 0 {
+			if _, err := p.Recv(fd, 65536); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// do performs one action live.
+func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *io.ReadWriteCloser,
+	acceptc <-chan accepted, call func(live.Mono, string, string, string, any, live.Result)) error {
+	p := lab.Peer()
+	switch a.Do {
+	case sim.DoSetsockopt:
+		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
+		res, err := p.Setsockopt(fd, a.LevelName, a.OptName, v)
+		if err != nil {
+			return err
+		}
+		call(res.At, "setsockopt", a.LevelName, a.OptName, v, res)
+	case sim.DoGetsockopt:
+		res, err := p.Getsockopt(fd, a.LevelName, a.OptName)
+		if err != nil {
+			return err
+		}
+		call(res.At, "getsockopt", a.LevelName, a.OptName, res.Ret, res)
+	case sim.DoConnect:
+		res, err := p.Connect(fd, netip.AddrPortFrom(lab.TesterAddr(), port))
+		if err != nil {
+			return err
+		}
+		call(res.At, "connect", "", "", netip.AddrPortFrom(lab.TesterAddr(), port).String(), res)
+	case sim.DoSend:
+		if a.End == "client" {
+			res, err := p.Send(fd, len(a.Data))
+			if err != nil {
+				return err
+			}
+			call(res.At, "send", "", "", len(a.Data), res)
+			return nil
+		}
+		if *tester == nil {
+			select {
+			case acc := <-acceptc:
+				if acc.err != nil {
+					return fmt.Errorf("tester: accept: %v", acc.err)
+				}
+				*tester = acc.c
+			case <-time.After(time.Second):
+				return errors.New("tester: no connection to send on")
+			}
+		}
+		if _, err := (*tester).Write(a.Data); err != nil {
+			return fmt.Errorf("tester: send: %v", err)
+		}
+	case sim.DoSilence:
+		s := live.SilenceBoth
+		switch a.Direction {
+		case stack.Inbound:
+			s = live.SilenceIn
+		case stack.Outbound:
+			s = live.SilenceOut
+		}
+		lab.SetSilence(s)
+	case sim.DoHeal:
+		lab.SetSilence(live.SilenceNone)
+	}
+	return nil
+}
