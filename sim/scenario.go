@@ -252,6 +252,12 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 // (kasim compare). Socket calls are then read for the new profile's API, so
 // a call that API lacks is an error at its place in the file.
 func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Scenario, error) {
+	return parseScenario(file, data, func(d *decoder, s *Scenario) { d.bind(s, profiles) })
+}
+
+// parseScenario reads a file within its limits, then has bind (if set)
+// resolve its hosts; the error lists every problem either found.
+func parseScenario(file string, data []byte, bind func(*decoder, *Scenario)) (*Scenario, error) {
 	d := &decoder{file: file}
 	if len(data) > MaxScenarioBytes {
 		d.problem(1, 1, "file larger than %d bytes: too large for a scenario", MaxScenarioBytes)
@@ -263,8 +269,8 @@ func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Sce
 		return nil, d.err()
 	}
 	s := d.scenario(root)
-	if s != nil {
-		d.bind(s, profiles)
+	if s != nil && bind != nil {
+		bind(d, s)
 	}
 	if err := d.err(); err != nil {
 		return nil, err
@@ -281,21 +287,7 @@ func ParseScenarioAs(file string, data []byte, profiles map[string]string) (*Sce
 // client of the one connection is the stack under test); problems are
 // those of the file's shape alone.
 func ParseScenarioLayout(file string, data []byte) (*Scenario, error) {
-	d := &decoder{file: file}
-	if len(data) > MaxScenarioBytes {
-		d.problem(1, 1, "file larger than %d bytes: too large for a scenario", MaxScenarioBytes)
-		return nil, d.err()
-	}
-	root, yerr := parseYAML(data)
-	if yerr != nil {
-		d.problem(yerr.line, yerr.col, "%s", yerr.msg)
-		return nil, d.err()
-	}
-	s := d.scenario(root)
-	if err := d.err(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return parseScenario(file, data, nil)
 }
 
 // WithProfiles returns a copy of s with some hosts' profiles replaced
