@@ -113,6 +113,18 @@ func conformCmd(args []string, stdout, stderr io.Writer) int {
 	if !checkConformFlags(&f, stderr) {
 		return exitUsage
 	}
+	if f.dut != "" {
+		d, err := conform.DUTNamed(f.dut, conform.DriverCache())
+		if err != nil {
+			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", clipValue(f.dut), err)
+			var notFound *exec.Error
+			if errors.As(err, &notFound) {
+				return exitUsage // no such program
+			}
+			return exitFail // a driver that could not be built (no liblwip-dev, no compiler)
+		}
+		f.opts.DUT = d
+	}
 	list, code := conformScenarios(fset.Args(), stderr)
 	if code != exitOK {
 		return code
@@ -186,14 +198,6 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	if f.dut != "" && f.stackCmd != "" {
 		fmt.Fprintln(stderr, "kasim conform: --dut and --stack: give one (--stack runs a program on this machine's kernel; --dut replaces the kernel)")
 		return false
-	}
-	if f.dut != "" {
-		d, err := conform.DUTNamed(f.dut, conform.DriverCache())
-		if err != nil {
-			fmt.Fprintf(stderr, "kasim conform: --dut %s: %v\n", clipValue(f.dut), err)
-			return false
-		}
-		opts.DUT = d
 	}
 	if f.stackCmd != "" {
 		opts.Stack = strings.Fields(f.stackCmd)
