@@ -58,3 +58,30 @@ func Example() {
 	ev = <-p.Events() // EventRecv
 	fmt.Println("recv:", ev.ErrnoName(), "after", ev.At.Sub(r.At))
 }
+
+// A driver takes the kernel's place: kasim's helper makes a TAP device in
+// the lab's namespace and becomes the driver, which attaches its stack to
+// it and answers the same calls (docs/dut-protocol.md). Its hello says
+// what it is and which options it has.
+//
+// It needs root, and main must have called live.MaybeRunPeer first, so it
+// has no Output to check: it is compiled, not run.
+func ExampleOptions_dut() {
+	lab, err := live.NewLab(live.Options{DUT: []string{"./kasim-dut-lwip"}})
+	if err != nil {
+		fmt.Println(err) // a driver that breaks the protocol is named here, with its line
+		return
+	}
+	defer lab.Close()
+	p := lab.Peer()
+	h := p.Hello()
+	fmt.Println(h.Stack, h.Version, h.Options) // lwIP 2.1.3 ... [SO_KEEPALIVE TCP_KEEPALIVE ...]
+
+	s, err := p.Socket()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, _ := p.Setsockopt(s.Ret, "IPPROTO_TCP", "TCP_USER_TIMEOUT", 5000)
+	fmt.Println(r.ErrnoName()) // ENOPROTOOPT: lwIP has no such option
+}
