@@ -20,7 +20,7 @@ import (
 	"kasim/sim"
 )
 
-const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--scale F] [--stack "PROGRAM ARGS"] [--vectors DIR] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--format text|jsonl] [--scale F] [--stack "PROGRAM ARGS"] [--vectors DIR] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -31,7 +31,8 @@ namespaces joined by a veth pair, with the kernel on one side and kasim's
 gVisor tester on the other, and nothing outlives the run. Without files it
 runs the built-in scenarios (idle 2 s, interval 1 s, count 3: a dead peer, a
 live one, TCP_USER_TIMEOUT shorter and longer, options set during connect,
-probes answered with data, data between probes). A conform scenario has two
+probes answered with data, data between probes, a greeting then a dead
+peer). A conform scenario has two
 hosts and one connection between them: its client is the stack under test
 (the built-in scenarios call it kernel), its server the tester (tester), and
 the traces name them as the file does.
