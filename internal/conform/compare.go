@@ -108,6 +108,14 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 	return out
 }
 
+// loadSlack is how much later than allowed a busy machine has been seen to
+// make a live event: a timer softirq run late (an RST 5.3 ms after a
+// punctual probe in CI), an application woken late (8 ms), with room to
+// spare. A row off by more is a difference in the model, however busy the
+// machine: it is not OffInTime, so neither a re-measurement nor the "only
+// times differ" hint excuses it.
+const loadSlack = 25 * time.Millisecond
+
 // compare lines up the simulated story with each live run's, by key, and
 // says where they agree: the same shape in every run, and the simulated
 // time within the live runs' spread (or tol, if larger) of their median.
@@ -194,6 +202,8 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 		case row.Untimed:
 			row.Agree = true
 			row.Explanation = "the same"
+		case diff > allowed+loadSlack:
+			row.Explanation = fmt.Sprintf("%v apart, more than %v, and more than a busy machine explains", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
 		case diff > allowed:
 			row.OffInTime = true
 			row.Explanation = fmt.Sprintf("%v apart, more than %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))

@@ -97,6 +97,15 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	if strings.Join(explained, "\n") != strings.Join(want, "\n") {
 		t.Errorf("disagreements:\n%s\nwant:\n%s", strings.Join(explained, "\n"), strings.Join(want, "\n"))
 	}
+
+	// A second probe 200 ms late is a model's difference, not the
+	// machine's: not off in time, so no re-measurement or hint excuses it.
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, "the kernel")
+	for _, r := range rows {
+		if r.What == "keepalive-probe #2" && (r.Agree || r.OffInTime || !strings.Contains(r.Explanation, "more than a busy machine explains")) {
+			t.Errorf("a probe 200 ms late: %+v", r)
+		}
+	}
 }
 
 // TestCheckStackRefusesWhatAProgramCannotBeTold: options after the

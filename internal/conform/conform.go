@@ -99,8 +99,8 @@ type Row struct {
 	Spread  time.Duration // max - min over the live runs
 	Agree   bool
 	// OffInTime marks a row that has the same shape on both sides and
-	// differs only in time, by more than allowed: the one disagreement a
-	// busy machine can cause, by firing a kernel timer late.
+	// differs only in time, by more than allowed but within what a busy
+	// machine can cause, by firing a kernel timer late (loadSlack more).
 	OffInTime   bool
 	Explanation string
 }

@@ -151,7 +151,8 @@ func TestLwIPAgainstLinuxShowsTheDifferences(t *testing.T) {
 		case row.What == "recv error":
 			sawErrno = row.Live == "ECONNABORTED" && row.Sim == "ETIMEDOUT" && !row.Agree
 		case row.What == "keepalive-probe #1":
-			sawTick = row.Live == row.Sim && row.OffInTime && row.LiveAt > row.SimAt+100e6
+			// 235 ms: a model's difference, which no busy machine explains.
+			sawTick = row.Live == row.Sim && !row.Agree && !row.OffInTime && row.LiveAt > row.SimAt+100e6
 		}
 	}
 	if !sawErrno || !sawTick {
