@@ -356,12 +356,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if q, _ := timers.Lookup(b.Timers); q.RealTime {
 		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
 	}
-	if rf.format != "jsonl" {
+	if rf.format == "text" {
 		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
 	}
 	out := newRunOutput(rf.format, rf.svgPath, b.Profiles(), "client", b.Conns, stdout, stderr)
 	b.Events = out.event
+	out.start = time.Now()
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
+	out.wall = time.Since(out.start)
 	if err == nil {
 		err = out.close()
 	}
@@ -414,7 +416,7 @@ func (rf *runFlags) flagSet() *flag.FlagSet {
 	fs.Var(choiceFlag{&rf.peer, []string{"dead", "alive"}}, "peer", "the server is `dead|alive`: dead falls silent after its reply, alive answers every probe")
 	fs.Var(durationFlag{&b.SilenceAfter}, "silence-after", "with --peer dead, the server falls silent this `duration` after its last reply")
 	fs.Var(durationFlag{&b.Duration}, "duration", "stop after this much virtual `time` (default: when every client gives up, or 3 idle periods and a minute with --peer alive)")
-	fs.Var(choiceFlag{&rf.format, []string{"text", "jsonl"}}, "format", "output `text|jsonl`: the annotated timeline, or the trace")
+	fs.Var(choiceFlag{&rf.format, []string{"text", "jsonl", "summary"}}, "format", "output `text|jsonl|summary`: the annotated timeline, the trace, or only the summary (counts, detection times, events/s, peak memory) for large runs")
 	fs.StringVar(&rf.pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	fs.StringVar(&rf.svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
 	fs.Var(choiceFlag{&b.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
@@ -466,6 +468,13 @@ func (rf *runFlags) write(b sim.Builtin, res *sim.Result, out *runOutput, stdout
 			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
 			return exitFail
 		}
+	}
+	if rf.format == "summary" {
+		if err := writeRunSummary(stdout, b, res, out); err != nil {
+			fmt.Fprintf(stderr, "kasim run: writing output: %v\n", err)
+			return exitFail
+		}
+		return exitOK
 	}
 	if rf.format != "jsonl" {
 		if err := writeSummary(stdout, res); err != nil {

@@ -681,3 +681,27 @@ func TestTraceDiffNamesAMissingFinalNewline(t *testing.T) {
 		t.Errorf("traceDiff = %q", got)
 	}
 }
+
+// --format summary describes a run in numbers: the simulation's block is
+// the same run to run, and the process's own measures follow it.
+func TestRunSummary(t *testing.T) {
+	args := []string{"run", "--conns", "200", "--idle", "10s", "--interval", "1s", "--count", "3", "--format", "summary"}
+	code, out, errOut := kasim(args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	_, again, _ := kasim(args...)
+	simulated := func(s string) string { return s[:strings.Index(s, "  wall time")] }
+	if simulated(out) != simulated(again) {
+		t.Errorf("the simulation's summary differs run to run:\n%s\n%s", out, again)
+	}
+	for _, want := range []string{"200 client connection(s)", "200 gave up by keep-alive, 0 failed otherwise, 0 open at the end",
+		"detection time    min ", "events/s)", "peak memory"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "->") || strings.Contains(out, "{") {
+		t.Errorf("summary has events in it:\n%s", out)
+	}
+}

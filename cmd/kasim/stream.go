@@ -17,9 +17,13 @@ import (
 // length (Builtin.Events).
 type runOutput struct {
 	jsonl    *sim.JSONLWriter
-	text     *sim.TimelineWriter
+	text     *sim.TimelineWriter // nil with --format summary: events are only counted
 	svg      *sim.SVGCollector
 	progress *runProgress
+	events   int64
+	// start and wall time the run, for --format summary's events/s.
+	start time.Time
+	wall  time.Duration
 }
 
 // newRunOutput returns the output of a run in format (text or jsonl) to
@@ -28,9 +32,11 @@ type runOutput struct {
 // is where the diagram goes.
 func newRunOutput(format, svgPath string, profiles map[string]string, clientHost string, conns int, stdout, stderr io.Writer) *runOutput {
 	o := &runOutput{progress: newRunProgress(stderr, clientHost, conns)}
-	if format == "jsonl" {
+	switch format {
+	case "summary":
+	case "jsonl":
 		o.jsonl = sim.NewJSONLWriter(stdout)
-	} else {
+	default:
 		hosts := []string{}
 		for h := range profiles {
 			hosts = append(hosts, h)
@@ -46,22 +52,29 @@ func newRunOutput(format, svgPath string, profiles map[string]string, clientHost
 // event takes the run's next event.
 func (o *runOutput) event(e sim.Event) error {
 	o.progress.event(e)
+	o.events++
 	if o.svg != nil {
 		o.svg.Add(e)
 	}
-	if o.jsonl != nil {
+	switch {
+	case o.jsonl != nil:
 		return o.jsonl.Event(e)
+	case o.text != nil:
+		return o.text.Event(e)
 	}
-	return o.text.Event(e)
+	return nil
 }
 
 // close ends the streamed output: the rules cited, or the buffered trace.
 func (o *runOutput) close() error {
 	o.progress.done()
-	if o.jsonl != nil {
+	switch {
+	case o.jsonl != nil:
 		return o.jsonl.Close()
+	case o.text != nil:
+		return o.text.Close()
 	}
-	return o.text.Close()
+	return nil
 }
 
 // runProgress shows a long run's progress on stderr when stderr is a
