@@ -276,10 +276,19 @@ func FuzzParseScenario(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		layout, lerr := ParseScenarioLayout("f.yaml", data)
+		if lerr != nil {
+			placed(t, lerr)
+		}
 		s, err := ParseScenario("f.yaml", data)
 		if err != nil {
 			placed(t, err)
 			return
+		}
+		// The layout reads a subset of what binding reads: a file that
+		// binds has a layout, with the same hosts.
+		if lerr != nil || len(layout.Hosts) != len(s.Hosts) {
+			t.Fatalf("bound with %d hosts, but its layout: %v (%d hosts)", len(s.Hosts), lerr, len(layout.Hosts))
 		}
 		if len(s.Hosts) == 0 {
 			t.Fatal("a scenario without hosts parsed")
