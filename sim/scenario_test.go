@@ -287,8 +287,11 @@ func FuzzParseScenario(f *testing.F) {
 		}
 		// The layout reads a subset of what binding reads: a file that
 		// binds has a layout, with the same hosts.
-		if lerr != nil || len(layout.Hosts) != len(s.Hosts) {
-			t.Fatalf("bound with %d hosts, but its layout: %v (%d hosts)", len(s.Hosts), lerr, len(layout.Hosts))
+		if lerr != nil {
+			t.Fatalf("bound with %d hosts, but its layout fails: %v", len(s.Hosts), lerr)
+		}
+		if len(layout.Hosts) != len(s.Hosts) {
+			t.Fatalf("bound with %d hosts, its layout has %d", len(s.Hosts), len(layout.Hosts))
 		}
 		if len(s.Hosts) == 0 {
 			t.Fatal("a scenario without hosts parsed")
