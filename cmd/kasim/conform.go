@@ -20,7 +20,7 @@ import (
 	"kasim/sim"
 )
 
-const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--format text|jsonl] [--scale F] [--stack "PROGRAM ARGS"] [--vectors DIR] [FILE.yaml...]
+const conformHelp = `Usage: kasim conform [--dut lwip|gvisor|linux|"PROGRAM ARGS"] [--profile NAME] [--runs N] [--tolerance D] [--app-tolerance D] [--pcap-dir DIR] [--format text|jsonl] [--scale F] [--max-duration D] [--stack "PROGRAM ARGS"] [--vectors DIR] [FILE.yaml...]
 
 Runs each scenario against this machine's own Linux kernel, in real time, and
 in simulation with the profile, and reports where they agree: the kernel's
@@ -163,6 +163,7 @@ func conformFlagSet(f *conformFlags) *flag.FlagSet {
 	fset.StringVar(&f.scale, "scale", "", "multiply every time the scenario states by this `fraction` (1/3600: a 2h idle time becomes 2s); keep-alive option values must stay whole in their units")
 	fset.StringVar(&f.dut, "dut", "", "the `stack` under test: lwip, gvisor, linux, or a driver program and its arguments (docs/dut-protocol.md)")
 	fset.StringVar(&f.stackCmd, "stack", "", "a `program` (and its arguments, split at spaces) to hold against the profile instead of kasim's own calls to the kernel")
+	fset.DurationVar(&opts.MaxDuration, "max-duration", 10*time.Minute, "skip a scenario that plays longer than this in real time (after --scale); 0 runs every one")
 	fset.StringVar(&f.vectors, "vectors", "", "also run the conformance vectors in `DIR` (testdata/conformance) whose stack under test has the profile of the one --dut names (linux without --dut; --profile for a program of yours)")
 	return fset
 }
@@ -178,6 +179,10 @@ func checkConformFlags(f *conformFlags, stderr io.Writer) bool {
 	}
 	if _, err := profile.Lookup(opts.Profile, nil, nil); err != nil {
 		fmt.Fprintf(stderr, "kasim conform: --profile %s: unknown profile (kasim profiles lists them)\n", clipValue(opts.Profile))
+		return false
+	}
+	if opts.MaxDuration < 0 {
+		fmt.Fprintf(stderr, "kasim conform: --max-duration %v: want 0 (no limit) or more\n", opts.MaxDuration)
 		return false
 	}
 	if f.format != "text" && f.format != "jsonl" {

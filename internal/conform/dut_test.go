@@ -253,3 +253,16 @@ func TestLwIPVectors(t *testing.T) {
 		})
 	}
 }
+
+// A scenario that would play longer than MaxDuration in real time is
+// skipped before any lab is built, saying how long and how to run it.
+func TestMaxDurationSkipsLongScenarios(t *testing.T) {
+	data := builtin(t, "1-peer-dead.yaml") // 7 s
+	rep, err := Compare("1-peer-dead.yaml", data, Options{MaxDuration: 5 * time.Second, Runs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.Skipped, "plays for 7s in real time, 2 times, longer than --max-duration 5s") || len(rep.Rows) != 0 || rep.Runs != 0 {
+		t.Errorf("skipped %q, %d rows, %d runs", rep.Skipped, len(rep.Rows), rep.Runs)
+	}
+}
