@@ -583,7 +583,11 @@ func flagError(err error) string {
 	if rest, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
 		return "--" + clipValue(rest) + " needs a value"
 	}
-	return msg
+	if rest, ok := strings.CutPrefix(msg, "bad flag syntax: "); ok {
+		return "bad flag syntax: " + clipValue(rest)
+	}
+	// Any other message of the flag package that echoes an argument.
+	return clipValue(msg)
 }
 
 // clipValue cuts a value echoed in a message to a readable length, saying
