@@ -167,8 +167,12 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep := lab.report(file, opts)
+	if why := lab.modelSettings(); why != "" {
+		rep.Skipped, rep.Runs = why, 0
+		return rep, nil
+	}
 	if d := lab.live.Duration; opts.MaxDuration > 0 && d > opts.MaxDuration {
-		rep.Skipped, rep.Runs = fmt.Sprintf("it plays for %v in real time, %d times, longer than --max-duration %v (--scale, or a larger --max-duration, runs it)", d, opts.Runs, opts.MaxDuration), 0
+		rep.Skipped, rep.Runs = fmt.Sprintf("it plays for %v in real time (%d run(s)), longer than --max-duration %v (--scale, or a larger --max-duration, runs it)", d, opts.Runs, opts.MaxDuration), 0
 		return rep, nil
 	}
 	if opts.DUT != nil && opts.DUT.Hello != nil {
@@ -228,6 +232,21 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
 	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
 	return rep, nil
+}
+
+// modelSettings says why a scenario that gives the stack under test
+// settings of the model (set:, registry:) cannot be held to the live
+// stack, which runs as it is (gvisor's arm=establishment, say); "" if it
+// gives none.
+func (l *labScenario) modelSettings() string {
+	for _, h := range l.layout.Hosts {
+		if h.Name != l.subject || len(h.Set)+len(h.Registry) == 0 {
+			continue
+		}
+		return fmt.Sprintf("%s:%d:%d: it gives %s the model's settings %s; the live stack runs as it is, so only the simulation could take them",
+			l.layout.File, h.Pos.Line, h.Pos.Col, h.Name, strings.Join(append(slices.Clone(h.Set), h.Registry...), ", "))
+	}
+	return ""
 }
 
 // withDefaults fills in the options left zero.

@@ -262,7 +262,25 @@ func TestMaxDurationSkipsLongScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rep.Skipped, "plays for 7s in real time, 2 times, longer than --max-duration 5s") || len(rep.Rows) != 0 || rep.Runs != 0 {
+	if !strings.Contains(rep.Skipped, "plays for 7s in real time (2 run(s)), longer than --max-duration 5s") || len(rep.Rows) != 0 || rep.Runs != 0 {
 		t.Errorf("skipped %q, %d rows, %d runs", rep.Skipped, len(rep.Rows), rep.Runs)
+	}
+}
+
+// A vector that gives the stack under test the model's settings (gvisor's
+// arm=establishment) describes a stack the live one cannot be made into:
+// it is skipped, saying which settings, not failed.
+func TestModelSettingsAreSkipped(t *testing.T) {
+	path := filepath.Join(vectorsDir, "40-gvisor-abort-etimedout.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Compare(path, data, Options{Profile: "gvisor", Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rep.Skipped, "arm=establishment") || !strings.Contains(rep.Skipped, "40-gvisor-abort-etimedout.yaml:") || rep.Runs != 0 {
+		t.Errorf("skipped %q, runs %d", rep.Skipped, rep.Runs)
 	}
 }
