@@ -203,11 +203,15 @@ func (r Result) Err() error {
 
 // ErrnoName returns the errno's symbolic name ("ETIMEDOUT"), or "" for
 // none.
-func (r Result) ErrnoName() string {
-	if r.Name != "" {
-		return r.Name
+func (r Result) ErrnoName() string { return nameOf(r.Name, r.Errno) }
+
+// nameOf is an error's name as the peer gave it, or else Linux's name for
+// its number.
+func nameOf(given string, e syscall.Errno) string {
+	if given != "" {
+		return given
 	}
-	return errnoName(r.Errno)
+	return errnoName(e)
 }
 
 // ErrnoByName returns Linux's number for an errno's name ("ETIMEDOUT").
@@ -274,12 +278,7 @@ type Event struct {
 }
 
 // ErrnoName returns the errno's symbolic name, or "" for none.
-func (e Event) ErrnoName() string {
-	if e.Name != "" {
-		return e.Name
-	}
-	return errnoName(e.Errno)
-}
+func (e Event) ErrnoName() string { return nameOf(e.Name, e.Errno) }
 
 // String describes the report on one line.
 func (e Event) String() string {

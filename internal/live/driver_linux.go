@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"syscall"
@@ -123,24 +122,20 @@ func (h *helper) tap(req request) {
 	h.send(message{ID: req.ID, T: int64(Now())})
 }
 
-// become replies, then executes the driver in the helper's place: it keeps
-// the helper's namespace, its standard input and output (the protocol's
-// pipe) and its parent-death signal, so the driver dies with kasim as the
-// helper would have.
+// become replies, then executes the driver (argv[0], a path the Lab has
+// resolved) in the helper's place: it keeps the helper's namespace, its
+// standard input and output (the protocol's pipe) and its parent-death
+// signal, so the driver dies with kasim as the helper would have.
 func (h *helper) become(req request) {
 	if len(req.Argv) == 0 {
 		h.fail(req, "empty argv")
 		return
 	}
-	path, err := exec.LookPath(req.Argv[0])
-	if err != nil {
-		h.fail(req, "%v", err)
-		return
-	}
 	h.send(message{ID: req.ID, T: int64(Now())})
 	h.outMu.Lock() // nothing of the helper's may follow the driver's lines
-	err = syscall.Exec(path, req.Argv, append(os.Environ(), req.Env...))
-	h.outMu.Unlock()
-	h.send(message{Event: "exit", Fail: fmt.Sprintf("executing %s: %v", path, err), T: int64(Now())})
+	err := syscall.Exec(req.Argv[0], req.Argv, append(os.Environ(), req.Env...))
+	// Still here: the Lab, waiting for a hello, quotes standard error
+	// when the helper's output ends.
+	fmt.Fprintf(os.Stderr, "kasim live peer: executing %s: %v\n", req.Argv[0], err)
 	os.Exit(1)
 }

@@ -359,6 +359,9 @@ func (p *Peer) call(req request) (message, error) {
 	}
 	p.nextID++
 	req.ID = p.nextID
+	if req.Op == opBecome {
+		p.becomeID = req.ID
+	}
 	p.pending[req.ID] = ch
 	p.mu.Unlock()
 	forget := func() {
@@ -581,9 +584,6 @@ func (p *Peer) Hello() Hello {
 // added to its environment) and waits for the driver's hello, which must
 // speak this protocol version and a socket API kasim knows.
 func (p *Peer) become(name string, argv, env []string) error {
-	p.mu.Lock()
-	p.becomeID = p.nextID + 1 // the id call gives it
-	p.mu.Unlock()
 	if _, err := p.call(request{Op: opBecome, Argv: argv, Env: env}); err != nil {
 		return err
 	}

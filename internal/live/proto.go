@@ -20,8 +20,8 @@ import "kasim/internal/dut"
 //
 //	setup   ifname, addr (prefix), neigh_ip, neigh_mac: configure the
 //	        veth end; ret = nanoseconds until its carrier was up
-//	tap     ifname: create a TAP device, up and without an address, for
-//	        a driver to attach to
+//	tap     ifname, mac: create a TAP device, up, with the tester's MAC
+//	        and no address, for a driver to attach to (MakeTAP)
 //	become  argv, env: reply, then execute argv in the helper's place;
 //	        its hello follows
 //	exec    argv, env: start a program in the peer namespace; ret = pid,
