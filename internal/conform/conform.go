@@ -167,10 +167,6 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep := lab.report(file, opts)
-	if why := lab.modelSettings(); why != "" {
-		rep.Skipped, rep.Runs = why, 0
-		return rep, nil
-	}
 	if d := lab.live.Duration; opts.MaxDuration > 0 && d > opts.MaxDuration {
 		rep.Skipped, rep.Runs = fmt.Sprintf("it plays for %v in real time (%d run(s)), longer than --max-duration %v (--scale, or a larger --max-duration, runs it)", d, opts.Runs, opts.MaxDuration), 0
 		return rep, nil
@@ -232,21 +228,6 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
 	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
 	return rep, nil
-}
-
-// modelSettings says why a scenario that gives the stack under test
-// settings of the model (set:, registry:) cannot be held to the live
-// stack, which runs as it is (gvisor's arm=establishment, say); "" if it
-// gives none.
-func (l *labScenario) modelSettings() string {
-	for _, h := range l.layout.Hosts {
-		if h.Name != l.subject || len(h.Set)+len(h.Registry) == 0 {
-			continue
-		}
-		return fmt.Sprintf("%s:%d:%d: it gives %s the model's settings %s; the live stack runs as it is, so only the simulation could take them",
-			l.layout.File, h.Pos.Line, h.Pos.Col, h.Name, strings.Join(append(slices.Clone(h.Set), h.Registry...), ", "))
-	}
-	return ""
 }
 
 // withDefaults fills in the options left zero.
@@ -357,6 +338,9 @@ func forLab(file string, data []byte, opts Options) (*labScenario, error) {
 	if err := checkLive(l.live, l.subject, l.tester); err != nil {
 		return nil, err
 	}
+	if err := checkModelSettings(layout, l.subject); err != nil {
+		return nil, err
+	}
 	if opts.ScaleNum > 0 {
 		if l.live, err = l.live.Scaled(opts.ScaleNum, opts.ScaleDen); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrScale, err)
@@ -413,9 +397,10 @@ func Roles(s *sim.Scenario) (subject, tester string) {
 
 // liveScenario binds a scenario's hosts as the live lab runs them: the
 // subject's calls in Linux's API (the helper makes them by name, and a
-// driver takes them by name), the tester as gVisor. Their registry values
-// and settings describe a model, not the stack that runs live, and are
-// left out: the simulation keeps them.
+// driver takes them by name), the tester as gVisor. The tester's registry
+// values and settings describe a model, not what runs live, and are left
+// out: the simulation keeps the tester's, and checkModelSettings refuses a
+// subject that has any.
 func liveScenario(layout *sim.Scenario, subject, tester string) (*sim.Scenario, error) {
 	if subject == "" {
 		// Not a scenario the lab can play (checkLive says why): bound as
@@ -430,6 +415,20 @@ func liveScenario(layout *sim.Scenario, subject, tester string) (*sim.Scenario, 
 		}
 	}
 	return bare.WithProfiles(map[string]string{subject: "linux", tester: "gvisor"})
+}
+
+// checkModelSettings refuses a scenario that gives the stack under test
+// settings of the model (set:, registry:), such as gvisor's
+// arm=establishment: the live stack runs as it is, so only the simulation
+// could take them.
+func checkModelSettings(layout *sim.Scenario, subject string) error {
+	for _, h := range layout.Hosts {
+		if h.Name == subject && len(h.Set)+len(h.Registry) > 0 {
+			return fmt.Errorf("%s:%d:%d: %w: it gives %s the model's settings %s; the live stack runs as it is, so only the simulation could take them",
+				layout.File, h.Pos.Line, h.Pos.Col, ErrNotLive, h.Name, strings.Join(append(slices.Clone(h.Set), h.Registry...), ", "))
+		}
+	}
+	return nil
 }
 
 // checkLive refuses what the live lab cannot do, naming the action: the
