@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -600,16 +601,11 @@ func writeSummary(w io.Writer, res *sim.Result) error {
 	if res.SilencedAt >= 0 {
 		fmt.Fprintf(w, "  the server fell silent at %s\n", sim.FormatTime(res.SilencedAt))
 	}
-	gaveUp := 0
+	aborts := tallyOf(res).aborts
+	gaveUp := len(aborts)
 	var first, last time.Duration = -1, -1
-	for _, o := range res.Clients {
-		if o.AbortAt >= 0 {
-			gaveUp++
-			if first < 0 || o.AbortAt < first {
-				first = o.AbortAt
-			}
-			last = max(last, o.AbortAt)
-		}
+	if gaveUp > 0 {
+		first, last = slices.Min(aborts), slices.Max(aborts)
 	}
 	if len(res.Clients) == 1 {
 		o := res.Clients[0]

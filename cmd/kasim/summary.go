@@ -14,21 +14,12 @@ import (
 // durations). The first block is the simulation's and is the same for the
 // same flags and version; the last two lines measure this process.
 func writeRunSummary(w io.Writer, b sim.Builtin, res *sim.Result, out *runOutput) error {
-	var probes, answered, gaveUp, failed, alive int
+	t := tallyOf(res)
+	probes, answered, gaveUp, failed, alive := t.probes, t.answered, len(t.aborts), t.failed, t.alive
 	var detect []time.Duration
-	for _, o := range res.Clients {
-		probes += o.ProbeCount
-		answered += o.Answered
-		switch {
-		case o.AbortAt >= 0:
-			gaveUp++
-			if res.SilencedAt >= 0 {
-				detect = append(detect, o.AbortAt-res.SilencedAt)
-			}
-		case o.Error != "":
-			failed++
-		default:
-			alive++
+	if res.SilencedAt >= 0 {
+		for _, at := range t.aborts {
+			detect = append(detect, at-res.SilencedAt)
 		}
 	}
 	p := b.Profiles()["client"]
@@ -56,4 +47,28 @@ func writeRunSummary(w io.Writer, b sim.Builtin, res *sim.Result, out *runOutput
 		fmt.Fprintf(w, "  peak memory       %.1f MiB resident (this process, getrusage)\n", float64(rss)/(1<<20))
 	}
 	return nil
+}
+
+// tally counts what happened to a run's client connections.
+type tally struct {
+	probes, answered int
+	aborts           []time.Duration // when keep-alive gave up, per connection it gave up on
+	failed, alive    int             // the others: failed otherwise, or still open
+}
+
+func tallyOf(res *sim.Result) tally {
+	var t tally
+	for _, o := range res.Clients {
+		t.probes += o.ProbeCount
+		t.answered += o.Answered
+		switch {
+		case o.AbortAt >= 0:
+			t.aborts = append(t.aborts, o.AbortAt)
+		case o.Error != "":
+			t.failed++
+		default:
+			t.alive++
+		}
+	}
+	return t
 }
