@@ -95,25 +95,15 @@ func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.
 		}
 	}
 	r.t0 = live.Now()
-	deadline := r.t0 + live.Mono(s.Duration)
 	actions := slices.Clone(s.Actions)
 	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
 	events := p.Events()
 	next := 0
-	// base is what the actions' times count from. A program takes a while
-	// to start (a Python interpreter, hundreds of ms on a busy machine), so
-	// the actions after its connect wait for its SYN (up to programStart)
-	// and count from it: a tester's "send at 2.2 s" stays 2.2 s after the
-	// connect, as in the simulation.
-	base := r.t0
-	var connectAt, holdUntil live.Mono
-	var programSyn <-chan live.Mono // r.syn while holding for the program's SYN
+	c := &playClock{base: r.t0, deadline: r.t0 + live.Mono(s.Duration)}
 	for {
 		now := live.Now()
-		if holdUntil != 0 && now >= holdUntil {
-			holdUntil, programSyn = 0, nil // no SYN: count on from the connect
-		}
-		if holdUntil == 0 && next < len(actions) && now >= base+live.Mono(actions[next].At) {
+		c.expire(now)
+		if next < len(actions) && c.due(actions[next], now) {
 			a := actions[next]
 			next++
 			if len(program) > 0 && a.End == "client" {
@@ -121,34 +111,40 @@ func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.
 					if err := r.startProgram(s, &a, p, netip.AddrPortFrom(lab.TesterAddr(), conn.Port), program); err != nil {
 						return nil, err
 					}
-					connectAt, holdUntil = base+live.Mono(a.At), live.Now()+live.Mono(programStart)
-					programSyn = r.syn
+					c.holdForSyn(a, r.syn)
 				}
 				continue // the program sets its options itself
 			}
 			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, r.call); err != nil {
 				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
 			}
+			if a.Do == sim.DoConnect && lab.Silence() == live.SilenceNone {
+				c.holdForAccept(a, 2*s.Latency, acceptc)
+			}
 			continue
 		}
-		if now >= deadline {
+		if now >= c.deadline {
 			break
 		}
-		wait := deadline.Sub(now)
-		if holdUntil != 0 {
-			wait = min(wait, holdUntil.Sub(now))
-		} else if next < len(actions) {
-			wait = min(wait, (base + live.Mono(actions[next].At)).Sub(now))
+		wait := c.deadline.Sub(now)
+		if c.until != 0 {
+			wait = min(wait, c.until.Sub(now))
+		}
+		if next < len(actions) && (c.until == 0 || actions[next].At <= c.after) {
+			wait = min(wait, (c.base + live.Mono(actions[next].At)).Sub(now))
 		}
 		tm := time.NewTimer(wait)
 		select {
-		case syn := <-programSyn:
+		case syn := <-c.syn:
 			tm.Stop()
-			if syn > connectAt {
-				base += syn - connectAt
-				deadline += syn - connectAt
+			c.release(syn)
+		case acc := <-c.accept:
+			tm.Stop()
+			if acc.err != nil {
+				return nil, fmt.Errorf("tester: accept: %v", acc.err)
 			}
-			holdUntil, programSyn = 0, nil
+			tester = acc.c
+			c.release(live.Now() - c.handshake)
 		case ev, ok := <-events:
 			tm.Stop()
 			if !ok {
@@ -161,6 +157,68 @@ func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.
 		}
 	}
 	return r.events(), lab.Err()
+}
+
+// playClock is the live run's clock for the scenario's actions. Their
+// times count from base, which moves on when the connection came up later
+// than the simulation has it: a program takes a while to start (a Python
+// interpreter, hundreds of ms on a busy machine), and on a busy machine a
+// handshake can take longer than the scenario's next action, a silence
+// that would then catch it half done. So the actions after a connect wait
+// (up to programStart) for the program's SYN, or for the tester's accept,
+// and count from it: a tester's "send at 2.2 s" stays 2.2 s after the
+// connect, as in the simulation.
+type playClock struct {
+	base, deadline live.Mono
+	// While until is set, actions later than after wait for syn or
+	// accept, whichever is set; connectAt is when the connect was due.
+	until, connectAt live.Mono
+	after            time.Duration
+	handshake        live.Mono // how long the simulation's handshake takes
+	syn              <-chan live.Mono
+	accept           <-chan accepted
+}
+
+// due says whether action a is to be done at now.
+func (c *playClock) due(a sim.Action, now live.Mono) bool {
+	if c.until != 0 && a.At > c.after {
+		return false
+	}
+	return now >= c.base+live.Mono(a.At)
+}
+
+// holdForSyn holds the actions after a program's connect a until its SYN
+// arrives on syn. The ones at the connect's own time wait too: the program
+// makes its own calls, and the tester's are about its connection.
+func (c *playClock) holdForSyn(a sim.Action, syn <-chan live.Mono) {
+	c.connectAt, c.until, c.after = c.base+live.Mono(a.At), live.Now()+live.Mono(programStart), a.At-1
+	c.syn, c.handshake = syn, 0
+}
+
+// holdForAccept holds the actions after connect a, later than its own
+// time, until the tester accepts the connection, which the simulation
+// establishes handshake after the connect.
+func (c *playClock) holdForAccept(a sim.Action, handshake time.Duration, accept <-chan accepted) {
+	c.connectAt, c.until, c.after = c.base+live.Mono(a.At), live.Now()+live.Mono(programStart), a.At
+	c.accept, c.handshake = accept, live.Mono(handshake)
+}
+
+// release ends a hold: the connection came up at up (less the
+// simulation's handshake), so the actions count on that much later.
+func (c *playClock) release(up live.Mono) {
+	if late := up - c.connectAt; late > 0 {
+		c.base += late
+		c.deadline += late
+	}
+	c.until, c.syn, c.accept = 0, nil, nil
+}
+
+// expire ends a hold that has waited programStart: no SYN or no accept,
+// so the actions count on from the connect.
+func (c *playClock) expire(now live.Mono) {
+	if c.until != 0 && now >= c.until {
+		c.until, c.syn, c.accept = 0, nil, nil
+	}
 }
 
 // events returns the trace in time order: the lab's goroutines record
@@ -219,6 +277,30 @@ func (r *liveRun) onSegment(seg live.Segment) {
 	}
 	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
 		Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
+}
+
+// wireSoFar says what the wire has carried so far, for an error that
+// would otherwise leave the reader guessing why (a SYN lost, a handshake
+// that came late on a busy machine).
+func (r *liveRun) wireSoFar() string {
+	var segs []string
+	for _, e := range r.events() {
+		if e, ok := e.(*sim.SegmentEvent); ok {
+			seg := fmt.Sprintf("%s %s %s", e.T, e.Host, e.Flags)
+			if e.Dropped {
+				seg += " dropped"
+			}
+			segs = append(segs, seg)
+		}
+	}
+	if len(segs) == 0 {
+		return "no segment on the wire yet"
+	}
+	const most = 8
+	if len(segs) > most {
+		segs = append(segs[:most:most], fmt.Sprintf("and %d more", len(segs)-most))
+	}
+	return "the wire so far: " + strings.Join(segs, ", ")
 }
 
 // startTester accepts the kernel's connection on ln and keeps a receive
@@ -335,7 +417,7 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 				}
 				*tester = acc.c
 			case <-time.After(time.Second):
-				return errors.New("tester: no connection to send on")
+				return fmt.Errorf("tester: no connection to send on (%s)", r.wireSoFar())
 			}
 		}
 		if _, err := (*tester).Write(a.Data); err != nil {
