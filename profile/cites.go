@@ -33,6 +33,9 @@ type Citations struct {
 	// Retransmission: a connection that retransmission gave up, after RFC
 	// 9293 MUST-20.
 	Retransmission []Rule
+	// RetransmissionUserTimeout: a connection that TCP_USER_TIMEOUT gave
+	// up while data was unacknowledged.
+	RetransmissionUserTimeout []Rule
 	// Options: the socket options' calls and errors, on a POSIX host.
 	Options Rule
 	// UserTimeout: TCP_USER_TIMEOUT set.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"kasim/stack"
 )
 
 // gvisorSystem is gVisor's netstack as it is: the engine under every kasim
@@ -87,6 +89,9 @@ func describeLinuxLike(x posix, p Profile, w io.Writer) error {
 	if err == nil && x.linuxNotes != "" {
 		_, err = fmt.Fprint(w, x.linuxNotes)
 	}
+	if err == nil {
+		err = x.describeRetransmission(w)
+	}
 	after := "an orphan in FIN-WAIT-2 goes on probing until gVisor's FIN-WAIT-2 timeout (60 s)"
 	if x.closeStopsKeepAlive {
 		after = "no more probes: an orphan waits out FIN-WAIT-2 as a timewait socket, which has no\n                    keep-alive timer (tcp_rcv_state_process, tcp_time_wait)"
@@ -94,5 +99,24 @@ func describeLinuxLike(x posix, p Profile, w io.Writer) error {
 	if err == nil {
 		_, err = fmt.Fprintf(w, "  after close()     %s\n", after)
 	}
+	return err
+}
+
+// describeRetransmission writes how retransmission gives a connection up.
+func (x posix) describeRetransmission(w io.Writer) error {
+	if x.retries2 == 0 {
+		_, err := fmt.Fprint(w, `  retransmission    gVisor's: RFC 6298 RTO (200 ms to 120 s), a tail loss probe, and the
+                    connection dropped (ETIMEDOUT, no RST) after 15 retransmissions, or
+                    TCP_USER_TIMEOUT after the original transmission
+`)
+		return err
+	}
+	_, err := fmt.Fprintf(w, `  retransmission    the kernel's give-up rule (tcp_write_timeout): unacknowledged data is
+                    dropped (ETIMEDOUT, no RST) at the first retransmission timeout %v
+                    after the first retransmission by the timer (tcp_retries2=%d, through
+                    tcp_model_timeout; a tail loss probe does not count)%s, or TCP_USER_TIMEOUT
+                    after it when set; the RTO is gVisor's (RFC 6298, 200 ms to 120 s), which
+                    the kernel's exceeds by a few ms (its srtt, and the timer wheel)
+`, stack.RetransmitTimeout(x.retries2), x.retries2, x.setMark("tcp_retries2"))
 	return err
 }

@@ -11,24 +11,24 @@ var linuxSystem = posix{
 	name: "linux", title: "Linux", owner: "Linux's", dialect: "linux",
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
-	closeStopsKeepAlive: true, measured: true,
+	closeStopsKeepAlive: true, measured: true, retries2: 15,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
-	keys:            []string{"hz", "abort", "user-timeout"},
+	keys:            []string{"hz", "abort", "user-timeout", "tcp_retries2"},
 	describeAs:      describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for
                     TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it
-  retransmission    gVisor's (RFC 6298 RTO, 200 ms minimum), not the kernel's tcp_retries2
-                    schedule: data retransmission timing is not held to Linux's
 `,
 	citations: Citations{
-		Probe:       []Rule{linuxKeepalive, linuxTimerWheel},
-		Rearm:       []Rule{linuxKeepalive},
-		Abort:       []Rule{linuxAbort},
-		AbortRST:    []Rule{linuxAbort},
-		Options:     linuxOpts,
-		UserTimeout: []Rule{linuxUserTimeout},
-		Connect:     linuxConnect,
+		Probe:                     []Rule{linuxKeepalive, linuxTimerWheel},
+		Rearm:                     []Rule{linuxKeepalive},
+		Abort:                     []Rule{linuxAbort},
+		AbortRST:                  []Rule{linuxAbort},
+		Options:                   linuxOpts,
+		UserTimeout:               []Rule{linuxUserTimeout},
+		Retransmission:            []Rule{linuxRetries2},
+		RetransmissionUserTimeout: []Rule{linuxUserTimeoutData},
+		Connect:                   linuxConnect,
 		abort: func(_, _ int, userTimeout time.Duration) []Rule {
 			if userTimeout > 0 {
 				return []Rule{linuxUserTimeout}
@@ -49,6 +49,12 @@ var (
 	linuxUserTimeout = Rule{"Linux TCP_USER_TIMEOUT",
 		"Linux: with TCP_USER_TIMEOUT set it replaces the probe count: the keep-alive timer drops the connection (RST+ACK, ETIMEDOUT) at the first firing where the time since the last receive is at least the user timeout and a probe is out.",
 		"Linux net/ipv4/tcp_timer.c tcp_keepalive_timer; man 7 tcp"}
+	linuxRetries2 = Rule{"Linux tcp_retries2",
+		"Linux: when the retransmission timer fires, after at least one retransmission by it, the connection is dropped (tcp_write_err: ETIMEDOUT, no RST) once the time tcp_retries2 allows has passed since the first retransmission (retrans_stamp) -- the time 200 ms doubling up to 120 s would take for tcp_retries2 retransmissions, 924.6 s for the default 15 -- however many retransmissions that took.",
+		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out, tcp_model_timeout; tcp_output.c tcp_retransmit_skb (retrans_stamp)"}
+	linuxUserTimeoutData = Rule{"Linux TCP_USER_TIMEOUT (data)",
+		"Linux: with TCP_USER_TIMEOUT set and data unacknowledged, the connection is dropped (ETIMEDOUT, no RST) once the user timeout has passed since the first retransmission by the timer; the retransmission timer is clamped to fire then.",
+		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, tcp_clamp_rto_to_user_timeout; man 7 tcp"}
 	linuxTimerWheel = Rule{"Linux timer wheel",
 		"Linux's timer wheel fires a timeout late, rounded up to the granularity of the level it lands in: at HZ=250, 1 s fires after 1.024 s and 2 s after 2.016 s, so probes are that far apart on a real kernel.",
 		"Linux kernel/time/timer.c calc_wheel_index (since 4.8)"}

@@ -49,6 +49,10 @@ type posix struct {
 	// up: "ETIMEDOUT" or "ECONNABORTED" (lwIP's ERR_ABRT).
 	abortError          string
 	closeStopsKeepAlive bool
+	// retries2, if set, is Linux's net.ipv4.tcp_retries2: retransmission
+	// gives up by time, counted from the first retransmission
+	// (stack.Behaviour.RetransmitTimeout); 0 keeps gVisor's count of 15.
+	retries2 int
 	// lateArm: keep-alive switched on before connect is armed only by a
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
@@ -107,6 +111,12 @@ func (x posix) set(key, value string) (system, error) {
 		x.alwaysKeepAlive, err = either(key, value, "1", "0", "1 (every connection probes) or 0 (only with SO_KEEPALIVE)")
 	case "arm":
 		x.lateArm, err = either(key, value, "segment", "establishment", "segment (gVisor's: the first segment after the handshake arms it) or establishment")
+	case "tcp_retries2":
+		n, perr := strconv.Atoi(value)
+		if perr != nil || n < 1 || n > 100 {
+			return x, fmt.Errorf("tcp_retries2=%s: want a count from 1 to 100 (Linux's default is 15)", value)
+		}
+		x.retries2 = n
 	case "tick-start":
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 || d > 10*time.Second {
@@ -152,6 +162,9 @@ func (x posix) resolve(p *Profile) {
 		AlwaysKeepAlive:          x.alwaysKeepAlive,
 		CloseStopsKeepAlive:      x.closeStopsKeepAlive,
 		ArmAtEstablishment:       !x.lateArm,
+	}
+	if x.retries2 > 0 {
+		b.RetransmitTimeout = stack.RetransmitTimeout(x.retries2)
 	}
 	for _, name := range x.probeStates {
 		for s := stack.Closed; s <= stack.TimeWait; s++ {
@@ -223,6 +236,9 @@ func (x posix) summary() string {
 	}
 	if x.hz != 0 {
 		text += fmt.Sprintf(", timers of a HZ=%d kernel", x.hz)
+	}
+	if _, set := x.overrides["tcp_retries2"]; set {
+		text += fmt.Sprintf(", tcp_retries2=%d (gives up %v after the first retransmission)", x.retries2, stack.RetransmitTimeout(x.retries2))
 	}
 	if _, set := x.overrides["arm"]; set && x.lateArm {
 		text += ", keep-alive armed by the first segment after the handshake (arm=segment)"

@@ -243,6 +243,10 @@ func (r *Recorder) State(ch stack.StateChange) {
 		unanswered, _ := ch.Conn.KeepAliveProbes()
 		r.keepAlive(ch.At, ch.Conn, ActionAbort, 0, unanswered)
 	}
+	if ch.GaveUp != "" {
+		r.Add(ch.At, ch.Conn.Host().Name(), KindGiveUp, &GiveUpEvent{Conn: ch.Conn.ID(), Rule: string(ch.GaveUp),
+			Retransmissions: ch.Retransmissions, FirstRetransmissionNS: int64(ch.Since), LimitNS: int64(ch.Limit)})
+	}
 	r.Add(ch.At, ch.Conn.Host().Name(), KindState, &StateEvent{Conn: ch.Conn.ID(), From: ch.From.String(), To: ch.To.String()})
 }
 

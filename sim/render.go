@@ -222,6 +222,26 @@ func (c *describeContext) describe(e Event) (text, why string) {
 	return describe(e)
 }
 
+// describeGiveUp says which rule gave a connection up, and from when it
+// counted.
+func describeGiveUp(e *GiveUpEvent) (text, why string) {
+	what := map[string]string{"retransmission": "retransmission", "user-timeout": "TCP_USER_TIMEOUT"}[e.Rule]
+	if what == "" {
+		what = e.Rule
+	}
+	text = fmt.Sprintf("sock%d %s gives up: data unacknowledged", e.Conn, what)
+	if e.LimitNS == 0 {
+		return text, "the retransmission limit is reached"
+	}
+	why = fmt.Sprintf("%v since the first retransmission (%s), the limit, has passed at this timeout (%s by the timer)",
+		time.Duration(e.TNS-e.FirstRetransmissionNS), FormatTime(time.Duration(e.FirstRetransmissionNS)), plural(e.Retransmissions, "retransmission"))
+	if e.TNS-e.FirstRetransmissionNS != e.LimitNS {
+		why = fmt.Sprintf("the limit (%v since the first retransmission, %s) has passed at this timeout: %v (%s by the timer)",
+			time.Duration(e.LimitNS), FormatTime(time.Duration(e.FirstRetransmissionNS)), time.Duration(e.TNS-e.FirstRetransmissionNS), plural(e.Retransmissions, "retransmission"))
+	}
+	return text, why
+}
+
 func isKeepAliveOpt(opt string) bool {
 	switch opt {
 	case "SO_KEEPALIVE", "SIO_KEEPALIVE_VALS", "TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_KEEPALIVE", "TCP_USER_TIMEOUT":
@@ -291,6 +311,8 @@ func describe(e Event) (text, why string) {
 		return text, why
 	case *AppErrorEvent:
 		return fmt.Sprintf("sock%d %s() fails: %s (%d)", e.Conn, e.Op, e.Error, e.Code), "the application learns the connection is gone"
+	case *GiveUpEvent:
+		return describeGiveUp(e)
 	case *LinkEvent:
 		return linkText(e), ""
 	case *NoteEvent:

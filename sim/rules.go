@@ -135,6 +135,12 @@ func (c *citer) cite(e Event) []rule {
 		return c.keepalive(e)
 	case *AppErrorEvent:
 		return c.appError(e)
+	case *GiveUpEvent:
+		c.retransmitted[connKey(e.Host, e.Conn)] = true
+		if e.Rule == "user-timeout" {
+			return append([]rule{ruleR2}, c.cites(e.Host).RetransmissionUserTimeout...)
+		}
+		return c.retransmissionRules(e.Host)
 	case *LinkEvent:
 		if e.Action == "middlebox" && e.IdleNS != nil && *e.IdleNS != 0 {
 			return []rule{ruleNAT}

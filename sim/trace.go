@@ -32,6 +32,7 @@ const (
 	KindState     = "state"
 	KindKeepAlive = "keepalive"
 	KindAppError  = "app-error"
+	KindGiveUp    = "give-up"
 	KindLink      = "link"
 	KindNote      = "note"
 )
@@ -119,6 +120,24 @@ type AppErrorEvent struct {
 	Op    string `json:"op"`
 	Error string `json:"error"`
 	Code  int    `json:"code"`
+}
+
+// GiveUpEvent is a connection given up while data (or a FIN) was
+// unacknowledged, and the rule that did it: "retransmission" (Linux:
+// tcp_retries2's time since the first retransmission; other systems: a
+// count) or "user-timeout" (TCP_USER_TIMEOUT). Keep-alive's own give-up is
+// a KeepAliveEvent with action "abort".
+type GiveUpEvent struct {
+	Header
+	Conn int    `json:"conn"`
+	Rule string `json:"rule"`
+	// Retransmissions counts the retransmission timer's firings before
+	// the give-up, FirstRetransmissionNS is when the first retransmission
+	// went, and LimitNS the time the rule allows from it: set where the
+	// profile gives up by time from that moment (Linux).
+	Retransmissions       int   `json:"retransmissions,omitempty"`
+	FirstRetransmissionNS int64 `json:"first_retransmission_ns,omitempty"`
+	LimitNS               int64 `json:"limit_ns,omitempty"`
 }
 
 // LinkEvent is a change of the simulated network. Host is the host acted on,

@@ -1,8 +1,11 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -71,6 +74,15 @@ type Behaviour struct {
 	// default, because 0 is a limit Windows 2000/XP/2003 can be given.)
 	LimitRetransmissions bool
 	MaxRetransmissions   uint32
+	// RetransmitTimeout, if set, replaces gVisor's count of
+	// retransmissions with Linux's rule (tcp_write_timeout): when the
+	// retransmission timer fires, after at least one retransmission by
+	// it, the connection is given up, without a reset, once this long
+	// has passed since its first retransmission (retrans_stamp), however
+	// many that took; a tail loss probe is not one. TCP_USER_TIMEOUT,
+	// while set, takes its place, counted from the same moment.
+	// RetransmitTimeout(tcp_retries2) gives Linux's value.
+	RetransmitTimeout time.Duration
 }
 
 // AbortError is the error an application gets when keep-alive gives up.
@@ -92,6 +104,12 @@ func (b Behaviour) validate() error {
 	if b.AbortError != AbortTimedOut && b.AbortError != AbortConnAborted {
 		return fmt.Errorf("abort error %d: want AbortTimedOut or AbortConnAborted", b.AbortError)
 	}
+	if b.RetransmitTimeout < 0 {
+		return fmt.Errorf("retransmit timeout %v: want zero (gVisor's count) or more", b.RetransmitTimeout)
+	}
+	if b.RetransmitTimeout > 0 && b.LimitRetransmissions {
+		return errors.New("a retransmit timeout and a retransmission limit: want one rule")
+	}
 	for _, s := range b.KeepAliveStates {
 		if !s.synchronized() {
 			return fmt.Errorf("keep-alive state %v: want a synchronized state", s)
@@ -107,8 +125,12 @@ func (h *Host) applyBehaviour(b Behaviour) error {
 	b.KeepAliveDefaults.Enabled = false
 	b.KeepAliveStates = slices.Clone(b.KeepAliveStates)
 	h.b = b
-	if b.LimitRetransmissions {
-		opt := tcpip.TCPMaxRetriesOption(b.MaxRetransmissions)
+	if b.LimitRetransmissions || b.RetransmitTimeout > 0 {
+		limit := b.MaxRetransmissions
+		if b.RetransmitTimeout > 0 {
+			limit = math.MaxUint32 // kasim decides (retransmit.go)
+		}
+		opt := tcpip.TCPMaxRetriesOption(limit)
 		if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {
 			return fmt.Errorf("stack: host %q: max retransmissions %d: %s", h.name, b.MaxRetransmissions, err)
 		}

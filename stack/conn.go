@@ -148,6 +148,7 @@ type Conn struct {
 	// while a user timeout replaces it (Behaviour.UserTimeoutReplacesCount).
 	userTimeout time.Duration
 	count       int
+	retx        retx // Linux's account of retransmissions (retransmit.go)
 }
 
 // ID returns the socket's number, unique in its Network and given out in
@@ -450,6 +451,9 @@ func (c *Conn) refresh() {
 		c.keepAliveAbort = true
 	}
 	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}
+	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort {
+		c.gaveUp(&ch, f)
+	}
 	for _, o := range n.observers {
 		o.State(ch)
 	}

@@ -23,6 +23,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 
 	"kasim/timers"
 )
@@ -243,6 +244,15 @@ type StateChange struct {
 	// KeepAliveAbort says keep-alive gave up on the connection: it closed
 	// while its probes were unanswered.
 	KeepAliveAbort bool
+	// GaveUp, if set, names the rule that gave the connection up while it
+	// had data (or a FIN) unacknowledged: retransmission, or the user
+	// timeout. Keep-alive's own give-up is KeepAliveAbort.
+	GaveUp GiveUp
+	// Retransmissions is how many times the retransmission timer fired
+	// before GaveUp (Linux's rule only; 0 otherwise), and Since when the
+	// first retransmission went, from which Limit was counted.
+	Retransmissions int
+	Since, Limit    time.Duration
 }
 
 // LinkChange is a change of the simulated network, made through one of the
@@ -513,6 +523,10 @@ func (n *Network) route(from *Host, p packet) {
 func (n *Network) sentTCP(from *Host, seg *Segment, p packet) (*Segment, packet) {
 	f := from.flowOf(keyOf(seg.TCP.SourcePort(), seg.Dst.Addr(), seg.TCP.DestinationPort()))
 	probe := f.isProbe(seg.TCP, seg.Payload)
+	if c := seg.FromConn; c != nil && from.b.RetransmitTimeout > 0 && !probe &&
+		(seg.Payload > 0 || seg.TCP.Flags().Contains(header.TCPFlagFin)) {
+		c.sentData(f, seg.TCP, f.haveSnd && seqnum.Value(seg.TCP.SequenceNumber()).LessThan(f.sndNxt))
+	}
 	if probe && from.b.ProbePayload > seg.Payload {
 		padded := padProbe(p, tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice()))
 		from.nic.recycle(p.data)
@@ -535,6 +549,9 @@ func (n *Network) arrive(seg *Segment, p packet) {
 			seg.Answered = f.unanswered
 		}
 		f.received(t, seg.Payload, n.Now())
+		if seg.ToConn != nil {
+			seg.ToConn.acked(f)
+		}
 	}
 	for _, o := range n.observers {
 		o.Deliver(seg)

@@ -24,6 +24,7 @@ type flow struct {
 	// received; any arriving segment resets it, as in every stack.
 	unanswered int
 	lastRecv   time.Duration
+	reset      bool // an RST arrived
 }
 
 func (h *Host) flowOf(k connKey) *flow {
@@ -77,6 +78,7 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 	f.lastRecv = at
 	f.unanswered = 0
 	if t.Flags().Contains(header.TCPFlagRst) {
+		f.reset = true
 		return
 	}
 	if end := segEnd(t, payload); !f.haveRcv || f.rcvNxt.LessThan(end) {

@@ -18,6 +18,14 @@ import (
 // CAP_SYS_ADMIN). Test it with errors.Is.
 var ErrNotRoot = errors.New("live: needs root (CAP_NET_ADMIN) to create network namespaces")
 
+// Sysctls are the kernel settings Peer.Sysctl sets: TCP's, which every
+// network namespace has its own of (net.ipv4.*), so a lab's change ends
+// with its namespace.
+var Sysctls = []string{
+	"tcp_retries1", "tcp_retries2", "tcp_syn_retries", "tcp_synack_retries", "tcp_syn_linear_timeouts",
+	"tcp_orphan_retries", "tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes",
+}
+
 // Options configure a Lab. The zero value gives the defaults below, and no
 // capture or observer.
 type Options struct {

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -130,6 +133,27 @@ func disableIPv6() error {
 	return nil
 }
 
+// sysctl sets one of Sysctls in the helper's namespace and replies with
+// the value it had.
+func (h *helper) sysctl(req request) {
+	if !slices.Contains(Sysctls, req.Opt) {
+		h.fail(req, "sysctl %q: kasim sets only %s", req.Opt, strings.Join(Sysctls, ", "))
+		return
+	}
+	p := "/proc/sys/net/ipv4/" + req.Opt
+	old, err := os.ReadFile(p)
+	if err != nil {
+		h.reply(req, -1, err)
+		return
+	}
+	was, err := strconv.Atoi(strings.TrimSpace(string(old)))
+	if err != nil {
+		h.fail(req, "%s reads %q", p, old)
+		return
+	}
+	h.reply(req, was, os.WriteFile(p, []byte(strconv.Itoa(req.Value)), 0))
+}
+
 func (h *helper) send(m message) {
 	h.outMu.Lock()
 	defer h.outMu.Unlock()
@@ -198,6 +222,9 @@ func (h *helper) handle(req request) {
 		return
 	case opBecome:
 		h.become(req)
+		return
+	case opSysctl:
+		h.sysctl(req)
 		return
 	case opSetsockopt, opGetsockopt, opBind, opListen, opConnect, opAccept, opSend, opRecv, opShutdown, opClose:
 	default:

@@ -433,6 +433,13 @@ func (p *Peer) Getsockopt(fd int, level, opt string) (Result, error) {
 	return p.do(request{Op: opGetsockopt, FD: fd, Level: level, Opt: opt})
 }
 
+// Sysctl sets net.ipv4.<name> in the peer's namespace, for the kernel's
+// connections made after; Ret is the value it had. Only kasim's own helper
+// (the kernel, not a DUT driver) knows it, and only for Sysctls.
+func (p *Peer) Sysctl(name string, value int) (Result, error) {
+	return p.do(request{Op: opSysctl, Opt: name, Value: value})
+}
+
 // Bind binds fd to addr (IPv4).
 func (p *Peer) Bind(fd int, addr netip.AddrPort) (Result, error) {
 	return p.do(request{Op: opBind, FD: fd, Addr: addr.String()})

@@ -26,6 +26,9 @@ import "kasim/internal/dut"
 //	        its hello follows
 //	exec    argv, env: start a program in the peer namespace; ret = pid,
 //	        then "output" reports for its lines and an "exit" report
+//	sysctl  opt, value: set the peer namespace's net.ipv4.<opt> (one of
+//	        Sysctls: per-namespace TCP settings, nothing machine-wide);
+//	        ret = the value it had
 //
 // The first line the helper writes is a hello, as every driver's is. A
 // request the peer cannot carry out at all (bad JSON, an unknown op, a
@@ -42,6 +45,7 @@ const (
 	opTap    = "tap"
 	opBecome = "become"
 	opExec   = "exec"
+	opSysctl = "sysctl"
 
 	opSocket     = dut.OpSocket
 	opSetsockopt = dut.OpSetsockopt
