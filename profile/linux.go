@@ -14,6 +14,7 @@ var linuxSystem = posix{
 	closeStopsKeepAlive: true, measured: true, retries2: 15,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
 	keys:            []string{"hz", "abort", "user-timeout", "tcp_retries2"},
+	sysctls:         []string{"tcp_retries2"},
 	describeAs:      describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for

@@ -65,6 +65,7 @@ type posix struct {
 	measuredAgainst string
 
 	keys      []string          // the keys set takes
+	sysctls   []string          // those of keys that are Linux sysctls (net.ipv4.*)
 	overrides map[string]string // key -> value as given
 
 	// describeAs writes the profile for kasim profile; linuxNotes are

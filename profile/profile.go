@@ -268,6 +268,18 @@ func newProfile(sys system) Profile {
 	return p
 }
 
+// Sysctls are the Linux kernel's TCP settings (net.ipv4.NAME) a scenario
+// may give a host (its sysctl: field): the linux profile takes each as the
+// setting of the same name, and kasim conform sets it in the kernel's
+// namespace for the live run; other systems have no such setting.
+func Sysctls() []string { return slices.Clone(linuxSystem.sysctls) }
+
+// TakesSysctl reports whether the profile's system takes the Linux sysctl
+// name (one of Sysctls) as a setting.
+func (p Profile) TakesSysctl(name string) bool {
+	return slices.Contains(Sysctls(), name) && slices.Contains(p.sys.settings(), name)
+}
+
 // Options names the socket options the profile's API knows: its
 // dialect's, or Winsock's.
 func (p Profile) Options() sockopt.OptionNames {
@@ -371,6 +383,21 @@ func (p Profile) Rounded(d time.Duration) time.Duration {
 	w.Push(1, int64(d))
 	when, _ := w.Peek()
 	return time.Duration(when)
+}
+
+// Granularity returns how much later than d a timer armed d ahead may
+// fire on the host, by the phase of its clock when it was armed: a tick
+// with Tick; with HZ, the granularity of the wheel level d lands in plus a
+// jiffy; 0 with exact timers. A live stack's timing of such a timeout is
+// known only to this much.
+func (p Profile) Granularity(d time.Duration) time.Duration {
+	switch {
+	case p.Tick != 0:
+		return p.Tick
+	case p.HZ != 0:
+		return timers.NewLinuxWheel(p.HZ).Granularity(d) + time.Second/time.Duration(p.HZ)
+	}
+	return 0
 }
 
 // CheckKeepAlive refuses per-connection keep-alive settings the profile's

@@ -103,13 +103,19 @@ type HostSpec struct {
 	Resolved *profile.Profile
 	Registry []string // NAME=VALUE, as kasim run --registry takes them
 	Set      []string // KEY=VALUE, as kasim run --set takes them
+	// Sysctl are Linux kernel settings (NAME=VALUE, NAME one of
+	// profile.Sysctls): a profile that takes them (linux) gets them as
+	// settings, and kasim conform sets them in the kernel's namespace;
+	// other profiles have no such setting, and SysctlIgnored lists the
+	// ones they leave aside.
+	Sysctl, SysctlIgnored []string
 
 	nodes hostNodes // where the file said what, for problems found when binding
 }
 
 // hostNodes are the places in the file a host's settings came from.
 type hostNodes struct {
-	key, profile, registry, set *ynode
+	key, profile, registry, set, sysctl *ynode
 }
 
 // ConnSpec is a connection a scenario makes: Client connects to Server:Port

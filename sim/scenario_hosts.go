@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/profile"
 )
 
@@ -128,7 +129,7 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		what := "host " + k.value
 		f := map[string]*ynode{}
 		if v.kind != yScalar || v.tag != "null" {
-			if f = d.fields(v, what, "profile", "registry", "set"); f == nil {
+			if f = d.fields(v, what, "profile", "registry", "set", "sysctl"); f == nil {
 				f = map[string]*ynode{}
 			}
 		}
@@ -137,7 +138,8 @@ func (d *decoder) hostSpecs(n *ynode) []HostSpec {
 		}
 		h.Registry = d.settings(f["registry"], what+": registry")
 		h.Set = d.settings(f["set"], what+": set")
-		h.nodes = hostNodes{key: k, profile: f["profile"], registry: f["registry"], set: f["set"]}
+		h.Sysctl = d.sysctls(f["sysctl"], what+": sysctl")
+		h.nodes = hostNodes{key: k, profile: f["profile"], registry: f["registry"], set: f["set"], sysctl: f["sysctl"]}
 		out = append(out, h)
 	}
 	return out
@@ -156,7 +158,20 @@ func (d *decoder) bindHost(h *HostSpec, overrides map[string]string) {
 			profileNode = h.nodes.key // problems with the override point at the host
 		}
 	}
-	p, err := profile.Lookup(h.Profile, h.Registry, h.Set)
+	set := h.Set
+	h.SysctlIgnored = nil
+	if len(h.Sysctl) > 0 {
+		bare, err := profile.Lookup(h.Profile, nil, nil)
+		for _, kv := range h.Sysctl {
+			key, _, _ := strings.Cut(kv, "=")
+			if err == nil && bare.TakesSysctl(key) {
+				set = append(slices.Clone(set), kv)
+			} else {
+				h.SysctlIgnored = append(h.SysctlIgnored, kv)
+			}
+		}
+	}
+	p, err := profile.Lookup(h.Profile, h.Registry, set)
 	var le *profile.LookupError
 	switch {
 	case err == nil:
@@ -166,7 +181,11 @@ func (d *decoder) bindHost(h *HostSpec, overrides map[string]string) {
 	case errors.As(err, &le) && (le.Part == "registry" || le.Part == "set"):
 		node := map[string]*ynode{"registry": h.nodes.registry, "set": h.nodes.set}[le.Part]
 		for _, e := range le.Errors() {
-			d.at(node, "%s: %s: %v", what, le.Part, e)
+			part, at := le.Part, node
+			if le.Part == "set" && slices.ContainsFunc(h.Sysctl, func(kv string) bool { return strings.HasPrefix(e.Error(), kv+":") }) {
+				part, at = "sysctl", h.nodes.sysctl // a sysctl the profile took as a setting
+			}
+			d.at(at, "%s: %s: %v", what, part, e)
 		}
 	default:
 		all := profile.Names()
@@ -194,6 +213,23 @@ func (d *decoder) settings(n *ynode, what string) []string {
 		out = append(out, k.value+"="+v.value)
 	}
 	return out
+}
+
+// sysctls reads a host's sysctl: mapping, whose names must be Linux
+// sysctls kasim models (profile.Sysctls).
+func (d *decoder) sysctls(n *ynode, what string) []string {
+	known := profile.Sysctls()
+	if n != nil && n.kind == yMap {
+		for _, k := range n.keys {
+			if !slices.Contains(known, k.value) {
+				d.at(k, "%s: %s: kasim models only %s%s", what, k.value, echo.OrList(known), suggest(k.value, known))
+			}
+		}
+	}
+	return slices.DeleteFunc(d.settings(n, what), func(kv string) bool {
+		key, _, _ := strings.Cut(kv, "=")
+		return !slices.Contains(known, key)
+	})
 }
 
 // unknownRef reports a reference to a host or connection the file does not

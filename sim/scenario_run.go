@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 
 	"kasim/profile"
@@ -174,6 +175,9 @@ func (r *scenarioRunner) setUp() error {
 			sh.px = sockopt.NewPOSIXAs(h, p.Dialect)
 			sh.px.OnCall = record
 			r.rec.Note(0, name, name+" runs "+p.Note())
+		}
+		if len(spec.SysctlIgnored) > 0 {
+			r.rec.Note(0, name, fmt.Sprintf("%s has no Linux sysctls: the scenario's %s does not apply to it", p.Name, strings.Join(spec.SysctlIgnored, ", ")))
 		}
 		r.hosts[name] = sh
 	}

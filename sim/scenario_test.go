@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"kasim/internal/gctest"
+	"kasim/stack"
 )
 
 const conformanceDir = "../testdata/conformance"
@@ -197,6 +198,9 @@ func TestScenarioErrors(t *testing.T) {
 		{"duration: soon\nhosts: {a: {}}\n", `x.yaml:1:11: duration: "soon" is not a duration`},
 		{"duration: 1h\nhosts: {a: {profile: win95}}\n", `x.yaml:2:22: host a: unknown profile "win95"`},
 		{"duration: 1h\nhosts: {a: {profile: xp, registry: {KeepAliveTime: 0}}}\n", "x.yaml:2:37: host a: registry: KeepAliveTime=0: out of range"},
+		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: {tcp_retries: 5}}}\n", `x.yaml:2:38: host a: sysctl: tcp_retries: kasim models only tcp_retries2 (did you mean "tcp_retries2"?)`},
+		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: {tcp_retries2: 0}}}\n", "x.yaml:2:38: host a: sysctl: tcp_retries2=0: want a count from 1 to 100"},
+		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: [tcp_retries2]}}\n", "x.yaml:2:37: host a: sysctl: want a mapping of NAME: value"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: z}}\n", `x.yaml:3:38: connection c: server: no host "z"`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, port: 70000}}\n", "x.yaml:3:47: connection c: port: 70000 is out of range"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 2h, conn: c, connect: true}\n", "x.yaml:5:10: action: at 2h0m0s is after the scenario's duration"},
@@ -393,5 +397,40 @@ actions:
 	}
 	if _, err := scaled.WithProfiles(map[string]string{"client": "win7"}); err == nil {
 		t.Error("WithProfiles on a scaled scenario lowered the unscaled file")
+	}
+}
+
+// TestSysctlIsLinuxs: a host's sysctl: settings are the Linux kernel's:
+// the linux profile takes them as its settings of the same name, and a
+// profile without them (Windows) runs as it is, its trace saying the
+// scenario's sysctl does not apply to it.
+func TestSysctlIsLinuxs(t *testing.T) {
+	src := "duration: 1s\nhosts: {a: {profile: linux, sysctl: {tcp_retries2: 5}}, b: {}}\n"
+	s, err := ParseScenario("x.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Hosts[0].Resolved.Behaviour.RetransmitTimeout, stack.RetransmitTimeout(5); got != want || len(s.Hosts[0].SysctlIgnored) != 0 {
+		t.Fatalf("linux with tcp_retries2=5: retransmit timeout %v, ignored %v; want %v, none", got, s.Hosts[0].SysctlIgnored, want)
+	}
+	win, err := s.WithProfiles(map[string]string{"a": "win7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := win.Hosts[0].SysctlIgnored; len(got) != 1 || got[0] != "tcp_retries2=5" {
+		t.Fatalf("win7 with tcp_retries2=5: ignored %v, want [tcp_retries2=5]", got)
+	}
+	run, err := RunScenario(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range run.Events {
+		if n, ok := e.(*NoteEvent); ok && strings.Contains(n.Text, "win7 has no Linux sysctls: the scenario's tcp_retries2=5 does not apply") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the win7 trace does not say the scenario's sysctl does not apply to it")
 	}
 }

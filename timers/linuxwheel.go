@@ -151,6 +151,22 @@ func (w *LinuxWheel) enqueue(id ID) {
 	w.expiry[level][idx] = bucketExpiry
 }
 
+// Granularity returns the granularity of the level a timer armed d ahead
+// lands in: how much later than d it may fire, by the jiffy phase it was
+// armed at (4 ms for 200 ms at HZ=250, 32 ms for 400 ms, 256 ms for 3 s).
+// A timer also waits for the next jiffy, one more 1/HZ.
+func (w *LinuxWheel) Granularity(d time.Duration) time.Duration {
+	delta := (int64(d)*w.hz + int64(time.Second) - 1) / int64(time.Second)
+	level := lxDepth - 1
+	for n := 1; n < lxDepth; n++ {
+		if delta < lxLvlStart(n) {
+			level = n - 1
+			break
+		}
+	}
+	return time.Duration(int64(1)<<(level*lxLvlClkShift)) * time.Second / time.Duration(w.hz)
+}
+
 // index is calc_wheel_index: the level and bucket for an expiry, and the
 // bucket's own expiry, rounded up to the level's granularity.
 func (w *LinuxWheel) index(expires int64) (level, idx int, bucketExpiry int64) {

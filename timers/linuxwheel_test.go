@@ -129,3 +129,21 @@ func TestLinuxWheelRemoveAndReschedule(t *testing.T) {
 		t.Errorf("a removed ready timer still fired, or len %d", w.Len())
 	}
 }
+
+// TestLinuxWheelGranularity: the granularity of the level a timeout lands
+// in, as calc_wheel_index places it: at HZ=250 a 200 ms timeout is in
+// level 0 (one jiffy), 400 ms in level 1 (8 jiffies), 3 s in level 2 (64).
+func TestLinuxWheelGranularity(t *testing.T) {
+	w := NewLinuxWheel(250)
+	for _, c := range []struct{ d, want time.Duration }{
+		{200 * time.Millisecond, 4 * time.Millisecond},
+		{252 * time.Millisecond, 32 * time.Millisecond},
+		{400 * time.Millisecond, 32 * time.Millisecond},
+		{3 * time.Second, 256 * time.Millisecond},
+		{2 * time.Hour, 8 * 8 * 8 * 8 * 8 * 4 * time.Millisecond},
+	} {
+		if got := w.Granularity(c.d); got != c.want {
+			t.Errorf("Granularity(%v) at HZ=250 = %v, want %v", c.d, got, c.want)
+		}
+	}
+}

@@ -18,7 +18,16 @@ import (
 // in the trace format, on stdout, and the comparison on stderr.
 func TestConformDUTWritesTheLiveTrace(t *testing.T) {
 	livetest.Need(t)
-	code, out, errOut := kasim("conform", "--dut", "gvisor", "--runs", "1", "--format", "jsonl", "../../internal/conform/scenarios/8-greeted-peer-dead.yaml")
+	args := []string{"conform", "--dut", "gvisor", "--runs", "1", "--format", "jsonl", "../../internal/conform/scenarios/8-greeted-peer-dead.yaml"}
+	code, out, errOut := kasim(args...)
+	if code == 1 && strings.Contains(errOut, "only times differ") {
+		// Real gVisor runs in real time: on a busy machine (the rest of
+		// the tests beside it) a timer can fire milliseconds late. Measure
+		// again with three runs, as the conform tests do.
+		t.Logf("only times differ in one run; three more:\n%s", errOut)
+		args[4] = "3"
+		code, out, errOut = kasim(args...)
+	}
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"kasim/sim"
+	"kasim/stack"
 )
 
 // item is one event of the subject's keep-alive story.
@@ -20,6 +21,19 @@ type item struct {
 	// untimed: only the shape counts (a failed option call: when the
 	// live run made it is up to the machine, not the stack).
 	untimed bool
+	// timer: it happens when a timer armed at the item before fires (a
+	// retransmission, the give-up after one), which a kernel's timer
+	// wheel rounds by its phase.
+	timer bool
+	// abs is when it happened; since, if set, the key of the item it is
+	// timed from instead of the one before: a give-up by TCP_USER_TIMEOUT
+	// counts from the first retransmission by the timer, which the
+	// simulation's give-up event names (sinceFirstRetransmission).
+	abs   time.Duration
+	since string
+	// armed is how long before it the timer that made it was armed: at,
+	// unless it is timed from since.
+	armed time.Duration
 }
 
 // isAppError reports whether a story item's key is an error the
@@ -31,11 +45,12 @@ func isAppError(key string) bool { return strings.HasSuffix(key, " error") }
 var optionCalls = []string{"setsockopt", "getsockopt", "WSAIoctl"}
 
 // story picks out of a trace what the comparison holds the two sides to:
-// the subject's (the stack under test's) keep-alive probes and resets
-// (their shape) and the errors its application saw, each timed from what
-// the keep-alive rules time it from: the first probe after a receive from
-// that receive, a later probe from the probe before, the reset and the
-// error from the last probe. So the comparison does not depend on when the
+// the subject's (the stack under test's) keep-alive probes, retransmissions
+// and resets (their shape) and the errors its application saw, each timed
+// from what the rules time it from: the first probe after a receive from
+// that receive, a later probe from the probe before, a retransmission
+// from the one before (the first from the data it repeats), the reset and
+// the error from the last probe or retransmission. So the comparison does not depend on when the
 // live run managed to make its calls. subject and tester are the
 // scenario's names for its two hosts (Roles).
 //
@@ -48,6 +63,8 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 	n := map[string]int{}
 	var lastRecv, lastItem time.Duration
 	var arrivals []time.Duration // of the tester's segments, not yet received by the subject
+	afterRetransmission := false
+	since := ""
 	for _, e := range events {
 		h := e.Head()
 		at := time.Duration(h.TNS)
@@ -68,7 +85,13 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 		var it item
 		switch e := e.(type) {
 		case *sim.SegmentEvent:
-			if e.Class != sim.ClassKeepAliveProbe && e.Class != sim.ClassRST {
+			if e.Class == sim.ClassData || e.Class == sim.ClassFIN {
+				// What a retransmission repeats: the first is timed
+				// from it.
+				lastItem = at
+				continue
+			}
+			if e.Class != sim.ClassKeepAliveProbe && e.Class != sim.ClassRST && e.Class != sim.ClassRetransmission {
 				continue
 			}
 			n[e.Class]++
@@ -88,24 +111,59 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 				continue // the first error is the one keep-alive caused
 			}
 			n[key]++
-			it = item{key: key, shape: e.Error}
+			it = item{key: key, shape: e.Error, since: since}
+		case *sim.GiveUpEvent:
+			since = sinceFirstRetransmission(e, out)
+			continue
 		default:
 			continue
 		}
+		it.timer = strings.HasPrefix(it.key, sim.ClassRetransmission) || (isAppError(it.key) && afterRetransmission)
+		it.abs = at
 		it.at, it.fromRecv = at-lastItem, true
 		if lastRecv >= lastItem {
 			it.at = at - lastRecv
 		} else {
 			it.fromRecv = false
 		}
-		if strings.HasPrefix(it.key, sim.ClassKeepAliveProbe) {
+		afterRetransmission = strings.HasPrefix(it.key, sim.ClassRetransmission)
+		if strings.HasPrefix(it.key, sim.ClassKeepAliveProbe) || afterRetransmission {
 			// The reset and the error come at the same instant, in either
-			// order on a live run: both are timed from the last probe.
+			// order on a live run: both are timed from the last probe, or
+			// the last retransmission; a retransmission from the one
+			// before.
 			lastItem = at
 		}
 		out = append(out, it)
 	}
 	return out
+}
+
+// sinceFirstRetransmission returns the key of the retransmission a
+// give-up by TCP_USER_TIMEOUT counted from (its first by the timer), if
+// the give-up says and it is in the story so far; a give-up by the
+// retransmission limit is judged at a timeout, and so timed from the send
+// before, as any timer.
+func sinceFirstRetransmission(e *sim.GiveUpEvent, sofar []item) string {
+	if e.Rule != string(stack.GaveUpUserTimeout) || e.FirstRetransmissionNS == 0 {
+		return ""
+	}
+	for _, it := range sofar {
+		if strings.HasPrefix(it.key, sim.ClassRetransmission) && it.abs == time.Duration(e.FirstRetransmissionNS) {
+			return it.key
+		}
+	}
+	return ""
+}
+
+// retimed returns it timed from the item named by its since, in the same
+// story, if that item is there.
+func retimed(it item, byKey map[string]item) item {
+	it.armed = it.at
+	if from, ok := byKey[it.since]; ok && it.since != "" {
+		it.at, it.fromRecv = it.abs-from.abs, false
+	}
+	return it
 }
 
 // loadSlack is how much later than allowed a busy machine has been seen to
@@ -124,7 +182,11 @@ const loadSlack = 25 * time.Millisecond
 // driver runs. A scenario in which neither side probes, resets or fails
 // gets one row saying so, which agrees: the stack under test did nothing
 // the profile does not.
-func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, phase, appTol time.Duration, who string) []Row {
+//
+// granule is how late the profile's timers may fire by their phase
+// (profile.Profile.Granularity): a row timed by a timer armed at the row
+// before is allowed that much.
+func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, phase, appTol time.Duration, granule func(time.Duration) time.Duration, who string) []Row {
 	liveStories := make([]map[string]item, len(lives))
 	var keys []string
 	for _, it := range simStory {
@@ -148,6 +210,7 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 		row := Row{What: k}
 		s, inSim := simByKey[k]
 		if inSim {
+			s = retimed(s, simByKey)
 			row.Sim, row.SimAt, row.From, row.Untimed = s.shape, s.at, s.from(), s.untimed
 		}
 		var times []time.Duration
@@ -158,6 +221,10 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 			if !ok {
 				missing++
 				continue
+			}
+			if inSim && s.since != "" {
+				it.since = s.since // the live trace does not say; the simulation does
+				it = retimed(it, ls)
 			}
 			times = append(times, it.at)
 			shapes[it.shape] = true
@@ -181,6 +248,9 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 			// rounding then move the timeout by up to a granule and a
 			// jiffy (Options.Phase).
 			allowed = max(allowed, phase)
+		}
+		if inSim && s.timer && granule != nil {
+			allowed = max(allowed, granule(s.armed))
 		}
 		if isAppError(k) {
 			// An application's error is timed when the helper or the
@@ -226,8 +296,13 @@ func (it item) from() string {
 	if it.untimed {
 		return ""
 	}
-	if it.fromRecv {
+	switch {
+	case it.since != "":
+		return it.since
+	case it.fromRecv:
 		return "last receive"
+	case it.timer:
+		return "last send"
 	}
 	return "last probe"
 }

@@ -52,7 +52,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	ms := time.Millisecond
 	simulated := story(probeTrace(2016*ms, 3040*ms), KernelHost, TesterHost, 0)
 	lives := [][]sim.Event{probeTrace(2010*ms, 3034*ms), probeTrace(2030*ms, 3062*ms)}
-	rows := compare(simulated, lives, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, "the kernel")
+	rows := compare(simulated, lives, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
 	got := map[string]Row{}
 	for _, r := range rows {
 		got[r.What] = r
@@ -72,7 +72,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 
 	// A kernel that sends a third probe, and spaces its second 20 ms
 	// further than both the profile and tolerance allow.
-	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, "the kernel")
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
 	var explained, offInTime []string
 	for _, r := range rows {
 		if !r.Agree {
@@ -100,7 +100,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 
 	// A second probe 200 ms late is a model's difference, not the
 	// machine's: not off in time, so no re-measurement or hint excuses it.
-	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, "the kernel")
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
 	for _, r := range rows {
 		if r.What == "keepalive-probe #2" && (r.Agree || r.OffInTime || !strings.Contains(r.Explanation, "more than a busy machine explains")) {
 			t.Errorf("a probe 200 ms late: %+v", r)

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -171,6 +172,10 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		rep.Skipped, rep.Runs = fmt.Sprintf("it plays for %v in real time (%d run(s)), longer than --max-duration %v (--scale, or a larger --max-duration, runs it)", d, opts.Runs, opts.MaxDuration), 0
 		return rep, nil
 	}
+	if opts.DUT != nil && opts.DUT.Argv != nil && len(lab.sysctls) > 0 {
+		rep.Skipped, rep.Runs = fmt.Sprintf("it sets the Linux kernel's net.ipv4.%s; the stack under test is a driver's, not the kernel", lab.sysctls[0].name), 0
+		return rep, nil
+	}
 	if opts.DUT != nil && opts.DUT.Hello != nil {
 		if err := checkDriver(lab.live, *opts.DUT.Hello); err != nil {
 			rep.Skipped, rep.Runs = err.Error(), 0
@@ -226,7 +231,13 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		who = hello.Stack
 	}
 	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
-	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, who)
+	var granule func(time.Duration) time.Duration
+	for _, h := range simSpec.Hosts {
+		if h.Name == lab.subject {
+			granule = h.Resolved.Granularity
+		}
+	}
+	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, granule, who)
 	return rep, nil
 }
 
@@ -291,7 +302,7 @@ func (l *labScenario) measure(file string, opts Options, rep *Report) ([][]sim.E
 		if i == 0 {
 			pcap = opts.PCAP
 		}
-		events, h, err := runLive(l.live, l.subject, l.tester, pcap, opts.Stack, opts.DUT)
+		events, h, err := runLive(l, pcap, opts.Stack, opts.DUT)
 		hello = h
 		if opts.DUT != nil && opts.DUT.Argv != nil {
 			rep.DUT = strings.TrimSpace(hello.Stack + " " + hello.Version)
@@ -316,6 +327,8 @@ type labScenario struct {
 	layout, live *sim.Scenario
 	// subject and tester name the stack under test and the tester (Roles).
 	subject, tester string
+	// sysctls are the kernel's settings the scenario gives the subject.
+	sysctls []sysctl
 }
 
 // forLab reads a scenario file for the live lab, and refuses (ErrNotLive)
@@ -338,7 +351,7 @@ func forLab(file string, data []byte, opts Options) (*labScenario, error) {
 	if err := checkLive(l.live, l.subject, l.tester); err != nil {
 		return nil, err
 	}
-	if err := checkModelSettings(layout, l.subject); err != nil {
+	if l.sysctls, err = checkModelSettings(layout, l.subject); err != nil {
 		return nil, err
 	}
 	if opts.ScaleNum > 0 {
@@ -420,15 +433,36 @@ func liveScenario(layout *sim.Scenario, subject, tester string) (*sim.Scenario, 
 // checkModelSettings refuses a scenario that gives the stack under test
 // settings of the model (set:, registry:), such as gvisor's
 // arm=establishment: the live stack runs as it is, so only the simulation
-// could take them.
-func checkModelSettings(layout *sim.Scenario, subject string) error {
+// could take them. The kernel's own settings (sysctl: tcp_retries2) are
+// not the model's: the lab sets them in the kernel's namespace, so the
+// kernel (or a program on it) takes them; Compare skips such a scenario
+// for a driver's stack. It returns those sysctls.
+func checkModelSettings(layout *sim.Scenario, subject string) ([]sysctl, error) {
+	var sysctls []sysctl
 	for _, h := range layout.Hosts {
-		if h.Name == subject && len(h.Set)+len(h.Registry) > 0 {
-			return fmt.Errorf("%s:%d:%d: %w: it gives %s the model's settings %s; the live stack runs as it is, so only the simulation could take them",
+		if h.Name != subject {
+			continue
+		}
+		if len(h.Set)+len(h.Registry) > 0 {
+			return nil, fmt.Errorf("%s:%d:%d: %w: it gives %s the model's settings %s; the live stack runs as it is, so only the simulation could take them",
 				layout.File, h.Pos.Line, h.Pos.Col, ErrNotLive, h.Name, strings.Join(append(slices.Clone(h.Set), h.Registry...), ", "))
 		}
+		for _, kv := range h.Sysctl {
+			k, v, _ := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d:%d: sysctl %s: want a whole number", layout.File, h.Pos.Line, h.Pos.Col, kv)
+			}
+			sysctls = append(sysctls, sysctl{k, n})
+		}
 	}
-	return nil
+	return sysctls, nil
+}
+
+// sysctl is a kernel setting (net.ipv4.name) a scenario gives the kernel.
+type sysctl struct {
+	name  string
+	value int
 }
 
 // checkLive refuses what the live lab cannot do, naming the action: the

@@ -51,8 +51,9 @@ func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
 // runLive plays s against the kernel (or the DUT) in real time and returns
 // the trace and the peer's hello.
-func runLive(s *sim.Scenario, subject, tester string, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
-	r := &liveRun{subject: subject, tester: tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
+func runLive(l *labScenario, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
+	s := l.live
+	r := &liveRun{subject: l.subject, tester: l.tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
 	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
 	if d != nil {
 		opts.DUT, opts.DUTEnv = d.Argv, d.Env
@@ -65,6 +66,16 @@ func runLive(s *sim.Scenario, subject, tester string, pcap io.Writer, program []
 	hello := lab.Peer().Hello()
 	if err := checkDriver(s, hello); err != nil {
 		return nil, hello, err
+	}
+	for _, c := range l.sysctls {
+		res, err := lab.Peer().Sysctl(c.name, c.value)
+		if err == nil && res.Errno != 0 {
+			err = fmt.Errorf("%s", res.ErrnoName())
+		}
+		if err != nil {
+			return nil, hello, fmt.Errorf("kernel: sysctl net.ipv4.%s=%d: %v", c.name, c.value, err)
+		}
+		r.rec.Note(0, r.subject, fmt.Sprintf("net.ipv4.%s = %d in the kernel's namespace (it was %d)", c.name, c.value, res.Ret))
 	}
 	events, err := r.play(s, lab, program)
 	return events, hello, err
