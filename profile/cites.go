@@ -36,6 +36,9 @@ type Citations struct {
 	// RetransmissionUserTimeout: a connection that TCP_USER_TIMEOUT gave
 	// up while data was unacknowledged.
 	RetransmissionUserTimeout []Rule
+	// SynRetries: a connect that SYN retransmission gave up, after RFC
+	// 9293 MUST-23.
+	SynRetries []Rule
 	// Options: the socket options' calls and errors, on a POSIX host.
 	Options Rule
 	// UserTimeout: TCP_USER_TIMEOUT set.

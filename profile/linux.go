@@ -11,10 +11,10 @@ var linuxSystem = posix{
 	name: "linux", title: "Linux", owner: "Linux's", dialect: "linux",
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
-	closeStopsKeepAlive: true, measured: true, retries2: 15,
+	closeStopsKeepAlive: true, measured: true, retries2: 15, synRetries: 6, synLinear: 4,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
-	keys:            []string{"hz", "abort", "user-timeout", "tcp_retries2"},
-	sysctls:         []string{"tcp_retries2"},
+	keys:            []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts"},
+	sysctls:         []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts"},
 	describeAs:      describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for
@@ -29,6 +29,7 @@ var linuxSystem = posix{
 		UserTimeout:               []Rule{linuxUserTimeout},
 		Retransmission:            []Rule{linuxRetries2},
 		RetransmissionUserTimeout: []Rule{linuxUserTimeoutData},
+		SynRetries:                []Rule{linuxSynRetries},
 		Connect:                   linuxConnect,
 		abort: func(_, _ int, userTimeout time.Duration) []Rule {
 			if userTimeout > 0 {
@@ -56,6 +57,9 @@ var (
 	linuxUserTimeoutData = Rule{"Linux TCP_USER_TIMEOUT (data)",
 		"Linux: with TCP_USER_TIMEOUT set and data unacknowledged, the connection is dropped (ETIMEDOUT, no RST) once the user timeout has passed since the first retransmission by the timer; the retransmission timer is clamped to fire then.",
 		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, tcp_clamp_rto_to_user_timeout; man 7 tcp"}
+	linuxSynRetries = Rule{"Linux tcp_syn_retries",
+		"Linux: a connect's SYN is retransmitted after 1 s (TCP_TIMEOUT_INIT), every 1 s for the first tcp_syn_linear_timeouts (4) retransmissions, then doubling; the connect fails (ETIMEDOUT, no RST) at the first timeout with tcp_syn_retries + tcp_syn_linear_timeouts retransmissions gone, or the time tcp_model_timeout gives tcp_syn_retries with a 1 s base (127 s for 6) passed since the SYN: 10 retransmissions and 131 s by default, short of RFC 9293's 3 minutes; TCP_USER_TIMEOUT replaces that time, counted from the SYN.",
+		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out, tcp_retransmit_timer; ip-sysctl.rst tcp_syn_linear_timeouts"}
 	linuxTimerWheel = Rule{"Linux timer wheel",
 		"Linux's timer wheel fires a timeout late, rounded up to the granularity of the level it lands in: at HZ=250, 1 s fires after 1.024 s and 2 s after 2.016 s, so probes are that far apart on a real kernel.",
 		"Linux kernel/time/timer.c calc_wheel_index (since 4.8)"}

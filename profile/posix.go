@@ -53,6 +53,10 @@ type posix struct {
 	// gives up by time, counted from the first retransmission
 	// (stack.Behaviour.RetransmitTimeout); 0 keeps gVisor's count of 15.
 	retries2 int
+	// synRetries and synLinear, if synRetries is set, are Linux's
+	// tcp_syn_retries and tcp_syn_linear_timeouts (stack.SynRetransmit);
+	// 0 keeps gVisor's SYN schedule.
+	synRetries, synLinear int
 	// lateArm: keep-alive switched on before connect is armed only by a
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
@@ -118,6 +122,17 @@ func (x posix) set(key, value string) (system, error) {
 			return x, fmt.Errorf("tcp_retries2=%s: want a count from 1 to 100 (Linux's default is 15)", value)
 		}
 		x.retries2 = n
+	case "tcp_syn_retries", "tcp_syn_linear_timeouts":
+		n, perr := strconv.Atoi(value)
+		low := map[string]int{"tcp_syn_retries": 1, "tcp_syn_linear_timeouts": 0}[key]
+		if perr != nil || n < low || n > 127 {
+			return x, fmt.Errorf("%s=%s: want a count from %d to 127 (Linux's default is %d)", key, value, low, map[string]int{"tcp_syn_retries": 6, "tcp_syn_linear_timeouts": 4}[key])
+		}
+		if key == "tcp_syn_retries" {
+			x.synRetries = n
+		} else {
+			x.synLinear = n
+		}
 	case "tick-start":
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 || d > 10*time.Second {
@@ -166,6 +181,9 @@ func (x posix) resolve(p *Profile) {
 	}
 	if x.retries2 > 0 {
 		b.RetransmitTimeout = stack.RetransmitTimeout(x.retries2)
+	}
+	if x.synRetries > 0 {
+		b.SynRetransmit = stack.SynRetransmit{Retries: x.synRetries, Linear: x.synLinear}
 	}
 	for _, name := range x.probeStates {
 		for s := stack.Closed; s <= stack.TimeWait; s++ {
@@ -240,6 +258,11 @@ func (x posix) summary() string {
 	}
 	if _, set := x.overrides["tcp_retries2"]; set {
 		text += fmt.Sprintf(", tcp_retries2=%d (gives up %v after the first retransmission)", x.retries2, stack.RetransmitTimeout(x.retries2))
+	}
+	for _, k := range []string{"tcp_syn_retries", "tcp_syn_linear_timeouts"} {
+		if v, set := x.overrides[k]; set {
+			text += ", " + k + "=" + v
+		}
 	}
 	if _, set := x.overrides["arm"]; set && x.lateArm {
 		text += ", keep-alive armed by the first segment after the handshake (arm=segment)"

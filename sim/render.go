@@ -225,19 +225,23 @@ func (c *describeContext) describe(e Event) (text, why string) {
 // describeGiveUp says which rule gave a connection up, and from when it
 // counted.
 func describeGiveUp(e *GiveUpEvent) (text, why string) {
-	what := map[string]string{"retransmission": "retransmission", "user-timeout": "TCP_USER_TIMEOUT"}[e.Rule]
-	if what == "" {
-		what = e.Rule
+	what, unanswered, from := e.Rule, "data unacknowledged", "the first retransmission"
+	switch e.Rule {
+	case "user-timeout":
+		what = "TCP_USER_TIMEOUT"
+	case "syn-retries":
+		what, unanswered, from = "SYN retransmission", "the SYN unanswered", "the first SYN"
 	}
-	text = fmt.Sprintf("sock%d %s gives up: data unacknowledged", e.Conn, what)
+	text = fmt.Sprintf("sock%d %s gives up: %s", e.Conn, what, unanswered)
 	if e.LimitNS == 0 {
 		return text, "the retransmission limit is reached"
 	}
-	why = fmt.Sprintf("%v since the first retransmission (%s), the limit, has passed at this timeout (%s by the timer)",
-		time.Duration(e.TNS-e.FirstRetransmissionNS), FormatTime(time.Duration(e.FirstRetransmissionNS)), plural(e.Retransmissions, "retransmission"))
-	if e.TNS-e.FirstRetransmissionNS != e.LimitNS {
-		why = fmt.Sprintf("the limit (%v since the first retransmission, %s) has passed at this timeout: %v (%s by the timer)",
-			time.Duration(e.LimitNS), FormatTime(time.Duration(e.FirstRetransmissionNS)), time.Duration(e.TNS-e.FirstRetransmissionNS), plural(e.Retransmissions, "retransmission"))
+	since := time.Duration(e.TNS - e.FirstRetransmissionNS)
+	why = fmt.Sprintf("the limit (%v since %s, %s) has passed at this timeout: %v (%s by the timer)",
+		time.Duration(e.LimitNS), from, FormatTime(time.Duration(e.FirstRetransmissionNS)), since, plural(e.Retransmissions, "retransmission"))
+	if e.Rule == "syn-retries" && since < time.Duration(e.LimitNS) {
+		why = fmt.Sprintf("%s by the timer, the limit on their number (%v since %s, %s, is the limit in time)",
+			plural(e.Retransmissions, "retransmission"), time.Duration(e.LimitNS), from, FormatTime(time.Duration(e.FirstRetransmissionNS)))
 	}
 	return text, why
 }

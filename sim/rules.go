@@ -56,6 +56,9 @@ var (
 	ruleR2 = rule{Label: "RFC 9293 MUST-20",
 		Says:   "Excessive retransmission of the same segment: at threshold R2 the connection is closed and the application told.",
 		Source: rfc9293 + " section 3.8.3"}
+	ruleR2Syn = rule{Label: "RFC 9293 MUST-23",
+		Says:   "SYN retransmissions are handled as data retransmissions are, the application told when the attempt fails; R2 for a SYN must allow retransmission for at least 3 minutes (the application may give up sooner).",
+		Source: rfc9293 + " section 3.8.3"}
 	ruleOnOff = rule{Label: "RFC 9293 MUST-24/25",
 		Says:   "If keep-alives are implemented (MAY-5), the application MUST be able to turn them on or off for each connection (MUST-24), and they MUST default to off (MUST-25).",
 		Source: rfc9293 + " section 3.8.4 (RFC 1122 4.2.3.6)"}
@@ -92,10 +95,12 @@ type citer struct {
 	// retransmitted: host/conn that has retransmitted; when neither
 	// keep-alive nor a reset ended it, retransmission did.
 	retransmitted map[string]bool
+	// gaveUp: host/conn -> the rule its give-up event named.
+	gaveUp map[string]string
 }
 
 func newCiter(profiles map[string]string) *citer {
-	c := &citer{profiles: map[string]*profile.Profile{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}, retransmitted: map[string]bool{}}
+	c := &citer{profiles: map[string]*profile.Profile{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}, retransmitted: map[string]bool{}, gaveUp: map[string]string{}}
 	for host, name := range profiles {
 		if p, err := profile.Lookup(name, nil, nil); err == nil {
 			c.profiles[host] = &p
@@ -137,10 +142,8 @@ func (c *citer) cite(e Event) []rule {
 		return c.appError(e)
 	case *GiveUpEvent:
 		c.retransmitted[connKey(e.Host, e.Conn)] = true
-		if e.Rule == "user-timeout" {
-			return append([]rule{ruleR2}, c.cites(e.Host).RetransmissionUserTimeout...)
-		}
-		return c.retransmissionRules(e.Host)
+		c.gaveUp[connKey(e.Host, e.Conn)] = e.Rule
+		return c.giveUpRules(e.Host, e.Rule)
 	case *LinkEvent:
 		if e.Action == "middlebox" && e.IdleNS != nil && *e.IdleNS != 0 {
 			return []rule{ruleNAT}
@@ -234,11 +237,27 @@ func (c *citer) state(e *StateEvent) []rule {
 		if c.reset[e.Host] {
 			return []rule{ruleRSTArrives}
 		}
+		if r, ok := c.gaveUp[connKey(e.Host, e.Conn)]; ok {
+			return c.giveUpRules(e.Host, r)
+		}
 		if c.retransmitted[connKey(e.Host, e.Conn)] {
 			return c.retransmissionRules(e.Host)
 		}
 	}
 	return []rule{ruleClose}
+}
+
+// giveUpRules are what a host follows when the rule a give-up event
+// names gives a connection up.
+func (c *citer) giveUpRules(host, giveUp string) []rule {
+	cs := c.cites(host)
+	switch giveUp {
+	case "user-timeout":
+		return append([]rule{ruleR2}, cs.RetransmissionUserTimeout...)
+	case "syn-retries":
+		return append([]rule{ruleR2Syn}, cs.SynRetries...)
+	}
+	return c.retransmissionRules(host)
 }
 
 // retransmissionRules are what a host follows when retransmission gives a
@@ -275,6 +294,9 @@ func (c *citer) appError(e *AppErrorEvent) []rule {
 	case "ETIMEDOUT":
 		if aborted && c.profiles[e.Host] != nil {
 			return c.abortRules(e.Host)
+		}
+		if r, ok := c.gaveUp[connKey(e.Host, e.Conn)]; ok && !aborted {
+			return c.giveUpRules(e.Host, r)
 		}
 		if !aborted {
 			return []rule{ruleR2}

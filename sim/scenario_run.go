@@ -265,7 +265,14 @@ func (r *scenarioRunner) startReading(end *sockEnd) {
 			}
 			if err != nil {
 				end.failed = true
-				reportAppError(r.net, r.rec, c, "recv", err, end.host.px.Dialect())
+				// A connect that failed is the connect's error, as the
+				// application's poll and SO_ERROR report it (and the
+				// kernel's, live), not the pending receive's.
+				op := "recv"
+				if !c.WasEstablished() {
+					op = "connect"
+				}
+				reportAppError(r.net, r.rec, c, op, err, end.host.px.Dialect())
 			}
 		}
 	})

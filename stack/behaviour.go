@@ -83,6 +83,9 @@ type Behaviour struct {
 	// while set, takes its place, counted from the same moment.
 	// RetransmitTimeout(tcp_retries2) gives Linux's value.
 	RetransmitTimeout time.Duration
+	// SynRetransmit, if set, is Linux's SYN retransmission for a connect
+	// in place of gVisor's (see SynRetransmit).
+	SynRetransmit SynRetransmit
 }
 
 // AbortError is the error an application gets when keep-alive gives up.
@@ -109,6 +112,9 @@ func (b Behaviour) validate() error {
 	}
 	if b.RetransmitTimeout > 0 && b.LimitRetransmissions {
 		return errors.New("a retransmit timeout and a retransmission limit: want one rule")
+	}
+	if r := b.SynRetransmit; r.Retries < 0 || r.Retries > 127 || r.Linear < 0 || r.Linear > 127 {
+		return fmt.Errorf("SYN retransmission: %d retries, %d linear: want 0 to 127 each", r.Retries, r.Linear)
 	}
 	for _, s := range b.KeepAliveStates {
 		if !s.synchronized() {

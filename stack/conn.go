@@ -148,7 +148,8 @@ type Conn struct {
 	// while a user timeout replaces it (Behaviour.UserTimeoutReplacesCount).
 	userTimeout time.Duration
 	count       int
-	retx        retx // Linux's account of retransmissions (retransmit.go)
+	retx        retx     // Linux's account of retransmissions (retransmit.go)
+	syn         *synRetx // Linux's SYN retransmission (syn.go), from the first SYN
 }
 
 // ID returns the socket's number, unique in its Network and given out in
@@ -274,6 +275,12 @@ func (c *Conn) register() {
 
 // Send queues p for sending and returns how much was taken.
 func (c *Conn) Send(p []byte) (int, error) {
+	if err := c.synErr("send"); err != nil {
+		return 0, err
+	}
+	if c.synMasked() {
+		return 0, ErrWouldBlock
+	}
 	n, err := c.ep.Write(bytes.NewReader(p), tcpip.WriteOptions{})
 	c.refresh()
 	switch err.(type) {
@@ -289,6 +296,12 @@ func (c *Conn) Send(p []byte) (int, error) {
 // closed and everything was read, ErrWouldBlock when nothing is there yet,
 // and an *OpError when the connection failed (reset, timed out).
 func (c *Conn) Recv(p []byte) (int, error) {
+	if c.synMasked() {
+		return 0, ErrWouldBlock
+	}
+	if err := c.synErr("recv"); err != nil {
+		return 0, err
+	}
 	w := tcpip.SliceWriter(p)
 	res, err := c.ep.Read(&w, tcpip.ReadOptions{})
 	c.refresh()
@@ -438,8 +451,11 @@ func (c *Conn) KeepAlive() KeepAlive {
 // state change a call causes comes before the segments it sends.
 func (c *Conn) refresh() {
 	st := stateOf(c.ep)
-	if st == c.state {
+	if st == c.state || c.synMasked() {
 		return
+	}
+	if st != SynSent {
+		c.stopSyn()
 	}
 	from := c.state
 	c.state = st
@@ -453,6 +469,9 @@ func (c *Conn) refresh() {
 	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}
 	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort {
 		c.gaveUp(&ch, f)
+	}
+	if st == Closed && from == SynSent && c.syn != nil && c.syn.gaveUp {
+		c.synGaveUp(&ch)
 	}
 	for _, o := range n.observers {
 		o.State(ch)

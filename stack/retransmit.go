@@ -20,6 +20,10 @@ const (
 	GaveUpRetransmission GiveUp = "retransmission"
 	// GaveUpUserTimeout is TCP_USER_TIMEOUT.
 	GaveUpUserTimeout GiveUp = "user-timeout"
+	// GaveUpSynRetries is a connect's limit on SYN retransmissions: on
+	// Linux tcp_syn_retries (and tcp_syn_linear_timeouts) as a count, or
+	// the time tcp_model_timeout gives for it, whichever comes first.
+	GaveUpSynRetries GiveUp = "syn-retries"
 )
 
 // retx is a host's account of one connection's retransmissions under

@@ -63,17 +63,17 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 	n := map[string]int{}
 	var lastRecv, lastItem time.Duration
 	var arrivals []time.Duration // of the tester's segments, not yet received by the subject
-	afterRetransmission := false
+	afterRetransmission, received := false, false
 	since := ""
 	for _, e := range events {
 		h := e.Head()
 		at := time.Duration(h.TNS)
 		for len(arrivals) > 0 && arrivals[0] <= at {
-			lastRecv, arrivals = arrivals[0], arrivals[1:]
+			lastRecv, arrivals, received = arrivals[0], arrivals[1:], true
 		}
 		if s, ok := e.(*sim.SegmentEvent); ok && h.Host == tester && !s.Dropped {
 			if latency == 0 {
-				lastRecv = at
+				lastRecv, received = at, true
 			} else {
 				arrivals = append(arrivals, at+latency)
 			}
@@ -85,7 +85,7 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 		var it item
 		switch e := e.(type) {
 		case *sim.SegmentEvent:
-			if e.Class == sim.ClassData || e.Class == sim.ClassFIN {
+			if e.Class == sim.ClassData || e.Class == sim.ClassFIN || e.Class == sim.ClassSYN {
 				// What a retransmission repeats: the first is timed
 				// from it.
 				lastItem = at
@@ -121,7 +121,7 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 		it.timer = strings.HasPrefix(it.key, sim.ClassRetransmission) || (isAppError(it.key) && afterRetransmission)
 		it.abs = at
 		it.at, it.fromRecv = at-lastItem, true
-		if lastRecv >= lastItem {
+		if received && lastRecv >= lastItem {
 			it.at = at - lastRecv
 		} else {
 			it.fromRecv = false

@@ -1,0 +1,152 @@
+package stack
+
+import (
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// SynRetransmit is Linux's SYN retransmission for a connect
+// (tcp_retransmit_timer, tcp_write_timeout): the initial RTO is 1 s
+// (TCP_TIMEOUT_INIT) and stays 1 s for the first Linear retransmissions
+// (tcp_syn_linear_timeouts) before it doubles, up to 120 s; at a timeout
+// the connect fails, ETIMEDOUT and no RST, once Retries+Linear
+// retransmissions have gone or the time tcp_model_timeout gives for
+// Retries with a 1 s base has passed since the first SYN, whichever comes
+// first; TCP_USER_TIMEOUT, when set, replaces that time, the timer
+// clamped to it. The zero value keeps gVisor's own: 1 s doubling, given up
+// once the next RTO would pass 120 s.
+type SynRetransmit struct {
+	Retries int // tcp_syn_retries (Linux's default 6)
+	Linear  int // tcp_syn_linear_timeouts (default 4 since Linux 6.7)
+}
+
+// SynTimeout returns the time Linux allows a connect since its first SYN
+// for tcp_syn_retries retries (tcp_model_timeout with the 1 s initial
+// RTO): 127 s for 6.
+func SynTimeout(retries int) time.Duration {
+	const base, rtoMax = time.Second, 120 * time.Second
+	const thresh = 6 // ilog2(TCP_RTO_MAX / 1 s)
+	if retries <= thresh {
+		return time.Duration((2<<retries)-1) * base
+	}
+	return time.Duration((2<<thresh)-1)*base + time.Duration(retries-thresh)*rtoMax
+}
+
+// synRetx is a connect's SYN retransmission under SynRetransmit: kasim
+// sends the first SYN's copies on Linux's schedule and keeps gVisor's own
+// retransmissions, on gVisor's, off the wire.
+type synRetx struct {
+	pkt      packet        // the first SYN, which each retransmission repeats
+	first    time.Duration // when it went (retrans_stamp, for SYN-SENT)
+	sent     int           // retransmissions so far
+	rto      time.Duration
+	resend   bool // the SYN being routed is kasim's copy
+	gaveUp   bool
+	timer    tcpip.Timer
+	deadline time.Duration // when the time limit runs out
+	// byUserTimeout: TCP_USER_TIMEOUT sets the time limit, and the
+	// timer is clamped to it (tcp_clamp_rto_to_user_timeout); otherwise
+	// the limit is checked only when the timer fires.
+	byUserTimeout bool
+}
+
+// shapeSyn handles an outbound segment of a connect on a host with
+// Linux's SYN retransmission. It reports whether the segment is to be
+// kept off the wire: gVisor's own SYN retransmissions, and the RST gVisor
+// sends when kasim gives the connect up.
+func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
+	flags := t.Flags()
+	s := c.syn
+	switch {
+	case flags == header.TCPFlagSyn && s == nil:
+		now := c.host.net.Now()
+		b := c.host.b.SynRetransmit
+		limit := SynTimeout(b.Retries)
+		if c.userTimeout > 0 {
+			limit = c.userTimeout
+		}
+		c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, first: now, rto: time.Second,
+			deadline: now + limit, byUserTimeout: c.userTimeout > 0}
+		c.armSyn()
+		return false
+	case flags == header.TCPFlagSyn:
+		return !s.resend
+	case flags.Contains(header.TCPFlagRst) && s != nil && s.gaveUp:
+		return true
+	}
+	return false
+}
+
+// armSyn arms the SYN's retransmission timer on the host's clock (its
+// timer wheel, as the kernel's), clamped to the time limit.
+func (c *Conn) armSyn() {
+	s := c.syn
+	d := s.rto
+	if s.byUserTimeout {
+		d = min(d, max(s.deadline-c.host.net.Now(), 0))
+	}
+	s.timer = c.host.st.Clock().AfterFunc(d, c.synTimeout)
+}
+
+// synTimeout is the SYN's retransmission timeout: give up, or send the
+// SYN again and back off.
+func (c *Conn) synTimeout() {
+	s := c.syn
+	if s.gaveUp || (stateOf(c.ep) != SynSent && !c.synMasked()) {
+		return
+	}
+	b := c.host.b.SynRetransmit
+	now := c.host.net.Now()
+	if s.sent >= b.Retries+b.Linear || now >= s.deadline {
+		s.gaveUp = true
+		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets ETIMEDOUT (synErr)
+		c.host.net.markDirty(c)
+		return
+	}
+	s.resend = true
+	c.host.net.route(c.host, packet{proto: s.pkt.proto, data: append([]byte(nil), s.pkt.data...)})
+	s.resend = false
+	s.sent++
+	if s.sent > b.Linear {
+		s.rto = min(2*s.rto, 120*time.Second)
+	}
+	c.armSyn()
+}
+
+// synErr is the error of a connect kasim gave up (ETIMEDOUT, whatever
+// gVisor's abort left), or nil.
+func (c *Conn) synErr(op string) error {
+	if c.syn == nil || !c.syn.gaveUp {
+		return nil
+	}
+	return &OpError{Op: op, Conn: c, Err: &tcpip.ErrTimeout{}}
+}
+
+// synGaveUp fills in the give-up of a connect kasim ended.
+func (c *Conn) synGaveUp(ch *StateChange) {
+	s := c.syn
+	ch.GaveUp, ch.Retransmissions, ch.Since, ch.Limit = GaveUpSynRetries, s.sent, s.first, s.deadline-s.first
+	if s.byUserTimeout {
+		ch.GaveUp = GaveUpUserTimeout
+	}
+}
+
+// synMasked reports whether gVisor has given the connect up before
+// Linux's schedule would: its own SYN timer doubles from 1 s and stops
+// once the next RTO would pass 120 s, 127 s after the first SYN, where
+// Linux's defaults go on to 131 s. kasim then goes on as Linux would,
+// sending the SYN again on its schedule, and the application learns of
+// the failure when Linux's schedule gives up. (A SYN-ACK answering one of
+// those late SYNs finds no connection: the one difference left.)
+func (c *Conn) synMasked() bool {
+	return c.syn != nil && !c.syn.gaveUp && c.state == SynSent && stateOf(c.ep) == Closed
+}
+
+// stopSyn stops the SYN's timer once the connect is over.
+func (c *Conn) stopSyn() {
+	if c.syn != nil && c.syn.timer != nil {
+		c.syn.timer.Stop()
+	}
+}
