@@ -470,8 +470,8 @@ func (c *Conn) refresh() {
 	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort {
 		c.gaveUp(&ch, f)
 	}
-	if st == Closed && from == SynSent && c.syn != nil && c.syn.gaveUp {
-		c.synGaveUp(&ch)
+	if st == Closed && from == SynSent && c.registered && f != nil && !f.reset && !c.closed {
+		c.synGaveUp(&ch) // nothing else ends a connect that had no answer
 	}
 	for _, o := range n.observers {
 		o.State(ch)

@@ -124,10 +124,15 @@ func (c *Conn) synErr(op string) error {
 	return &OpError{Op: op, Conn: c, Err: &tcpip.ErrTimeout{}}
 }
 
-// synGaveUp fills in the give-up of a connect kasim ended.
+// synGaveUp fills in the give-up of a connect: kasim's, under Linux's
+// rule, with its count and limit, or gVisor's own.
 func (c *Conn) synGaveUp(ch *StateChange) {
+	ch.GaveUp = GaveUpSynRetries
 	s := c.syn
-	ch.GaveUp, ch.Retransmissions, ch.Since, ch.Limit = GaveUpSynRetries, s.sent, s.first, s.deadline-s.first
+	if s == nil || !s.gaveUp {
+		return
+	}
+	ch.Retransmissions, ch.Since, ch.Limit = s.sent, s.first, s.deadline-s.first
 	if s.byUserTimeout {
 		ch.GaveUp = GaveUpUserTimeout
 	}
