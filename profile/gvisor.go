@@ -107,7 +107,9 @@ func (x posix) describeRetransmission(w io.Writer) error {
 	if x.retries2 == 0 {
 		_, err := fmt.Fprint(w, `  retransmission    gVisor's: RFC 6298 RTO (200 ms to 120 s), a tail loss probe, and the
                     connection dropped (ETIMEDOUT, no RST) after 15 retransmissions, or
-                    TCP_USER_TIMEOUT after the original transmission
+                    TCP_USER_TIMEOUT after the transmission before the first timeout
+  connect           the SYN again after 1, 2, 4 ... 64 s; ETIMEDOUT on the connect 127 s after
+                    the SYN, once the next timeout would pass 120 s
 `)
 		return err
 	}
@@ -118,5 +120,15 @@ func (x posix) describeRetransmission(w io.Writer) error {
                     after it when set; the RTO is gVisor's (RFC 6298, 200 ms to 120 s), which
                     the kernel's exceeds by a few ms (its srtt, and the timer wheel)
 `, stack.RetransmitTimeout(x.retries2), x.retries2, x.setMark("tcp_retries2"))
+	if err != nil || x.synRetries == 0 {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `  connect           the SYN again after 1 s, 1 s apart for the first %d retransmissions
+                    (tcp_syn_linear_timeouts%s), then doubling; ETIMEDOUT on the connect, no
+                    RST, at the first timeout past %d retransmissions or %v since the SYN
+                    (tcp_syn_retries=%d%s, through tcp_model_timeout with a 1 s base), or
+                    TCP_USER_TIMEOUT since the SYN when set
+`, x.synLinear, x.setMark("tcp_syn_linear_timeouts"), x.synRetries+x.synLinear, stack.SynTimeout(x.synRetries),
+		x.synRetries, x.setMark("tcp_syn_retries"))
 	return err
 }
