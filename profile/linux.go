@@ -13,9 +13,11 @@ var linuxSystem = posix{
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
 	closeStopsKeepAlive: true, measured: true, retries2: 15, synRetries: 6, synLinear: 4,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
-	keys:            []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts"},
-	sysctls:         []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts"},
-	describeAs:      describeLinuxLike,
+	keys: []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts",
+		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
+	sysctls: []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts",
+		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
+	describeAs: describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
                     received, keeps its probe count, and leaves the timer alone for
                     TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it

@@ -117,22 +117,22 @@ func (x posix) set(key, value string) (system, error) {
 	case "arm":
 		x.lateArm, err = either(key, value, "segment", "establishment", "segment (gVisor's: the first segment after the handshake arms it) or establishment")
 	case "tcp_retries2":
-		n, perr := strconv.Atoi(value)
-		if perr != nil || n < 1 || n > 100 {
-			return x, fmt.Errorf("tcp_retries2=%s: want a count from 1 to 100 (Linux's default is 15)", value)
+		x.retries2, err = sysctlCount(key, value, 1, 100, 15)
+	case "tcp_syn_retries":
+		x.synRetries, err = sysctlCount(key, value, 1, 127, 6)
+	case "tcp_syn_linear_timeouts":
+		x.synLinear, err = sysctlCount(key, value, 0, 127, 4)
+	case "tcp_keepalive_time", "tcp_keepalive_intvl":
+		var secs int
+		if secs, err = sysctlCount(key, value, 1, math.MaxInt32/1000, map[string]int{"tcp_keepalive_time": 7200, "tcp_keepalive_intvl": 75}[key]); err == nil {
+			if key == "tcp_keepalive_time" {
+				x.idle = time.Duration(secs) * time.Second
+			} else {
+				x.interval = time.Duration(secs) * time.Second
+			}
 		}
-		x.retries2 = n
-	case "tcp_syn_retries", "tcp_syn_linear_timeouts":
-		n, perr := strconv.Atoi(value)
-		low := map[string]int{"tcp_syn_retries": 1, "tcp_syn_linear_timeouts": 0}[key]
-		if perr != nil || n < low || n > 127 {
-			return x, fmt.Errorf("%s=%s: want a count from %d to 127 (Linux's default is %d)", key, value, low, map[string]int{"tcp_syn_retries": 6, "tcp_syn_linear_timeouts": 4}[key])
-		}
-		if key == "tcp_syn_retries" {
-			x.synRetries = n
-		} else {
-			x.synLinear = n
-		}
+	case "tcp_keepalive_probes":
+		x.count, err = sysctlCount(key, value, 1, 127, 9)
 	case "tick-start":
 		d, err := time.ParseDuration(value)
 		if err != nil || d < 0 || d > 10*time.Second {
@@ -151,6 +151,15 @@ func (x posix) set(key, value string) (system, error) {
 	}
 	x.overrides = withOverride(x.overrides, key, value)
 	return x, nil
+}
+
+// sysctlCount reads a Linux sysctl's whole-number value for set.
+func sysctlCount(key, value string, low, high, def int) (int, error) {
+	n, err := strconv.Atoi(value)
+	if err != nil || n < low || n > high {
+		return 0, fmt.Errorf("%s=%s: want a whole number from %d to %d (Linux's default is %d)", key, value, low, high, def)
+	}
+	return n, nil
 }
 
 func (x posix) setRegistry(string, uint64) (system, error) {

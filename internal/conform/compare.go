@@ -243,14 +243,8 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 			diff = -diff
 		}
 		allowed := max(row.Spread, tol)
-		if inSim && s.fromRecv {
-			// Timed from a receive: the kernel's jiffy phase and wheel
-			// rounding then move the timeout by up to a granule and a
-			// jiffy (Options.Phase).
-			allowed = max(allowed, phase)
-		}
-		if inSim && s.timer && granule != nil {
-			allowed = max(allowed, granule(s.armed))
+		if inSim {
+			allowed = max(allowed, s.allowance(phase, granule))
 		}
 		if isAppError(k) {
 			// An application's error is timed when the helper or the
@@ -288,6 +282,22 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 			Explanation: "neither side probes, resets or fails within the scenario"})
 	}
 	return rows
+}
+
+// allowance is how far a live stack's timing of the item may be off by
+// its timers' phase alone: timed from a receive, the kernel's jiffy phase
+// and wheel rounding move the timeout by up to a granule and a jiffy
+// (Options.Phase); timed by a timer armed at the item before, by the
+// granule of the level its timeout lands in.
+func (it item) allowance(phase time.Duration, granule func(time.Duration) time.Duration) time.Duration {
+	var a time.Duration
+	if it.fromRecv {
+		a = phase
+	}
+	if it.timer && granule != nil {
+		a = max(a, granule(it.armed))
+	}
+	return a
 }
 
 // from says what the item's time counts from; an untimed item's from
