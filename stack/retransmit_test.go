@@ -10,11 +10,23 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
+// clientEnds records the client's changes to CLOSED; the observers of
+// these tests embed it.
+type clientEnds struct{ ends []StateChange }
+
+func (e *clientEnds) Deliver(*Segment) {}
+func (e *clientEnds) Link(LinkChange)  {}
+func (e *clientEnds) State(c StateChange) {
+	if c.To == Closed && c.Conn.Host().Name() == "client" {
+		e.ends = append(e.ends, c)
+	}
+}
+
 // giveUps records retransmissions of data and how connections were given
 // up.
 type giveUps struct {
+	clientEnds
 	retrans []time.Duration // when the client sent data again
-	ends    []StateChange   // the client's changes to CLOSED
 }
 
 func (g *giveUps) Segment(s *Segment) {
@@ -22,13 +34,6 @@ func (g *giveUps) Segment(s *Segment) {
 		g.retrans = append(g.retrans, s.At)
 	}
 }
-func (g *giveUps) Deliver(*Segment) {}
-func (g *giveUps) State(c StateChange) {
-	if c.To == Closed && c.Conn.Host().Name() == "client" {
-		g.ends = append(g.ends, c)
-	}
-}
-func (g *giveUps) Link(LinkChange) {}
 
 // deadPeerWithData connects a client of behaviour b, silences the server
 // at 1 s, sends 10 octets then, and runs for d.

@@ -10,11 +10,11 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// synLog records the client's SYNs and its connect's end.
+// synLog records the client's SYNs and RSTs, and its connect's end.
 type synLog struct {
+	clientEnds
 	syns []time.Duration
 	rsts int
-	end  *StateChange
 }
 
 func (l *synLog) Segment(s *Segment) {
@@ -28,13 +28,14 @@ func (l *synLog) Segment(s *Segment) {
 		l.rsts++
 	}
 }
-func (l *synLog) Deliver(*Segment) {}
-func (l *synLog) State(c StateChange) {
-	if c.To == Closed && c.Conn.Host().Name() == "client" {
-		l.end = &c
+
+// end is the connect's end, if it ended.
+func (l *synLog) end() *StateChange {
+	if len(l.ends) == 0 {
+		return nil
 	}
+	return &l.ends[len(l.ends)-1]
 }
-func (l *synLog) Link(LinkChange) {}
 
 // connectToSilence connects a client of behaviour b (HZ wheel off: exact
 // times) to a silent server, and runs for d.
@@ -88,8 +89,8 @@ func TestSynRetransmitIsLinuxs(t *testing.T) {
 			t.Fatalf("SYNs at %v, want at %v", l.syns, want)
 		}
 	}
-	if l.end == nil || l.end.At != 131*time.Second || l.end.GaveUp != GaveUpSynRetries || l.end.Retransmissions != 10 || l.rsts != 0 {
-		t.Fatalf("end %+v, %d RSTs; want a syn-retries give-up at 131s after 10 retransmissions, no RST", l.end, l.rsts)
+	if l.end() == nil || l.end().At != 131*time.Second || l.end().GaveUp != GaveUpSynRetries || l.end().Retransmissions != 10 || l.rsts != 0 {
+		t.Fatalf("end %+v, %d RSTs; want a syn-retries give-up at 131s after 10 retransmissions, no RST", l.end(), l.rsts)
 	}
 	var op *OpError
 	if _, err := c.Recv(make([]byte, 1)); !errors.As(err, &op) || op.Err.String() != (&tcpip.ErrTimeout{}).String() {
@@ -105,12 +106,12 @@ func TestSynRetransmitIsLinuxs(t *testing.T) {
 // (measured with 3 s: ETIMEDOUT at 3.026 s, after two retransmissions).
 func TestSynRetriesGiveUpByTime(t *testing.T) {
 	_, l := connectToSilence(t, Behaviour{SynRetransmit: SynRetransmit{Retries: 2, Linear: 4}}, 0, time.Minute)
-	if len(l.syns) != 6 || l.end == nil || l.end.At != 7*time.Second || l.end.GaveUp != GaveUpSynRetries || l.end.Limit != 7*time.Second {
-		t.Fatalf("SYNs %v, end %+v; want 6 SYNs and a syn-retries give-up at 7s", l.syns, l.end)
+	if len(l.syns) != 6 || l.end() == nil || l.end().At != 7*time.Second || l.end().GaveUp != GaveUpSynRetries || l.end().Limit != 7*time.Second {
+		t.Fatalf("SYNs %v, end %+v; want 6 SYNs and a syn-retries give-up at 7s", l.syns, l.end())
 	}
 	_, l = connectToSilence(t, Behaviour{SynRetransmit: SynRetransmit{Retries: 6, Linear: 4}}, 3*time.Second, time.Minute)
-	if len(l.syns) != 3 || l.end == nil || l.end.At != 3*time.Second || l.end.GaveUp != GaveUpUserTimeout {
-		t.Fatalf("SYNs %v, end %+v; want 3 SYNs and a user-timeout give-up at 3s", l.syns, l.end)
+	if len(l.syns) != 3 || l.end() == nil || l.end().At != 3*time.Second || l.end().GaveUp != GaveUpUserTimeout {
+		t.Fatalf("SYNs %v, end %+v; want 3 SYNs and a user-timeout give-up at 3s", l.syns, l.end())
 	}
 }
 
@@ -132,7 +133,7 @@ func TestSynAnsweredLateConnects(t *testing.T) {
 	if err := n.RunUntil(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if c.State() != Established || len(l.syns) != 7 || l.end != nil {
-		t.Fatalf("state %v after SYNs at %v (end %+v); want established by the SYN at 7s, the last", c.State(), l.syns, l.end)
+	if c.State() != Established || len(l.syns) != 7 || l.end() != nil {
+		t.Fatalf("state %v after SYNs at %v (end %+v); want established by the SYN at 7s, the last", c.State(), l.syns, l.end())
 	}
 }
