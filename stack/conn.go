@@ -149,7 +149,9 @@ type Conn struct {
 	userTimeout time.Duration
 	count       int
 	retx        retx     // Linux's account of retransmissions (retransmit.go)
-	syn         *synRetx // Linux's SYN retransmission (syn.go), from the first SYN
+	syn         *synRetx // Linux's SYN retransmission (syn.go), from gVisor's first
+	synSeen     bool     // the first SYN went, at synAt
+	synAt       time.Duration
 }
 
 // ID returns the socket's number, unique in its Network and given out in

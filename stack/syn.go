@@ -54,22 +54,26 @@ type synRetx struct {
 
 // shapeSyn handles an outbound segment of a connect on a host with
 // Linux's SYN retransmission. It reports whether the segment is to be
-// kept off the wire: gVisor's own SYN retransmissions, and the RST gVisor
-// sends when kasim gives the connect up.
+// kept off the wire: gVisor's own SYN retransmissions after its first,
+// and the RST gVisor sends when kasim gives the connect up.
+//
+// gVisor's first retransmission comes when Linux's does, 1 s after the
+// SYN on the same clock, and Linux always sends it (tcp_write_timeout
+// gives up only after one, unless a user timeout below 1 s ran out), so
+// kasim takes over from there: most connects are answered within the
+// second and cost it nothing but the SYN's time.
 func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 	flags := t.Flags()
 	s := c.syn
 	switch {
-	case flags == header.TCPFlagSyn && s == nil:
-		now := c.host.net.Now()
-		b := c.host.b.SynRetransmit
-		limit := SynTimeout(b.Retries)
-		if c.userTimeout > 0 {
-			limit = c.userTimeout
+	case flags == header.TCPFlagSyn && s == nil && !c.synSeen:
+		c.synSeen, c.synAt = true, c.host.net.Now()
+		if c.userTimeout > 0 && c.userTimeout < time.Second {
+			c.startSyn(p, 0) // the user timeout runs out before gVisor's first retransmission
 		}
-		c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, first: now, rto: time.Second,
-			deadline: now + limit, byUserTimeout: c.userTimeout > 0}
-		c.armSyn()
+		return false
+	case flags == header.TCPFlagSyn && s == nil:
+		c.startSyn(p, 1) // gVisor's first retransmission, Linux's too
 		return false
 	case flags == header.TCPFlagSyn:
 		return !s.resend
@@ -77,6 +81,31 @@ func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 		return true
 	}
 	return false
+}
+
+// startSyn starts Linux's schedule from the SYN p, sent retransmissions
+// in, and arms its timer.
+func (c *Conn) startSyn(p packet, sent int) {
+	b := c.host.b.SynRetransmit
+	limit := SynTimeout(b.Retries)
+	if c.userTimeout > 0 {
+		limit = c.userTimeout
+	}
+	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, first: c.synAt, rto: time.Second,
+		deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
+	for range sent {
+		c.syn.backOff(b)
+	}
+	c.armSyn()
+}
+
+// backOff counts a retransmission and sets the next RTO: 1 s for the
+// first Linear, then doubling up to 120 s.
+func (s *synRetx) backOff(b SynRetransmit) {
+	s.sent++
+	if s.sent > b.Linear {
+		s.rto = min(2*s.rto, 120*time.Second)
+	}
 }
 
 // armSyn arms the SYN's retransmission timer on the host's clock (its
@@ -108,10 +137,7 @@ func (c *Conn) synTimeout() {
 	s.resend = true
 	c.host.net.route(c.host, packet{proto: s.pkt.proto, data: append([]byte(nil), s.pkt.data...)})
 	s.resend = false
-	s.sent++
-	if s.sent > b.Linear {
-		s.rto = min(2*s.rto, 120*time.Second)
-	}
+	s.backOff(b)
 	c.armSyn()
 }
 
