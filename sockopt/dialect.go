@@ -47,7 +47,7 @@ var (
 	Linux = &Dialect{
 		Name: "linux", Title: "Linux", AF_INET6: LinuxAF_INET6, SOL_SOCKET: LinuxSOL_SOCKET, SO_KEEPALIVE: LinuxSO_KEEPALIVE,
 		TCP: map[string]int{"TCP_KEEPIDLE": LinuxTCP_KEEPIDLE, "TCP_KEEPINTVL": LinuxTCP_KEEPINTVL,
-			"TCP_KEEPCNT": LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": LinuxTCP_USER_TIMEOUT},
+			"TCP_KEEPCNT": LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": LinuxTCP_USER_TIMEOUT, "TCP_SYNCNT": LinuxTCP_SYNCNT},
 		units: map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_USER_TIMEOUT": time.Millisecond},
 		check: linuxCheck, set: linuxSet, get: linuxGet,
 	}
@@ -272,6 +272,11 @@ func linuxSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 			return EINVAL
 		}
 		f.userTO = time.Duration(v) * time.Millisecond
+	case "TCP_SYNCNT":
+		if v < 1 || v > MaxTCPSynCnt {
+			return EINVAL
+		}
+		f.synCnt = int(v)
 	}
 	return Errno{}
 }
@@ -290,6 +295,8 @@ func linuxGet(f *pfd, opt string) int32 {
 		return int32(f.count)
 	case "TCP_USER_TIMEOUT":
 		return int32(f.userTO / time.Millisecond)
+	case "TCP_SYNCNT":
+		return int32(f.synCnt)
 	}
 	return 0
 }

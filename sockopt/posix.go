@@ -22,12 +22,14 @@ const (
 	LinuxTCP_KEEPINTVL    = 5
 	LinuxTCP_KEEPCNT      = 6
 	LinuxTCP_USER_TIMEOUT = 18
+	LinuxTCP_SYNCNT       = 7
 
 	// Ranges Linux enforces (net/ipv4/tcp.c: MAX_TCP_KEEPIDLE,
 	// MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
 	MaxTCPKeepIdle  = 32767
 	MaxTCPKeepIntvl = 32767
 	MaxTCPKeepCnt   = 127
+	MaxTCPSynCnt    = 127 // MAX_TCP_SYNCNT
 )
 
 // Linux errnos of socket calls.
@@ -65,6 +67,7 @@ type pfd struct {
 	count     int
 	userTO    time.Duration
 	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT, stored only
+	synCnt    int           // Linux's TCP_SYNCNT: SYN retransmissions for a connect
 }
 
 // NewPOSIX returns the socket surface of host, with Linux's numbers.
@@ -121,6 +124,7 @@ func (p *POSIX) Socket(domain, typ, protocol int) int {
 		f.conn, c.Conn = conn, conn
 		ka := conn.KeepAlive()
 		f.idle, f.interval, f.count = ka.Idle, ka.Interval, ka.Count
+		f.synCnt = conn.SynRetries()
 	}
 	fd := p.next
 	p.next++
@@ -134,7 +138,7 @@ func (p *POSIX) Socket(domain, typ, protocol int) int {
 // EFAULT for a null optval, ENOPROTOOPT for an option the level or socket
 // lacks, EINVAL for optlen below sizeof(int) or a value out of range
 // (TCP_KEEPIDLE and TCP_KEEPINTVL 1-32767 seconds, TCP_KEEPCNT 1-127,
-// TCP_USER_TIMEOUT >= 0 ms).
+// TCP_USER_TIMEOUT >= 0 ms, TCP_SYNCNT 1-127).
 func (p *POSIX) Setsockopt(fd, level, optname int, optval []byte, optlen int) int {
 	d := p.d
 	c := Call{Func: "setsockopt", Level: d.levelName(level), Opt: d.optName(level, optname)}
@@ -175,6 +179,8 @@ func (p *POSIX) apply(opt string, f *pfd) {
 		_ = c.SetKeepAliveCount(f.count)
 	case "TCP_USER_TIMEOUT":
 		_ = c.SetUserTimeout(f.userTO)
+	case "TCP_SYNCNT":
+		_ = c.SetSynRetries(f.synCnt)
 	}
 }
 

@@ -152,6 +152,7 @@ type Conn struct {
 	syn         *synRetx // Linux's SYN retransmission (syn.go), from gVisor's first
 	synSeen     bool     // the first SYN went, at synAt
 	synAt       time.Duration
+	synRetries  int // TCP_SYNCNT, 0 for the host's
 }
 
 // ID returns the socket's number, unique in its Network and given out in

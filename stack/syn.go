@@ -1,10 +1,12 @@
 package stack
 
 import (
+	"fmt"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // SynRetransmit is Linux's SYN retransmission for a connect
@@ -87,7 +89,7 @@ func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 // in, and arms its timer.
 func (c *Conn) startSyn(p packet, sent int) {
 	b := c.host.b.SynRetransmit
-	limit := SynTimeout(b.Retries)
+	limit := SynTimeout(c.SynRetries())
 	if c.userTimeout > 0 {
 		limit = c.userTimeout
 	}
@@ -128,7 +130,7 @@ func (c *Conn) synTimeout() {
 	}
 	b := c.host.b.SynRetransmit
 	now := c.host.net.Now()
-	if s.sent >= b.Retries+b.Linear || now >= s.deadline {
+	if s.sent >= c.SynRetries()+b.Linear || now >= s.deadline {
 		s.gaveUp = true
 		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets ETIMEDOUT (synErr)
 		c.host.net.markDirty(c)
@@ -139,6 +141,34 @@ func (c *Conn) synTimeout() {
 	s.resend = false
 	s.backOff(b)
 	c.armSyn()
+}
+
+// SetSynRetries sets TCP_SYNCNT: how many times a connect's SYN may be
+// retransmitted, in place of the host's tcp_syn_retries (Linux's
+// icsk_syn_retries), for the count and for the time it gives. On a host
+// with gVisor's own SYN schedule it is stored, as gVisor stores it, and
+// changes nothing: gVisor gives up once its RTO would pass 120 s.
+func (c *Conn) SetSynRetries(n int) error {
+	if n < 1 || n > 255 {
+		return fmt.Errorf("stack: %s: SYN retries %d: want 1 to 255", c, n)
+	}
+	if err := c.sockErr(c.ep.SetSockOptInt(tcpip.TCPSynCountOption, n)); err != nil {
+		return err
+	}
+	c.synRetries = n
+	return nil
+}
+
+// SynRetries returns the connection's TCP_SYNCNT, or the host's
+// tcp_syn_retries (gVisor's 6 on a host without Linux's schedule).
+func (c *Conn) SynRetries() int {
+	switch {
+	case c.synRetries != 0:
+		return c.synRetries
+	case c.host.b.SynRetransmit.Retries != 0:
+		return c.host.b.SynRetransmit.Retries
+	}
+	return tcp.DefaultSynRetries
 }
 
 // synErr is the error of a connect kasim gave up (ETIMEDOUT, whatever

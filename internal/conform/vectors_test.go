@@ -240,6 +240,15 @@ func TestVectorSelection(t *testing.T) {
 			"104-linux-set-during-connect.yaml":   {"104-linux-set-during-connect.yaml:18:6:", "setsockopt TCP_KEEPIDLE at 300ms", "handshake is under way until 600ms"},
 			"105-keepalive-verb-each-api.yaml":    {"this one has 4 (lin, server, vis, w10)"},
 			"111-linux-close-ends-keepalive.yaml": {"111-linux-close-ends-keepalive.yaml:20:6:", "close is not something the live lab can do"},
+			// The retransmit path: the kernel's sysctls (114, 117) are set
+			// in its namespace, so every one runs.
+			"113-linux-retries2-default.yaml":        nil,
+			"114-linux-retries2-time-not-count.yaml": nil,
+			"115-linux-user-timeout-with-data.yaml":  nil,
+			"116-linux-syn-retries-default.yaml":     nil,
+			"117-linux-syn-retries-by-time.yaml":     nil,
+			"118-linux-syn-user-timeout.yaml":        nil,
+			"122-linux-syncnt.yaml":                  nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)

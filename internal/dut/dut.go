@@ -46,6 +46,7 @@ const (
 	TCP_KEEPINTVL    = "TCP_KEEPINTVL"
 	TCP_KEEPCNT      = "TCP_KEEPCNT"
 	TCP_USER_TIMEOUT = "TCP_USER_TIMEOUT"
+	TCP_SYNCNT       = "TCP_SYNCNT"    // Linux's: SYN retransmissions for a connect
 	TCP_KEEPALIVE    = "TCP_KEEPALIVE" // lwIP's: the idle time in milliseconds
 )
 

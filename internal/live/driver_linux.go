@@ -21,6 +21,7 @@ var linuxOptions = map[string][2]int{
 	dut.TCP_KEEPINTVL:    {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL},
 	dut.TCP_KEEPCNT:      {unix.IPPROTO_TCP, unix.TCP_KEEPCNT},
 	dut.TCP_USER_TIMEOUT: {unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT},
+	dut.TCP_SYNCNT:       {unix.IPPROTO_TCP, unix.TCP_SYNCNT},
 }
 
 var linuxLevels = map[string]int{dut.SOL_SOCKET: unix.SOL_SOCKET, dut.IPPROTO_TCP: unix.IPPROTO_TCP}
