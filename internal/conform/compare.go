@@ -188,6 +188,7 @@ const loadSlack = 25 * time.Millisecond
 // before is allowed that much.
 func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, phase, appTol time.Duration, granule func(time.Duration) time.Duration, who string) []Row {
 	liveStories := make([]map[string]item, len(lives))
+	rtt := liveRTT(lives, subject, tester)
 	var keys []string
 	for _, it := range simStory {
 		keys = append(keys, it.key)
@@ -244,7 +245,7 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 		}
 		allowed := max(row.Spread, tol)
 		if inSim {
-			allowed = max(allowed, s.allowance(phase, granule))
+			allowed = max(allowed, s.allowance(phase, granule, rtt))
 		}
 		if isAppError(k) {
 			// An application's error is timed when the helper or the
@@ -288,16 +289,49 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 // its timers' phase alone: timed from a receive, the kernel's jiffy phase
 // and wheel rounding move the timeout by up to a granule and a jiffy
 // (Options.Phase); timed by a timer armed at the item before, by the
-// granule of the level its timeout lands in.
-func (it item) allowance(phase time.Duration, granule func(time.Duration) time.Duration) time.Duration {
+// granule of the level its timeout lands in, and by what the live round
+// trip rtt adds to it: Linux's RTO is its smoothed RTT plus 200 ms,
+// backed off from there, and the lab's round trip is what the tester
+// makes it (milliseconds on a busy machine, where the scenario may say
+// 100 µs), so a timeout armed d ahead moves by d x rtt / 200 ms.
+func (it item) allowance(phase time.Duration, granule func(time.Duration) time.Duration, rtt time.Duration) time.Duration {
 	var a time.Duration
 	if it.fromRecv {
 		a = phase
 	}
 	if it.timer && granule != nil {
-		a = max(a, granule(it.armed))
+		a = max(a, granule(it.armed)+time.Duration(float64(it.armed)*float64(rtt)/float64(rtoMin)))
 	}
 	return a
+}
+
+// rtoMin is Linux's TCP_RTO_MIN, which its RTO adds the smoothed RTT to.
+const rtoMin = 200 * time.Millisecond
+
+// liveRTT is the longest round trip of the live runs' handshakes, from
+// the subject's last SYN that reached the tester to the tester's SYN-ACK,
+// as the tester's end of the link saw them: the sample the stack under
+// test's RTT estimate starts from. 0 without a handshake.
+func liveRTT(lives [][]sim.Event, subject, tester string) time.Duration {
+	var most time.Duration
+	for _, events := range lives {
+		var syn time.Duration
+		sawSyn := false
+		for _, e := range events {
+			seg, ok := e.(*sim.SegmentEvent)
+			switch {
+			case !ok:
+			case seg.Host == subject && seg.Flags == "S" && !seg.Dropped:
+				syn, sawSyn = time.Duration(seg.TNS), true // the SYN the SYN-ACK answers: the last
+			case seg.Host == tester && seg.Class == sim.ClassSYNACK && sawSyn && !seg.Dropped:
+				most = max(most, time.Duration(seg.TNS)-syn)
+			}
+			if seg != nil && seg.Host == tester && seg.Class == sim.ClassSYNACK {
+				break
+			}
+		}
+	}
+	return most
 }
 
 // from says what the item's time counts from; an untimed item's from

@@ -151,3 +151,31 @@ func TestProgramReport(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRTTIsTheAnsweredSYNs: the round trip a stack's RTO starts from is
+// the one from the SYN the tester answered, not from a silenced first SYN
+// a second earlier; without an answer there is none.
+func TestLiveRTTIsTheAnsweredSYNs(t *testing.T) {
+	ms := time.Millisecond
+	seg := func(at time.Duration, host, flags, class string, dropped bool) sim.Event {
+		return &sim.SegmentEvent{Header: sim.Header{TNS: int64(at), Host: host}, Flags: flags, Class: class, Dropped: dropped}
+	}
+	answered := []sim.Event{
+		seg(0, KernelHost, "S", sim.ClassSYN, true),
+		seg(1000*ms, KernelHost, "S", sim.ClassRetransmission, false),
+		seg(1017*ms, TesterHost, "SA", sim.ClassSYNACK, false),
+	}
+	quick := []sim.Event{seg(0, KernelHost, "S", sim.ClassSYN, false), seg(2*ms, TesterHost, "SA", sim.ClassSYNACK, false)}
+	if got := liveRTT([][]sim.Event{quick, answered}, KernelHost, TesterHost); got != 17*ms {
+		t.Errorf("liveRTT = %v, want the longer run's 17ms, from the SYN answered", got)
+	}
+	if got := liveRTT([][]sim.Event{answered[:2]}, KernelHost, TesterHost); got != 0 {
+		t.Errorf("liveRTT with no SYN-ACK = %v, want 0", got)
+	}
+	// A row timed by a timer 1.6 s after its arming, at 17 ms of round
+	// trip, may be 136 ms off beyond its granule.
+	it := item{timer: true, armed: 1600 * ms}
+	if got := it.allowance(36*ms, func(time.Duration) time.Duration { return 36 * ms }, 17*ms); got != 172*ms {
+		t.Errorf("allowance = %v, want 36ms + 1.6s x 17ms / 200ms = 172ms", got)
+	}
+}

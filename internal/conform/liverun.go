@@ -47,6 +47,7 @@ type liveRun struct {
 	syn             chan live.Mono // its time, sent once (buffered)
 }
 
+// at is a live time as the trace counts it, from t0; r.mu is held.
 func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 
 // runLive plays s against the kernel (or the DUT) in real time and returns
@@ -75,7 +76,9 @@ func runLive(l *labScenario, pcap io.Writer, program []string, d *DUT) (_ []sim.
 		if err != nil {
 			return nil, hello, fmt.Errorf("kernel: sysctl net.ipv4.%s=%d: %v", c.name, c.value, err)
 		}
+		r.mu.Lock()
 		r.rec.Note(0, r.subject, fmt.Sprintf("net.ipv4.%s = %d in the kernel's namespace (it was %d)", c.name, c.value, res.Ret))
+		r.mu.Unlock()
 	}
 	events, err := r.play(s, lab, program)
 	return events, hello, err
@@ -105,7 +108,9 @@ func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.
 			return nil, err
 		}
 	}
+	r.mu.Lock() // the lab's goroutines read it (at), for segments from now on
 	r.t0 = live.Now()
+	r.mu.Unlock()
 	actions := slices.Clone(s.Actions)
 	sort.SliceStable(actions, func(i, j int) bool { return actions[i].At < actions[j].At })
 	events := p.Events()
