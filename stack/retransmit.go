@@ -100,13 +100,16 @@ func (c *Conn) judge(now time.Duration) {
 	r := &c.retx
 	if c.userTimeout > 0 {
 		if r.byTimer == 1 {
+			// Linux's deadline is stamp + the user timeout (stamp may be
+			// an earlier fast retransmission); gVisor's, the head's
+			// transmission before this timeout + its own.
 			r.rule, r.limit = GaveUpUserTimeout, c.userTimeout
-			c.setGVisorUserTimeout(c.userTimeout + now - r.headXmit)
+			c.setGVisorUserTimeout(c.userTimeout + r.stamp - r.headXmit)
 		}
 		return
 	}
 	var info tcpip.TCPInfoOption
-	if c.ep.GetSockOpt(&info) != nil || r.rule != "" {
+	if r.rule != "" || c.ep.GetSockOpt(&info) != nil {
 		return
 	}
 	if now+info.RTO-r.stamp >= c.host.b.RetransmitTimeout {
