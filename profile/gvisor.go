@@ -116,19 +116,19 @@ func (x posix) describeRetransmission(w io.Writer) error {
 	_, err := fmt.Fprintf(w, `  retransmission    the kernel's give-up rule (tcp_write_timeout): unacknowledged data is
                     dropped (ETIMEDOUT, no RST) at the first retransmission timeout %v
                     after the first retransmission by the timer (tcp_retries2=%d, through
-                    tcp_model_timeout; a tail loss probe does not count)%s, or TCP_USER_TIMEOUT
+                    tcp_model_timeout; a tail loss probe does not count), or TCP_USER_TIMEOUT
                     after it when set; the RTO is gVisor's (RFC 6298, 200 ms to 120 s), which
-                    the kernel's exceeds by a few ms (its srtt, and the timer wheel)
+                    the kernel's exceeds by a few ms (its srtt, and the timer wheel)%s
 `, stack.RetransmitTimeout(x.retries2), x.retries2, x.setMark("tcp_retries2"))
 	if err != nil || x.synRetries == 0 {
 		return err
 	}
 	_, err = fmt.Fprintf(w, `  connect           the SYN again after 1 s, 1 s apart for the first %d retransmissions
-                    (tcp_syn_linear_timeouts%s), then doubling; ETIMEDOUT on the connect, no
+                    (tcp_syn_linear_timeouts), then doubling; ETIMEDOUT on the connect, no
                     RST, at the first timeout past %d retransmissions or %v since the SYN
-                    (tcp_syn_retries=%d%s, through tcp_model_timeout with a 1 s base), or
-                    TCP_USER_TIMEOUT since the SYN when set
-`, x.synLinear, x.setMark("tcp_syn_linear_timeouts"), x.synRetries+x.synLinear, stack.SynTimeout(x.synRetries),
-		x.synRetries, x.setMark("tcp_syn_retries"))
+                    (tcp_syn_retries=%d, through tcp_model_timeout with a 1 s base), or
+                    TCP_USER_TIMEOUT since the SYN when set%s%s
+`, x.synLinear, x.synRetries+x.synLinear, stack.SynTimeout(x.synRetries),
+		x.synRetries, x.setMark("tcp_syn_retries"), x.setMark("tcp_syn_linear_timeouts"))
 	return err
 }
