@@ -150,7 +150,7 @@ type Conn struct {
 	count       int
 	retx        retx     // Linux's account of retransmissions (retransmit.go)
 	syn         *synRetx // Linux's SYN retransmission (syn.go), from gVisor's first
-	synSeen     bool     // the first SYN went, at synAt
+	synSeen     bool     // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
 	synAt       time.Duration
 	synRetries  int // TCP_SYNCNT, 0 for the host's
 }

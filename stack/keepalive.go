@@ -77,9 +77,6 @@ func (c *Conn) gaveUpWithoutProbing(from State, f *flow) bool {
 // abortErr turns gVisor's ErrTimeout for a keep-alive abort into the
 // host's abort error.
 func (c *Conn) abortErr(err tcpip.Error) tcpip.Error {
-	if _, aborted := err.(*tcpip.ErrConnectionAborted); aborted && c.syn != nil && c.syn.gaveUp {
-		return &tcpip.ErrTimeout{} // kasim gave the connect up (syn.go), as Linux: ETIMEDOUT
-	}
 	if _, timeout := err.(*tcpip.ErrTimeout); timeout && c.keepAliveAbort && c.host.b.AbortError == AbortConnAborted {
 		return &tcpip.ErrConnectionAborted{}
 	}

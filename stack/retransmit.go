@@ -1,7 +1,7 @@
 package stack
 
 import (
-	"math"
+	"math/bits"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -171,10 +171,17 @@ func (c *Conn) setGVisorUserTimeout(d time.Duration) {
 // to TCP_RTO_MAX (120 s) each time (tcp_model_timeout, net/ipv4/
 // tcp_timer.c). 15, the default, gives 924.6 s.
 func RetransmitTimeout(boundary int) time.Duration {
-	const rtoMin, rtoMax = 200 * time.Millisecond, 120 * time.Second
-	thresh := int(math.Log2(float64(rtoMax / rtoMin))) // ilog2(600) = 9
+	return modelTimeout(boundary, 200*time.Millisecond)
+}
+
+// modelTimeout is Linux's tcp_model_timeout: the time boundary
+// retransmissions take with an RTO starting at base and doubling up to
+// TCP_RTO_MAX (120 s), the doubling stopping after ilog2(120 s / base).
+func modelTimeout(boundary int, base time.Duration) time.Duration {
+	const rtoMax = 120 * time.Second
+	thresh := bits.Len64(uint64(rtoMax/base)) - 1 // ilog2: 9 for 200 ms, 6 for 1 s
 	if boundary <= thresh {
-		return time.Duration((2<<boundary)-1) * rtoMin
+		return time.Duration((2<<boundary)-1) * base
 	}
-	return time.Duration((2<<thresh)-1)*rtoMin + time.Duration(boundary-thresh)*rtoMax
+	return time.Duration((2<<thresh)-1)*base + time.Duration(boundary-thresh)*rtoMax
 }

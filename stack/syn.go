@@ -27,22 +27,14 @@ type SynRetransmit struct {
 // SynTimeout returns the time Linux allows a connect since its first SYN
 // for tcp_syn_retries retries (tcp_model_timeout with the 1 s initial
 // RTO): 127 s for 6.
-func SynTimeout(retries int) time.Duration {
-	const base, rtoMax = time.Second, 120 * time.Second
-	const thresh = 6 // ilog2(TCP_RTO_MAX / 1 s)
-	if retries <= thresh {
-		return time.Duration((2<<retries)-1) * base
-	}
-	return time.Duration((2<<thresh)-1)*base + time.Duration(retries-thresh)*rtoMax
-}
+func SynTimeout(retries int) time.Duration { return modelTimeout(retries, time.Second) }
 
 // synRetx is a connect's SYN retransmission under SynRetransmit: kasim
 // sends the first SYN's copies on Linux's schedule and keeps gVisor's own
 // retransmissions, on gVisor's, off the wire.
 type synRetx struct {
-	pkt      packet        // the first SYN, which each retransmission repeats
-	first    time.Duration // when it went (retrans_stamp, for SYN-SENT)
-	sent     int           // retransmissions so far
+	pkt      packet // the SYN, which each retransmission repeats
+	sent     int    // retransmissions so far
 	rto      time.Duration
 	resend   bool // the SYN being routed is kasim's copy
 	gaveUp   bool
@@ -93,7 +85,7 @@ func (c *Conn) startSyn(p packet, sent int) {
 	if c.userTimeout > 0 {
 		limit = c.userTimeout
 	}
-	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, first: c.synAt, rto: time.Second,
+	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: time.Second,
 		deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
 	for range sent {
 		c.syn.backOff(b)
@@ -188,7 +180,7 @@ func (c *Conn) synGaveUp(ch *StateChange) {
 	if s == nil || !s.gaveUp {
 		return
 	}
-	ch.Retransmissions, ch.Since, ch.Limit = s.sent, s.first, s.deadline-s.first
+	ch.Retransmissions, ch.Since, ch.Limit = s.sent, c.synAt, s.deadline-c.synAt
 	if s.byUserTimeout {
 		ch.GaveUp = GaveUpUserTimeout
 	}
