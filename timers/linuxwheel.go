@@ -157,14 +157,18 @@ func (w *LinuxWheel) enqueue(id ID) {
 // A timer also waits for the next jiffy, one more 1/HZ.
 func (w *LinuxWheel) Granularity(d time.Duration) time.Duration {
 	delta := (int64(d)*w.hz + int64(time.Second) - 1) / int64(time.Second)
-	level := lxDepth - 1
+	return time.Duration(int64(1)<<(lxLevel(delta)*lxLvlClkShift)) * time.Second / time.Duration(w.hz)
+}
+
+// lxLevel is the level a timer delta jiffies ahead goes to: the first
+// whose range holds it, the last for anything further.
+func lxLevel(delta int64) int {
 	for n := 1; n < lxDepth; n++ {
 		if delta < lxLvlStart(n) {
-			level = n - 1
-			break
+			return n - 1
 		}
 	}
-	return time.Duration(int64(1)<<(level*lxLvlClkShift)) * time.Second / time.Duration(w.hz)
+	return lxDepth - 1
 }
 
 // index is calc_wheel_index: the level and bucket for an expiry, and the
@@ -179,13 +183,7 @@ func (w *LinuxWheel) index(expires int64) (level, idx int, bucketExpiry int64) {
 	if delta >= cutoff {
 		expires = w.clk + cutoff - 1<<((lxDepth-1)*lxLvlClkShift) // WHEEL_TIMEOUT_MAX
 	}
-	level = lxDepth - 1
-	for n := 1; n < lxDepth; n++ {
-		if delta < lxLvlStart(n) {
-			level = n - 1
-			break
-		}
-	}
+	level = lxLevel(delta)
 	shift := uint(level * lxLvlClkShift)
 	e := expires>>shift + 1
 	return level, int(e & (lxLvlSize - 1)), e << shift
