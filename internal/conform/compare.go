@@ -315,18 +315,19 @@ const rtoMin = 200 * time.Millisecond
 func liveRTT(lives [][]sim.Event, subject, tester string) time.Duration {
 	var most time.Duration
 	for _, events := range lives {
-		var syn time.Duration
-		sawSyn := false
+		syn := time.Duration(-1) // the SYN the SYN-ACK answers: the last before it
 		for _, e := range events {
 			seg, ok := e.(*sim.SegmentEvent)
-			switch {
-			case !ok:
-			case seg.Host == subject && seg.Flags == "S" && !seg.Dropped:
-				syn, sawSyn = time.Duration(seg.TNS), true // the SYN the SYN-ACK answers: the last
-			case seg.Host == tester && seg.Class == sim.ClassSYNACK && sawSyn && !seg.Dropped:
-				most = max(most, time.Duration(seg.TNS)-syn)
+			if !ok {
+				continue
 			}
-			if seg != nil && seg.Host == tester && seg.Class == sim.ClassSYNACK {
+			if seg.Host == subject && seg.Flags == "S" && !seg.Dropped {
+				syn = time.Duration(seg.TNS)
+			}
+			if seg.Host == tester && seg.Class == sim.ClassSYNACK {
+				if syn >= 0 && !seg.Dropped {
+					most = max(most, time.Duration(seg.TNS)-syn)
+				}
 				break
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"kasim/internal/live"
+	"kasim/profile"
 	"kasim/sim"
 )
 
@@ -198,13 +199,17 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var subject *profile.Profile
 	for _, h := range simSpec.Hosts {
-		if h.Name == lab.subject && h.Resolved.Tick > opts.Phase {
-			// A stack on a coarse tick (lwIP's 500 ms tcp_slowtmr) meets a
-			// timeout counted from a receive at its next tick, whose
-			// phase is the stack's, not the profile's.
-			opts.Phase = h.Resolved.Tick
+		if h.Name == lab.subject {
+			subject = h.Resolved
 		}
+	}
+	if subject.Tick > opts.Phase {
+		// A stack on a coarse tick (lwIP's 500 ms tcp_slowtmr) meets a
+		// timeout counted from a receive at its next tick, whose phase is
+		// the stack's, not the profile's.
+		opts.Phase = subject.Tick
 	}
 	lives, hello, err := lab.measure(file, opts, rep)
 	if err != nil {
@@ -231,13 +236,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		who = hello.Stack
 	}
 	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
-	var granule func(time.Duration) time.Duration
-	for _, h := range simSpec.Hosts {
-		if h.Name == lab.subject {
-			granule = h.Resolved.Granularity
-		}
-	}
-	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, granule, who)
+	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, subject.Granularity, who)
 	return rep, nil
 }
 
