@@ -90,7 +90,9 @@ type Silence uint32
 
 // The silence switch: SilenceIn drops frames arriving at the tester before
 // gVisor sees them, SilenceOut drops the frames gVisor sends before they
-// reach the wire, SilenceBoth does both: the peer falls silent.
+// reach the wire, SilenceBoth does both: the peer falls silent. It drops
+// IP frames only: the tester goes on answering ARP, as a dead peer in the
+// simulation (which has no ARP) leaves address resolution alone.
 const (
 	SilenceNone Silence = 0
 	SilenceIn   Silence = 1 << 0

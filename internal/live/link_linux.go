@@ -62,7 +62,7 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 		return
 	}
 	at := Now()
-	drop := Silence(t.silence.Load())&SilenceIn != 0
+	drop := Silence(t.silence.Load())&SilenceIn != 0 && silenceable(protocol)
 	t.observe(In, at, protocol, pkt, drop)
 	if drop {
 		return
@@ -84,15 +84,38 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	at := Now()
 	sent := pkts.AsSlice()
-	n, err := len(sent), tcpip.Error(nil)
-	silenced := Silence(t.silence.Load())&SilenceOut != 0
-	if !silenced {
-		n, err = t.Endpoint.WritePackets(pkts)
+	if Silence(t.silence.Load())&SilenceOut == 0 {
+		n, err := t.Endpoint.WritePackets(pkts)
+		for _, pkt := range sent[:n] {
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false)
+		}
+		return n, err
 	}
-	for _, pkt := range sent[:n] {
-		t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, silenced)
+	var kept stack.PacketBufferList
+	for _, pkt := range sent {
+		if silenceable(pkt.NetworkProtocolNumber) {
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true)
+		} else {
+			kept.PushBack(pkt)
+		}
 	}
-	return n, err
+	if kept.Len() > 0 {
+		if _, err := t.Endpoint.WritePackets(kept); err != nil {
+			return 0, err
+		}
+	}
+	return len(sent), nil
+}
+
+// silenceable reports whether the silence switch drops frames of a
+// network protocol: IP, which carries TCP, and not ARP. A silent peer is
+// a dead TCP peer, as in the simulation, which has no ARP: a stack under
+// test that resolves the tester's address (lwIP as Debian builds it has
+// no static entries) must not be kept from sending its SYNs, probes and
+// retransmissions by an unanswered ARP request. The kernel and the
+// tester have permanent entries and never ask.
+func silenceable(protocol tcpip.NetworkProtocolNumber) bool {
+	return protocol != header.ARPProtocolNumber
 }
 
 // observe reports a segment. at is the tap's reading of the clock, used
