@@ -21,18 +21,22 @@ var lwipSystem = posix{
 	// first connection becomes active; tcp_slowtmr runs on its first call.
 	// Measured against lwIP 2.1.3: first probe 2.25 s after a SYN-ACK
 	// received right after connect, with idle 2 s.
-	tickStart:   250 * time.Millisecond,
+	tickStart: 250 * time.Millisecond,
+	// tcp_alloc: pcb->rto = 3000 / TCP_SLOW_INTERVAL, which tcp_slowtmr
+	// does not back off in SYN-SENT; TCP_SYNMAXRTX (opt.h) is 6.
+	synRetries: 6, synEvery: 3 * time.Second,
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
 	keys:        []string{"tick", "tick-start", "abort"},
 	describeAs:  describeLwIP,
 	citations: Citations{
-		Probe:    []Rule{lwipKeepalive, lwipTick},
-		Rearm:    []Rule{lwipKeepalive},
-		Abort:    []Rule{lwipAbort},
-		AbortRST: []Rule{lwipAbort},
-		Options:  lwipOpts,
-		Connect:  posixConnect,
-		abort:    always(lwipAbort),
+		Probe:      []Rule{lwipKeepalive, lwipTick},
+		Rearm:      []Rule{lwipKeepalive},
+		Abort:      []Rule{lwipAbort},
+		AbortRST:   []Rule{lwipAbort},
+		Options:    lwipOpts,
+		Connect:    posixConnect,
+		SynRetries: []Rule{lwipSynRetries},
+		abort:      always(lwipAbort),
 	},
 }
 
@@ -53,6 +57,9 @@ var (
 	lwipAbort = Rule{"lwIP keepalive abort",
 		"lwIP: once the ticks since the last receive exceed (keep_idle + keep_cnt x keep_intvl) / 500 ms, one interval after the last probe, tcp_slowtmr removes the connection, sends RST+ACK at SND.NXT (tcp_rst) and calls the error callback with ERR_ABRT, which the socket API reports as ECONNABORTED.",
 		lwipTimer + "; src/core/err.c err_to_errno; src/api/api_msg.c err_tcp"}
+	lwipSynRetries = Rule{"lwIP TCP_SYNMAXRTX",
+		"lwIP: a connect's SYN goes again when the retransmission timer, counted in 500 ms ticks by tcp_slowtmr from the SYN, reaches pcb->rto: 3 s (tcp_alloc), which tcp_slowtmr does not back off in SYN-SENT, so every 3 s on the tick; at the first tick after the TCP_SYNMAXRTX-th (6th) retransmission tcp_slowtmr removes the connection, no RST, and the error callback gets ERR_ABRT: connect() fails with ECONNABORTED, 18 s or so after the SYN, short of RFC 9293's 3 minutes (measured against lwIP 2.1.3).",
+		"lwIP src/core/tcp.c tcp_slowtmr (TCP_SYNMAXRTX, pcb->rtime, pcb->rto), tcp_alloc; src/include/lwip/opt.h TCP_SYNMAXRTX; src/api/api_msg.c err_tcp"}
 	lwipOpts = Rule{"lwIP lwip_setsockopt_impl",
 		"lwIP: TCP_KEEPALIVE (milliseconds), TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, times 1000 into a u32_t) and TCP_KEEPCNT are stored without range checks; an IPPROTO_TCP option with optlen below sizeof(int) is EINVAL, an option it lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT.",
 		lwipOptsSource}
@@ -79,6 +86,10 @@ func describeLwIP(x posix, p Profile, w io.Writer) error {
                     received + idle, the next exactly an interval apart
   gives up          at the first tick past (idle + count x interval) / 500 ms, one interval after the last probe:
                     %s (tcp_rst), and the error callback gets ERR_ABRT: %s to the application%s
+  connect           the SYN goes again every 3 s on the tick (pcb->rto, not backed off in SYN-SENT), from the
+                    sixth tick after the SYN; at the first tick after the 6th retransmission (TCP_SYNMAXRTX)
+                    connect() fails, ECONNABORTED, no RST: 2.75 s, then 3 s apart, and the error 0.5 s after the
+                    last for a connect 250 ms before a tick (measured against lwIP 2.1.3)
   timers            %s%s
   not modelled      every gVisor timer of the host runs on the tick, retransmission and TIME-WAIT included (lwIP
                     runs those on the same 500 ms timer, but with its own rules); kasim rounds each timer up to the
@@ -87,8 +98,9 @@ func describeLwIP(x posix, p Profile, w io.Writer) error {
                     lwIP aborts without probing) run as gVisor runs them; no probes while data is unacknowledged
                     (gVisor's rule; tcp_slowtmr does not check); setting an option restarts the idle time from now;
                     lwIP delays ACKs up to 250 ms (tcp_fasttmr), so a peer may send its first data twice and the
-                    idle time count from the copy (seen: 200 ms later); retransmission is gVisor's, not lwIP's
-                    own (a 3 s initial RTO, on the tick)
+                    idle time count from the copy (seen: 200 ms later); data retransmission is gVisor's, not
+                    lwIP's own: measured, lwIP sends the first 3 s after the data (on the tick), then backs off
+                    6, 12, 24, 48 s (3 s << 1, 2, 3, 4), where gVisor's come within a second, on the tick
 `, x.title, x.name, x.measuredAgainst, x.idle, x.interval, x.count, x.rstText(), x.abortError, x.setMark("abort"), p.TimerSlack(), x.setMark("tick"))
 	return err
 }

@@ -55,8 +55,10 @@ type posix struct {
 	retries2 int
 	// synRetries and synLinear, if synRetries is set, are Linux's
 	// tcp_syn_retries and tcp_syn_linear_timeouts (stack.SynRetransmit);
-	// 0 keeps gVisor's SYN schedule.
+	// 0 keeps gVisor's SYN schedule. With synEvery as well, they are
+	// lwIP's: TCP_SYNMAXRTX retransmissions, synEvery apart on the tick.
 	synRetries, synLinear int
+	synEvery              time.Duration
 	// lateArm: keep-alive switched on before connect is armed only by a
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
@@ -193,6 +195,9 @@ func (x posix) resolve(p *Profile) {
 	}
 	if x.synRetries > 0 {
 		b.SynRetransmit = stack.SynRetransmit{Retries: x.synRetries, Linear: x.synLinear}
+	}
+	if x.synEvery > 0 {
+		b.SynRetransmit.Every, b.SynRetransmit.Tick = x.synEvery, x.tick
 	}
 	for _, name := range x.probeStates {
 		for s := stack.Closed; s <= stack.TimeWait; s++ {

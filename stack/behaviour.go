@@ -83,8 +83,8 @@ type Behaviour struct {
 	// while set, takes its place, counted from the same moment.
 	// RetransmitTimeout(tcp_retries2) gives Linux's value.
 	RetransmitTimeout time.Duration
-	// SynRetransmit, if set, is Linux's SYN retransmission for a connect
-	// in place of gVisor's (see SynRetransmit).
+	// SynRetransmit, if set, is Linux's or lwIP's SYN retransmission for
+	// a connect in place of gVisor's (see SynRetransmit).
 	SynRetransmit SynRetransmit
 }
 
@@ -113,8 +113,8 @@ func (b Behaviour) validate() error {
 	if b.RetransmitTimeout > 0 && b.LimitRetransmissions {
 		return errors.New("a retransmit timeout and a retransmission limit: want one rule")
 	}
-	if r := b.SynRetransmit; r.Retries < 0 || r.Retries > 127 || r.Linear < 0 || r.Linear > 127 {
-		return fmt.Errorf("SYN retransmission: %d retries, %d linear: want 0 to 127 each", r.Retries, r.Linear)
+	if err := b.SynRetransmit.validate(); err != nil {
+		return err
 	}
 	for _, s := range b.KeepAliveStates {
 		if !s.synchronized() {

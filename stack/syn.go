@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -9,19 +10,47 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
-// SynRetransmit is Linux's SYN retransmission for a connect
-// (tcp_retransmit_timer, tcp_write_timeout): the initial RTO is 1 s
-// (TCP_TIMEOUT_INIT) and stays 1 s for the first Linear retransmissions
-// (tcp_syn_linear_timeouts) before it doubles, up to 120 s; at a timeout
-// the connect fails, ETIMEDOUT and no RST, once Retries+Linear
-// retransmissions have gone or the time tcp_model_timeout gives for
-// Retries with a 1 s base has passed since the first SYN, whichever comes
-// first; TCP_USER_TIMEOUT, when set, replaces that time, the timer
-// clamped to it. The zero value keeps gVisor's own: 1 s doubling, given up
-// once the next RTO would pass 120 s.
+// SynRetransmit is a system's SYN retransmission for a connect, which
+// kasim runs in place of gVisor's. The zero value keeps gVisor's own: 1 s
+// doubling, given up once the next RTO would pass 120 s.
+//
+// Without Every it is Linux's (tcp_retransmit_timer, tcp_write_timeout):
+// the initial RTO is 1 s (TCP_TIMEOUT_INIT) and stays 1 s for the first
+// Linear retransmissions (tcp_syn_linear_timeouts) before it doubles, up
+// to 120 s; at a timeout the connect fails, ETIMEDOUT and no RST, once
+// Retries+Linear retransmissions have gone or the time tcp_model_timeout
+// gives for Retries with a 1 s base has passed since the first SYN,
+// whichever comes first; TCP_USER_TIMEOUT, when set, replaces that time,
+// the timer clamped to it.
+//
+// With Every it is lwIP's (tcp_slowtmr): the RTO is Every and never backs
+// off in SYN-SENT, and it is counted in ticks of the slow timer, Tick
+// apart: a retransmission goes at the (Every/Tick)th tick after the SYN
+// or the retransmission before. The check that opens tcp_slowtmr gives
+// the connect up at the first tick after the Retries-th retransmission
+// (TCP_SYNMAXRTX), with the host's abort error and no RST. The host's
+// timers must run on those ticks (HostOptions.Timers a timers.TickQueue).
 type SynRetransmit struct {
-	Retries int // tcp_syn_retries (Linux's default 6)
+	Retries int // tcp_syn_retries (Linux's default 6); TCP_SYNMAXRTX (lwIP's 6)
 	Linear  int // tcp_syn_linear_timeouts (default 4 since Linux 6.7)
+	Every   time.Duration
+	Tick    time.Duration
+}
+
+// validate reports a schedule kasim cannot run.
+func (r SynRetransmit) validate() error {
+	if r.Retries < 0 || r.Retries > 127 || r.Linear < 0 || r.Linear > 127 {
+		return fmt.Errorf("SYN retransmission: %d retries, %d linear: want 0 to 127 each", r.Retries, r.Linear)
+	}
+	if r.Every == 0 && r.Tick == 0 {
+		return nil
+	}
+	// kasim takes over at gVisor's first SYN retransmission, 1 s after
+	// the SYN and on the next tick: the schedule's first must come later.
+	if r.Tick <= 0 || r.Linear != 0 || r.Every < time.Second+2*r.Tick {
+		return fmt.Errorf("SYN retransmission every %v on a %v tick, %d linear: want a tick, no linear count, and at least 1 s + 2 ticks", r.Every, r.Tick, r.Linear)
+	}
+	return nil
 }
 
 // SynTimeout returns the time Linux allows a connect since its first SYN
@@ -33,8 +62,9 @@ func SynTimeout(retries int) time.Duration { return modelTimeout(retries, time.S
 // sends the first SYN's copies on Linux's schedule and keeps gVisor's own
 // retransmissions, on gVisor's, off the wire.
 type synRetx struct {
-	pkt      packet // the SYN, which each retransmission repeats
-	sent     int    // retransmissions so far
+	pkt      packet        // the SYN, which each retransmission repeats
+	sent     int           // retransmissions so far
+	last     time.Duration // when the SYN last went
 	rto      time.Duration
 	resend   bool // the SYN being routed is kasim's copy
 	gaveUp   bool
@@ -55,7 +85,8 @@ type synRetx struct {
 // SYN on the same clock, and Linux always sends it (tcp_write_timeout
 // gives up only after one, unless a user timeout below 1 s ran out), so
 // kasim takes over from there: most connects are answered within the
-// second and cost it nothing but the SYN's time.
+// second and cost it nothing but the SYN's time. lwIP's first comes
+// later, so kasim takes over there too and keeps gVisor's off the wire.
 func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 	flags := t.Flags()
 	s := c.syn
@@ -66,6 +97,9 @@ func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 			c.startSyn(p, 0) // the user timeout runs out before gVisor's first retransmission
 		}
 		return false
+	case flags == header.TCPFlagSyn && s == nil && c.host.b.SynRetransmit.Every > 0:
+		c.startSyn(p, 0) // gVisor's first retransmission, before lwIP's
+		return true
 	case flags == header.TCPFlagSyn && s == nil:
 		c.startSyn(p, 1) // gVisor's first retransmission, Linux's too
 		return false
@@ -82,33 +116,50 @@ func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 func (c *Conn) startSyn(p packet, sent int) {
 	b := c.host.b.SynRetransmit
 	limit := SynTimeout(c.SynRetries())
-	if c.userTimeout > 0 {
+	switch {
+	case c.userTimeout > 0:
 		limit = c.userTimeout
+	case b.Every > 0:
+		limit = math.MaxInt64 - c.synAt // a count only
 	}
 	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: time.Second,
-		deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
+		last: c.synAt, deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
 	for range sent {
-		c.syn.backOff(b)
+		c.syn.backOff(b, c.synAt)
 	}
 	c.armSyn()
 }
 
-// backOff counts a retransmission and sets the next RTO: 1 s for the
-// first Linear, then doubling up to 120 s.
-func (s *synRetx) backOff(b SynRetransmit) {
+// backOff counts a retransmission, sent at now, and sets the next RTO:
+// Linux's 1 s for the first Linear, then doubling up to 120 s; lwIP's
+// Every, always.
+func (s *synRetx) backOff(b SynRetransmit, now time.Duration) {
 	s.sent++
-	if s.sent > b.Linear {
+	s.last = now
+	switch {
+	case b.Every > 0:
+		s.rto = b.Every
+	case s.sent > b.Linear:
 		s.rto = min(2*s.rto, 120*time.Second)
 	}
 }
 
 // armSyn arms the SYN's retransmission timer on the host's clock (its
-// timer wheel, as the kernel's), clamped to the time limit.
+// timer wheel, as the kernel's), clamped to the time limit. On lwIP's
+// ticks the timer is armed a nanosecond past the tick before the one
+// due, Every after the last SYN, so that the tick queue fires it on the
+// (Every/Tick)th tick after that SYN even when the SYN went between two;
+// after the last retransmission, for the next tick, where lwIP gives up.
 func (c *Conn) armSyn() {
-	s := c.syn
+	s, b, now := c.syn, c.host.b.SynRetransmit, c.host.net.Now()
 	d := s.rto
-	if s.byUserTimeout {
-		d = min(d, max(s.deadline-c.host.net.Now(), 0))
+	switch {
+	case b.Every > 0 && s.sent >= b.Retries:
+		d = time.Nanosecond
+	case b.Every > 0:
+		d = max(s.last+b.Every-b.Tick+time.Nanosecond-now, time.Nanosecond)
+	case s.byUserTimeout:
+		d = min(d, max(s.deadline-now, 0))
 	}
 	s.timer = c.host.st.Clock().AfterFunc(d, c.synTimeout)
 }
@@ -124,14 +175,14 @@ func (c *Conn) synTimeout() {
 	now := c.host.net.Now()
 	if s.sent >= c.SynRetries()+b.Linear || now >= s.deadline {
 		s.gaveUp = true
-		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets ETIMEDOUT (synErr)
+		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets the host's error (synErr)
 		c.host.net.markDirty(c)
 		return
 	}
 	s.resend = true
 	c.host.net.route(c.host, packet{proto: s.pkt.proto, data: append([]byte(nil), s.pkt.data...)})
 	s.resend = false
-	s.backOff(b)
+	s.backOff(b, now)
 	c.armSyn()
 }
 
@@ -163,13 +214,18 @@ func (c *Conn) SynRetries() int {
 	return tcp.DefaultSynRetries
 }
 
-// synErr is the error of a connect kasim gave up (ETIMEDOUT, whatever
-// gVisor's abort left), or nil.
+// synErr is the error of a connect kasim gave up (the host's abort error:
+// ETIMEDOUT on Linux, ECONNABORTED on lwIP, whatever gVisor's abort
+// left), or nil.
 func (c *Conn) synErr(op string) error {
 	if c.syn == nil || !c.syn.gaveUp {
 		return nil
 	}
-	return &OpError{Op: op, Conn: c, Err: &tcpip.ErrTimeout{}}
+	var err tcpip.Error = &tcpip.ErrTimeout{}
+	if c.host.b.AbortError == AbortConnAborted {
+		err = &tcpip.ErrConnectionAborted{}
+	}
+	return &OpError{Op: op, Conn: c, Err: err}
 }
 
 // synGaveUp fills in the give-up of a connect: kasim's, under Linux's
@@ -181,6 +237,9 @@ func (c *Conn) synGaveUp(ch *StateChange) {
 		return
 	}
 	ch.Retransmissions, ch.Since, ch.Limit = s.sent, c.synAt, s.deadline-c.synAt
+	if c.host.b.SynRetransmit.Every > 0 {
+		ch.Limit = 0 // lwIP counts, and has no limit in time
+	}
 	if s.byUserTimeout {
 		ch.GaveUp = GaveUpUserTimeout
 	}

@@ -3,8 +3,11 @@ package stack
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
+
+	"kasim/timers"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -135,5 +138,135 @@ func TestSynAnsweredLateConnects(t *testing.T) {
 	}
 	if c.State() != Established || len(l.syns) != 7 || l.end() != nil {
 		t.Fatalf("state %v after SYNs at %v (end %+v); want established by the SYN at 7s, the last", c.State(), l.syns, l.end())
+	}
+}
+
+// lwipSyn is lwIP 2.1.3's SYN schedule: TCP_SYNMAXRTX 6, a 3 s RTO on the
+// 500 ms slow timer.
+var lwipSyn = Behaviour{AbortError: AbortConnAborted,
+	SynRetransmit: SynRetransmit{Retries: 6, Every: 3 * time.Second, Tick: 500 * time.Millisecond}}
+
+// connectOnTicks connects a client of behaviour b whose timers run on
+// lwIP's ticks (500 ms, from 250 ms after its first connect) to a silent
+// server, and runs for d.
+func connectOnTicks(t *testing.T, b Behaviour, d time.Duration) (*Conn, *synLog) {
+	t.Helper()
+	n := NewNetwork(Config{Seed: 1, Latency: 50 * time.Microsecond})
+	t.Cleanup(n.Close)
+	client, err := n.AddHostWith("client", HostOptions{Behaviour: b,
+		Timers: timers.NewTickQueue(int64(500 * time.Millisecond)), TimersStart: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := n.AddHost("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
+		t.Fatal(err)
+	}
+	l := &synLog{}
+	n.Observe(l)
+	n.Silence(server, Both)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunUntil(d); err != nil {
+		t.Fatal(err)
+	}
+	return c, l
+}
+
+// TestSynRetransmitIsLwIPs: lwIP sends the SYN again at the sixth tick
+// after it, then every 3 s, six times, and fails the connect at the next
+// tick: ECONNABORTED, no RST. Measured against lwIP 2.1.3 (kasim conform
+// --dut lwip, a connect to a silent tester): SYNs at 0.001, 2.752, 5.755,
+// 8.758, 11.762, 14.764, 17.769 s, ECONNABORTED at 18.270 s.
+func TestSynRetransmitIsLwIPs(t *testing.T) {
+	c, l := connectOnTicks(t, lwipSyn, time.Minute)
+	want := seconds(0, 2.75, 5.75, 8.75, 11.75, 14.75, 17.75)
+	if !slices.Equal(l.syns, want) {
+		t.Fatalf("SYNs at %v, want at %v", l.syns, want)
+	}
+	end := l.end()
+	if end == nil || end.At != 18250*time.Millisecond || end.GaveUp != GaveUpSynRetries || end.Retransmissions != 6 || end.Limit != 0 || l.rsts != 0 {
+		t.Fatalf("end %+v, %d RSTs; want a syn-retries give-up at 18.25s after 6 retransmissions, no time limit, no RST", end, l.rsts)
+	}
+	var op *OpError
+	if _, err := c.Recv(make([]byte, 1)); !errors.As(err, &op) || op.Err.String() != (&tcpip.ErrConnectionAborted{}).String() {
+		t.Errorf("Recv after the give-up = %v, want ECONNABORTED", err)
+	}
+}
+
+// TestLwIPSynCountsTicks: lwIP counts the RTO in ticks from the SYN, so a
+// SYN sent between two ticks goes again at the sixth tick after it, less
+// than 3 s later (the ticks here are anchored at the host's first
+// connect, 250 ms before the first: a connect 100 ms after that one finds
+// them 150 ms ahead). A SYN-ACK to a late copy completes the connect and
+// stops the schedule.
+func TestLwIPSynCountsTicks(t *testing.T) {
+	n := NewNetwork(Config{Seed: 1, Latency: 50 * time.Microsecond})
+	t.Cleanup(n.Close)
+	client, err := n.AddHostWith("client", HostOptions{Behaviour: lwipSyn,
+		Timers: timers.NewTickQueue(int64(500 * time.Millisecond)), TimersStart: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := n.AddHost("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := n.AddHost("other") // the first connect anchors the client's ticks at 250 ms
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Dial(netip.AddrPortFrom(other.Addr(), 80), KeepAlive{}); err != nil {
+		t.Fatal(err)
+	}
+	l := &synLog{}
+	n.Silence(server, Both)
+	if err := n.RunUntil(100 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	n.Observe(l)
+	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunUntil(6 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n.Heal(server)
+	if err := n.RunUntil(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	want := seconds(0.1, 2.75, 5.75, 8.75) // the last answered, after the heal at 6 s
+	if !slices.Equal(l.syns, want) || c.State() != Established || l.end() != nil {
+		t.Fatalf("SYNs at %v, state %v, end %+v; want SYNs at %v and the connect completed by the last", l.syns, c.State(), l.end(), want)
+	}
+}
+
+// TestSynScheduleValidation: lwIP's schedule needs a tick, no linear
+// count, and a first retransmission after gVisor's own (1 s, on the tick).
+func TestSynScheduleValidation(t *testing.T) {
+	for _, r := range []SynRetransmit{
+		{Retries: 6, Every: 3 * time.Second},
+		{Retries: 6, Every: 3 * time.Second, Tick: 500 * time.Millisecond, Linear: 1},
+		{Retries: 6, Every: 1500 * time.Millisecond, Tick: 500 * time.Millisecond},
+		{Retries: 6, Tick: 500 * time.Millisecond},
+	} {
+		if err := (Behaviour{SynRetransmit: r}).validate(); err == nil {
+			t.Errorf("%+v: accepted", r)
+		}
+	}
+	if err := lwipSyn.validate(); err != nil {
+		t.Errorf("lwIP's: %v", err)
 	}
 }
