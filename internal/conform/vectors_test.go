@@ -231,6 +231,8 @@ func TestVectorSelection(t *testing.T) {
 			"108-lwip-slow-timer.yaml":            nil,
 			"109-lwip-probe-states.yaml":          {"109-lwip-probe-states.yaml:24:6: not a conform scenario: setsockopt TCP_KEEPIDLE on the server end (server)"},
 			"110-freebsd-lwip-option-errors.yaml": {"110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (bsd, lw, server)"},
+			"123-lwip-syn-retransmission.yaml":    nil,
+			"124-lwip-syn-counts-ticks.yaml":      {"124-lwip-syn-counts-ticks.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (client, server, up)"},
 		}},
 		{"linux", map[string][]string{
 			"100-linux-dead-peer-hz250.yaml":      nil,
