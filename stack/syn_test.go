@@ -146,36 +146,30 @@ func TestSynAnsweredLateConnects(t *testing.T) {
 var lwipSyn = Behaviour{AbortError: AbortConnAborted,
 	SynRetransmit: SynRetransmit{Retries: 6, Every: 3 * time.Second, Tick: 500 * time.Millisecond}}
 
-// connectOnTicks connects a client of behaviour b whose timers run on
-// lwIP's ticks (500 ms, from 250 ms after its first connect) to a silent
-// server, and runs for d.
-func connectOnTicks(t *testing.T, b Behaviour, d time.Duration) (*Conn, *synLog) {
+// lwipHosts makes a network with a client of lwIP's SYN schedule, its
+// timers on lwIP's ticks (500 ms, from 250 ms after its first connect),
+// and listening hosts of the given names.
+func lwipHosts(t *testing.T, servers ...string) (*Network, *Host, []*Host) {
 	t.Helper()
 	n := NewNetwork(Config{Seed: 1, Latency: 50 * time.Microsecond})
 	t.Cleanup(n.Close)
-	client, err := n.AddHostWith("client", HostOptions{Behaviour: b,
+	client, err := n.AddHostWith("client", HostOptions{Behaviour: lwipSyn,
 		Timers: timers.NewTickQueue(int64(500 * time.Millisecond)), TimersStart: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := n.AddHost("server")
-	if err != nil {
-		t.Fatal(err)
+	var hosts []*Host
+	for _, name := range servers {
+		h, err := n.AddHost(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
 	}
-	if _, err := server.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
-		t.Fatal(err)
-	}
-	l := &synLog{}
-	n.Observe(l)
-	n.Silence(server, Both)
-	c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.RunUntil(d); err != nil {
-		t.Fatal(err)
-	}
-	return c, l
+	return n, client, hosts
 }
 
 // TestSynRetransmitIsLwIPs: lwIP sends the SYN again at the sixth tick
@@ -184,7 +178,17 @@ func connectOnTicks(t *testing.T, b Behaviour, d time.Duration) (*Conn, *synLog)
 // --dut lwip, a connect to a silent tester): SYNs at 0.001, 2.752, 5.755,
 // 8.758, 11.762, 14.764, 17.769 s, ECONNABORTED at 18.270 s.
 func TestSynRetransmitIsLwIPs(t *testing.T) {
-	c, l := connectOnTicks(t, lwipSyn, time.Minute)
+	n, client, servers := lwipHosts(t, "server")
+	l := &synLog{}
+	n.Observe(l)
+	n.Silence(servers[0], Both)
+	c, err := client.Dial(netip.AddrPortFrom(servers[0].Addr(), 80), KeepAlive{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunUntil(time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	want := seconds(0, 2.75, 5.75, 8.75, 11.75, 14.75, 17.75)
 	if !slices.Equal(l.syns, want) {
 		t.Fatalf("SYNs at %v, want at %v", l.syns, want)
@@ -206,27 +210,9 @@ func TestSynRetransmitIsLwIPs(t *testing.T) {
 // them 150 ms ahead). A SYN-ACK to a late copy completes the connect and
 // stops the schedule.
 func TestLwIPSynCountsTicks(t *testing.T) {
-	n := NewNetwork(Config{Seed: 1, Latency: 50 * time.Microsecond})
-	t.Cleanup(n.Close)
-	client, err := n.AddHostWith("client", HostOptions{Behaviour: lwipSyn,
-		Timers: timers.NewTickQueue(int64(500 * time.Millisecond)), TimersStart: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := n.AddHost("server")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := server.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
-		t.Fatal(err)
-	}
-	other, err := n.AddHost("other") // the first connect anchors the client's ticks at 250 ms
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.Listen("tcp4", 80, KeepAlive{}, func(*Conn) {}); err != nil {
-		t.Fatal(err)
-	}
+	n, client, servers := lwipHosts(t, "server", "other")
+	server, other := servers[0], servers[1]
+	// The first connect anchors the client's ticks at 250 ms.
 	if _, err := client.Dial(netip.AddrPortFrom(other.Addr(), 80), KeepAlive{}); err != nil {
 		t.Fatal(err)
 	}
