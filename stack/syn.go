@@ -125,21 +125,18 @@ func (c *Conn) startSyn(p packet, sent int) {
 	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: time.Second,
 		last: c.synAt, deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
 	for range sent {
-		c.syn.backOff(b, c.synAt)
+		c.syn.backOff(b, c.host.net.Now())
 	}
 	c.armSyn()
 }
 
-// backOff counts a retransmission, sent at now, and sets the next RTO:
-// Linux's 1 s for the first Linear, then doubling up to 120 s; lwIP's
-// Every, always.
+// backOff counts a retransmission, sent at now, and sets Linux's next
+// RTO: 1 s for the first Linear, then doubling up to 120 s. (lwIP's is
+// Every, always: armSyn reads it there.)
 func (s *synRetx) backOff(b SynRetransmit, now time.Duration) {
 	s.sent++
 	s.last = now
-	switch {
-	case b.Every > 0:
-		s.rto = b.Every
-	case s.sent > b.Linear:
+	if b.Every == 0 && s.sent > b.Linear {
 		s.rto = min(2*s.rto, 120*time.Second)
 	}
 }
