@@ -25,18 +25,21 @@ var lwipSystem = posix{
 	// tcp_alloc: pcb->rto = 3000 / TCP_SLOW_INTERVAL, which tcp_slowtmr
 	// does not back off in SYN-SENT; TCP_SYNMAXRTX (opt.h) is 6.
 	synRetries: 6, synEvery: 3 * time.Second,
+	// tcp_alloc: sv = 3000 / TCP_SLOW_INTERVAL; TCP_MAXRTX (opt.h) is 12.
+	dataRetries: 12, initialRTO: 3 * time.Second,
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT"},
 	keys:        []string{"tick", "tick-start", "abort"},
 	describeAs:  describeLwIP,
 	citations: Citations{
-		Probe:      []Rule{lwipKeepalive, lwipTick},
-		Rearm:      []Rule{lwipKeepalive},
-		Abort:      []Rule{lwipAbort},
-		AbortRST:   []Rule{lwipAbort},
-		Options:    lwipOpts,
-		Connect:    posixConnect,
-		SynRetries: []Rule{lwipSynRetries},
-		abort:      always(lwipAbort),
+		Probe:          []Rule{lwipKeepalive, lwipTick},
+		Rearm:          []Rule{lwipKeepalive},
+		Abort:          []Rule{lwipAbort},
+		AbortRST:       []Rule{lwipAbort},
+		Options:        lwipOpts,
+		Connect:        posixConnect,
+		SynRetries:     []Rule{lwipSynRetries},
+		Retransmission: []Rule{lwipDataRetries},
+		abort:          always(lwipAbort),
 	},
 }
 
@@ -60,6 +63,9 @@ var (
 	lwipSynRetries = Rule{"lwIP TCP_SYNMAXRTX",
 		"lwIP: a connect's SYN goes again when the retransmission timer, counted in 500 ms ticks by tcp_slowtmr from the SYN, reaches pcb->rto: 3 s (tcp_alloc), which tcp_slowtmr does not back off in SYN-SENT, so every 3 s on the tick; at the first tick after the TCP_SYNMAXRTX-th (6th) retransmission tcp_slowtmr removes the connection, no RST, and the error callback gets ERR_ABRT: connect() fails with ECONNABORTED, 18 s or so after the SYN, short of RFC 9293's 3 minutes (measured against lwIP 2.1.3).",
 		"lwIP src/core/tcp.c tcp_slowtmr (TCP_SYNMAXRTX, pcb->rtime, pcb->rto), tcp_alloc; src/include/lwip/opt.h TCP_SYNMAXRTX; src/api/api_msg.c err_tcp"}
+	lwipDataRetries = Rule{"lwIP TCP_MAXRTX",
+		"lwIP: unacknowledged data goes again when the retransmission timer, counted in 500 ms ticks by tcp_slowtmr from the send (or the last ACK of new data, or the last retransmission), reaches pcb->rto; the RTO is (sa >> 3) + sv, Van Jacobson's estimator in ticks, from sv 6 (3 s) until a round trip is measured (tcp_receive times one segment at a time), and each retransmission shifts it left by tcp_backoff (1 to 7: 3 s, then 6, 12, 24 ... 384 s without a sample); at the first tick after the TCP_MAXRTX-th (12th) retransmission tcp_slowtmr removes the connection, no RST, and the error callback gets ERR_ABRT: ECONNABORTED (measured against lwIP 2.1.3).",
+		"lwIP src/core/tcp.c tcp_slowtmr (TCP_MAXRTX, tcp_backoff, pcb->rtime), tcp_alloc; src/core/tcp_in.c tcp_receive (RTT estimation); src/core/tcp_out.c tcp_output_segment, tcp_rexmit_rto_prepare"}
 	lwipOpts = Rule{"lwIP lwip_setsockopt_impl",
 		"lwIP: TCP_KEEPALIVE (milliseconds), TCP_KEEPIDLE and TCP_KEEPINTVL (seconds, times 1000 into a u32_t) and TCP_KEEPCNT are stored without range checks; an IPPROTO_TCP option with optlen below sizeof(int) is EINVAL, an option it lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT.",
 		lwipOptsSource}
@@ -90,17 +96,24 @@ func describeLwIP(x posix, p Profile, w io.Writer) error {
                     sixth tick after the SYN; at the first tick after the 6th retransmission (TCP_SYNMAXRTX)
                     connect() fails, ECONNABORTED, no RST: 2.75 s, then 3 s apart, and the error 0.5 s after the
                     last for a connect 250 ms before a tick (measured against lwIP 2.1.3)
+  retransmission    on the tick too: data goes again at the RTO-th tick after it is sent (or after the last ACK of
+                    new data); the RTO is (sa >> 3) + sv in ticks, Van Jacobson's estimator, 3 s until a round
+                    trip is measured (tcp_receive times one segment at a time, the SYN included, not one sent
+                    before the first tick), and each retransmission shifts it left by tcp_backoff (x2 ... x128);
+                    at the tick after the 12th (TCP_MAXRTX) the connection is removed: ECONNABORTED, no RST.
+                    Without a sample: 3, 6, 12 ... 384 s apart, given up 38 min 21.5 s after the data; after
+                    three quick answers (RTO 1.5 s): 1.25, 3, 6, 12 s (both measured against lwIP 2.1.3)
   timers            %s%s
-  not modelled      every gVisor timer of the host runs on the tick, retransmission and TIME-WAIT included (lwIP
-                    runs those on the same 500 ms timer, but with its own rules); kasim rounds each timer up to the
+  not modelled      every other gVisor timer of the host runs on the tick, TIME-WAIT's included (lwIP runs those
+                    on the same 500 ms timer, but with its own rules); kasim rounds each timer up to the
                     tick where lwIP divides idle + n x interval by 500 ms: the two agree when both times are
                     multiples of 500 ms; values lwIP takes unchecked that make its schedule degenerate (interval 0:
                     lwIP aborts without probing) run as gVisor runs them; no probes while data is unacknowledged
                     (gVisor's rule; tcp_slowtmr does not check); setting an option restarts the idle time from now;
                     lwIP delays ACKs up to 250 ms (tcp_fasttmr), so a peer may send its first data twice and the
-                    idle time count from the copy (seen: 200 ms later); data retransmission is gVisor's, not
-                    lwIP's own: measured, lwIP sends the first 3 s after the data (on the tick), then backs off
-                    6, 12, 24, 48 s (3 s << 1, 2, 3, 4), where gVisor's come within a second, on the tick
+                    idle time count from the copy (seen: 200 ms later); fast retransmission, the zero-window
+                    probe (persist) and the FIN-WAIT-2 timeout are gVisor's, on the tick; lwIP's tcp_ticks
+                    counts from the host's first connect (a fresh lwIP), so the first SYN is never timed
 `, x.title, x.name, x.measuredAgainst, x.idle, x.interval, x.count, x.rstText(), x.abortError, x.setMark("abort"), p.TimerSlack(), x.setMark("tick"))
 	return err
 }

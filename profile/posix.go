@@ -59,6 +59,10 @@ type posix struct {
 	// lwIP's: TCP_SYNMAXRTX retransmissions, synEvery apart on the tick.
 	synRetries, synLinear int
 	synEvery              time.Duration
+	// dataRetries, if set, is lwIP's TCP_MAXRTX: data retransmission on
+	// the tick (stack.TickRetransmit), from an RTO of initialRTO.
+	dataRetries int
+	initialRTO  time.Duration
 	// lateArm: keep-alive switched on before connect is armed only by a
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
@@ -198,6 +202,9 @@ func (x posix) resolve(p *Profile) {
 	}
 	if x.synEvery > 0 {
 		b.SynRetransmit.Every, b.SynRetransmit.Tick = x.synEvery, x.tick
+	}
+	if x.dataRetries > 0 {
+		b.TickRetransmit = stack.TickRetransmit{Tick: x.tick, InitialRTO: x.initialRTO, Max: x.dataRetries}
 	}
 	for _, name := range x.probeStates {
 		for s := stack.Closed; s <= stack.TimeWait; s++ {

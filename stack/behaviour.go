@@ -86,6 +86,9 @@ type Behaviour struct {
 	// SynRetransmit, if set, is Linux's or lwIP's SYN retransmission for
 	// a connect in place of gVisor's (see SynRetransmit).
 	SynRetransmit SynRetransmit
+	// TickRetransmit, if set, is lwIP's data retransmission in place of
+	// gVisor's (see TickRetransmit).
+	TickRetransmit TickRetransmit
 }
 
 // AbortError is the error an application gets when keep-alive gives up.
@@ -116,6 +119,12 @@ func (b Behaviour) validate() error {
 	if err := b.SynRetransmit.validate(); err != nil {
 		return err
 	}
+	if err := b.TickRetransmit.validate(); err != nil {
+		return err
+	}
+	if b.TickRetransmit.Max > 0 && (b.RetransmitTimeout > 0 || b.LimitRetransmissions) {
+		return errTickExclusive
+	}
 	for _, s := range b.KeepAliveStates {
 		if !s.synchronized() {
 			return fmt.Errorf("keep-alive state %v: want a synchronized state", s)
@@ -131,10 +140,10 @@ func (h *Host) applyBehaviour(b Behaviour) error {
 	b.KeepAliveDefaults.Enabled = false
 	b.KeepAliveStates = slices.Clone(b.KeepAliveStates)
 	h.b = b
-	if b.LimitRetransmissions || b.RetransmitTimeout > 0 {
+	if b.LimitRetransmissions || b.RetransmitTimeout > 0 || b.TickRetransmit.Max > 0 {
 		limit := b.MaxRetransmissions
-		if b.RetransmitTimeout > 0 {
-			limit = math.MaxUint32 // kasim decides (retransmit.go)
+		if b.RetransmitTimeout > 0 || b.TickRetransmit.Max > 0 {
+			limit = math.MaxUint32 // kasim decides (retransmit.go, tickretx.go)
 		}
 		opt := tcpip.TCPMaxRetriesOption(limit)
 		if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {

@@ -148,9 +148,10 @@ type Conn struct {
 	// while a user timeout replaces it (Behaviour.UserTimeoutReplacesCount).
 	userTimeout time.Duration
 	count       int
-	retx        retx     // Linux's account of retransmissions (retransmit.go)
-	syn         *synRetx // Linux's SYN retransmission (syn.go), from gVisor's first
-	synSeen     bool     // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	retx        retx      // Linux's account of retransmissions (retransmit.go)
+	syn         *synRetx  // Linux's or lwIP's SYN retransmission (syn.go), from gVisor's first
+	tick        *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
+	synSeen     bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
 	synAt       time.Duration
 	synRetries  int // TCP_SYNCNT, 0 for the host's
 }
@@ -278,7 +279,7 @@ func (c *Conn) register() {
 
 // Send queues p for sending and returns how much was taken.
 func (c *Conn) Send(p []byte) (int, error) {
-	if err := c.synErr("send"); err != nil {
+	if err := c.gaveUpErr("send"); err != nil {
 		return 0, err
 	}
 	if c.synMasked() {
@@ -302,7 +303,7 @@ func (c *Conn) Recv(p []byte) (int, error) {
 	if c.synMasked() {
 		return 0, ErrWouldBlock
 	}
-	if err := c.synErr("recv"); err != nil {
+	if err := c.gaveUpErr("recv"); err != nil {
 		return 0, err
 	}
 	w := tcpip.SliceWriter(p)
@@ -470,7 +471,7 @@ func (c *Conn) refresh() {
 		c.keepAliveAbort = true
 	}
 	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}
-	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort {
+	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort && !c.tickGaveUp(&ch) {
 		c.gaveUp(&ch, f)
 	}
 	if st == Closed && from == SynSent && c.registered && f != nil && !f.reset && !c.closed {

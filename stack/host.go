@@ -50,6 +50,7 @@ type Host struct {
 	// timer queue, to start ticksStart later (HostOptions.TimersStart).
 	ticks      originSetter
 	ticksStart time.Duration
+	tickOrigin time.Duration // when the first tick fell, once anchored
 	conns      map[connKey]*Conn
 	flows      map[connKey]*flow
 	b          Behaviour // how its TCP differs from gVisor's (behaviour.go)
@@ -183,7 +184,8 @@ func (h *Host) barrier() {
 // (HostOptions.TimersStart), once.
 func (h *Host) startTicks() {
 	if h.ticks != nil {
-		h.ticks.SetOrigin(int64(h.net.Now()) + int64(h.ticksStart))
+		h.tickOrigin = h.net.Now() + h.ticksStart
+		h.ticks.SetOrigin(int64(h.tickOrigin))
 		h.ticks = nil
 	}
 }

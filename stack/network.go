@@ -491,6 +491,10 @@ func (n *Network) route(from *Host, p packet) {
 		from.nic.recycle(p.data) // off the wire: gVisor's own SYN schedule, or its RST at kasim's give-up
 		return
 	}
+	if c := seg.FromConn; c != nil && seg.TCP != nil && from.b.TickRetransmit.Max > 0 && c.shapeTick(seg, p) {
+		from.nic.recycle(p.data) // off the wire: gVisor's own retransmission, or its RST at kasim's give-up
+		return
+	}
 	if seg.TCP != nil {
 		seg, p = n.sentTCP(from, seg, p)
 	}
@@ -555,6 +559,7 @@ func (n *Network) arrive(seg *Segment, p packet) {
 		f.received(t, seg.Payload, n.Now())
 		if seg.ToConn != nil {
 			seg.ToConn.acked(f)
+			seg.ToConn.tickReceived(t)
 		}
 	}
 	for _, o := range n.observers {

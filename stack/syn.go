@@ -172,7 +172,7 @@ func (c *Conn) synTimeout() {
 	now := c.host.net.Now()
 	if s.sent >= c.SynRetries()+b.Linear || now >= s.deadline {
 		s.gaveUp = true
-		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets the host's error (synErr)
+		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets the host's error (gaveUpErr)
 		c.host.net.markDirty(c)
 		return
 	}
@@ -211,16 +211,22 @@ func (c *Conn) SynRetries() int {
 	return tcp.DefaultSynRetries
 }
 
-// synErr is the error of a connect kasim gave up (the host's abort error:
-// ETIMEDOUT on Linux, ECONNABORTED on lwIP, whatever gVisor's abort
-// left), or nil.
-func (c *Conn) synErr(op string) error {
-	if c.syn == nil || !c.syn.gaveUp {
-		return nil
-	}
-	var err tcpip.Error = &tcpip.ErrTimeout{}
-	if c.host.b.AbortError == AbortConnAborted {
+// gaveUpErr is the error of a connection kasim gave up: a connect under
+// SynRetransmit (the host's abort error: ETIMEDOUT on Linux, ECONNABORTED
+// on lwIP, whatever gVisor's abort left), or data under TickRetransmit
+// (ECONNABORTED: lwIP's ERR_ABRT, where gVisor's abort leaves EPIPE); or
+// nil.
+func (c *Conn) gaveUpErr(op string) error {
+	var err tcpip.Error
+	switch {
+	case c.tick != nil && c.tick.gaveUp:
 		err = &tcpip.ErrConnectionAborted{}
+	case c.syn == nil || !c.syn.gaveUp:
+		return nil
+	case c.host.b.AbortError == AbortConnAborted:
+		err = &tcpip.ErrConnectionAborted{}
+	default:
+		err = &tcpip.ErrTimeout{}
 	}
 	return &OpError{Op: op, Conn: c, Err: err}
 }

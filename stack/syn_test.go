@@ -146,14 +146,14 @@ func TestSynAnsweredLateConnects(t *testing.T) {
 var lwipSyn = Behaviour{AbortError: AbortConnAborted,
 	SynRetransmit: SynRetransmit{Retries: 6, Every: 3 * time.Second, Tick: 500 * time.Millisecond}}
 
-// lwipHosts makes a network with a client of lwIP's SYN schedule, its
-// timers on lwIP's ticks (500 ms, from 250 ms after its first connect),
-// and listening hosts of the given names.
-func lwipHosts(t *testing.T, servers ...string) (*Network, *Host, []*Host) {
+// lwipHosts makes a network with a client of behaviour b, its timers on
+// lwIP's ticks (500 ms, from 250 ms after its first connect), and
+// listening hosts of the given names.
+func lwipHosts(t *testing.T, b Behaviour, servers ...string) (*Network, *Host, []*Host) {
 	t.Helper()
 	n := NewNetwork(Config{Seed: 1, Latency: 50 * time.Microsecond})
 	t.Cleanup(n.Close)
-	client, err := n.AddHostWith("client", HostOptions{Behaviour: lwipSyn,
+	client, err := n.AddHostWith("client", HostOptions{Behaviour: b,
 		Timers: timers.NewTickQueue(int64(500 * time.Millisecond)), TimersStart: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func lwipHosts(t *testing.T, servers ...string) (*Network, *Host, []*Host) {
 // --dut lwip, a connect to a silent tester): SYNs at 0.001, 2.752, 5.755,
 // 8.758, 11.762, 14.764, 17.769 s, ECONNABORTED at 18.270 s.
 func TestSynRetransmitIsLwIPs(t *testing.T) {
-	n, client, servers := lwipHosts(t, "server")
+	n, client, servers := lwipHosts(t, lwipSyn, "server")
 	l := &synLog{}
 	n.Observe(l)
 	n.Silence(servers[0], Both)
@@ -210,7 +210,7 @@ func TestSynRetransmitIsLwIPs(t *testing.T) {
 // them 150 ms ahead). A SYN-ACK to a late copy completes the connect and
 // stops the schedule.
 func TestLwIPSynCountsTicks(t *testing.T) {
-	n, client, servers := lwipHosts(t, "server", "other")
+	n, client, servers := lwipHosts(t, lwipSyn, "server", "other")
 	server, other := servers[0], servers[1]
 	// The first connect anchors the client's ticks at 250 ms.
 	if _, err := client.Dial(netip.AddrPortFrom(other.Addr(), 80), KeepAlive{}); err != nil {
