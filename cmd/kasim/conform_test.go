@@ -99,11 +99,11 @@ func TestConformVectorsPicksByProfile(t *testing.T) {
 			t.Errorf("%s: vector %v, built-in %v", sc.name, sc.vector, sc.builtin)
 		}
 	}
-	if strings.Join(names, " ") != "108-lwip-slow-timer.yaml 109-lwip-probe-states.yaml 110-freebsd-lwip-option-errors.yaml 123-lwip-syn-retransmission.yaml 124-lwip-syn-counts-ticks.yaml" {
+	if strings.Join(names, " ") != "108-lwip-slow-timer.yaml 109-lwip-probe-states.yaml 110-freebsd-lwip-option-errors.yaml 123-lwip-syn-retransmission.yaml 124-lwip-syn-counts-ticks.yaml 125-lwip-data-retransmission.yaml 126-lwip-rto-from-samples.yaml 127-lwip-times-the-syn.yaml" {
 		t.Errorf("picked %v", names)
 	}
 	n := vectorFiles(t)
-	if want := fmt.Sprintf("5 of %d vector(s) have a client with the lwip profile; %d left out", n, n-5); !strings.Contains(note, want) || strings.Contains(note, "\n") {
+	if want := fmt.Sprintf("8 of %d vector(s) have a client with the lwip profile; %d left out", n, n-8); !strings.Contains(note, want) || strings.Contains(note, "\n") {
 		t.Errorf("note %q, want one line with %q", note, want)
 	}
 	for _, tc := range []struct {
@@ -131,10 +131,10 @@ func TestConformVectorsSkipWhatTheLabCannotPlay(t *testing.T) {
 	if code != exitOK {
 		t.Fatal(code)
 	}
-	// 109, 110 and 124 are the ones the lab cannot play.
+	// 109, 110, 124 and 127 are the ones the lab cannot play.
 	unplayable := list[:0:0]
 	for _, sc := range list {
-		if n := filepath.Base(sc.name); strings.HasPrefix(n, "109-") || strings.HasPrefix(n, "110-") || strings.HasPrefix(n, "124-") {
+		if n := filepath.Base(sc.name); strings.HasPrefix(n, "109-") || strings.HasPrefix(n, "110-") || strings.HasPrefix(n, "124-") || strings.HasPrefix(n, "127-") {
 			unplayable = append(unplayable, sc)
 		}
 	}
@@ -142,11 +142,12 @@ func TestConformVectorsSkipWhatTheLabCannotPlay(t *testing.T) {
 	code = runConform(unplayable, note, conform.Options{Profile: "lwip", Runs: 1}, "", &out, &errOut, io.Discard)
 	text := out.String()
 	for _, want := range []string{
-		fmt.Sprintf("5 of %d vector(s) have a client with the lwip profile", vectorFiles(t)),
+		fmt.Sprintf("8 of %d vector(s) have a client with the lwip profile", vectorFiles(t)),
 		"SKIPPED  ../../testdata/conformance/109-lwip-probe-states.yaml:24:6: not a conform scenario: setsockopt TCP_KEEPIDLE on the server end (server)",
 		"SKIPPED  ../../testdata/conformance/110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts",
 		"SKIPPED  ../../testdata/conformance/124-lwip-syn-counts-ticks.yaml: not a conform scenario: the lab has two hosts",
-		"0 of 0 scenario(s) agree with the lwip profile (3 skipped)",
+		"SKIPPED  ../../testdata/conformance/127-lwip-times-the-syn.yaml: not a conform scenario: the lab has two hosts",
+		"0 of 0 scenario(s) agree with the lwip profile (4 skipped)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)

@@ -233,6 +233,9 @@ func TestVectorSelection(t *testing.T) {
 			"110-freebsd-lwip-option-errors.yaml": {"110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (bsd, lw, server)"},
 			"123-lwip-syn-retransmission.yaml":    nil,
 			"124-lwip-syn-counts-ticks.yaml":      {"124-lwip-syn-counts-ticks.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (client, server, up)"},
+			"125-lwip-data-retransmission.yaml":   nil,
+			"126-lwip-rto-from-samples.yaml":      nil,
+			"127-lwip-times-the-syn.yaml":         {"127-lwip-times-the-syn.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (client, other, server)"},
 		}},
 		{"linux", map[string][]string{
 			"100-linux-dead-peer-hz250.yaml":      nil,
