@@ -16,7 +16,7 @@ var lwipSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, measured: true, tick: 500 * time.Millisecond, abortError: "ECONNABORTED",
 	measuredAgainst: "measured against lwIP 2.1.3 as Debian builds it (liblwip-dev) on a TAP device, 2026-12-02:\n" +
-		"  sudo kasim conform --dut lwip (the 7 built-in scenarios it can express agree)",
+		"  sudo kasim conform --dut lwip (the 9 built-in scenarios it can express agree)",
 	// tcp_timer_needed starts tcp_tmr (TCP_TMR_INTERVAL, 250 ms) when the
 	// first connection becomes active; tcp_slowtmr runs on its first call.
 	// Measured against lwIP 2.1.3: first probe 2.25 s after a SYN-ACK
