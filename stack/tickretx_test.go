@@ -52,6 +52,14 @@ func (d *lwipData) dial(to *Host) *Conn {
 	return c
 }
 
+// sendToSilence silences the server and sends n octets it will never
+// acknowledge.
+func (d *lwipData) sendToSilence(n int) {
+	d.t.Helper()
+	d.n.Silence(d.server, Both)
+	d.send(n)
+}
+
 func (d *lwipData) send(n int) {
 	d.t.Helper()
 	if _, err := d.c.Send(make([]byte, n)); err != nil {
@@ -82,8 +90,7 @@ func TestTickRetransmitIsLwIPs(t *testing.T) {
 	d := newLwIPData(t)
 	d.c = d.dial(d.server)
 	d.at(300 * time.Millisecond)
-	d.n.Silence(d.server, Both)
-	d.send(100)
+	d.sendToSilence(100)
 	d.at(time.Hour)
 	got, end := d.retransmissions()
 	want := seconds(3.25)
@@ -115,8 +122,7 @@ func TestTickRetransmitLearnsTheRoundTrip(t *testing.T) {
 		d.at(at).send(10)
 	}
 	d.at(4 * time.Second)
-	d.n.Silence(d.server, Both)
-	d.send(10)
+	d.sendToSilence(10)
 	d.at(30 * time.Second)
 	got, _ := d.retransmissions()
 	if want := seconds(5.25, 8.25, 14.25, 26.25); !slices.Equal(got, want) {
@@ -133,13 +139,11 @@ func TestTickRetransmitAckResetsTheBackOff(t *testing.T) {
 	d := newLwIPData(t)
 	d.c = d.dial(d.server)
 	d.at(300 * time.Millisecond)
-	d.n.Silence(d.server, Both)
-	d.send(100)
+	d.sendToSilence(100)
 	d.at(10 * time.Second)
 	d.n.Heal(d.server) // the retransmission at 21.25 s is answered
 	d.at(30 * time.Second)
-	d.n.Silence(d.server, Both)
-	d.send(100)
+	d.sendToSilence(100)
 	d.at(40 * time.Second)
 	got, end := d.retransmissions()
 	// The retransmission at 21.25 s reaches the peer, so it is not among
@@ -163,8 +167,7 @@ func TestLwIPTimesTheSYNOfALaterConnection(t *testing.T) {
 	d.c = d.dial(d.server) // tcp_ticks 2
 	d.at(10 * time.Second).send(10)
 	d.at(11 * time.Second)
-	d.n.Silence(d.server, Both)
-	d.send(10)
+	d.sendToSilence(10)
 	d.at(30 * time.Second)
 	got, _ := d.retransmissions()
 	if want := seconds(23.25); !slices.Equal(got, want) {
