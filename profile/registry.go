@@ -12,6 +12,8 @@ type Registry struct {
 	KeepAliveInterval             uint32 // ms between unanswered probes
 	TcpMaxDataRetransmissions     uint32 // 2000/XP/2003: probe count (with the next)
 	PPTPTcpMaxDataRetransmissions uint32 // 2000/XP/2003: probe count (with the previous)
+	TcpMaxConnectRetransmissions  uint32 // 2000/XP/2003: SYN retransmissions of a connect
+	TcpInitialRtt                 uint32 // 2000/XP/2003: ms before the first retransmission of a SYN
 	set                           []string
 }
 
@@ -30,6 +32,8 @@ var RegistryValues = []RegistryValue{
 	{"KeepAliveInterval", 1, 0xFFFFFFFF, 1000, "ms", "time between unanswered probes"},
 	{"TcpMaxDataRetransmissions", 0, 0xFFFFFFFF, 5, "retransmissions", "2000/XP/2003: probe count, with PPTPTcpMaxDataRetransmissions; also limits data retransmissions"},
 	{"PPTPTcpMaxDataRetransmissions", 0, 0xFF, 5, "retransmissions", "2000/XP/2003: probe count, with TcpMaxDataRetransmissions"},
+	{"TcpMaxConnectRetransmissions", 0, 0xFF, 2, "retransmissions", "2000/XP/2003: how many times a connect's SYN is sent again"},
+	{"TcpInitialRtt", 300, 0xFFFF, 3000, "ms", "2000/XP/2003: the delay before a SYN's first retransmission, doubled at each"},
 }
 
 func registryValue(name string) (RegistryValue, bool) {
@@ -43,7 +47,8 @@ func registryValue(name string) (RegistryValue, bool) {
 
 // DefaultRegistry returns the values Windows uses when none is set.
 func DefaultRegistry() Registry {
-	return Registry{KeepAliveTime: 7200000, KeepAliveInterval: 1000, TcpMaxDataRetransmissions: 5, PPTPTcpMaxDataRetransmissions: 5}
+	return Registry{KeepAliveTime: 7200000, KeepAliveInterval: 1000, TcpMaxDataRetransmissions: 5, PPTPTcpMaxDataRetransmissions: 5,
+		TcpMaxConnectRetransmissions: 2, TcpInitialRtt: 3000}
 }
 
 // Set returns the registry with name set to value. A value outside the
@@ -70,6 +75,10 @@ func (r Registry) Set(name string, value uint64) (Registry, error) {
 		r.TcpMaxDataRetransmissions = uint32(value)
 	case "PPTPTcpMaxDataRetransmissions":
 		r.PPTPTcpMaxDataRetransmissions = uint32(value)
+	case "TcpMaxConnectRetransmissions":
+		r.TcpMaxConnectRetransmissions = uint32(value)
+	case "TcpInitialRtt":
+		r.TcpInitialRtt = uint32(value)
 	}
 	r.set = append(append([]string(nil), r.set...), v.Name)
 	return r, nil
@@ -83,6 +92,10 @@ func (r Registry) get(name string) uint32 {
 		return r.KeepAliveInterval
 	case "TcpMaxDataRetransmissions":
 		return r.TcpMaxDataRetransmissions
+	case "TcpMaxConnectRetransmissions":
+		return r.TcpMaxConnectRetransmissions
+	case "TcpInitialRtt":
+		return r.TcpInitialRtt
 	}
 	return r.PPTPTcpMaxDataRetransmissions
 }

@@ -59,12 +59,18 @@ type windows struct {
 	registry    Registry
 
 	// abortRST says whether an RST goes out when keep-alive gives up.
-	// Microsoft documents nothing; kasim's default is an RST, as Windows
-	// resets connections it abandons after retransmission timeouts.
+	// Microsoft documents nothing; kasim's default is an RST, as Linux,
+	// FreeBSD and lwIP send one.
 	abortRST bool
 	// probeBytes is the probe's payload: 1 (one 0x00 octet, as captures of
 	// Windows show) or 0 (as RFC 1122 recommends).
 	probeBytes int
+	// maxSyn and initialRTO are Vista and later's MaxSynRetransmissions
+	// and InitialRto (netsh int tcp set global; Set-NetTCPSetting); 2000,
+	// XP and 2003 read the registry's TcpMaxConnectRetransmissions and
+	// TcpInitialRtt instead.
+	maxSyn     int
+	initialRTO time.Duration
 
 	overrides map[string]string // field -> the override as given
 }
@@ -94,11 +100,35 @@ var windowsTable = []entry{
 func win(name, title string, family Family, build int, aliases []string) entry {
 	return entry{name: name, aliases: aliases, sys: func() system {
 		return windows{name: name, title: title, family: family, build: build,
-			registry: DefaultRegistry(), abortRST: true, probeBytes: 1}
+			registry: DefaultRegistry(), abortRST: true, probeBytes: 1,
+			maxSyn: defaultMaxSyn, initialRTO: defaultInitialRTO}
 	}}
 }
 
-func (w windows) settings() []string { return []string{"abort", "probe-bytes"} }
+// Vista and later's connect defaults, as Microsoft documents them: 3000 ms
+// ("The default value is 3000", Set-NetTCPSetting -InitialRtoMs, Server
+// 2012) and 2 ("Max SYN Retransmissions : 2", the netsh output of
+// "Performance Tuning Network Adapters", Server 2016 and later). Recent
+// Windows 10 and 11 builds have been seen with 1000 ms and 4, which
+// Microsoft does not document: --set initial-rto=1s --set
+// max-syn-retransmissions=4.
+const (
+	defaultMaxSyn     = 2
+	defaultInitialRTO = 3 * time.Second
+)
+
+// The ceiling of the retransmission timeout: 60 s on Vista and later
+// ("up to its maximum value of 60sec", IPPROTO_TCP socket options,
+// TCP_MAXRT); 240 s on 2000/XP/2003 ("after the retransmission timer hits
+// 240 seconds, it uses that value", KB 170359).
+const (
+	modernMaxRTO = 60 * time.Second
+	legacyMaxRTO = 240 * time.Second
+)
+
+func (w windows) settings() []string {
+	return []string{"abort", "probe-bytes", "max-syn-retransmissions", "initial-rto"}
+}
 
 // resolve fills in a Windows profile: Winsock with the version's options,
 // the registry's timing and count, and the behaviour below the stack (the
@@ -120,12 +150,41 @@ func (w windows) resolve(p *Profile) {
 		// ends with the socket, as on Linux (docs/profiles.md).
 		CloseStopsKeepAlive: true,
 		ArmAtEstablishment:  true,
-		// 2000/XP/2003: the registry value that counts probes also bounds
-		// data retransmission.
-		LimitRetransmissions: w.family == Legacy,
+		// TcpMaxDataRetransmissions bounds data retransmission (and on
+		// 2000/XP/2003 also counts probes).
+		LimitRetransmissions: true,
 		MaxRetransmissions:   w.registry.TcpMaxDataRetransmissions,
+		MaxRTO:               w.maxRTO(),
+		SynRetransmit: stack.SynRetransmit{ByCount: true, Retries: w.synRetries(),
+			Initial: w.synInitialRTO(), MaxRTO: w.maxRTO()},
 	}
 	p.Cites = w.cites()
+}
+
+// synRetries is how many times a connect's SYN goes again: the registry's
+// TcpMaxConnectRetransmissions on 2000/XP/2003, MaxSynRetransmissions on
+// Vista and later.
+func (w windows) synRetries() int {
+	if w.family == Legacy {
+		return int(w.registry.TcpMaxConnectRetransmissions)
+	}
+	return w.maxSyn
+}
+
+// synInitialRTO is the delay before a SYN's first retransmission: the
+// registry's TcpInitialRtt on 2000/XP/2003, InitialRto on Vista and later.
+func (w windows) synInitialRTO() time.Duration {
+	if w.family == Legacy {
+		return time.Duration(w.registry.TcpInitialRtt) * time.Millisecond
+	}
+	return w.initialRTO
+}
+
+func (w windows) maxRTO() time.Duration {
+	if w.family == Legacy {
+		return legacyMaxRTO
+	}
+	return modernMaxRTO
 }
 
 func (w windows) note(p Profile) string {
@@ -181,8 +240,37 @@ func (w windows) set(key, value string) (system, error) {
 		default:
 			return w, fmt.Errorf("probe-bytes=%s: want 0 or 1", value)
 		}
+	case "max-syn-retransmissions", "initial-rto":
+		if w.family == Legacy {
+			return w, fmt.Errorf("%s: %s has no such setting; its registry has TcpMaxConnectRetransmissions and TcpInitialRtt (--registry)", key, w.title)
+		}
+		var err error
+		if w, err = w.setConnect(key, value); err != nil {
+			return w, err
+		}
 	}
 	w.overrides = withOverride(w.overrides, key, value)
+	return w, nil
+}
+
+// setConnect sets Vista and later's MaxSynRetransmissions (0 to 255:
+// Microsoft documents no range; kasim takes the registry value's) or
+// InitialRto (300 ms to 3 s in steps of 10 ms, Set-NetTCPSetting
+// -InitialRtoMs).
+func (w windows) setConnect(key, value string) (windows, error) {
+	if key == "max-syn-retransmissions" {
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 || n > 255 {
+			return w, fmt.Errorf("max-syn-retransmissions=%s: want 0 to 255", clip(value))
+		}
+		w.maxSyn = n
+		return w, nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d < 300*time.Millisecond || d > 3*time.Second || d%(10*time.Millisecond) != 0 {
+		return w, fmt.Errorf("initial-rto=%s: want 300ms to 3s in steps of 10ms (Set-NetTCPSetting -InitialRtoMs)", clip(value))
+	}
+	w.initialRTO = d
 	return w, nil
 }
 
@@ -258,9 +346,12 @@ func (w windows) fields() []Field {
 		Field{"error, operation in progress", w.errInProgress().String(), "Windows Sockets error codes: keep-alive failure"},
 		Field{"error, later calls", w.errLater().String(), "Windows Sockets error codes"},
 		w.retransmission(),
+	)
+	f = append(f, w.connectFields()...)
+	f = append(f,
 		Field{"after closesocket", "no probes", "undocumented whether the orphan probes (unknown); kasim's choice: keep-alive is a socket option and ends with the socket, as on Linux. Calls on the old handle fail with WSAENOTSOCK (" + seed + ")"},
 	)
-	abort := Field{"on the wire at abort", "RST", "undocumented (unknown); kasim's choice, as Windows resets connections it abandons after retransmission timeouts"}
+	abort := Field{"on the wire at abort", "RST", "undocumented (unknown); kasim's choice, as Linux, FreeBSD and lwIP reset a connection keep-alive gives up"}
 	if !w.abortRST {
 		abort.Value = "nothing"
 	}
@@ -269,13 +360,37 @@ func (w windows) fields() []Field {
 
 // retransmission describes when data retransmission gives a connection up.
 func (w windows) retransmission() Field {
-	const aborted = "then WSAECONNABORTED, \"possibly due to a data transmission time-out\" (Windows Sockets error codes), not keep-alive's WSAENETRESET"
+	const aborted = "then WSAECONNABORTED, \"possibly due to a data transmission time-out\" (Windows Sockets error codes), not keep-alive's WSAENETRESET, and no RST (undocumented; kasim's choice: gVisor's, the peer being unreachable)"
+	reg := fmt.Sprintf("registry TcpMaxDataRetransmissions = %d", w.registry.TcpMaxDataRetransmissions)
 	if w.family == Legacy {
 		return Field{"data retransmission", fmt.Sprintf("%d retransmissions", w.registry.TcpMaxDataRetransmissions),
-			"registry TcpMaxDataRetransmissions, which also counts probes on 2000/XP/2003; " + aborted}
+			reg + ", which also counts probes on 2000/XP/2003 (TCP/IP registry references); RTO from the round trip, doubling up to 240 s (KB 170359); " + aborted}
 	}
-	return Field{"data retransmission", "15 retransmissions (gVisor's)",
-		"Vista and later's own limit is not modelled: gVisor's RFC 6298 RTO and tcp_retries2-like 15; " + aborted}
+	return Field{"data retransmission", fmt.Sprintf("%d retransmissions", w.registry.TcpMaxDataRetransmissions),
+		reg + " (KB 170359: honoured through Windows 7 and 2008 R2; undocumented for 8 and later, kasim's choice to keep it); RTO from the round trip, doubling up to 60 s (TCP_MAXRT, IPPROTO_TCP socket options); the minimum RTO is undocumented, kasim's choice gVisor's 200 ms; " + aborted}
+}
+
+// connectFields describe a connect's SYN retransmission.
+func (w windows) connectFields() []Field {
+	retries, first := w.synRetries(), w.synInitialRTO()
+	total := time.Duration(0)
+	for i, d := 0, first; i <= retries; i, d = i+1, min(2*d, w.maxRTO()) {
+		total += d
+	}
+	syn := Field{"connect: SYN retransmissions", strconv.Itoa(retries),
+		"MaxSynRetransmissions (netsh int tcp set global; Set-NetTCPSetting, Windows 8.1/2012 R2 and later; \"Max SYN Retransmissions : 2\" in Microsoft's Server 2016+ tuning guide; 2 and not configurable on 7/2008 R2 per KB 2786464); recent Windows 10/11 builds were seen with 4 (not documented by Microsoft)"}
+	rto := Field{"connect: initial RTO", first.String(),
+		"InitialRto (Set-NetTCPSetting -InitialRtoMs: 300 to 3000 ms, \"The default value is 3000\"); recent Windows 10/11 builds were seen with 1000 ms (not documented by Microsoft)"}
+	if w.family == Legacy {
+		v, _ := registryValue("TcpMaxConnectRetransmissions")
+		syn.Source = fmt.Sprintf("registry TcpMaxConnectRetransmissions (default %d, valid %d-%d; TCP/IP registry references)", v.def, v.min, v.max)
+		rto.Source = "registry TcpInitialRtt, per interface in Windows (default 3000 ms, valid 300-65535 ms: KB 170359; the Windows 2000 reference writes the default as 0x3 seconds)"
+	}
+	return []Field{
+		w.overridden("max-syn-retransmissions", syn),
+		w.overridden("initial-rto", rto),
+		{"connect: fails after", total.String(), "the delay doubles at each retransmission, and after the last TCP waits double the last delay (TcpMaxConnectRetransmissions reference): WSAETIMEDOUT (10060) on the connect, no RST"},
+	}
 }
 
 func (w windows) overridden(key string, f Field) Field {
@@ -343,11 +458,17 @@ var (
 		"Windows keep-alive probes carry one 0x00 octet at SND.NXT-1. Captures show it (contiki-os/contiki#558, seladb/PcapPlusPlus#1594); Microsoft does not document it.",
 		"packet captures; kasim's Windows profiles, probe-bytes=1"}
 	winAbortRST = Rule{"Windows abort RST (undocumented)",
-		"Whether Windows sends a reset when keep-alive gives up is not documented; kasim's Windows profiles send one (abort=rst, as Windows does for connections it abandons after retransmission), and abort=none turns it off.",
+		"Whether Windows sends a reset when keep-alive gives up is not documented; kasim's Windows profiles send one (abort=rst, as Linux, FreeBSD and lwIP do), and abort=none turns it off.",
 		"kasim winprofile; no Microsoft statement"}
 	winLegacyRetransmissions = Rule{"MS TcpMaxDataRetransmissions",
 		"Windows 2000, XP and Server 2003: TcpMaxDataRetransmissions (default 5) is how many times TCP retransmits an unacknowledged data segment before it gives the connection up; the same value counts keep-alive probes.",
 		msKeep + "; Microsoft, TCP/IP registry values for Windows 2000 and Windows Server 2003"}
+	winModernRetransmissions = Rule{"MS TcpMaxDataRetransmissions (Vista and later)",
+		"Windows Vista and later: the TcpMaxDataRetransmissions registry value (default 5) still controls how many times TCP retransmits data before the connection is abandoned (KB 170359 lists it for Vista, 7, 2008 and 2008 R2; Microsoft Press for Vista and 2008); for Windows 8 and later Microsoft says nothing, and kasim keeps 5. The RTO doubles up to 60 s.",
+		"Microsoft KB 170359, How to modify the TCP/IP maximum retransmission time-out; Windows Server 2008 TCP/IP Protocols and Services, ch. 13; IPPROTO_TCP socket options (TCP_MAXRT)"}
+	winConnect = Rule{"MS TcpMaxConnectRetransmissions",
+		"Windows: a connect's SYN is retransmitted after the initial RTO (3 s), the delay doubling each time, as many times as TcpMaxConnectRetransmissions (2000/XP/2003) or MaxSynRetransmissions (Vista and later) allow (2); after the final attempt TCP waits double the last delay and abandons the request: 21 s, and connect() fails with WSAETIMEDOUT.",
+		"Microsoft, TcpMaxConnectRetransmissions (Windows 2000, Server 2003 registry references); Set-NetTCPSetting -InitialRtoMs, -MaxSynRetransmissions; Windows Sockets error codes (10060)"}
 )
 
 // WinsockRules are the rules of Windows Sockets calls, which every Windows
@@ -389,11 +510,13 @@ var WinsockRules = struct {
 // value that also bounds retransmission.
 func (w windows) cites() Citations {
 	c := Citations{
-		Probe:      []Rule{winTimes},
-		AbortRST:   []Rule{winAbortRST},
-		ProbeOctet: []Rule{winProbeOctet},
-		Options:    linuxOpts,
-		Connect:    linuxConnect,
+		Probe:          []Rule{winTimes},
+		AbortRST:       []Rule{winAbortRST},
+		ProbeOctet:     []Rule{winProbeOctet},
+		Options:        linuxOpts,
+		Connect:        linuxConnect,
+		Retransmission: []Rule{winModernRetransmissions},
+		SynRetries:     []Rule{winConnect},
 	}
 	if w.family == Legacy {
 		c.Abort = []Rule{winLegacyCount}

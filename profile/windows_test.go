@@ -223,3 +223,60 @@ func TestDescribeNamesEverySource(t *testing.T) {
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// TestConnectAndRetransmissionAreMicrosofts: a connect retransmits its SYN
+// as many times as TcpMaxConnectRetransmissions (2000/XP/2003) or
+// MaxSynRetransmissions (Vista and later) allow, from TcpInitialRtt or
+// InitialRto (3 s), doubling; data as many times as
+// TcpMaxDataRetransmissions (KB 170359), the RTO up to 240 s or 60 s. Each
+// family takes only its own knobs, within Microsoft's ranges, and every
+// number in the description carries its source or says kasim chose it.
+func TestConnectAndRetransmissionAreMicrosofts(t *testing.T) {
+	for _, p := range All() {
+		w, ok := p.sys.(windows)
+		if !ok {
+			continue
+		}
+		s := p.Behaviour.SynRetransmit
+		if !s.ByCount || s.Retries != 2 || s.Initial != 3*time.Second || !p.Behaviour.LimitRetransmissions || p.Behaviour.MaxRetransmissions != 5 {
+			t.Errorf("%s: SYN %+v, data limit %v %d; want 2 SYN retransmissions from 3 s and 5 for data", p.Name, s, p.Behaviour.LimitRetransmissions, p.Behaviour.MaxRetransmissions)
+		}
+		if want := map[Family]time.Duration{Legacy: 240 * time.Second, Modern: 60 * time.Second}[w.family]; p.Behaviour.MaxRTO != want || s.MaxRTO != want {
+			t.Errorf("%s: RTO ceiling %v (SYN %v), want %v", p.Name, p.Behaviour.MaxRTO, s.MaxRTO, want)
+		}
+	}
+	xp := lookup(t, "xp", []string{"TcpMaxConnectRetransmissions=4", "TcpInitialRtt=500"}, nil)
+	if s := xp.Behaviour.SynRetransmit; s.Retries != 4 || s.Initial != 500*time.Millisecond {
+		t.Errorf("xp with its registry: %+v", s)
+	}
+	w11 := lookup(t, "win11", nil, []string{"initial-rto=1s", "max-syn-retransmissions=4"})
+	if s := w11.Behaviour.SynRetransmit; s.Retries != 4 || s.Initial != time.Second {
+		t.Errorf("win11 set: %+v", s)
+	}
+	for _, bad := range []struct {
+		name          string
+		registry, set []string
+		want          string
+	}{
+		{"xp", nil, []string{"initial-rto=1s"}, "its registry has TcpMaxConnectRetransmissions and TcpInitialRtt"},
+		{"win7", nil, []string{"initial-rto=250ms"}, "want 300ms to 3s in steps of 10ms"},
+		{"win7", nil, []string{"initial-rto=1005ms"}, "want 300ms to 3s in steps of 10ms"},
+		{"win7", nil, []string{"max-syn-retransmissions=256"}, "want 0 to 255"},
+		{"xp", []string{"TcpInitialRtt=299"}, nil, "TcpInitialRtt=299: out of range, valid 300 to 65535 (ms)"},
+		{"xp", []string{"TcpMaxConnectRetransmissions=256"}, nil, "valid 0 to 255"},
+	} {
+		if _, err := Lookup(bad.name, bad.registry, bad.set); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("Lookup(%s, %q, %q) = %v, want %q", bad.name, bad.registry, bad.set, err, bad.want)
+		}
+	}
+	var b bytes.Buffer
+	if err := lookup(t, "win7", nil, nil).Describe(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"connect: SYN retransmissions   2", "connect: initial RTO           3s", "connect: fails after           21s",
+		"KB 170359", "kasim's choice", "\"The default value is 3000\""} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("win7's description lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -89,6 +89,10 @@ type Behaviour struct {
 	// TickRetransmit, if set, is lwIP's data retransmission in place of
 	// gVisor's (see TickRetransmit).
 	TickRetransmit TickRetransmit
+	// MaxRTO, if set, is the ceiling of the data retransmission timeout
+	// in place of gVisor's 120 s (its TCPMaxRTOOption): Windows Vista and
+	// later stop doubling at 60 s.
+	MaxRTO time.Duration
 }
 
 // AbortError is the error an application gets when keep-alive gives up.
@@ -125,6 +129,9 @@ func (b Behaviour) validate() error {
 	if b.TickRetransmit.Max > 0 && (b.RetransmitTimeout > 0 || b.LimitRetransmissions) {
 		return errTickExclusive
 	}
+	if b.MaxRTO < 0 || (b.MaxRTO > 0 && b.MaxRTO < time.Second) {
+		return fmt.Errorf("maximum RTO %v: want zero (gVisor's 120 s) or 1 s or more", b.MaxRTO)
+	}
 	for _, s := range b.KeepAliveStates {
 		if !s.synchronized() {
 			return fmt.Errorf("keep-alive state %v: want a synchronized state", s)
@@ -148,6 +155,12 @@ func (h *Host) applyBehaviour(b Behaviour) error {
 		opt := tcpip.TCPMaxRetriesOption(limit)
 		if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {
 			return fmt.Errorf("stack: host %q: max retransmissions %d: %s", h.name, b.MaxRetransmissions, err)
+		}
+	}
+	if b.MaxRTO > 0 {
+		opt := tcpip.TCPMaxRTOOption(b.MaxRTO)
+		if err := h.st.SetTransportProtocolOption(tcp.ProtocolNumber, &opt); err != nil {
+			return fmt.Errorf("stack: host %q: maximum RTO %v: %s", h.name, b.MaxRTO, err)
 		}
 	}
 	return nil

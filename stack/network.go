@@ -487,7 +487,7 @@ func (n *Network) route(from *Host, p packet) {
 		from.nic.recycle(p.data)
 		return
 	}
-	if c := seg.FromConn; c != nil && seg.TCP != nil && from.b.SynRetransmit.Retries > 0 && c.shapeSyn(seg.TCP, p) {
+	if c := seg.FromConn; c != nil && seg.TCP != nil && from.b.SynRetransmit.active() && c.shapeSyn(seg.TCP, p) {
 		from.nic.recycle(p.data) // off the wire: gVisor's own SYN schedule, or its RST at kasim's give-up
 		return
 	}

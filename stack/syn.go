@@ -14,14 +14,22 @@ import (
 // kasim runs in place of gVisor's. The zero value keeps gVisor's own: 1 s
 // doubling, given up once the next RTO would pass 120 s.
 //
-// Without Every it is Linux's (tcp_retransmit_timer, tcp_write_timeout):
-// the initial RTO is 1 s (TCP_TIMEOUT_INIT) and stays 1 s for the first
-// Linear retransmissions (tcp_syn_linear_timeouts) before it doubles, up
-// to 120 s; at a timeout the connect fails, ETIMEDOUT and no RST, once
+// By default it is Linux's (tcp_retransmit_timer, tcp_write_timeout): the
+// initial RTO is 1 s (TCP_TIMEOUT_INIT) and stays 1 s for the first Linear
+// retransmissions (tcp_syn_linear_timeouts) before it doubles, up to
+// 120 s; at a timeout the connect fails, ETIMEDOUT and no RST, once
 // Retries+Linear retransmissions have gone or the time tcp_model_timeout
 // gives for Retries with a 1 s base has passed since the first SYN,
 // whichever comes first; TCP_USER_TIMEOUT, when set, replaces that time,
 // the timer clamped to it.
+//
+// With ByCount it is Windows': the RTO starts at Initial and doubles at
+// each retransmission, up to MaxRTO, and the connect fails at the timeout
+// after the Retries-th retransmission (TcpMaxConnectRetransmissions,
+// MaxSynRetransmissions: "after the final attempt, TCP/IP waits for an
+// interval equal to double the last delay, and then it abandons the
+// connection request"), with no limit in time, no RST, and the host's
+// abort error.
 //
 // With Every it is lwIP's (tcp_slowtmr): the RTO is Every and never backs
 // off in SYN-SENT, and it is counted in ticks of the slow timer, Tick
@@ -31,16 +39,28 @@ import (
 // (TCP_SYNMAXRTX), with the host's abort error and no RST. The host's
 // timers must run on those ticks (HostOptions.Timers a timers.TickQueue).
 type SynRetransmit struct {
-	Retries int // tcp_syn_retries (Linux's default 6); TCP_SYNMAXRTX (lwIP's 6)
+	Retries int // tcp_syn_retries (Linux's default 6); TcpMaxConnectRetransmissions (Windows' 2); TCP_SYNMAXRTX (lwIP's 6)
 	Linear  int // tcp_syn_linear_timeouts (default 4 since Linux 6.7)
+	ByCount bool
+	Initial time.Duration // the first RTO, with ByCount (Windows' 3 s); Linux's is 1 s
+	MaxRTO  time.Duration // the RTO's ceiling, with ByCount; Linux's is 120 s
 	Every   time.Duration
 	Tick    time.Duration
 }
 
+// active reports whether kasim runs the schedule (not gVisor).
+func (r SynRetransmit) active() bool { return r.Retries > 0 || r.ByCount || r.Every > 0 }
+
 // validate reports a schedule kasim cannot run.
 func (r SynRetransmit) validate() error {
-	if r.Retries < 0 || r.Retries > 127 || r.Linear < 0 || r.Linear > 127 {
-		return fmt.Errorf("SYN retransmission: %d retries, %d linear: want 0 to 127 each", r.Retries, r.Linear)
+	if r.Retries < 0 || r.Retries > 255 || r.Linear < 0 || r.Linear > 127 {
+		return fmt.Errorf("SYN retransmission: %d retries, %d linear: want 0 to 255 and 0 to 127", r.Retries, r.Linear)
+	}
+	if r.ByCount && (r.Linear != 0 || r.Every != 0 || r.Initial <= 0 || r.MaxRTO < r.Initial) {
+		return fmt.Errorf("SYN retransmission by count from %v up to %v, %d linear: want an initial RTO, a ceiling no lower, no linear count and no tick", r.Initial, r.MaxRTO, r.Linear)
+	}
+	if !r.ByCount && (r.Initial != 0 || r.MaxRTO != 0) {
+		return fmt.Errorf("SYN retransmission from %v up to %v: an initial RTO and a ceiling are for a schedule by count", r.Initial, r.MaxRTO)
 	}
 	if r.Every == 0 && r.Tick == 0 {
 		return nil
@@ -85,23 +105,26 @@ type synRetx struct {
 // SYN on the same clock, and Linux always sends it (tcp_write_timeout
 // gives up only after one, unless a user timeout below 1 s ran out), so
 // kasim takes over from there: most connects are answered within the
-// second and cost it nothing but the SYN's time. lwIP's first comes
-// later, so kasim takes over there too and keeps gVisor's off the wire.
+// second and cost it nothing but the SYN's time. Where the system's first
+// comes later (lwIP's, Windows' 3 s), kasim takes over there too and
+// keeps gVisor's off the wire; where it comes earlier (an initial RTO or a
+// user timeout below 1 s), at the SYN.
 func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 	flags := t.Flags()
 	s := c.syn
+	b := c.host.b.SynRetransmit
 	switch {
 	case flags == header.TCPFlagSyn && s == nil && !c.synSeen:
 		c.synSeen, c.synAt = true, c.host.net.Now()
-		if c.userTimeout > 0 && c.userTimeout < time.Second {
-			c.startSyn(p, 0) // the user timeout runs out before gVisor's first retransmission
+		if (c.userTimeout > 0 && c.userTimeout < time.Second) || (b.ByCount && b.Initial < time.Second) {
+			c.startSyn(p, 0) // the schedule's first comes before gVisor's
 		}
 		return false
-	case flags == header.TCPFlagSyn && s == nil && c.host.b.SynRetransmit.Every > 0:
-		c.startSyn(p, 0) // gVisor's first retransmission, before lwIP's
+	case flags == header.TCPFlagSyn && s == nil && (b.Every > 0 || (b.ByCount && b.Initial > time.Second)):
+		c.startSyn(p, 0) // gVisor's first retransmission, before the system's
 		return true
 	case flags == header.TCPFlagSyn && s == nil:
-		c.startSyn(p, 1) // gVisor's first retransmission, Linux's too
+		c.startSyn(p, 1) // gVisor's first retransmission, the system's too
 		return false
 	case flags == header.TCPFlagSyn:
 		return !s.resend
@@ -111,18 +134,21 @@ func (c *Conn) shapeSyn(t header.TCP, p packet) bool {
 	return false
 }
 
-// startSyn starts Linux's schedule from the SYN p, sent retransmissions
-// in, and arms its timer.
+// startSyn starts the host's schedule from the SYN p, sent
+// retransmissions in, and arms its timer.
 func (c *Conn) startSyn(p packet, sent int) {
 	b := c.host.b.SynRetransmit
-	limit := SynTimeout(c.SynRetries())
+	limit, rto := SynTimeout(c.SynRetries()), time.Second
 	switch {
 	case c.userTimeout > 0:
 		limit = c.userTimeout
-	case b.Every > 0:
+	case b.Every > 0 || b.ByCount:
 		limit = math.MaxInt64 - c.synAt // a count only
 	}
-	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: time.Second,
+	if b.ByCount {
+		rto = b.Initial
+	}
+	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: rto,
 		last: c.synAt, deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
 	for range sent {
 		c.syn.backOff(b, c.host.net.Now())
@@ -130,13 +156,17 @@ func (c *Conn) startSyn(p packet, sent int) {
 	c.armSyn()
 }
 
-// backOff counts a retransmission, sent at now, and sets Linux's next
-// RTO: 1 s for the first Linear, then doubling up to 120 s. (lwIP's is
-// Every, always: armSyn reads it there.)
+// backOff counts a retransmission, sent at now, and sets the next RTO:
+// Linux's 1 s for the first Linear, then doubling up to 120 s; Windows'
+// doubling up to MaxRTO. (lwIP's is Every, always: armSyn reads it
+// there.)
 func (s *synRetx) backOff(b SynRetransmit, now time.Duration) {
 	s.sent++
 	s.last = now
-	if b.Every == 0 && s.sent > b.Linear {
+	switch {
+	case b.ByCount:
+		s.rto = min(2*s.rto, b.MaxRTO)
+	case b.Every == 0 && s.sent > b.Linear:
 		s.rto = min(2*s.rto, 120*time.Second)
 	}
 }
@@ -149,7 +179,7 @@ func (s *synRetx) backOff(b SynRetransmit, now time.Duration) {
 // after the last retransmission, for the next tick, where lwIP gives up.
 func (c *Conn) armSyn() {
 	s, b, now := c.syn, c.host.b.SynRetransmit, c.host.net.Now()
-	d := s.rto
+	d := max(s.last+s.rto-now, 0) // the RTO from the last SYN, which kasim may take over after it went
 	switch {
 	case b.Every > 0 && s.sent >= b.Retries:
 		d = time.Nanosecond
@@ -205,7 +235,7 @@ func (c *Conn) SynRetries() int {
 	switch {
 	case c.synRetries != 0:
 		return c.synRetries
-	case c.host.b.SynRetransmit.Retries != 0:
+	case c.host.b.SynRetransmit.active():
 		return c.host.b.SynRetransmit.Retries
 	}
 	return tcp.DefaultSynRetries
@@ -240,8 +270,8 @@ func (c *Conn) synGaveUp(ch *StateChange) {
 		return
 	}
 	ch.Retransmissions, ch.Since, ch.Limit = s.sent, c.synAt, s.deadline-c.synAt
-	if c.host.b.SynRetransmit.Every > 0 {
-		ch.Limit = 0 // lwIP counts, and has no limit in time
+	if b := c.host.b.SynRetransmit; b.Every > 0 || b.ByCount {
+		ch.Limit = 0 // lwIP and Windows count, and have no limit in time
 	}
 	if s.byUserTimeout {
 		ch.GaveUp = GaveUpUserTimeout

@@ -247,6 +247,10 @@ func TestSynScheduleValidation(t *testing.T) {
 		{Retries: 6, Every: 3 * time.Second, Tick: 500 * time.Millisecond, Linear: 1},
 		{Retries: 6, Every: 1500 * time.Millisecond, Tick: 500 * time.Millisecond},
 		{Retries: 6, Tick: 500 * time.Millisecond},
+		{Retries: 2, ByCount: true},
+		{Retries: 2, ByCount: true, Initial: 3 * time.Second, MaxRTO: time.Second},
+		{Retries: 2, Initial: 3 * time.Second, MaxRTO: time.Minute},
+		{Retries: 256, ByCount: true, Initial: 3 * time.Second, MaxRTO: time.Minute},
 	} {
 		if err := (Behaviour{SynRetransmit: r}).validate(); err == nil {
 			t.Errorf("%+v: accepted", r)
@@ -254,5 +258,38 @@ func TestSynScheduleValidation(t *testing.T) {
 	}
 	if err := lwipSyn.validate(); err != nil {
 		t.Errorf("lwIP's: %v", err)
+	}
+}
+
+// TestSynRetransmitByCountIsWindows: Windows retransmits the SYN after the
+// initial RTO, doubling, TcpMaxConnectRetransmissions times, and gives up
+// after double the last delay; no RST, a timeout. kasim takes over at the
+// SYN when the initial RTO is below gVisor's 1 s, at gVisor's first
+// retransmission otherwise (keeping it off the wire when Windows' comes
+// later).
+func TestSynRetransmitByCountIsWindows(t *testing.T) {
+	for _, tc := range []struct {
+		initial time.Duration
+		retries int
+		syns    []time.Duration
+		end     time.Duration
+	}{
+		{3 * time.Second, 2, seconds(0, 3, 9), 21 * time.Second},
+		{time.Second, 4, seconds(0, 1, 3, 7, 15), 31 * time.Second},
+		{500 * time.Millisecond, 2, seconds(0, 0.5, 1.5), 3500 * time.Millisecond},
+		{3 * time.Second, 0, seconds(0), 3 * time.Second},
+	} {
+		b := Behaviour{SynRetransmit: SynRetransmit{ByCount: true, Retries: tc.retries, Initial: tc.initial, MaxRTO: time.Minute}}
+		c, l := connectToSilence(t, b, 0, time.Minute)
+		end := l.end()
+		if !slices.Equal(l.syns, tc.syns) || end == nil || end.At != tc.end || end.GaveUp != GaveUpSynRetries || end.Retransmissions != tc.retries || end.Limit != 0 || l.rsts != 0 {
+			t.Errorf("initial %v, %d retries: SYNs at %v, end %+v, %d RSTs; want SYNs at %v and a syn-retries give-up at %v, no RST",
+				tc.initial, tc.retries, l.syns, end, l.rsts, tc.syns, tc.end)
+			continue
+		}
+		var op *OpError
+		if _, err := c.Recv(make([]byte, 1)); !errors.As(err, &op) || op.Err.String() != (&tcpip.ErrTimeout{}).String() {
+			t.Errorf("Recv after the give-up = %v, want a timeout", err)
+		}
 	}
 }

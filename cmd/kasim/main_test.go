@@ -467,7 +467,7 @@ func TestWindowsProfiles(t *testing.T) {
 		{[]string{"run", "--profile", "windows95"}, `--profile windows95: unknown profile "windows95" (known: linux, gvisor, freebsd, lwip, win2000, xp,`},
 		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime=0"}, "--registry: KeepAliveTime=0: out of range, valid 1 to 4294967295 (ms)"},
 		{[]string{"run", "--profile", "xp", "--registry", "Colour=1"}, `--registry: unknown registry value "Colour" (known: KeepAliveTime, KeepAliveInterval,`},
-		{[]string{"run", "--profile", "xp", "--set", "KeepAliveTime=1"}, `--set: unknown setting "KeepAliveTime" (want abort or probe-bytes)`},
+		{[]string{"run", "--profile", "xp", "--set", "KeepAliveTime=1"}, `--set: unknown setting "KeepAliveTime" (want abort, probe-bytes, max-syn-retransmissions or initial-rto)`},
 		{[]string{"run", "--profile", "xp", "--registry", "KeepAliveTime"}, `--registry "KeepAliveTime": want NAME=VALUE`},
 		{[]string{"run", "--profile", "xp", "--set", "abort=sometimes"}, "--set: abort=sometimes: want rst or none"},
 		{[]string{"run", "--profile", "xp", "--count", "3"}, "--registry TcpMaxDataRetransmissions=3"},
