@@ -83,8 +83,9 @@ type Behaviour struct {
 	// while set, takes its place, counted from the same moment.
 	// RetransmitTimeout(tcp_retries2) gives Linux's value.
 	RetransmitTimeout time.Duration
-	// SynRetransmit, if set, is Linux's or lwIP's SYN retransmission for
-	// a connect in place of gVisor's (see SynRetransmit).
+	// SynRetransmit, if set, is Linux's, Windows' or lwIP's SYN
+	// retransmission for a connect in place of gVisor's (see
+	// SynRetransmit).
 	SynRetransmit SynRetransmit
 	// TickRetransmit, if set, is lwIP's data retransmission in place of
 	// gVisor's (see TickRetransmit).

@@ -149,7 +149,7 @@ type Conn struct {
 	userTimeout time.Duration
 	count       int
 	retx        retx      // Linux's account of retransmissions (retransmit.go)
-	syn         *synRetx  // Linux's or lwIP's SYN retransmission (syn.go), from gVisor's first
+	syn         *synRetx  // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
 	tick        *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
 	synSeen     bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
 	synAt       time.Duration
