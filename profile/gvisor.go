@@ -19,7 +19,7 @@ var gvisorSystem = posix{
 	measured:   true,
 	measuredAgainst: "modelled from gVisor's source (pkg/tcpip/transport/tcp), the engine under every kasim host;\n" +
 		"  measured against gVisor itself (the version kasim is built with) in real time on a TAP device, 2026-12-02:\n" +
-		"  sudo kasim conform --dut gvisor (the 8 built-in scenarios agree)",
+		"  sudo kasim conform --dut gvisor (the 14 built-in scenarios it can express agree)",
 	keys:       []string{"hz", "abort", "user-timeout", "arm"},
 	describeAs: describeLinuxLike,
 	citations: Citations{
