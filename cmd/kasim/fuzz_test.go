@@ -20,6 +20,8 @@ func FuzzFlags(f *testing.F) {
 		"run\x00--timers\x00wheel\x00--record-timers\x00x\x00--format\x00jsonl",
 		"profile\x00win7\x00--set\x00abort=none",
 		"profile\x00lwip\x00--set\x00tick=0",
+		"run\x00--profile\x00win11\x00--set\x00initial-rto=1s\x00--set\x00max-syn-retransmissions=4",
+		"run\x00--profile\x00xp\x00--registry\x00TcpInitialRtt=299\x00--set\x00initial-rto=1s",
 		"profiles",
 		"nosuchcmd",
 		"run\x00--peer\x00maybe\x00extra",
