@@ -437,7 +437,7 @@ func writeReport(w io.Writer, r *conform.Report) {
 	}
 	tw.Flush()
 	if !r.Agree() && r.AgreeInShape() {
-		fmt.Fprintf(w, "  (only times differ: on a busy machine the kernel's timers can fire milliseconds late; if more --runs than %d agree, it was the machine)\n", r.Runs)
+		fmt.Fprintf(w, "  (only times differ: on a busy machine the stack under test's timers can fire milliseconds late; if more --runs than %d agree, it was the machine)\n", r.Runs)
 	}
 	fmt.Fprintln(w)
 }
