@@ -128,7 +128,7 @@ func (b Behaviour) validate() error {
 		return err
 	}
 	if b.TickRetransmit.Max > 0 && (b.RetransmitTimeout > 0 || b.LimitRetransmissions) {
-		return errTickExclusive
+		return errors.New("lwIP's retransmission and a retransmission limit or timeout: want one rule")
 	}
 	if b.MaxRTO < 0 || (b.MaxRTO > 0 && b.MaxRTO < time.Second) {
 		return fmt.Errorf("maximum RTO %v: want zero (gVisor's 120 s) or 1 s or more", b.MaxRTO)

@@ -23,7 +23,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
-	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 
 	"kasim/timers"
 )
@@ -487,16 +486,18 @@ func (n *Network) route(from *Host, p packet) {
 		from.nic.recycle(p.data)
 		return
 	}
-	if c := seg.FromConn; c != nil && seg.TCP != nil && from.b.SynRetransmit.active() && c.shapeSyn(seg.TCP, p) {
-		from.nic.recycle(p.data) // off the wire: gVisor's own SYN schedule, or its RST at kasim's give-up
-		return
-	}
-	if c := seg.FromConn; c != nil && seg.TCP != nil && from.b.TickRetransmit.Max > 0 && c.shapeTick(seg, p) {
-		from.nic.recycle(p.data) // off the wire: gVisor's own retransmission, or its RST at kasim's give-up
-		return
-	}
-	if seg.TCP != nil {
-		seg, p = n.sentTCP(from, seg, p)
+	if t := seg.TCP; t != nil {
+		c := seg.FromConn
+		if c != nil && from.b.SynRetransmit.active() && c.shapeSyn(t, p) {
+			from.nic.recycle(p.data) // off the wire: gVisor's own SYN schedule, or its RST at kasim's give-up
+			return
+		}
+		f := from.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
+		if c != nil && from.b.TickRetransmit.Max > 0 && c.shapeTick(seg, f, p) {
+			from.nic.recycle(p.data) // off the wire: gVisor's own retransmission, or its RST at kasim's give-up
+			return
+		}
+		seg, p = n.sentTCP(from, f, seg, p)
 	}
 	pth := &path{}
 	if seg.To != nil {
@@ -525,15 +526,14 @@ func (n *Network) route(from *Host, p packet) {
 	}
 }
 
-// sentTCP records an outbound segment in its sender's flow, and pads it if
-// it is a probe and the host's probes carry an octet. It returns the
+// sentTCP records an outbound segment in its sender's flow f, and pads it
+// if it is a probe and the host's probes carry an octet. It returns the
 // segment and packet to route (new ones, if padded).
-func (n *Network) sentTCP(from *Host, seg *Segment, p packet) (*Segment, packet) {
-	f := from.flowOf(keyOf(seg.TCP.SourcePort(), seg.Dst.Addr(), seg.TCP.DestinationPort()))
+func (n *Network) sentTCP(from *Host, f *flow, seg *Segment, p packet) (*Segment, packet) {
 	probe := f.isProbe(seg.TCP, seg.Payload)
 	if c := seg.FromConn; c != nil && from.b.RetransmitTimeout > 0 && !probe &&
 		(seg.Payload > 0 || seg.TCP.Flags().Contains(header.TCPFlagFin)) {
-		c.sentData(f, seg.TCP, f.haveSnd && seqnum.Value(seg.TCP.SequenceNumber()).LessThan(f.sndNxt))
+		c.sentData(f, seg.TCP, f.repeats(seg.TCP))
 	}
 	if probe && from.b.ProbePayload > seg.Payload {
 		padded := padProbe(p, tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice()))

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -109,7 +108,7 @@ func (h *Host) tcpTicksAt(at time.Duration) int64 {
 // retransmission. It reports whether the segment is to be kept off the
 // wire: a retransmission of gVisor's own by its timer or loss probe, or
 // the RST gVisor sends when kasim gives the connection up.
-func (c *Conn) shapeTick(seg *Segment, p packet) bool {
+func (c *Conn) shapeTick(seg *Segment, f *flow, p packet) bool {
 	t := seg.TCP
 	r := c.tickRetx()
 	flags := t.Flags()
@@ -126,7 +125,6 @@ func (c *Conn) shapeTick(seg *Segment, p packet) bool {
 	case seg.Payload == 0 && !flags.Contains(header.TCPFlagFin):
 		return false
 	}
-	f := c.host.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
 	if f.isProbe(t, seg.Payload) {
 		return false
 	}
@@ -134,7 +132,7 @@ func (c *Conn) shapeTick(seg *Segment, p packet) bool {
 		r.time(c.host, seq)
 		return false
 	}
-	if f.haveSnd && seq.LessThan(f.sndNxt) {
+	if f.repeats(t) {
 		_, fast := c.sendCounters()
 		byFast := fast > r.fast
 		r.fast = fast
@@ -272,6 +270,3 @@ func (c *Conn) tickGaveUp(ch *StateChange) bool {
 	ch.GaveUp, ch.Retransmissions = GaveUpRetransmission, c.tick.nrtx
 	return true
 }
-
-// errTickExclusive: lwIP's rule replaces gVisor's count, and Linux's time.
-var errTickExclusive = errors.New("lwIP's retransmission and a retransmission limit or timeout: want one rule")

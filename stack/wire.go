@@ -48,6 +48,12 @@ func segEnd(t header.TCP, payload int) seqnum.Value {
 	return end
 }
 
+// repeats reports whether an outbound segment starts in sequence space
+// already sent: a retransmission (or a probe, which isProbe tells apart).
+func (f *flow) repeats(t header.TCP) bool {
+	return f.haveSnd && seqnum.Value(t.SequenceNumber()).LessThan(f.sndNxt)
+}
+
 // isProbe reports whether an outbound segment is a keep-alive probe: a bare
 // ACK with at most one octet at SND.NXT-1 (RFC 1122 4.2.3.6).
 func (f *flow) isProbe(t header.TCP, payload int) bool {
