@@ -155,10 +155,15 @@ func (w windows) resolve(p *Profile) {
 		LimitRetransmissions: true,
 		MaxRetransmissions:   w.registry.TcpMaxDataRetransmissions,
 		MaxRTO:               w.maxRTO(),
-		SynRetransmit: stack.SynRetransmit{ByCount: true, Retries: w.synRetries(),
-			Initial: w.synInitialRTO(), MaxRTO: w.maxRTO()},
+		SynRetransmit:        w.synSchedule(),
 	}
 	p.Cites = w.cites()
+}
+
+// synSchedule is the version's connect: its SYN again by count, from an
+// initial RTO, doubling up to the ceiling.
+func (w windows) synSchedule() stack.SynRetransmit {
+	return stack.SynRetransmit{ByCount: true, Retries: w.synRetries(), Initial: w.synInitialRTO(), MaxRTO: w.maxRTO()}
 }
 
 // synRetries is how many times a connect's SYN goes again: the registry's
@@ -373,10 +378,7 @@ func (w windows) retransmission() Field {
 // connectFields describe a connect's SYN retransmission.
 func (w windows) connectFields() []Field {
 	retries, first := w.synRetries(), w.synInitialRTO()
-	total := time.Duration(0)
-	for i, d := 0, first; i <= retries; i, d = i+1, min(2*d, w.maxRTO()) {
-		total += d
-	}
+	total := w.synSchedule().CountTimeout()
 	syn := Field{"connect: SYN retransmissions", strconv.Itoa(retries),
 		"MaxSynRetransmissions (netsh int tcp set global; Set-NetTCPSetting, Windows 8.1/2012 R2 and later; \"Max SYN Retransmissions : 2\" in Microsoft's Server 2016+ tuning guide; 2 and not configurable on 7/2008 R2 per KB 2786464); recent Windows 10/11 builds were seen with 4 (not documented by Microsoft)"}
 	rto := Field{"connect: initial RTO", first.String(),

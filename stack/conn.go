@@ -277,6 +277,44 @@ func (c *Conn) register() {
 	c.registered = true
 }
 
+// sendCopy routes a copy of p, a segment kasim sends again on the
+// system's schedule, with *mark set while it is routed, so that the
+// shaping hooks let it through where they keep gVisor's own copies off
+// the wire.
+func (c *Conn) sendCopy(p packet, mark *bool) {
+	*mark = true
+	c.host.net.route(c.host, packet{proto: p.proto, data: append([]byte(nil), p.data...)})
+	*mark = false
+}
+
+// abandon gives the connection up on kasim's schedule: gVisor aborts the
+// endpoint (its RST is for the shaping hooks to keep or drop) and the
+// driver reads the change.
+func (c *Conn) abandon() {
+	c.ep.Abort()
+	c.host.net.markDirty(c)
+}
+
+// gaveUpErr is the error of a connection kasim gave up: a connect under
+// SynRetransmit (the host's abort error: ETIMEDOUT on Linux, ECONNABORTED
+// on lwIP, whatever gVisor's abort left), or data under TickRetransmit
+// (ECONNABORTED: lwIP's ERR_ABRT, where gVisor's abort leaves EPIPE); or
+// nil.
+func (c *Conn) gaveUpErr(op string) error {
+	var err tcpip.Error
+	switch {
+	case c.tick != nil && c.tick.gaveUp:
+		err = &tcpip.ErrConnectionAborted{}
+	case c.syn == nil || !c.syn.gaveUp:
+		return nil
+	case c.host.b.AbortError == AbortConnAborted:
+		err = &tcpip.ErrConnectionAborted{}
+	default:
+		err = &tcpip.ErrTimeout{}
+	}
+	return &OpError{Op: op, Conn: c, Err: err}
+}
+
 // Send queues p for sending and returns how much was taken.
 func (c *Conn) Send(p []byte) (int, error) {
 	if err := c.gaveUpErr("send"); err != nil {

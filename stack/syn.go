@@ -78,6 +78,17 @@ func (r SynRetransmit) validate() error {
 // RTO): 127 s for 6.
 func SynTimeout(retries int) time.Duration { return modelTimeout(retries, time.Second) }
 
+// CountTimeout returns when a schedule by count (ByCount: Windows') gives
+// a connect up, after its SYN: Retries+1 timeouts from Initial, each
+// double the last up to MaxRTO. 21 s for Windows' 2 from 3 s.
+func (r SynRetransmit) CountTimeout() time.Duration {
+	var total time.Duration
+	for i, d := 0, r.Initial; i <= r.Retries; i, d = i+1, min(2*d, r.MaxRTO) {
+		total += d
+	}
+	return total
+}
+
 // synRetx is a connect's SYN retransmission under SynRetransmit: kasim
 // sends the first SYN's copies on Linux's schedule and keeps gVisor's own
 // retransmissions, on gVisor's, off the wire.
@@ -202,13 +213,10 @@ func (c *Conn) synTimeout() {
 	now := c.host.net.Now()
 	if s.sent >= c.SynRetries()+b.Linear || now >= s.deadline {
 		s.gaveUp = true
-		c.ep.Abort() // its RST stays off the wire (shapeSyn); the application gets the host's error (gaveUpErr)
-		c.host.net.markDirty(c)
+		c.abandon() // its RST stays off the wire (shapeSyn); the application gets the host's error (gaveUpErr)
 		return
 	}
-	s.resend = true
-	c.host.net.route(c.host, packet{proto: s.pkt.proto, data: append([]byte(nil), s.pkt.data...)})
-	s.resend = false
+	c.sendCopy(s.pkt, &s.resend)
 	s.backOff(b, now)
 	c.armSyn()
 }
@@ -239,26 +247,6 @@ func (c *Conn) SynRetries() int {
 		return c.host.b.SynRetransmit.Retries
 	}
 	return tcp.DefaultSynRetries
-}
-
-// gaveUpErr is the error of a connection kasim gave up: a connect under
-// SynRetransmit (the host's abort error: ETIMEDOUT on Linux, ECONNABORTED
-// on lwIP, whatever gVisor's abort left), or data under TickRetransmit
-// (ECONNABORTED: lwIP's ERR_ABRT, where gVisor's abort leaves EPIPE); or
-// nil.
-func (c *Conn) gaveUpErr(op string) error {
-	var err tcpip.Error
-	switch {
-	case c.tick != nil && c.tick.gaveUp:
-		err = &tcpip.ErrConnectionAborted{}
-	case c.syn == nil || !c.syn.gaveUp:
-		return nil
-	case c.host.b.AbortError == AbortConnAborted:
-		err = &tcpip.ErrConnectionAborted{}
-	default:
-		err = &tcpip.ErrTimeout{}
-	}
-	return &OpError{Op: op, Conn: c, Err: err}
 }
 
 // synGaveUp fills in the give-up of a connect: kasim's, under Linux's

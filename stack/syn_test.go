@@ -280,6 +280,9 @@ func TestSynRetransmitByCountIsWindows(t *testing.T) {
 		{3 * time.Second, 0, seconds(0), 3 * time.Second},
 	} {
 		b := Behaviour{SynRetransmit: SynRetransmit{ByCount: true, Retries: tc.retries, Initial: tc.initial, MaxRTO: time.Minute}}
+		if got := b.SynRetransmit.CountTimeout(); got != tc.end {
+			t.Errorf("initial %v, %d retries: CountTimeout %v, want %v", tc.initial, tc.retries, got, tc.end)
+		}
 		c, l := connectToSilence(t, b, 0, time.Minute)
 		end := l.end()
 		if !slices.Equal(l.syns, tc.syns) || end == nil || end.At != tc.end || end.GaveUp != GaveUpSynRetries || end.Retransmissions != tc.retries || end.Limit != 0 || l.rsts != 0 {

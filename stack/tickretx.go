@@ -242,16 +242,12 @@ func (c *Conn) tickTimeout() {
 	b := c.host.b.TickRetransmit
 	if r.nrtx >= b.Max {
 		r.gaveUp = true
-		c.ep.Abort() // its RST stays off the wire (shapeTick); the application gets ECONNABORTED
-		c.host.net.markDirty(c)
+		c.abandon() // its RST stays off the wire (shapeTick); the application gets ECONNABORTED
 		return
 	}
 	r.rto = max(r.sa>>3+r.sv, 1) << lwipBackoff[min(r.nrtx, len(lwipBackoff)-1)]
 	r.rttest = 0 // tcp_rexmit_rto_prepare; the copy is timed afresh as it goes
-	head := r.segs[0].p
-	r.resend = true
-	c.host.net.route(c.host, packet{proto: head.proto, data: append([]byte(nil), head.data...)})
-	r.resend = false
+	c.sendCopy(r.segs[0].p, &r.resend)
 	r.nrtx++
 	if r.nrtx >= b.Max {
 		r.running = true
