@@ -1,17 +1,12 @@
 package sim
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net/netip"
 	"time"
 
 	"kasim/internal/echo"
 	"kasim/profile"
-	"kasim/sockopt"
 	"kasim/stack"
 	"kasim/timers"
 )
@@ -199,285 +194,98 @@ type Result struct {
 }
 
 // RunBuiltin runs the built-in scenario; extra observers (a PcapWriter, say)
-// see the run too.
+// see the run too. It is a scenario (Builtin.Scenario), run as every
+// scenario is.
 func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
+	s, err := b.Scenario()
+	if err != nil {
+		return nil, err
+	}
+	track := newOutcomeTracker("client")
+	events := func(e Event) error {
+		track.add(e)
+		if b.Events == nil {
+			return nil
+		}
+		if err := b.Events(e); err != nil {
+			return fmt.Errorf("writing the trace: %w", err)
+		}
+		return nil
+	}
+	run, err := runScenario(s, runConfig{events: events, keep: b.Events == nil, timers: b.Timers,
+		recordTimers: b.RecordTimers, extra: extra})
+	if err != nil {
+		return nil, err
+	}
+	idle, interval, count := b.effective(b.profile())
+	return &Result{Idle: idle, Interval: interval, Count: count, Events: run.Events, End: run.End,
+		SilencedAt: track.silencedAt, Clients: track.outcomes(), TimerHash: run.timerHash, TimerFires: run.timerFires}, nil
+}
+
+// Scenario returns the built-in scenario as a scenario: the client's
+// keep-alive (a keepalive action, lowered for its API as a file's is) and
+// connect at each connection's start, the request once connected, the
+// server's reply once the request is in, the server falling silent
+// SilenceAfter after the last reply, and (Winsock) one more receive and
+// closesocket once a connection fails; the run ends when every
+// connection has. b must be valid (Validate).
+func (b Builtin) Scenario() (*Scenario, error) {
 	p := b.profile()
-	r := &builtinRun{b: b, p: p, buf: make([]byte, 512)}
-	r.idle, r.interval, r.count = b.effective(p)
-	defer r.close()
-	if err := r.setUp(extra); err != nil {
-		return nil, err
-	}
-	if err := r.serve(); err != nil {
-		return nil, err
-	}
-	r.dialAll()
-	var err error
-	switch {
-	case b.Duration > 0:
-		err = r.net.RunFor(b.Duration)
-	case b.PeerAlive:
-		err = r.net.RunFor(3*r.idle + time.Minute)
-	default:
-		err = r.net.Run()
-	}
-	if err != nil && !errors.Is(err, stack.ErrHorizon) {
-		return nil, err
-	}
-	if r.sinkErr != nil {
-		return nil, fmt.Errorf("writing the trace: %w", r.sinkErr)
-	}
-	res := &Result{Idle: r.idle, Interval: r.interval, Count: r.count, Events: r.rec.Events(), End: r.net.Now(),
-		SilencedAt: r.track.silencedAt, Clients: r.track.outcomes()}
-	if r.timerRec != nil {
-		if err := r.timerRec.Close(); err != nil {
-			return nil, fmt.Errorf("timer trace: %w", err)
-		}
-		res.TimerHash, res.TimerFires = r.timerRec.Hash()
-	}
-	return res, nil
-}
-
-// builtinRun is one run of the built-in scenario as it goes.
-type builtinRun struct {
-	b Builtin
-	p profile.Profile // the client's
-	// idle, interval and count are the client's keep-alive settings:
-	// the run's, or the profile's where it set none (effective).
-	idle, interval time.Duration
-	count          int
-	net            *stack.Network
-	rec            *Recorder
-	timerRec       *timers.Recorder
-	client, server *stack.Host
-	ws             *sockopt.Winsock // the client's API: Winsock, or
-	px             *sockopt.POSIX   // POSIX in its system's numbers
-	buf            []byte           // handlers run one at a time on the driver
-	closers        []interface{ Close() }
-	done           int // clients finished
-	track          *outcomeTracker
-	sinkErr        error // Builtin.Events failed: the run stopped
-}
-
-// close stops what the run's queues started (the nondeterministic queues'
-// own timers) and the network.
-func (r *builtinRun) close() {
-	if r.net != nil {
-		r.net.Close()
-	}
-	for _, c := range r.closers {
-		c.Close()
-	}
-}
-
-// queues returns the network's timer queue (nil: the default) and, for a
-// per-host queue such as linux's, a maker of each host's.
-func (r *builtinRun) queues() (timers.Queue, func() timers.Queue) {
-	closeLater := func(q timers.Queue) timers.Queue {
-		if c, ok := q.(interface{ Close() }); ok {
-			r.closers = append(r.closers, c)
-		}
-		return q
-	}
-	var queue timers.Queue
-	var hostTimers func() timers.Queue
-	if spec, ok := timers.Lookup(r.b.Timers); ok && spec.PerHost {
-		hostTimers = func() timers.Queue { return closeLater(spec.New()) }
-	} else if ok {
-		queue = closeLater(spec.New())
-	}
-	if r.b.RecordTimers != nil {
-		if queue == nil {
-			queue = timers.NewHeap4()
-		}
-		r.timerRec = timers.NewRecorder(queue, r.b.RecordTimers)
-		queue = r.timerRec
-	}
-	return queue, hostTimers
-}
-
-// setUp builds the network, the client (with its profile and socket API)
-// and the server (gVisor's own), and notes what the run is.
-func (r *builtinRun) setUp(extra []stack.Observer) error {
-	b := r.b
-	queue, hostTimers := r.queues()
-	r.net = stack.NewNetwork(stack.Config{Seed: b.Seed, Latency: b.Latency, Queue: queue})
-	r.rec = NewRecorder()
-	r.track = newOutcomeTracker("client")
-	r.rec.Stream(func(e Event) {
-		r.track.add(e)
-		if b.Events != nil && r.sinkErr == nil {
-			if r.sinkErr = b.Events(e); r.sinkErr != nil {
-				r.net.Stop()
-			}
-		}
-	}, b.Events == nil)
-	r.net.Observe(r.rec)
-	for _, o := range extra {
-		r.net.Observe(o)
-	}
-	addHost := func(name string, o stack.HostOptions) (*stack.Host, error) {
-		if hostTimers != nil {
-			o.Timers = hostTimers()
-		}
-		return r.net.AddHostWith(name, o)
-	}
-	var err error
-	if r.client, err = addHost("client", r.p.HostOptions()); err != nil {
-		return err
-	}
-	if r.server, err = addHost("server", stack.HostOptions{}); err != nil {
-		return err
-	}
-	if b.Loss > 0 {
-		if err := r.net.SetLoss(r.client, r.server, b.Loss); err != nil {
-			return err
-		}
-		if err := r.net.SetLoss(r.server, r.client, b.Loss); err != nil {
-			return err
-		}
-	}
-	record := func(c sockopt.Call) { r.rec.Call(r.net.Now(), "client", c) }
-	client0 := "client"
-	if r.p.API == profile.Winsock {
-		client0 = "client (" + r.p.Title + ")"
-		r.ws = sockopt.NewWinsock(r.client, r.p.Winsock)
-		r.ws.OnCall = record
-	} else {
-		r.px = sockopt.NewPOSIXAs(r.client, r.p.Dialect)
-		r.px.OnCall = record
-	}
+	server := profile.MustLookup("gvisor")
+	idle, interval, count := b.effective(p)
 	peer := "falls silent " + b.SilenceAfter.String() + " after its last reply"
 	if b.PeerAlive {
 		peer = "stays up"
 	}
-	r.rec.Note(0, "client", fmt.Sprintf("built-in scenario: %d %s connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
-		b.Conns, client0, ServerPort, r.idle, r.interval, r.count, peer))
-	if r.ws != nil {
-		r.ws.WSAStartup(0x0202)
+	s := &Scenario{
+		File: "built-in", Name: "built-in",
+		Description: fmt.Sprintf("%d client connection(s) to server:%d, keep-alive idle %v, interval %v, count %d; the server %s",
+			b.Conns, ServerPort, idle, interval, count, peer),
+		Seed: b.Seed, Latency: b.Latency, Loss: b.Loss, Duration: b.Duration, UntilEnded: true,
+		Hosts: []HostSpec{{Name: "client", Profile: p.Name, Resolved: &p}, {Name: "server", Profile: server.Name, Resolved: &server}},
+		Conns: []ConnSpec{{Name: "c", Client: "client", Server: "server", Port: ServerPort, Count: b.Conns}},
 	}
-	return nil
-}
-
-// serve has the server answer each request with Reply; with a dead peer,
-// it falls silent SilenceAfter its last reply.
-func (r *builtinRun) serve() error {
-	replies := 0
-	_, err := r.server.Listen("tcp4", ServerPort, stack.KeepAlive{}, func(c *stack.Conn) {
-		got := 0
-		c.OnEvent(func(c *stack.Conn) {
-			for {
-				n, err := c.Recv(r.buf)
-				if err != nil {
-					return
-				}
-				got += n
-				if got >= len(Request) && got-n < len(Request) {
-					if _, err := c.Send(Reply); err != nil {
-						return
-					}
-					replies++
-					if replies == r.b.Conns && !r.b.PeerAlive {
-						r.net.After(r.b.SilenceAfter, func() { r.net.Silence(r.server, stack.Both) })
-					}
-				}
-			}
-		})
-	})
-	return err
-}
-
-// dialAll starts the clients: at once for one, spread over the first
-// second for more, so that their timers interleave instead of firing in
-// lockstep. The run stops when every client has given up.
-func (r *builtinRun) dialAll() {
-	starts := rand.New(rand.NewPCG(r.b.Seed, 0x7374617274))
-	raddr := netip.AddrPortFrom(r.server.Addr(), ServerPort)
-	finished := func() {
-		r.done++
-		if r.done == r.b.Conns {
-			r.net.Stop()
-		}
+	if b.Conns > 1 {
+		s.Conns[0].Spread = time.Second // so that their timers interleave instead of firing in lockstep
 	}
-	for i := 0; i < r.b.Conns; i++ {
-		var at time.Duration
-		if r.b.Conns > 1 {
-			at = time.Duration(starts.Int64N(int64(time.Second)))
-		}
-		r.net.At(at, func() {
-			if r.ws != nil {
-				r.dialWinsock(raddr, finished)
-				return
-			}
-			r.dialPOSIX(raddr, finished)
-		})
+	if b.PeerAlive && b.Duration == 0 {
+		s.Duration = 3*idle + time.Minute
 	}
-}
-
-// dialPOSIX opens one client connection the way a POSIX application does,
-// through the host's socket calls in its system's numbers: socket, the
-// keep-alive options (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, then
-// SO_KEEPALIVE, as Go's net package orders them), a non-blocking connect,
-// the request once connected, and a recv always pending.
-func (r *builtinRun) dialPOSIX(raddr netip.AddrPort, gaveUp func()) {
-	px, d := r.px, r.p.Dialect
-	fd := px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-	c := px.Conn(fd)
-	if c == nil {
-		gaveUp()
-		return
+	// The keep-alive settings: with Winsock, those the run sets (the
+	// system's apply to the rest); with POSIX, all three.
+	ka := &written{times: map[string]time.Duration{}, count: -1}
+	if p.API != profile.Winsock || b.Idle != 0 {
+		ka.times["idle"] = idle
 	}
-	word := func(v int64) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(v)) }
-	inUnit := func(opt string, t time.Duration) []byte {
-		unit, _ := d.Unit(opt)
-		return word(int64(t / unit)) // Validate refused what the unit cannot hold
+	if p.API != profile.Winsock || b.Interval != 0 {
+		ka.times["interval"] = interval
 	}
-	opts := d.Opts()
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPIDLE"], inUnit("TCP_KEEPIDLE", r.idle), 4)
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPINTVL"], inUnit("TCP_KEEPINTVL", r.interval), 4)
-	px.Setsockopt(fd, sockopt.IPPROTO_TCP, opts["TCP_KEEPCNT"], word(int64(r.count)), 4)
-	px.Setsockopt(fd, d.SOL_SOCKET, d.SO_KEEPALIVE, word(1), 4)
-	sent, failed := false, false
-	c.OnEvent(func(c *stack.Conn) {
-		if failed {
-			return
-		}
-		if !sent && c.State() == stack.Established {
-			sent = true
-			if px.Send(fd, Request) < 0 {
-				r.rec.AppError(r.net.Now(), c, "send", px.Errno())
-			}
-		}
-		for {
-			_, err := c.Recv(r.buf)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, stack.ErrWouldBlock) {
-				return
-			}
-			failed = true
-			if !errors.Is(err, io.EOF) {
-				reportAppError(r.net, r.rec, c, "recv", err, d)
-			}
-			gaveUp()
-			return
-		}
-	})
-	px.Connect(fd, raddr)
-}
-
-// reportAppError records err as the application sees it, numbered in its
-// dialect d.
-func reportAppError(net *stack.Network, rec *Recorder, c *stack.Conn, op string, err error, d *sockopt.Dialect) {
-	e, ok := d.ErrnoFromError(err)
-	if !ok {
-		e = sockopt.Errno{Name: err.Error()}
+	if p.API != profile.Winsock || b.Count != 0 {
+		ka.count = int64(count)
 	}
-	rec.AppError(net.Now(), c, op, e)
+	d := &decoder{file: s.File}
+	calls, _ := d.lowerKeepalive(Action{Do: DoKeepalive, Conn: "c", End: "client", w: ka}, &s.Hosts[0])
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	received := &Trigger{Event: OnReceived, Bytes: int64(len(Request)), Conn: "c", End: "server"}
+	s.Actions = append(calls,
+		Action{Do: DoConnect, Conn: "c", End: "client"},
+		Action{Do: DoSend, Conn: "c", End: "client", Data: Request, On: &Trigger{Event: OnEstablished}},
+		Action{Do: DoSend, Conn: "c", End: "server", Data: Reply, On: received})
+	if !b.PeerAlive {
+		s.Actions = append(s.Actions, Action{At: b.SilenceAfter, Do: DoSilence, Hosts: []string{"server"}, Direction: stack.Both, On: received})
+	}
+	if p.API == profile.Winsock {
+		// The next call learns what later calls get; then the socket goes.
+		failed := &Trigger{Event: OnFailed}
+		s.Actions = append(s.Actions, Action{Do: DoRecv, Conn: "c", End: "client", On: failed},
+			Action{Do: DoClose, Conn: "c", End: "client", On: failed})
+	}
+	return s, nil
 }
 
 // MaxOutcomeProbes bounds Outcome.Probes: a connection's first probe

@@ -76,6 +76,11 @@ type Scenario struct {
 	Middlebox time.Duration
 	Hosts     []HostSpec
 	Conns     []ConnSpec
+	// UntilEnded stops the run once the client of every connection has
+	// seen it end (failed, or closed by the peer), before Duration; with
+	// Duration zero the run then goes on until that, or until nothing is
+	// left to happen, or the horizon (stack.DefaultHorizon).
+	UntilEnded bool
 	// Actions are what the run does, in time order (stable: file order at
 	// equal times): each action of the file lowered for its host's
 	// profile (a keepalive action becomes the calls its API makes).
@@ -125,6 +130,50 @@ type ConnSpec struct {
 	Name           string
 	Client, Server string
 	Port           uint16
+	// Count is how many such connections there are (0 or 1: one). Each
+	// runs the connection's actions as its own, from its own start: with
+	// Spread, an offset drawn from the scenario's seed in [0, Spread),
+	// connection by connection; without, 0. A network action triggered by
+	// their event (Trigger) runs once, when the last of them has had it.
+	// Expectations and socket keys name a connection of one; the members
+	// of a larger one are named NAME[1] to NAME[Count].
+	Count  int
+	Spread time.Duration
+}
+
+// members is how many connections c stands for.
+func (c *ConnSpec) members() int { return max(c.Count, 1) }
+
+// memberName names the m-th (0-based) connection of c.
+func (c *ConnSpec) memberName(m int) string {
+	if c.members() == 1 {
+		return c.Name
+	}
+	return fmt.Sprintf("%s[%d]", c.Name, m+1)
+}
+
+// Trigger events: what an action can wait for on a socket.
+const (
+	// OnEstablished: the connection is established (the client's connect
+	// completed; the server's end accepted).
+	OnEstablished = "established"
+	// OnReceived: the end's application has received Trigger.Bytes in
+	// all (its receive always pending reads what arrives).
+	OnReceived = "received"
+	// OnFailed: the end's application has seen its established
+	// connection fail (its pending receive got an error); a failed
+	// connect is not this.
+	OnFailed = "failed"
+)
+
+// Trigger is the socket event an action waits for: the action runs At
+// after the event, instead of at At from the start.
+type Trigger struct {
+	Event string // OnEstablished, OnReceived or OnFailed
+	Bytes int64  // OnReceived: the total that fires it
+	// Conn and End name the socket whose event it is, for a network
+	// action; a socket action's trigger is on its own socket.
+	Conn, End string
 }
 
 // Action verbs.
@@ -176,6 +225,9 @@ type Action struct {
 	// Note, if set, is recorded in the trace when the action runs: what
 	// a keepalive action asked for that the host's API cannot say.
 	Note string
+	// On, if set, is the socket event the action waits for (At is then
+	// the delay after it). Actions with a trigger are not in time order.
+	On *Trigger
 
 	w *written // what the file wrote, where lowering depends on the host's API
 }

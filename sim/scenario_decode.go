@@ -55,7 +55,15 @@ func (d *decoder) problem(line, col int, format string, args ...any) {
 	}
 }
 
-func (d *decoder) at(n *ynode, format string, args ...any) { d.problem(n.line, n.col, format, args...) }
+// at reports a problem at n; nil (a scenario built in Go, which has no
+// file) places it at 0:0.
+func (d *decoder) at(n *ynode, format string, args ...any) {
+	if n == nil {
+		d.problem(0, 0, format, args...)
+		return
+	}
+	d.problem(n.line, n.col, format, args...)
+}
 
 func (d *decoder) err() error {
 	if len(d.problems) == 0 {

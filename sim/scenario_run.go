@@ -1,17 +1,17 @@
 package sim
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"time"
 
+	"kasim/internal/echo"
 	"kasim/profile"
 	"kasim/sockopt"
 	"kasim/stack"
+	"kasim/timers"
 )
 
 // ScenarioRun is a finished run of a scenario: its trace, and what each
@@ -23,8 +23,14 @@ type ScenarioRun struct {
 	// Sockets maps SocketKey(conn, end) to the socket's id in the trace
 	// (the conn field of its events); ends never opened are missing.
 	Sockets map[string]int
-	// Calls holds the outcome of each of Scenario.Actions, by index.
+	// Calls holds the outcome of each of Scenario.Actions, by index (of
+	// an action on a connection of several, the last one's).
 	Calls []CallOutcome
+
+	// timerHash and timerFires are the recorded timer trace's fire hash
+	// and fire count (runConfig.recordTimers).
+	timerHash  uint64
+	timerFires int64
 }
 
 // SocketKey names one end ("client" or "server") of a scenario
@@ -50,25 +56,36 @@ type simHost struct {
 	px   *sockopt.POSIX   // POSIX profiles
 }
 
-// sockEnd is one end of a scenario connection, once it exists.
-type sockEnd struct {
-	host   *simHost
-	conn   *stack.Conn
-	ws     sockopt.SOCKET
-	fd     int
-	failed bool // the application has seen the connection fail
+type scenarioRunner struct {
+	s        *Scenario
+	cfg      runConfig
+	events   int64 // recorded so far
+	sinkErr  error // the stream failed, or the kept trace reached its ceiling
+	net      *stack.Network
+	rec      *Recorder
+	timerRec *timers.Recorder
+	closers  []interface{ Close() } // what the queues started
+	hosts    map[string]*simHost
+	ends     map[string]*sockEnd // by SocketKey of the member's name
+	run      *ScenarioRun
+	buf      []byte
+	apps
 }
 
-type scenarioRunner struct {
-	s       *Scenario
-	events  int64 // recorded so far
-	sinkErr error // the stream failed, or the kept trace reached its ceiling
-	net     *stack.Network
-	rec     *Recorder
-	hosts   map[string]*simHost
-	ends    map[string]*sockEnd // by SocketKey
-	run     *ScenarioRun
-	buf     []byte
+// runConfig is how a run is carried out, beside what its scenario says.
+type runConfig struct {
+	// events, if set, sees each event as it is recorded; an error from it
+	// stops the run.
+	events func(Event) error
+	// keep keeps the trace in ScenarioRun.Events, up to maxScenarioEvents.
+	keep bool
+	// timers names the clock's timer queue (timers.Lookup): "" is the
+	// network's own; a per-host one gives each host a queue of its own.
+	timers string
+	// recordTimers, if set, receives the calls the run makes to its
+	// (single, exact) timer queue, as a timer trace.
+	recordTimers io.Writer
+	extra        []stack.Observer
 }
 
 // MaxScenarioEvents bounds the trace a scenario run keeps in memory for
@@ -86,7 +103,7 @@ var maxScenarioEvents int64 = MaxScenarioEvents
 // It keeps the trace, for Check: past MaxScenarioEvents it stops with an
 // error.
 func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
-	return runScenario(s, nil, extra)
+	return runScenario(s, runConfig{keep: true, extra: extra})
 }
 
 // RunScenarioStreaming runs s as RunScenario does, but hands each event to
@@ -94,57 +111,121 @@ func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
 // so there is nothing to Check): its memory does not grow with the run's
 // length. An error from events stops the run and is returned.
 func RunScenarioStreaming(s *Scenario, events func(Event) error, extra ...stack.Observer) (*ScenarioRun, error) {
-	return runScenario(s, events, extra)
+	return runScenario(s, runConfig{events: events, extra: extra})
 }
 
-func runScenario(s *Scenario, events func(Event) error, extra []stack.Observer) (*ScenarioRun, error) {
+func runScenario(s *Scenario, cfg runConfig) (*ScenarioRun, error) {
 	r := &scenarioRunner{
 		s:     s,
-		net:   stack.NewNetwork(stack.Config{Seed: s.Seed, Latency: s.Latency}),
+		cfg:   cfg,
 		rec:   NewRecorder(),
 		hosts: map[string]*simHost{},
 		ends:  map[string]*sockEnd{},
 		run:   &ScenarioRun{Scenario: s, Sockets: map[string]int{}, Calls: make([]CallOutcome, len(s.Actions))},
 		buf:   make([]byte, 64<<10), // handlers run one at a time on the driver
 	}
-	defer r.net.Close()
-	r.rec.Stream(func(e Event) {
-		if r.sinkErr != nil {
-			return
-		}
-		r.events++
-		switch {
-		case events != nil:
-			r.sinkErr = events(e)
-		case r.events > maxScenarioEvents:
-			r.sinkErr = fmt.Errorf("the run passed %d events at %s: a scenario run keeps its trace for its expectations, and at most that many (kasim run FILE.yaml streams it instead)", maxScenarioEvents, e.Head().T)
-		}
-		if r.sinkErr != nil {
-			r.net.Stop()
-		}
-	}, events == nil)
-	r.net.Observe(r.rec)
-	for _, o := range extra {
-		r.net.Observe(o)
-	}
-	if err := r.setUp(); err != nil {
+	defer r.close()
+	queue, hostTimers, err := r.queues()
+	if err != nil {
 		return nil, err
 	}
-	for i := range s.Actions {
-		i := i
-		r.net.At(s.Actions[i].At, func() { r.act(i) })
+	r.net = stack.NewNetwork(stack.Config{Seed: s.Seed, Latency: s.Latency, Queue: queue})
+	r.rec.Stream(r.record, cfg.keep)
+	r.net.Observe(r.rec)
+	for _, o := range cfg.extra {
+		r.net.Observe(o)
 	}
-	if err := r.net.RunUntil(s.Duration); err != nil && !errors.Is(err, stack.ErrHorizon) {
+	if err := r.setUp(hostTimers); err != nil {
+		return nil, err
+	}
+	r.schedule()
+	if s.Duration > 0 {
+		err = r.net.RunUntil(s.Duration)
+	} else {
+		err = r.net.Run()
+	}
+	if err != nil && !errors.Is(err, stack.ErrHorizon) {
 		return nil, err
 	}
 	if r.sinkErr != nil {
 		return nil, r.sinkErr
 	}
 	r.run.Events, r.run.End = r.rec.Events(), r.net.Now()
+	if r.timerRec != nil {
+		if err := r.timerRec.Close(); err != nil {
+			return nil, fmt.Errorf("timer trace: %w", err)
+		}
+		r.run.timerHash, r.run.timerFires = r.timerRec.Hash()
+	}
 	return r.run, nil
 }
 
-func (r *scenarioRunner) setUp() error {
+// record sees each event as it is recorded: it hands it to the stream, or
+// counts it against the ceiling of a kept trace, and stops the run when
+// either fails.
+func (r *scenarioRunner) record(e Event) {
+	if r.sinkErr != nil {
+		return
+	}
+	r.events++
+	if r.cfg.events != nil {
+		r.sinkErr = r.cfg.events(e)
+	}
+	if r.sinkErr == nil && r.cfg.keep && r.events > maxScenarioEvents {
+		r.sinkErr = fmt.Errorf("the run passed %d events at %s: a scenario run keeps its trace for its expectations, and at most that many (kasim run streams it instead)", maxScenarioEvents, e.Head().T)
+	}
+	if r.sinkErr != nil {
+		r.net.Stop()
+	}
+}
+
+// close stops the network and what the run's queues started (the
+// nondeterministic queues' own timers).
+func (r *scenarioRunner) close() {
+	if r.net != nil {
+		r.net.Close()
+	}
+	for _, c := range r.closers {
+		c.Close()
+	}
+}
+
+// queues returns the network's timer queue (nil: the network's default)
+// and, for a per-host queue such as linux's, a maker of each host's.
+func (r *scenarioRunner) queues() (timers.Queue, func() timers.Queue, error) {
+	closeLater := func(q timers.Queue) timers.Queue {
+		if c, ok := q.(interface{ Close() }); ok {
+			r.closers = append(r.closers, c)
+		}
+		return q
+	}
+	var queue timers.Queue
+	var hostTimers func() timers.Queue
+	if name := r.cfg.timers; name != "" {
+		spec, ok := timers.Lookup(name)
+		switch {
+		case !ok:
+			return nil, nil, fmt.Errorf("timers %q: want %s", name, echo.OrList(timers.Names()))
+		case spec.PerHost:
+			hostTimers = func() timers.Queue { return closeLater(spec.New()) }
+		default:
+			queue = closeLater(spec.New())
+		}
+	}
+	if r.cfg.recordTimers != nil {
+		if hostTimers != nil {
+			return nil, nil, fmt.Errorf("recording timers needs one queue, not %s's per-host queues", r.cfg.timers)
+		}
+		if queue == nil {
+			queue = timers.NewHeap4()
+		}
+		r.timerRec = timers.NewRecorder(queue, r.cfg.recordTimers)
+		queue = r.timerRec
+	}
+	return queue, hostTimers, nil
+}
+
+func (r *scenarioRunner) setUp(hostTimers func() timers.Queue) error {
 	s := r.s
 	title := s.Name
 	if title == "" {
@@ -159,7 +240,11 @@ func (r *scenarioRunner) setUp() error {
 	for i := range s.Hosts {
 		spec := &s.Hosts[i]
 		p := spec.Resolved
-		h, err := r.net.AddHostWith(spec.Name, p.HostOptions())
+		o := p.HostOptions()
+		if hostTimers != nil {
+			o.Timers = hostTimers()
+		}
+		h, err := r.net.AddHostWith(spec.Name, o)
 		if err != nil {
 			return err
 		}
@@ -181,6 +266,16 @@ func (r *scenarioRunner) setUp() error {
 		}
 		r.hosts[name] = sh
 	}
+	if err := r.setUpPaths(); err != nil {
+		return err
+	}
+	return r.listen()
+}
+
+// setUpPaths applies the scenario's loss and middlebox between every pair
+// of hosts.
+func (r *scenarioRunner) setUpPaths() error {
+	s := r.s
 	for i := range s.Hosts {
 		for j := i + 1; j < len(s.Hosts); j++ {
 			a, b := r.hosts[s.Hosts[i].Name].h, r.hosts[s.Hosts[j].Name].h
@@ -199,10 +294,23 @@ func (r *scenarioRunner) setUp() error {
 			}
 		}
 	}
+	return nil
+}
+
+// listen notes each connection and has its server listen, once per port.
+func (r *scenarioRunner) listen() error {
 	listening := map[string]bool{}
-	for i := range s.Conns {
-		c := &s.Conns[i]
-		r.rec.Note(0, c.Client, fmt.Sprintf("connection %s: %s -> %s:%d", c.Name, c.Client, c.Server, c.Port))
+	for i := range r.s.Conns {
+		c := &r.s.Conns[i]
+		if n := c.members(); n == 1 {
+			r.rec.Note(0, c.Client, fmt.Sprintf("connection %s: %s -> %s:%d", c.Name, c.Client, c.Server, c.Port))
+		} else {
+			starts := "all starting at once"
+			if c.Spread > 0 {
+				starts = fmt.Sprintf("each starting at a time the seed draws from the first %v", c.Spread)
+			}
+			r.rec.Note(0, c.Client, fmt.Sprintf("connections %s to %s: %s -> %s:%d, %s", c.memberName(0), c.memberName(n-1), c.Client, c.Server, c.Port, starts))
+		}
 		key := fmt.Sprintf("%s:%d", c.Server, c.Port)
 		if listening[key] {
 			continue
@@ -214,217 +322,6 @@ func (r *scenarioRunner) setUp() error {
 		}
 	}
 	return nil
-}
-
-// accepted gives a connection the listener took to its scenario
-// connection's server end, matching it by the client's address.
-func (r *scenarioRunner) accepted(server *simHost, port uint16, conn *stack.Conn) {
-	for i := range r.s.Conns {
-		c := &r.s.Conns[i]
-		client := r.ends[SocketKey(c.Name, "client")]
-		if c.Server != server.spec.Name || c.Port != port || client == nil || client.conn.LocalAddr() != conn.RemoteAddr() {
-			continue
-		}
-		end := &sockEnd{host: server, conn: conn}
-		if server.ws != nil {
-			end.ws = server.ws.Accept(conn)
-		} else {
-			end.fd = server.px.Accept(conn)
-		}
-		key := SocketKey(c.Name, "server")
-		r.ends[key] = end
-		r.run.Sockets[key] = conn.ID()
-		r.startReading(end)
-		return
-	}
-}
-
-// startReading keeps a receive in progress on end, as an application
-// waiting for its peer does, so that it learns at once when the connection
-// fails.
-func (r *scenarioRunner) startReading(end *sockEnd) {
-	if ws := end.host.ws; ws != nil {
-		var onRecv func(n int, e sockopt.WSAError)
-		onRecv = func(n int, e sockopt.WSAError) {
-			switch {
-			case e != (sockopt.WSAError{}):
-				end.failed = true
-				r.rec.AppError(r.net.Now(), end.conn, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
-			case n > 0:
-				ws.RecvAsync(end.ws, r.buf, onRecv)
-			}
-		}
-		ws.RecvAsync(end.ws, r.buf, onRecv)
-		return
-	}
-	end.conn.OnEvent(func(c *stack.Conn) {
-		for !end.failed {
-			_, err := c.Recv(r.buf)
-			if errors.Is(err, stack.ErrWouldBlock) || errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				end.failed = true
-				// A connect that failed is the connect's error, as the
-				// application's poll and SO_ERROR report it (and the
-				// kernel's, live), not the pending receive's.
-				op := "recv"
-				if !c.WasEstablished() {
-					op = "connect"
-				}
-				reportAppError(r.net, r.rec, c, op, err, end.host.px.Dialect())
-			}
-		}
-	})
-}
-
-// socket returns the end an action works on, opening the client's socket
-// on first use; it fails for a server end not yet accepted.
-func (r *scenarioRunner) socket(a *Action) (*sockEnd, string) {
-	key := SocketKey(a.Conn, a.End)
-	if end := r.ends[key]; end != nil {
-		return end, ""
-	}
-	spec := r.s.connSpec(a.Conn)
-	if a.End == "server" {
-		return nil, fmt.Sprintf("%s's server end is not open: %s has not accepted the connection yet", a.Conn, spec.Server)
-	}
-	host := r.hosts[spec.Client]
-	end := &sockEnd{host: host}
-	if host.ws != nil {
-		end.ws = host.ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = host.ws.Conn(end.ws)
-	} else {
-		end.fd = host.px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = host.px.Conn(end.fd)
-	}
-	if end.conn == nil {
-		return nil, "socket() failed on " + spec.Client
-	}
-	r.ends[key] = end
-	r.run.Sockets[key] = end.conn.ID()
-	return end, ""
-}
-
-func (s *Scenario) connSpec(name string) *ConnSpec {
-	for i := range s.Conns {
-		if s.Conns[i].Name == name {
-			return &s.Conns[i]
-		}
-	}
-	return nil
-}
-
-// socketHost names the host whose socket a socket action uses.
-func (s *Scenario) socketHost(a *Action) string {
-	c := s.connSpec(a.Conn)
-	if a.End == "server" {
-		return c.Server
-	}
-	return c.Client
-}
-
-// act runs action i at its time.
-func (r *scenarioRunner) act(i int) {
-	a := &r.s.Actions[i]
-	out := &r.run.Calls[i]
-	if a.Conn == "" {
-		r.network(a)
-		out.Ran = true
-		return
-	}
-	end, why := r.socket(a)
-	if end == nil {
-		out.Skipped = why
-		r.rec.Note(r.net.Now(), r.s.socketHost(a), fmt.Sprintf("%s: %s not done: %s", a.Pos, a.Do, why))
-		return
-	}
-	out.Ran = true
-	if a.Note != "" {
-		r.rec.Note(r.net.Now(), end.host.spec.Name, a.Note)
-	}
-	if end.host.ws != nil {
-		r.winsock(a, end, out)
-	} else {
-		r.posix(a, end, out)
-	}
-}
-
-func (r *scenarioRunner) raddr(a *Action) netip.AddrPort {
-	c := r.s.connSpec(a.Conn)
-	return netip.AddrPortFrom(r.hosts[c.Server].h.Addr(), c.Port)
-}
-
-func (r *scenarioRunner) winsock(a *Action, end *sockEnd, out *CallOutcome) {
-	ws, s := end.host.ws, end.ws
-	switch a.Do {
-	case DoConnect:
-		out.Result = ws.ConnectEx(s, r.raddr(a), func(e sockopt.WSAError) {
-			if e != (sockopt.WSAError{}) {
-				end.failed = true
-				r.rec.AppError(r.net.Now(), end.conn, "connect", sockopt.Errno{Name: e.Name, Code: e.Code})
-				return
-			}
-			r.startReading(end)
-		})
-	case DoSetsockopt:
-		out.Result = ws.Setsockopt(s, a.Level, a.Opt, a.Optval, a.Optlen)
-	case DoGetsockopt:
-		buf, n := make([]byte, max(len(a.Optval), 4)), a.Optlen
-		out.Result = ws.Getsockopt(s, a.Level, a.Opt, buf, &n)
-		out.Value = int64(binary.LittleEndian.Uint32(buf))
-	case DoIoctl:
-		var ret uint32
-		out.Result = ws.WSAIoctl(s, uint32(a.Opt), a.Optval, nil, &ret)
-	case DoSend:
-		out.Result = ws.Send(s, a.Data)
-	case DoRecv:
-		out.Result = ws.Recv(s, r.buf)
-	case DoClose:
-		out.Result = ws.Closesocket(s) // the end stays: later calls get WSAENOTSOCK
-	}
-	if out.Result == sockopt.SOCKET_ERROR {
-		e := ws.LastError()
-		out.Error, out.Code = e.Name, e.Code
-		if a.Do == DoRecv || a.Do == DoSend {
-			if e != sockopt.WSAEWOULDBLOCK {
-				r.rec.AppError(r.net.Now(), end.conn, a.Do, sockopt.Errno{Name: e.Name, Code: e.Code})
-			}
-		}
-	}
-}
-
-func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
-	px, fd := end.host.px, end.fd
-	switch a.Do {
-	case DoConnect:
-		out.Result = px.Connect(fd, r.raddr(a))
-		// Reading starts with a connect under way, as an application's
-		// would: on a socket that never connects, a receive is not the
-		// runner's to make (it would fail with ENOTCONN).
-		if px.Errno().Name == "EINPROGRESS" { // POSIX.Connect's success
-			r.startReading(end)
-		}
-	case DoSetsockopt:
-		out.Result = px.Setsockopt(fd, a.Level, a.Opt, a.Optval, a.Optlen)
-	case DoGetsockopt:
-		buf, n := make([]byte, max(len(a.Optval), 4)), a.Optlen
-		out.Result = px.Getsockopt(fd, a.Level, a.Opt, buf, &n)
-		out.Value = int64(int32(binary.LittleEndian.Uint32(buf)))
-	case DoSend:
-		out.Result = px.Send(fd, a.Data)
-	case DoRecv:
-		out.Result = px.Recv(fd, r.buf)
-	case DoClose:
-		out.Result = px.Close(fd) // the end stays: later calls get EBADF
-	}
-	if out.Result == -1 {
-		e := px.Errno()
-		out.Error, out.Code = e.Name, e.Code
-		if (a.Do == DoRecv || a.Do == DoSend) && e.Name != "EAGAIN" {
-			r.rec.AppError(r.net.Now(), end.conn, a.Do, e)
-		}
-	}
 }
 
 func (r *scenarioRunner) network(a *Action) {

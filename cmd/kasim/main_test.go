@@ -444,7 +444,7 @@ func TestWindowsProfiles(t *testing.T) {
 		"len=1",
 		"keep-alive gives up: 10 probes unanswered",
 		"WSARecv completes = SOCKET_ERROR, WSAENETRESET (10052)",
-		"recv(512) = SOCKET_ERROR, WSAECONNRESET (10054)",
+		"recv(65536) = SOCKET_ERROR, WSAECONNRESET (10054)",
 		"RA  seq=19",
 	} {
 		if !strings.Contains(out, want) {
