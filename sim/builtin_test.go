@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -587,5 +588,75 @@ func TestBuiltinRefusesWhatTheSocketCallsCannotSay(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
 			t.Errorf("%s %v/%v/%d: %v, want %q", tc.profile, tc.idle, tc.interval, tc.count, err, tc.want)
 		}
+	}
+}
+
+// The built-in scenario is a scenario: testdata/examples/builtin.yaml,
+// the file that writes it out, gives the built-in run's trace but for the
+// opening note (the file's description is the run's, so that too is the
+// same but for where it came from). With several connections (count and
+// spread) and a Windows client (one more recv and closesocket once the
+// connection fails) it still does.
+func TestBuiltinIsItsFile(t *testing.T) {
+	data, err := os.ReadFile("../testdata/examples/builtin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		edit    func(string) string
+		builtin func(*Builtin)
+	}{
+		{"default", nil, nil},
+		{"three connections, lossy",
+			func(y string) string {
+				y = strings.Replace(y, "c: {client: client, server: server}", "c: {client: client, server: server, count: 3, spread: 1s}", 1)
+				y = strings.Replace(y, "1 client connection(s)", "3 client connection(s)", 1)
+				return strings.Replace(y, "duration: 1000h", "duration: 1000h\nnetwork: {loss: 0.1}", 1)
+			},
+			func(b *Builtin) { b.Conns, b.Loss = 3, 0.1 }},
+		{"win7",
+			func(y string) string {
+				y = strings.Replace(y, "client: {profile: gvisor}", "client: {profile: win7}", 1)
+				// The system's keep-alive times: SO_KEEPALIVE alone.
+				y = strings.Replace(y, "keepalive: {idle: 2h, interval: 1s, count: 10}", "setsockopt: {level: SOL_SOCKET, opt: SO_KEEPALIVE, value: 1}", 1)
+				return y + "  - {on: failed, conn: c, recv: true}\n  - {on: failed, conn: c, close: true}\n"
+			},
+			func(b *Builtin) { b.Profile, b.Idle, b.Interval, b.Count = windows(t, "win7"), 0, 0, 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := string(data)
+			b := DefaultBuiltin()
+			if tc.edit != nil {
+				y, b.Idle, b.Interval, b.Count = tc.edit(y), 2*time.Hour, time.Second, 10
+				tc.builtin(&b)
+			}
+			s, err := ParseScenario("builtin.yaml", []byte(y))
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := RunScenario(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := RunBuiltin(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := func(events []Event) []string {
+				var buf bytes.Buffer
+				if err := WriteJSONL(&buf, events); err != nil {
+					t.Fatal(err)
+				}
+				return strings.Split(buf.String(), "\n")[1:] // the opening note names the file
+			}
+			got, want := lines(run.Events), lines(res.Events)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("the file's trace differs from the built-in run's (-built-in +file):\n%s", diff)
+			}
+			if len(got) < 40 {
+				t.Errorf("%d events: want the whole story", len(got))
+			}
+		})
 	}
 }

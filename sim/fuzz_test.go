@@ -46,3 +46,12 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// members counts the connections s makes (a connection with count: N is N).
+func members(s *Scenario) int {
+	n := 0
+	for i := range s.Conns {
+		n += s.Conns[i].members()
+	}
+	return n
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // Scaled returns a copy of s with every time the file states multiplied by
-// num/den: its duration, the actions' and expectations' times, latencies,
+// num/den: its duration, the actions' and expectations' times (and the
+// delays after triggers), connections' spreads, latencies,
 // middlebox idle times, and the times inside keep-alive option values
 // (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPALIVE, TCP_USER_TIMEOUT,
 // SIO_KEEPALIVE_VALS). kasim conform uses it to play a scenario written in
@@ -37,6 +38,10 @@ func (s *Scenario) Scaled(num, den int64) (*Scenario, error) {
 	out := *s
 	out.scaled = true
 	out.Duration, out.Latency, out.Middlebox = scale(s.Duration), scale(s.Latency), scale(s.Middlebox)
+	out.Conns = slices.Clone(s.Conns)
+	for i := range out.Conns {
+		out.Conns[i].Spread = scale(out.Conns[i].Spread)
+	}
 	out.Actions = slices.Clone(s.Actions)
 	for i := range out.Actions {
 		a := &out.Actions[i]

@@ -34,22 +34,12 @@ var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, D
 // and keepalive one action, until lower turns it into the host's calls.
 func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 	verbs := append(slices.Clone(socketVerbs), networkVerbs...)
-	f := d.fields(n, "action", append([]string{"at", "conn", "end", "expect"}, verbs...)...)
+	f := d.fields(n, "action", append([]string{"at", "on", "after", "conn", "end", "expect"}, verbs...)...)
 	if f == nil {
 		return Action{}, false
 	}
 	a := Action{Pos: d.pos(n)}
-	ok := true
-	if v := f["at"]; v != nil {
-		a.At, ok = d.duration(v, "action: at", MaxScenarioSpan)
-		if ok && s.Duration > 0 && a.At > s.Duration {
-			d.at(v, "action: at %v is after the scenario's duration (%v): it would never run", a.At, s.Duration)
-			ok = false
-		}
-	} else {
-		d.at(n, "action: at: missing: say when, e.g. at: 0s")
-		ok = false
-	}
+	ok := d.when(n, f, s, &a)
 	var verbNode *ynode
 	for _, verb := range verbs {
 		if v := f[verb]; v != nil {
@@ -73,6 +63,9 @@ func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 		if host == nil || !good {
 			return Action{}, false
 		}
+		if !d.trigger(f["on"], &a) {
+			return Action{}, false
+		}
 		return d.keepaliveArgs(verbNode, a)
 	}
 	if slices.Contains(socketVerbs, a.Do) {
@@ -83,7 +76,12 @@ func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 		}
 		if e := f["expect"]; e != nil {
 			a.Expect = d.callExpect(e, a.Do)
+			if c := d.conns[a.Conn]; c != nil && c.members() > 1 {
+				d.at(e, "action: expect: conn %s is %d connections (count): a call's expectation holds one socket's call", a.Conn, c.members())
+				ok = false
+			}
 		}
+		ok = d.trigger(f["on"], &a) && ok
 	} else {
 		for _, k := range []string{"conn", "end", "expect"} {
 			if v := f[k]; v != nil {
@@ -94,6 +92,7 @@ func (d *decoder) action(n *ynode, s *Scenario) (Action, bool) {
 		if !d.networkChange(verbNode, &a) {
 			ok = false
 		}
+		ok = d.trigger(f["on"], &a) && ok
 	}
 	return a, ok
 }

@@ -138,6 +138,8 @@ func (r *expectReader) where() {
 			r.ok = false
 		case c == nil:
 			r.bad(v, "expect: conn: no connection %q", name)
+		case c.members() > 1:
+			r.bad(v, "expect: conn %s is %d connections (count): an expectation names one socket (a segment expectation on host: %s counts across them)", name, c.members(), c.Client)
 		default:
 			e.Conn, e.End = name, "client"
 			if ev := f["end"]; ev != nil {

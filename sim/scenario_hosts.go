@@ -15,7 +15,7 @@ import (
 	"kasim/profile"
 )
 
-var scenarioKeys = []string{"name", "description", "seed", "duration", "network", "hosts", "connections", "actions", "expect"}
+var scenarioKeys = []string{"name", "description", "seed", "duration", "until", "network", "hosts", "connections", "actions", "expect"}
 
 func (d *decoder) scenario(root *ynode) *Scenario {
 	f := d.fields(root, "scenario", scenarioKeys...)
@@ -40,6 +40,16 @@ func (d *decoder) scenario(root *ynode) *Scenario {
 		}
 	} else {
 		d.at(root, "duration: missing: say how much virtual time the scenario covers, e.g. duration: 3h")
+	}
+	if n := f["until"]; n != nil {
+		switch v, ok := d.str(n, "until"); {
+		case !ok:
+		case v == "ended":
+			s.UntilEnded = true
+		case v == "duration":
+		default:
+			d.at(n, "until: %q: want ended (stop once every connection's client has seen it end) or duration (the default)", v)
+		}
 	}
 	if n := f["network"]; n != nil {
 		nf := d.fields(n, "network", "latency", "loss", "middlebox")
@@ -272,11 +282,12 @@ func (d *decoder) hostRef(n *ynode, what string) (string, bool) {
 
 func (d *decoder) connSpecs(n *ynode) []ConnSpec {
 	var out []ConnSpec
+	members := 0
 	for _, i := range d.namedEntries(n, "connections", "connection", "{client: HOST, server: HOST, port: N}", MaxScenarioConns) {
 		k := n.keys[i]
 		what := "connection " + k.value
 		c := ConnSpec{Pos: d.pos(k), Name: k.value, Port: ServerPort}
-		f := d.fields(n.vals[i], what, "client", "server", "port")
+		f := d.fields(n.vals[i], what, "client", "server", "port", "count", "spread")
 		if f == nil {
 			continue
 		}
@@ -305,9 +316,34 @@ func (d *decoder) connSpecs(n *ynode) []ConnSpec {
 			c.Port = uint16(p)
 			ok = ok && good
 		}
+		ok = d.connCount(f, what, &c, &members) && ok
 		if ok {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// connCount reads a connection's count and spread; members counts the
+// connections so far, which MaxScenarioConns bounds.
+func (d *decoder) connCount(f map[string]*ynode, what string, c *ConnSpec, members *int) bool {
+	ok := true
+	if v := f["count"]; v != nil {
+		n, good := d.integer(v, what+": count", 1, MaxScenarioConns)
+		c.Count, ok = int(n), good
+		if good && *members+c.Count > MaxScenarioConns {
+			d.at(v, "%s: count %d: the scenario's connections come to %d with these, more than the limit of %d", what, c.Count, *members+c.Count, MaxScenarioConns)
+			ok = false
+		}
+	}
+	*members += c.members()
+	if v := f["spread"]; v != nil {
+		var good bool
+		if c.Spread, good = d.duration(v, what+": spread", MaxScenarioSpan); good && c.members() == 1 {
+			d.at(v, "%s: spread: spreads the starts of several connections; give count too", what)
+			good = false
+		}
+		ok = ok && good
+	}
+	return ok
 }

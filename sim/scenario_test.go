@@ -216,6 +216,25 @@ func TestScenarioErrors(t *testing.T) {
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {count: 0}}\n", "keepalive: count: 0 is out of range"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s, intervall: 1s}}\n", `unknown key "intervall"`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s}, expect: {result: 0}}\n", "a keepalive action makes several calls"},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, on: established, conn: c, send: x}\n", `x.yaml:5:10: action: at: with on, the action runs after its event`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {after: 1s, conn: c, send: x}\n", `x.yaml:5:13: action: after: the delay after an event (on:)`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {conn: c, send: x}\n", `action: at: missing: say when, e.g. at: 0s (or on: EVENT)`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: connected, conn: c, send: x}\n", `x.yaml:5:10: action: on: "connected": want established, failed, or {received: N}`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: received, conn: c, send: x}\n", `action: on: "received": want established, failed, or {received: N}`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {received: 0}, conn: c, send: x}\n", `action: on: received: 0 is out of range`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {event: received}, conn: c, send: x}\n", `action: on: event: received: say how many bytes`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: established, conn: c, connect: true}\n", `action: on: a connect starts its connection`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {event: failed, conn: c}, conn: c, recv: true}\n", `action: on: conn: a socket action waits for an event of its own socket`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: established, silence: b}\n", `action: on: "established": want {event: established|failed, conn: C}`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {event: failed}, silence: b}\n", `action: on: conn: missing: name the connection whose event silence waits for`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {event: failed, conn: d}, silence: b}\n", `action: on: conn: no connection "d"`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {on: {received: 1, conn: c, end: peer}, silence: b}\n", `action: on: end: "peer": want client`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, count: 1001}}\n", `connection c: count: 1001 is out of range`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, count: 600}, d: {client: a, server: b, count: 600}}\n", `connection d: count 600: the scenario's connections come to 1200 with these, more than the limit of 1000`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, spread: 1s}}\n", `connection c: spread: spreads the starts of several connections; give count too`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, count: 2}}\nexpect:\n  - {probes: 3, conn: c}\n", `expect: conn c is 2 connections (count): an expectation names one socket (a segment expectation on host: a counts across them)`},
+		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: b, count: 2}}\nactions:\n  - {at: 0s, conn: c, connect: true, expect: {result: -1}}\n", `action: expect: conn c is 2 connections (count)`},
+		{"duration: 1h\nuntil: done\nhosts: {a: {}}\n", `x.yaml:2:8: until: "done": want ended`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: probe, host: a}\n", `x.yaml:4:15: expect: segment "probe": want a class`},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {probes: 3}\n", "expect: name the socket"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nexpect:\n  - {segment: syn, host: a, at: 3h}\n", "expect: at 3h0m0s is after the scenario's duration (1h0m0s): it can never be checked"},
@@ -260,6 +279,12 @@ func TestScenarioErrors(t *testing.T) {
 func FuzzParseScenario(f *testing.F) {
 	f.Add([]byte(goodScenario))
 	f.Add([]byte("duration: 1m\nhosts: {a: {profile: vista}, b: {}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 2s, interval: 1s, count: 3}}\n"))
+	// Triggers, connections of several and until: the built-in scenario
+	// as a file, and a network action on the last of three.
+	if data, err := os.ReadFile("../testdata/examples/builtin.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("duration: 1m\nuntil: ended\nhosts: {a: {profile: win11}, b: {profile: lwip}}\nconnections: {c: {client: a, server: b, count: 3, spread: 2s}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 5s, interval: 1s, count: 2}}\n  - {at: 0s, conn: c, connect: true}\n  - {on: established, after: 1s, conn: c, send: {bytes: 10}}\n  - {on: {received: 5}, conn: c, end: server, send: hi}\n  - {on: {received: 10, conn: c, end: server}, after: 3s, silence: b}\n  - {on: failed, conn: c, recv: true}\n"))
 	if files, _ := filepath.Glob(filepath.Join(conformanceDir, "*.yaml")); len(files) > 0 {
 		for _, file := range files[:min(len(files), 8)] {
 			if data, err := os.ReadFile(file); err == nil {
@@ -311,7 +336,7 @@ func FuzzParseScenario(f *testing.F) {
 				placed(t, err)
 			}
 		}
-		if s.Duration > 0 && len(s.Conns) <= 4 && len(s.Actions) <= 16 {
+		if s.Duration > 0 && members(s) <= 4 && len(s.Actions) <= 16 {
 			s.Duration = min(s.Duration, 24*60*60*1e9) // a day of virtual time is quick
 			// The run keeps its trace, up to a ceiling lowered for speed
 			// (stopping there is the limit at work, not a failure); its

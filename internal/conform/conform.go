@@ -479,6 +479,9 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 	if len(s.Conns) != 1 {
 		return fmt.Errorf("%s: %w: the lab has one connection; this one has %d", s.File, ErrNotLive, len(s.Conns))
 	}
+	if c := s.Conns[0]; c.Count > 1 {
+		return fmt.Errorf("%s:%d:%d: %w: the lab has one connection; %s is %d", s.File, c.Pos.Line, c.Pos.Col, ErrNotLive, c.Name, c.Count)
+	}
 	if c := s.Conns[0]; c.Client == c.Server {
 		return fmt.Errorf("%s:%d:%d: %w: the stack under test connects to the tester, another host; this connection's ends are both %s", s.File, c.Pos.Line, c.Pos.Col, ErrNotLive, c.Client)
 	}
@@ -492,6 +495,9 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 		return err
 	}
 	for _, a := range s.Actions {
+		if a.On != nil {
+			return fmt.Errorf("%s:%d:%d: %w: %s on %s: the lab plays actions at their times, not on events", s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, a.Do, a.On.Event)
+		}
 		ok, why := false, ""
 		switch a.Do {
 		case sim.DoSetsockopt, sim.DoGetsockopt:

@@ -328,3 +328,21 @@ func TestCheckLiveRefusesWhatTheLabCannotDo(t *testing.T) {
 		}
 	}
 }
+
+// TestTheLabRefusesTriggersAndCounts: the lab plays actions at their times
+// on one connection, so a file with an action on an event, or a connection
+// of several, is refused at its place.
+func TestTheLabRefusesTriggersAndCounts(t *testing.T) {
+	for _, tc := range []struct{ from, to, want string }{
+		{"  - {at: 1s, silence: peer}", "  - {on: {event: established, conn: c1}, after: 1s, silence: peer}", "n.yaml:11:6: not a conform scenario: silence on established: the lab plays actions at their times"},
+		{"c1: {client: lw, server: peer}", "c1: {client: lw, server: peer, count: 2}", "the lab has one connection; c1 is 2"},
+	} {
+		file := strings.Replace(namedScenario, tc.from, tc.to, 1)
+		if file == namedScenario {
+			t.Fatalf("%q is not in the scenario", tc.from)
+		}
+		if _, err := forLab("n.yaml", []byte(file), Options{}); !errors.Is(err, ErrNotLive) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrNotLive with %q", tc.to, err, tc.want)
+		}
+	}
+}
