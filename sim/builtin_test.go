@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -658,5 +659,28 @@ func TestBuiltinIsItsFile(t *testing.T) {
 				t.Errorf("%d events: want the whole story", len(got))
 			}
 		})
+	}
+}
+
+// A timer trace is deterministic: the same run records the same bytes
+// whether the garbage collector ran often (freeing timers' clock IDs for
+// reuse early) or never (freeing none). The trace numbers timers itself.
+func TestRecordedTimerTraceIsDeterministic(t *testing.T) {
+	record := func(gcPercent int) []byte {
+		defer debug.SetGCPercent(debug.SetGCPercent(gcPercent))
+		var buf bytes.Buffer
+		b := DefaultBuiltin()
+		b.Conns, b.Loss, b.RecordTimers = 300, 0.05, &buf
+		if _, err := RunBuiltin(b); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	often, never := record(1), record(-1)
+	if len(often) < 10000 {
+		t.Fatalf("a trace of %d bytes: want a run with many timers", len(often))
+	}
+	if !bytes.Equal(often, never) {
+		t.Errorf("the trace recorded with the collector running often (%d bytes) differs from the one without it (%d bytes)", len(often), len(never))
 	}
 }

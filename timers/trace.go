@@ -73,6 +73,13 @@ const (
 // Recorder is a Queue that passes every call to another Queue and writes it
 // to a trace, which Replay (or `kasim bench --replay`) runs against any
 // queue. Close writes the trailer: the fire hash of the recorded run.
+//
+// The trace numbers the timers itself: a timer gets the lowest-numbered
+// free trace ID when pushed and gives it back when it fires or is
+// removed. The IDs a Clock hands out are reused when the garbage
+// collector finds a timer unreachable, at no fixed moment; numbered so,
+// the same run gives the same trace, byte for byte, whatever the
+// collector did.
 type Recorder struct {
 	q    Queue
 	w    *bufio.Writer
@@ -81,6 +88,84 @@ type Recorder struct {
 	buf  [2*binary.MaxVarintLen64 + 1]byte
 	err  error
 	done bool // closed: later calls pass through unrecorded
+	// traceIDs maps a pending timer's queue ID to its trace ID + 1 (0:
+	// not pending); free holds the trace IDs not pending, as a min-heap.
+	traceIDs []ID
+	free     idHeap
+	next     ID // trace IDs below next have been handed out
+}
+
+// idHeap is a min-heap of IDs.
+type idHeap []ID
+
+func (h *idHeap) push(id ID) {
+	*h = append(*h, id)
+	for i := len(*h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if (*h)[p] <= (*h)[i] {
+			break
+		}
+		(*h)[p], (*h)[i] = (*h)[i], (*h)[p]
+		i = p
+	}
+}
+
+func (h *idHeap) pop() ID {
+	old := *h
+	top, last := old[0], old[len(old)-1]
+	*h = old[:len(old)-1]
+	if len(*h) == 0 {
+		return top
+	}
+	(*h)[0] = last
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < len(*h) && (*h)[l] < (*h)[small] {
+			small = l
+		}
+		if r := l + 1; r < len(*h) && (*h)[r] < (*h)[small] {
+			small = r
+		}
+		if small == i {
+			return top
+		}
+		(*h)[i], (*h)[small] = (*h)[small], (*h)[i]
+		i = small
+	}
+}
+
+// assign gives queue ID id, being pushed, a trace ID.
+func (r *Recorder) assign(id ID) ID {
+	var tid ID
+	if len(r.free) > 0 {
+		tid = r.free.pop()
+	} else {
+		tid = r.next
+		r.next++
+	}
+	for int(id) >= len(r.traceIDs) {
+		r.traceIDs = append(r.traceIDs, 0)
+	}
+	r.traceIDs[id] = tid + 1
+	return tid
+}
+
+// traceID returns pending queue ID id's trace ID.
+func (r *Recorder) traceID(id ID) ID {
+	if int(id) < len(r.traceIDs) && r.traceIDs[id] != 0 {
+		return r.traceIDs[id] - 1
+	}
+	return id // not pushed through the recorder: a caller's mistake the queue will report
+}
+
+// release frees queue ID id's trace ID, its timer no longer pending.
+func (r *Recorder) release(id ID) ID {
+	tid := r.traceID(id)
+	if int(id) < len(r.traceIDs) && r.traceIDs[id] != 0 {
+		r.traceIDs[id] = 0
+		r.free.push(tid)
+	}
+	return tid
 }
 
 // NewRecorder records the calls made to q into w (closed by Close if it is
@@ -109,19 +194,19 @@ func (r *Recorder) record(k OpKind, a uint64, b int64, args int) {
 
 // Push implements Queue.
 func (r *Recorder) Push(id ID, when int64) {
-	r.record(OpPush, uint64(id), when, 2)
+	r.record(OpPush, uint64(r.assign(id)), when, 2)
 	r.q.Push(id, when)
 }
 
 // Remove implements Queue.
 func (r *Recorder) Remove(id ID) {
-	r.record(OpRemove, uint64(id), 0, 1)
+	r.record(OpRemove, uint64(r.release(id)), 0, 1)
 	r.q.Remove(id)
 }
 
 // Reschedule implements Queue.
 func (r *Recorder) Reschedule(id ID, when int64) {
-	r.record(OpReschedule, uint64(id), when, 2)
+	r.record(OpReschedule, uint64(r.traceID(id)), when, 2)
 	r.q.Reschedule(id, when)
 }
 
@@ -136,8 +221,9 @@ func (r *Recorder) PopDue(now int64) (ID, int64, bool) {
 	id, when, ok := r.q.PopDue(now)
 	res := uint64(0)
 	if ok {
-		res = uint64(id) + 1
-		r.hash.Add(id, when)
+		tid := r.release(id)
+		res = uint64(tid) + 1
+		r.hash.Add(tid, when)
 	}
 	r.record(OpPopDue, res, now, 2)
 	return id, when, ok
