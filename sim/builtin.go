@@ -137,21 +137,7 @@ func (b Builtin) Validate() error {
 	case b.Duration < 0 || b.Duration > stack.DefaultHorizon:
 		return fmt.Errorf("duration %v: want 0 (automatic) to %v", b.Duration, stack.DefaultHorizon)
 	}
-	if b.Timers == "" {
-		return nil
-	}
-	q, ok := timers.Lookup(b.Timers)
-	switch {
-	case !ok:
-		return fmt.Errorf("timers %q: want %s", b.Timers, echo.OrList(timers.Names()))
-	case b.RecordTimers == nil || q.Exact && !q.PerHost:
-		return nil
-	case q.PerHost:
-		return fmt.Errorf("recording timers needs one exact queue (%s), not %s's per-host queues", exactQueues(), b.Timers)
-	case q.Nondeterministic:
-		return fmt.Errorf("recording timers needs one exact queue (%s): %s fires equal deadlines in no fixed order, so its trace would not replay", exactQueues(), b.Timers)
-	}
-	return fmt.Errorf("recording timers needs one exact queue (%s): %s does not fire every timer at its deadline, so its trace would not replay", exactQueues(), b.Timers)
+	return CheckTimers(b.Timers, b.RecordTimers != nil)
 }
 
 // Outcome is what happened to one client connection.
@@ -215,14 +201,14 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		}
 		return nil
 	}
-	run, err := runScenario(s, runConfig{events: events, keep: b.Events == nil, timers: b.Timers,
-		recordTimers: b.RecordTimers, extra: extra})
+	run, err := RunScenarioWith(s, RunOptions{Events: events, Keep: b.Events == nil, Timers: b.Timers,
+		RecordTimers: b.RecordTimers, Observers: extra})
 	if err != nil {
 		return nil, err
 	}
 	idle, interval, count := b.effective(b.profile())
 	return &Result{Idle: idle, Interval: interval, Count: count, Events: run.Events, End: run.End,
-		SilencedAt: track.silencedAt, Clients: track.outcomes(), TimerHash: run.timerHash, TimerFires: run.timerFires}, nil
+		SilencedAt: track.silencedAt, Clients: track.outcomes(), TimerHash: run.TimerHash, TimerFires: run.TimerFires}, nil
 }
 
 // Scenario returns the built-in scenario as a scenario: the client's

@@ -27,10 +27,10 @@ type ScenarioRun struct {
 	// an action on a connection of several, the last one's).
 	Calls []CallOutcome
 
-	// timerHash and timerFires are the recorded timer trace's fire hash
-	// and fire count (runConfig.recordTimers).
-	timerHash  uint64
-	timerFires int64
+	// TimerHash and TimerFires are the recorded timer trace's fire hash
+	// and fire count (RunOptions.RecordTimers).
+	TimerHash  uint64
+	TimerFires int64
 }
 
 // SocketKey names one end ("client" or "server") of a scenario
@@ -58,7 +58,7 @@ type simHost struct {
 
 type scenarioRunner struct {
 	s        *Scenario
-	cfg      runConfig
+	cfg      RunOptions
 	events   int64 // recorded so far
 	sinkErr  error // the stream failed, or the kept trace reached its ceiling
 	net      *stack.Network
@@ -72,20 +72,45 @@ type scenarioRunner struct {
 	apps
 }
 
-// runConfig is how a run is carried out, beside what its scenario says.
-type runConfig struct {
-	// events, if set, sees each event as it is recorded; an error from it
-	// stops the run.
-	events func(Event) error
-	// keep keeps the trace in ScenarioRun.Events, up to maxScenarioEvents.
-	keep bool
-	// timers names the clock's timer queue (timers.Lookup): "" is the
-	// network's own; a per-host one gives each host a queue of its own.
-	timers string
-	// recordTimers, if set, receives the calls the run makes to its
-	// (single, exact) timer queue, as a timer trace.
-	recordTimers io.Writer
-	extra        []stack.Observer
+// RunOptions are how RunScenarioWith carries a run out, beside what its
+// scenario says.
+type RunOptions struct {
+	// Events, if set, sees each event as it is recorded; an error from it
+	// stops the run, and the run returns it.
+	Events func(Event) error
+	// Keep keeps the trace in ScenarioRun.Events, up to MaxScenarioEvents:
+	// past that the run stops with an error.
+	Keep bool
+	// Timers names the clock's timer queue (timers.Lookup; "" is heap4):
+	// every exact queue gives the same trace; a per-host one ("linux")
+	// gives each host's stack a queue of its own.
+	Timers string
+	// RecordTimers, if set, receives every call the run makes to its
+	// timer queue, as a timer trace (timers.Recorder) that `kasim bench
+	// --replay` runs; it needs one exact queue (CheckTimers).
+	RecordTimers io.Writer
+	// Observers see the run too (a PcapWriter, say).
+	Observers []stack.Observer
+}
+
+// CheckTimers reports whether queue (a timers.Lookup name; "" is heap4)
+// can run a scenario, and be recorded if recording.
+func CheckTimers(queue string, recording bool) error {
+	if queue == "" {
+		return nil
+	}
+	q, ok := timers.Lookup(queue)
+	switch {
+	case !ok:
+		return fmt.Errorf("timers %q: want %s", queue, echo.OrList(timers.Names()))
+	case !recording || q.Exact && !q.PerHost:
+		return nil
+	case q.PerHost:
+		return fmt.Errorf("recording timers needs one exact queue (%s), not %s's per-host queues", exactQueues(), queue)
+	case q.Nondeterministic:
+		return fmt.Errorf("recording timers needs one exact queue (%s): %s fires equal deadlines in no fixed order, so its trace would not replay", exactQueues(), queue)
+	}
+	return fmt.Errorf("recording timers needs one exact queue (%s): %s does not fire every timer at its deadline, so its trace would not replay", exactQueues(), queue)
 }
 
 // MaxScenarioEvents bounds the trace a scenario run keeps in memory for
@@ -103,7 +128,7 @@ var maxScenarioEvents int64 = MaxScenarioEvents
 // It keeps the trace, for Check: past MaxScenarioEvents it stops with an
 // error.
 func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
-	return runScenario(s, runConfig{keep: true, extra: extra})
+	return RunScenarioWith(s, RunOptions{Keep: true, Observers: extra})
 }
 
 // RunScenarioStreaming runs s as RunScenario does, but hands each event to
@@ -111,10 +136,16 @@ func RunScenario(s *Scenario, extra ...stack.Observer) (*ScenarioRun, error) {
 // so there is nothing to Check): its memory does not grow with the run's
 // length. An error from events stops the run and is returned.
 func RunScenarioStreaming(s *Scenario, events func(Event) error, extra ...stack.Observer) (*ScenarioRun, error) {
-	return runScenario(s, runConfig{events: events, extra: extra})
+	return RunScenarioWith(s, RunOptions{Events: events, Observers: extra})
 }
 
-func runScenario(s *Scenario, cfg runConfig) (*ScenarioRun, error) {
+// RunScenarioWith runs s as opts say: RunScenario and
+// RunScenarioStreaming are its two common cases.
+func RunScenarioWith(s *Scenario, opts RunOptions) (*ScenarioRun, error) {
+	if err := CheckTimers(opts.Timers, opts.RecordTimers != nil); err != nil {
+		return nil, err
+	}
+	cfg := opts
 	r := &scenarioRunner{
 		s:     s,
 		cfg:   cfg,
@@ -125,20 +156,18 @@ func runScenario(s *Scenario, cfg runConfig) (*ScenarioRun, error) {
 		buf:   make([]byte, 64<<10), // handlers run one at a time on the driver
 	}
 	defer r.close()
-	queue, hostTimers, err := r.queues()
-	if err != nil {
-		return nil, err
-	}
+	queue, hostTimers := r.queues()
 	r.net = stack.NewNetwork(stack.Config{Seed: s.Seed, Latency: s.Latency, Queue: queue})
-	r.rec.Stream(r.record, cfg.keep)
+	r.rec.Stream(r.record, cfg.Keep)
 	r.net.Observe(r.rec)
-	for _, o := range cfg.extra {
+	for _, o := range cfg.Observers {
 		r.net.Observe(o)
 	}
 	if err := r.setUp(hostTimers); err != nil {
 		return nil, err
 	}
 	r.schedule()
+	var err error
 	if s.Duration > 0 {
 		err = r.net.RunUntil(s.Duration)
 	} else {
@@ -155,7 +184,7 @@ func runScenario(s *Scenario, cfg runConfig) (*ScenarioRun, error) {
 		if err := r.timerRec.Close(); err != nil {
 			return nil, fmt.Errorf("timer trace: %w", err)
 		}
-		r.run.timerHash, r.run.timerFires = r.timerRec.Hash()
+		r.run.TimerHash, r.run.TimerFires = r.timerRec.Hash()
 	}
 	return r.run, nil
 }
@@ -168,10 +197,10 @@ func (r *scenarioRunner) record(e Event) {
 		return
 	}
 	r.events++
-	if r.cfg.events != nil {
-		r.sinkErr = r.cfg.events(e)
+	if r.cfg.Events != nil {
+		r.sinkErr = r.cfg.Events(e)
 	}
-	if r.sinkErr == nil && r.cfg.keep && r.events > maxScenarioEvents {
+	if r.sinkErr == nil && r.cfg.Keep && r.events > maxScenarioEvents {
 		r.sinkErr = fmt.Errorf("the run passed %d events at %s: a scenario run keeps its trace for its expectations, and at most that many (kasim run streams it instead)", maxScenarioEvents, e.Head().T)
 	}
 	if r.sinkErr != nil {
@@ -191,8 +220,9 @@ func (r *scenarioRunner) close() {
 }
 
 // queues returns the network's timer queue (nil: the network's default)
-// and, for a per-host queue such as linux's, a maker of each host's.
-func (r *scenarioRunner) queues() (timers.Queue, func() timers.Queue, error) {
+// and, for a per-host queue such as linux's, a maker of each host's
+// (CheckTimers has checked the choice).
+func (r *scenarioRunner) queues() (timers.Queue, func() timers.Queue) {
 	closeLater := func(q timers.Queue) timers.Queue {
 		if c, ok := q.(interface{ Close() }); ok {
 			r.closers = append(r.closers, c)
@@ -201,28 +231,19 @@ func (r *scenarioRunner) queues() (timers.Queue, func() timers.Queue, error) {
 	}
 	var queue timers.Queue
 	var hostTimers func() timers.Queue
-	if name := r.cfg.timers; name != "" {
-		spec, ok := timers.Lookup(name)
-		switch {
-		case !ok:
-			return nil, nil, fmt.Errorf("timers %q: want %s", name, echo.OrList(timers.Names()))
-		case spec.PerHost:
-			hostTimers = func() timers.Queue { return closeLater(spec.New()) }
-		default:
-			queue = closeLater(spec.New())
-		}
+	if spec, ok := timers.Lookup(r.cfg.Timers); ok && spec.PerHost {
+		hostTimers = func() timers.Queue { return closeLater(spec.New()) }
+	} else if ok {
+		queue = closeLater(spec.New())
 	}
-	if r.cfg.recordTimers != nil {
-		if hostTimers != nil {
-			return nil, nil, fmt.Errorf("recording timers needs one queue, not %s's per-host queues", r.cfg.timers)
-		}
+	if r.cfg.RecordTimers != nil {
 		if queue == nil {
 			queue = timers.NewHeap4()
 		}
-		r.timerRec = timers.NewRecorder(queue, r.cfg.recordTimers)
+		r.timerRec = timers.NewRecorder(queue, r.cfg.RecordTimers)
 		queue = r.timerRec
 	}
-	return queue, hostTimers, nil
+	return queue, hostTimers
 }
 
 func (r *scenarioRunner) setUp(hostTimers func() timers.Queue) error {

@@ -340,22 +340,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
 		return exitFail
 	}
-	if rf.recordPath != "" {
-		b.RecordTimers = io.Discard // only to validate the combination
-		if err := b.Validate(); err != nil {
-			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
-			return exitUsage
-		}
-		f, err := os.Create(rf.recordPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
-			return exitFail
-		}
-		defer f.Close() // closed by the run; this covers a failed one
-		b.RecordTimers = f
+	record, code, ok := openTimerRecord(rf.recordPath, b.Timers, stderr)
+	if !ok {
+		return code
 	}
-	if q, _ := timers.Lookup(b.Timers); q.RealTime {
-		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", b.Timers, cmp.Or(q.Doc, "real-time timers"))
+	if record != nil {
+		defer record.Close() // closed by the run; this covers a failed one
+		b.RecordTimers = record
 	}
 	if rf.format == "text" {
 		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
@@ -386,7 +377,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 func readRunFlags(args []string, stdout, stderr io.Writer) (rf *runFlags, b sim.Builtin, code int, done bool) {
 	rf = &runFlags{b: sim.DefaultBuiltin(), format: "text", peer: "dead", prof: profileFlags{command: "kasim run"}}
 	fs := rf.flagSet()
-	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] runs a scenario file\ninstead (kasim run FILE.yaml --help)."
+	const runHelp = "Usage: kasim run [flags]\n\nRuns the built-in scenario: a client connects to a server, a little data goes\neach way, keep-alive is on at the client, and the server falls silent 10s after\nits reply; the run goes on until the client gives up.\n\nkasim run FILE.yaml [--format jsonl] [--pcap F] [--svg F] [--timers Q]\n[--record-timers F] runs a scenario file instead (kasim run FILE.yaml --help)."
 	if code, done := parseFlags(fs, args, runHelp, " (a scenario file comes first: kasim run FILE.yaml [flags])", stdout, stderr); done {
 		return rf, b, code, true
 	}
@@ -456,6 +447,28 @@ func (rf *runFlags) builtin(fs *flag.FlagSet, stderr io.Writer) (sim.Builtin, in
 		return b, exitUsage
 	}
 	return b, exitOK
+}
+
+// openTimerRecord checks --timers queue with --record-timers path (if
+// set) and creates the file, and warns of a real-time queue; !ok means
+// exit with code.
+func openTimerRecord(path, queue string, stderr io.Writer) (f *os.File, code int, ok bool) {
+	if err := sim.CheckTimers(queue, path != ""); err != nil {
+		fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
+		return nil, exitUsage, false
+	}
+	if q, _ := timers.Lookup(queue); q.RealTime {
+		fmt.Fprintf(stderr, "kasim run: --timers %s: the virtual clock waits for %s, so this run takes as long in real time as it spans in virtual time\n", queue, cmp.Or(q.Doc, "real-time timers"))
+	}
+	if path == "" {
+		return nil, 0, true
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "kasim run: --record-timers: %v\n", err)
+		return nil, exitFail, false
+	}
+	return f, 0, true
 }
 
 // write writes what comes after the streamed output: the timer trace's

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"kasim/sim"
+	"kasim/timers"
 )
 
 // runScenarioCmd is kasim run FILE.yaml [flags].
@@ -26,6 +27,10 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pcapPath, "pcap", "", "also write every packet to this pcap `file` (virtual timestamps)")
 	var svgPath string
 	fs.StringVar(&svgPath, "svg", "", "also write a sequence diagram of the run to this SVG `file`, to open in a browser")
+	opts := sim.RunOptions{Timers: "heap4"}
+	var recordPath string
+	fs.Var(choiceFlag{&opts.Timers, timers.Names()}, "timers", "timer `queue`: "+timersHelp())
+	fs.StringVar(&recordPath, "record-timers", "", "also write every timer-queue operation to this `file`, for kasim bench --replay (not with --timers linux)")
 	const help = "Usage: kasim run FILE.yaml [flags]\n\nRuns a scenario file and prints its timeline (or its trace). The file sets\nhosts, profiles, connections, actions and expectations; see\ndocs/scenarios.md. kasim check FILE.yaml checks the expectations."
 	if code, done := parseFlags(fs, args, help, "", stdout, stderr); done {
 		return code
@@ -34,6 +39,14 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return loadError("kasim run", err, stderr)
 	}
+	record, code, ok := openTimerRecord(recordPath, opts.Timers, stderr)
+	if !ok {
+		return code
+	}
+	if record != nil {
+		defer record.Close() // closed by the run; this covers a failed one
+		opts.RecordTimers = record
+	}
 	pcap, err := openPcap(pcapPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)
@@ -41,7 +54,8 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 	}
 	// The output goes as the run goes: nothing of it is kept.
 	out := newRunOutput(format, svgPath, s.Profiles(), "", 0, stdout, stderr)
-	_, err = sim.RunScenarioStreaming(s, out.event, pcap.observers()...)
+	opts.Events, opts.Observers = out.event, pcap.observers()
+	run, err := sim.RunScenarioWith(s, opts)
 	if err == nil {
 		err = out.close()
 	}
@@ -59,6 +73,9 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "kasim run: --svg: %v\n", err)
 			return exitFail
 		}
+	}
+	if record != nil {
+		fmt.Fprintf(stderr, "kasim run: timer trace %s: %d fires, fire hash %x\n", recordPath, run.TimerFires, run.TimerHash)
 	}
 	if format != "jsonl" && len(s.Expects) > 0 {
 		if _, err := fmt.Fprintf(stdout, "\n(%d expectation(s) in the file: kasim check %s checks them)\n", len(s.Expects), file); err != nil {

@@ -155,3 +155,24 @@ func TestCompare(t *testing.T) {
 		}
 	}
 }
+
+// kasim run FILE.yaml records its timers as the built-in run does: the
+// trace replays on kasim bench with the live run's hash, and a queue that
+// cannot be recorded is a usage error.
+func TestScenarioRunRecordsItsTimers(t *testing.T) {
+	const file = "../../testdata/examples/builtin.yaml"
+	trace := filepath.Join(t.TempDir(), "run.trace")
+	code, _, errOut := kasim("run", file, "--timers", "wheel", "--record-timers", trace, "--format", "jsonl")
+	if code != 0 || !strings.Contains(errOut, "fire hash ") {
+		t.Fatalf("kasim run FILE --record-timers: exit %d, %s", code, errOut)
+	}
+	live := strings.TrimSpace(errOut[strings.Index(errOut, "fire hash ")+len("fire hash "):])
+	code, out, errOut := kasim("bench", "--queues", "heap4,wheel", "--micro", "none", "--workloads", "none", "--format", "csv", "--replay", trace)
+	if code != 0 || strings.Count(out, live[:12]) != 2 {
+		t.Fatalf("kasim bench --replay: exit %d, want both queues' rows with the live hash %s:\n%s%s", code, live, out, errOut)
+	}
+	code, _, errOut = kasim("run", file, "--timers", "linux", "--record-timers", trace)
+	if code != 2 || !strings.Contains(errOut, "--record-timers: recording timers needs one exact queue") {
+		t.Errorf("--timers linux --record-timers: exit %d, %s; want a usage error", code, errOut)
+	}
+}
