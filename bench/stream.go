@@ -67,7 +67,7 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 	// are pending in it.
 	fresh := func() (timers.Queue, []bool) {
 		q := spec.New()
-		pending := make([]bool, n)
+		pending := make([]bool, max(n, st.peak))
 		for i, w := range st.fill {
 			q.Push(timers.ID(i), w)
 			pending[i] = true

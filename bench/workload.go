@@ -14,15 +14,21 @@ import (
 // timer use. Every queue runs the same stream.
 type Workload struct {
 	Name, Doc string
-	gen       func(n, ops int, r *rand.Rand) stream
+	// MaxN, if set, bounds n (the retransmit workload simulates n
+	// connections).
+	MaxN int
+	gen  func(n, ops int, r *rand.Rand) stream
 }
 
 // stream is a workload's operations: n timers filled at fill[i] (untimed),
 // then ops, generated against Heap4 so every Remove and Reschedule is of a
-// pending timer and every PopDue's result is known.
+// pending timer and every PopDue's result is known. A recorded stream
+// has no fill, and IDs below peak; err says why there is no stream.
 type stream struct {
 	fill []int64
 	ops  []timers.Op
+	peak int
+	err  error
 }
 
 // oracle generates streams: it runs the operations on a Heap4 as it
@@ -189,6 +195,11 @@ var Workloads = []Workload{
 			return o.s
 		},
 	},
+	{
+		Name: "retransmit", MaxN: RetransmitMaxConns,
+		Doc: "recorded from a simulation (bench/retransmit.yaml): n linux connections in request/response rounds over a path losing 5%: retransmission timers armed per send and fired with back-off, beside the delayed-ACK, SYN and path timers; an ACK disarms gVisor's timer lazily (it fires and finds nothing to do), so pushes and fires dominate",
+		gen: retransmitStream,
+	},
 }
 
 func uniformDeadlines(r *rand.Rand, n int, lo, span int64) []int64 {
@@ -203,5 +214,8 @@ func uniformDeadlines(r *rand.Rand, n int, lo, span int64) []int64 {
 func RunWorkload(w Workload, queue string, n int, s Settings) (Result, error) {
 	s = s.withDefaults()
 	st := w.gen(n, s.Ops, rand.New(rand.NewPCG(s.Seed, uint64(n))))
+	if st.err != nil {
+		return Result{}, st.err
+	}
 	return runStream(queue, w.Name, n, st, s)
 }

@@ -83,6 +83,13 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kasim bench: %v\n", err)
 		return exitUsage
 	}
+	for _, w := range p.ws {
+		for _, n := range p.ns {
+			if w.MaxN > 0 && n > w.MaxN {
+				fmt.Fprintf(stderr, "kasim bench: %s runs at most n=%d; n=%d left out\n", w.Name, w.MaxN, n)
+			}
+		}
+	}
 	jobs, slots := benchJobs(p)
 	results, ok := runBenchJobs(jobs, slots, stderr)
 	if !ok {
@@ -203,6 +210,9 @@ func benchJobs(p benchPlan) (jobs []benchJob, slots int) {
 	}
 	for _, w := range p.ws {
 		for _, n := range p.ns {
+			if w.MaxN > 0 && n > w.MaxN {
+				continue // benchCmd says so
+			}
 			measure(fmt.Sprintf("%s n=%d", w.Name, n), virtual, func(q string) (bench.Result, bool, error) {
 				r, err := bench.RunWorkload(w, q, n, p.s)
 				return r, true, err
