@@ -189,6 +189,7 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 		t.Run(strings.TrimSuffix(e.Name(), ".yaml"), func(t *testing.T) {
 			t.Parallel()
 			data, _ := fs.ReadFile(Scenarios, "scenarios/"+e.Name())
+			needLong(t, e.Name(), data)
 			// Two runs, so that one slow run cannot decide alone; one
 			// under -race, which is there for the concurrency, not the
 			// fidelity, and would otherwise double CI's slowest test.
@@ -230,6 +231,16 @@ func TestLinuxProfileMatchesTheKernel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// needLong skips a long live scenario (livetest.NeedLong) outside CI.
+func needLong(t *testing.T, name string, data []byte) {
+	t.Helper()
+	s, err := sim.ParseScenarioLayout(name, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	livetest.NeedLong(t, s.Duration)
 }
 
 // remeasureIfOffInTime logs rep's rows and, where they differ only in

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kasim/drivers/lwip"
+	"kasim/sim"
 )
 
 // dutFor resolves a shipped driver for a test and greets it. lwip is
@@ -102,6 +103,7 @@ func TestDriversAgreeWithTheirProfiles(t *testing.T) {
 			}
 			t.Run(name+"/"+strings.TrimSuffix(sc.file, ".yaml"), func(t *testing.T) {
 				t.Parallel()
+				needLong(t, sc.file, builtin(t, sc.file))
 				d := dutFor(t, name)
 				opts := Options{Profile: name, Runs: 1, DUT: d}
 				rep, err := Compare(sc.file, builtin(t, sc.file), opts)
@@ -245,6 +247,9 @@ func TestLwIPVectors(t *testing.T) {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if layout, err := sim.ParseScenarioLayout(path, data); err == nil && layout.Duration <= time.Minute {
+				needLong(t, path, data) // 125, 40 minutes, is skipped for its length below
 			}
 			opts := Options{Profile: DUTLwIP, Runs: 1, DUT: d, MaxDuration: time.Minute}
 			rep, err := Compare(path, data, opts)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Environment variables: KASIM_LIVE=0 skips the live tests on purpose;
@@ -55,4 +56,24 @@ func Need(t testing.TB) {
 		t.Fatalf("%s=%s, but the live lab cannot be built here: it needs root and network namespaces (%s)", RequireEnv, os.Getenv(RequireEnv), why)
 	}
 	t.Skipf("live test skipped: needs root and network namespaces (%s): run the tests as root, or set %s=1 to make this a failure", why, RequireEnv)
+}
+
+// LongEnv runs the long live scenarios (NeedLong) outside CI too.
+const LongEnv = "KASIM_LIVE_LONG"
+
+// LongScenario is the real time from which a live scenario is long.
+const LongScenario = 20 * time.Second
+
+// NeedLong returns if t, a live comparison that takes d of real time, may
+// run: always under KASIM_REQUIRE_LIVE=1 (CI runs the whole comparison)
+// or KASIM_LIVE_LONG=1, and otherwise if d is under LongScenario. A long
+// one skips with one line saying so, so that the tests as root stay
+// quick: the four longest took `go test ./...` to 110 s.
+func NeedLong(t testing.TB, d time.Duration) {
+	t.Helper()
+	on := func(env string) bool { return os.Getenv(env) != "" && os.Getenv(env) != "0" }
+	if d < LongScenario || on(RequireEnv) || on(LongEnv) {
+		return
+	}
+	t.Skipf("long live scenario skipped: it takes %v of real time; CI runs it (%s=1), and so does %s=1", d, RequireEnv, LongEnv)
 }
