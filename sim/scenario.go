@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
 	"kasim/profile"
 	"kasim/stack"
 )
@@ -152,6 +154,45 @@ func (c *ConnSpec) memberName(m int) string {
 	return fmt.Sprintf("%s[%d]", c.Name, m+1)
 }
 
+// DropRule is what a drop action loses: segments of one class that one
+// end of a connection sends, the Nth to the (Nth+Count-1)th of them from
+// the action's time on (for each connection, if Conn is several).
+type DropRule struct {
+	Conn  string
+	From  string // the sending end: "client" or "server"
+	Class string // one of DropClasses
+	Nth   int
+	Count int
+}
+
+// DropClasses are the classes of segment a drop rule names, by the
+// segment's flags and length, as on the wire: "syn" (SYN without ACK),
+// "syn-ack", "ack" (ACK alone: no data, SYN, FIN or RST, and not a
+// keep-alive probe), "data" (a payload, and not a probe), "fin", "rst",
+// "keepalive-probe". A retransmitted SYN-ACK is a "syn-ack" here, where
+// the trace's class says "retransmission".
+var DropClasses = []string{ClassSYN, ClassSYNACK, ClassACK, ClassData, ClassFIN, ClassRST, ClassKeepAliveProbe}
+
+// DropClassOf says which of DropClasses a segment is: its flags, payload
+// length and whether its sender's stack sent it as a keep-alive probe.
+func DropClassOf(flags header.TCPFlags, payload int, probe bool) string {
+	switch {
+	case flags.Contains(header.TCPFlagRst):
+		return ClassRST
+	case flags.Contains(header.TCPFlagSyn | header.TCPFlagAck):
+		return ClassSYNACK
+	case flags.Contains(header.TCPFlagSyn):
+		return ClassSYN
+	case probe:
+		return ClassKeepAliveProbe
+	case flags.Contains(header.TCPFlagFin):
+		return ClassFIN
+	case payload > 0:
+		return ClassData
+	}
+	return ClassACK
+}
+
 // Trigger events: what an action can wait for on a socket.
 const (
 	// OnEstablished: the connection is established (the client's connect
@@ -191,6 +232,7 @@ const (
 	DoLoss       = "loss"
 	DoLatency    = "latency"
 	DoMiddlebox  = "middlebox"
+	DoDrop       = "drop"
 	// DoKeepalive is the portable verb, keepalive: {idle, interval,
 	// count}. It never appears in Scenario.Actions: lowering expands it
 	// into the calls the host's API makes for it (see lowerKeepalive).
@@ -228,6 +270,8 @@ type Action struct {
 	// On, if set, is the socket event the action waits for (At is then
 	// the delay after it). Actions with a trigger are not in time order.
 	On *Trigger
+	// Drop is a drop action's rule.
+	Drop *DropRule
 
 	w *written // what the file wrote, where lowering depends on the host's API
 }

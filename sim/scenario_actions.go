@@ -28,7 +28,7 @@ var sendPattern = func() []byte {
 }()
 
 var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose}
-var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox}
+var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox, DoDrop}
 
 // action reads one action as the file wrote it: option names stay names
 // and keepalive one action, until lower turns it into the host's calls.
@@ -571,6 +571,8 @@ func (d *decoder) networkChange(n *ynode, a *Action) bool {
 	switch a.Do {
 	case DoSilence:
 		return d.silence(n, a)
+	case DoDrop:
+		return d.drop(n, a)
 	case DoHeal:
 		return d.actionHosts(n, -2, a)
 	case DoPartition:
@@ -670,4 +672,55 @@ func (d *decoder) silence(n *ynode, a *Action) bool {
 		}
 	}
 	return true
+}
+
+// drop reads drop: {conn, from, segment, nth, count}: which segments of a
+// connection the network loses.
+func (d *decoder) drop(n *ynode, a *Action) bool {
+	what := "action: drop"
+	f := d.fields(n, what, "conn", "from", "segment", "nth", "count")
+	if f == nil {
+		return false
+	}
+	r := &DropRule{From: "client", Nth: 1, Count: 1}
+	v := f["conn"]
+	if v == nil {
+		d.at(n, "%s: conn: missing: name the connection whose segments are lost", what)
+		return false
+	}
+	name, ok := d.str(v, what+": conn")
+	if !ok {
+		return false
+	}
+	if d.conns[name] == nil {
+		d.unknownRef(v, what+": conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
+		return false
+	}
+	r.Conn = name
+	if v := f["from"]; v != nil {
+		if r.From, ok = d.str(v, what+": from"); ok && r.From != "client" && r.From != "server" {
+			d.at(v, "%s: from: %q: want client or server (the end that sends the segments)", what, r.From)
+			return false
+		}
+	}
+	v = f["segment"]
+	if v == nil {
+		d.at(n, "%s: segment: missing: say which, one of %s", what, strings.Join(DropClasses, ", "))
+		return false
+	}
+	if r.Class, ok = d.str(v, what+": segment"); ok && !slices.Contains(DropClasses, r.Class) {
+		d.at(v, "%s: segment %q: want one of %s%s", what, r.Class, strings.Join(DropClasses, ", "), suggest(r.Class, DropClasses))
+		return false
+	}
+	for _, k := range []struct {
+		key string
+		dst *int
+	}{{"nth", &r.Nth}, {"count", &r.Count}} {
+		if v := f[k.key]; v != nil {
+			x, good := d.integer(v, what+": "+k.key, 1, math.MaxInt32)
+			*k.dst, ok = int(x), ok && good
+		}
+	}
+	a.Drop = r
+	return ok
 }

@@ -44,8 +44,10 @@ type apps struct {
 	// seen counts, for a network action triggered by the event of a
 	// connection of several, the members that have had it.
 	seen map[int]int
-	// connecting finds a client's end by its address, for the accept.
-	connecting map[netip.AddrPort]*sockEnd
+	// connecting finds a client's end by its address, for the accept;
+	// clientAt does so for the whole run, for the drop rules.
+	connecting, clientAt map[netip.AddrPort]*sockEnd
+	drops                DropRules
 	// clients and clientsEnded count the client ends, for
 	// Scenario.UntilEnded.
 	clients, clientsEnded int
@@ -63,7 +65,7 @@ const startSalt = 0x7374617274
 func (r *scenarioRunner) schedule() {
 	s := r.s
 	r.offsets, r.waiting, r.seen = map[string][]time.Duration{}, map[triggerKey][]int{}, map[int]int{}
-	r.connecting = map[netip.AddrPort]*sockEnd{}
+	r.connecting, r.clientAt = map[netip.AddrPort]*sockEnd{}, map[netip.AddrPort]*sockEnd{}
 	starts := rand.New(rand.NewPCG(s.Seed, startSalt))
 	for i := range s.Conns {
 		c := &s.Conns[i]
@@ -331,7 +333,7 @@ func (r *scenarioRunner) raddr(a *Action) netip.AddrPort {
 // accept.
 func (r *scenarioRunner) connectingFrom(end *sockEnd) {
 	if addr := end.conn.LocalAddr(); addr.IsValid() {
-		r.connecting[addr] = end
+		r.connecting[addr], r.clientAt[addr] = end, end
 	}
 }
 
@@ -407,4 +409,66 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 			r.rec.AppError(r.net.Now(), end.conn, a.Do, e)
 		}
 	}
+}
+
+// startDrop puts drop action a's rule to work, and the network's filter
+// with the first.
+func (r *scenarioRunner) startDrop(a *Action) {
+	if r.drops.Len() == 0 {
+		r.net.SetDropFilter(r.dropFilter)
+	}
+	r.drops.Start(a)
+}
+
+// dropFilter says why a segment is dropped by the scenario's rules, or "".
+func (r *scenarioRunner) dropFilter(seg *stack.Segment) string {
+	from, end := "client", r.clientAt[seg.Src]
+	if end == nil {
+		from, end = "server", r.clientAt[seg.Dst]
+	}
+	if end == nil {
+		return ""
+	}
+	return r.drops.Apply(end.spec.Name, end.member, end.spec.memberName(end.member), from, DropClassOf(seg.TCP.Flags(), seg.Payload, seg.Probe))
+}
+
+// DropRules are a scenario's drop rules at work (drop actions that have
+// run): each counts the segments of its class that its end of each of its
+// connections sends, and drops its Nth to its (Nth+Count-1)th. The runner
+// applies them; kasim conform's lab applies the same, on its wire.
+type DropRules struct {
+	rules []*Action
+	seen  map[[2]int]int // by (rule, member)
+}
+
+// Start puts drop action a's rule to work.
+func (d *DropRules) Start(a *Action) {
+	if d.seen == nil {
+		d.seen = map[[2]int]int{}
+	}
+	d.rules = append(d.rules, a)
+}
+
+// Len is how many rules are at work.
+func (d *DropRules) Len() int { return len(d.rules) }
+
+// Apply counts a segment of class (DropClassOf) that end from ("client" or
+// "server") of connection conn's member (named name) sends, and says why
+// a rule drops it, or "".
+func (d *DropRules) Apply(conn string, member int, name, from, class string) string {
+	why := ""
+	for i, a := range d.rules {
+		rule := a.Drop
+		if rule.Conn != conn || rule.From != from || rule.Class != class {
+			continue
+		}
+		k := [2]int{i, member}
+		d.seen[k]++
+		if n := d.seen[k]; n >= rule.Nth && n < rule.Nth+rule.Count && why == "" {
+			// The action's line, not its file: a trace does not depend
+			// on the path the file was read from.
+			why = fmt.Sprintf("dropped by the scenario: %s's %s #%d from the %s (the drop at line %d)", name, class, n, from, a.Pos.Line)
+		}
+	}
+	return why
 }

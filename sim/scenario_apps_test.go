@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // Triggered actions run on their socket's event, at once or after their
@@ -96,5 +99,65 @@ actions:
 	}
 	if run.End != lastFailure || run.End >= s.Duration {
 		t.Errorf("the run ended at %v, the last failure at %v: want it to end there (until: ended)", run.End, lastFailure)
+	}
+}
+
+// A drop rule loses the Nth to the (Nth+Count-1)th segments of its class
+// that its end of each of its connections sends, counted from the rule's
+// time, and nothing else; the trace says which rule dropped each.
+func TestDropsByClass(t *testing.T) {
+	s, err := ParseScenario("d.yaml", []byte(`duration: 30s
+hosts: {a: {profile: linux}, b: {}}
+connections: {c: {client: a, server: b, count: 2, spread: 1s}}
+actions:
+  - {at: 0s, drop: {conn: c, from: server, segment: syn-ack}}
+  - {at: 0s, drop: {conn: c, segment: data, nth: 2, count: 2}}
+  - {at: 0s, drop: {conn: c, segment: keepalive-probe}}
+  - {at: 0s, conn: c, keepalive: {idle: 10s, interval: 1s, count: 5}}
+  - {at: 0s, conn: c, connect: true}
+  - {at: 5s, conn: c, send: one}
+  - {at: 6s, conn: c, send: two}
+  - {at: 7s, conn: c, send: three}
+  - {at: 8s, conn: c, send: four}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := RunScenario(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := map[string]int{} // reason without the member, by class
+	var probes, dataSent int
+	for _, e := range run.Events {
+		seg, ok := e.(*SegmentEvent)
+		if !ok {
+			continue
+		}
+		if seg.Class == ClassKeepAliveProbe {
+			probes++
+		}
+		if seg.Host == "a" && seg.Len > 0 && seg.Class == ClassData {
+			dataSent++
+		}
+		if !seg.Dropped {
+			continue
+		}
+		if !strings.HasPrefix(seg.DropReason, "dropped by the scenario: c[") {
+			t.Errorf("%s dropped for %q: want only the scenario's rules", seg.Class, seg.DropReason)
+		}
+		dropped[seg.DropReason[strings.Index(seg.DropReason, "'s ")+3:]]++
+	}
+	want := map[string]int{
+		"syn-ack #1 from the server (the drop at line 5)":         2, // one per connection
+		"data #2 from the client (the drop at line 6)":            2, // "two"
+		"data #3 from the client (the drop at line 6)":            2, // "three", or its retransmission of "two"
+		"keepalive-probe #1 from the client (the drop at line 7)": 2,
+	}
+	if diff := cmp.Diff(want, dropped); diff != "" {
+		t.Errorf("drops (-want +got):\n%s", diff)
+	}
+	if probes < 4 || dataSent < 8 {
+		t.Errorf("%d probes, %d data segments sent: want each connection's probes after the first and its four sends", probes, dataSent)
 	}
 }

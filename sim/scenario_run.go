@@ -364,6 +364,8 @@ func (r *scenarioRunner) network(a *Action) {
 		_ = r.net.SetLatency(host(0), host(1), a.Latency)
 	case DoMiddlebox:
 		_ = r.net.SetMiddlebox(host(0), host(1), a.Idle)
+	case DoDrop:
+		r.startDrop(a)
 	}
 }
 

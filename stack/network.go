@@ -59,19 +59,22 @@ var ErrHorizon = errors.New("stack: virtual time horizon reached with timers sti
 // packets between them. Every method must be called from one goroutine: the
 // one running the Network, or a callback the Network runs.
 type Network struct {
-	cfg       Config
-	clock     *timers.Clock
-	hosts     []*Host
-	byAddr    map[netip.Addr]*Host
-	paths     map[[2]int]*path // by (from.index, to.index)
-	silenced  map[int]Direction
-	observers []Observer
-	loss      *rand.Rand
-	nextSock  int
-	listeners []*Listener
-	stopped   bool
-	closed    bool
-	workLimit int // maxWorkPerInstant; tests lower it
+	cfg      Config
+	clock    *timers.Clock
+	hosts    []*Host
+	byAddr   map[netip.Addr]*Host
+	paths    map[[2]int]*path // by (from.index, to.index)
+	silenced map[int]Direction
+	// dropFilter, if set, drops the TCP segments it names a reason for
+	// (SetDropFilter).
+	dropFilter func(*Segment) string
+	observers  []Observer
+	loss       *rand.Rand
+	nextSock   int
+	listeners  []*Listener
+	stopped    bool
+	closed     bool
+	workLimit  int // maxWorkPerInstant; tests lower it
 
 	dirtyMu sync.Mutex
 	dirty   []*Conn
@@ -407,6 +410,12 @@ func (n *Network) SetLatency(a, b *Host, d time.Duration) error {
 	return nil
 }
 
+// SetDropFilter has the network drop each TCP segment f gives a reason
+// for, after its sender's silence and a partition and before a
+// middlebox and random loss: a scenario's drops by segment class. f sees
+// the segment as it goes out (Probe set) and must not keep it.
+func (n *Network) SetDropFilter(f func(*Segment) string) { n.dropFilter = f }
+
 // dropReason says why a packet from->to would be dropped now, or "". The
 // strings are built once per host or path: a dead peer drops every probe.
 func (n *Network) dropReason(from, to *Host, p *path, seg *Segment) string {
@@ -421,6 +430,11 @@ func (n *Network) dropReason(from, to *Host, p *path, seg *Segment) string {
 	}
 	if p.partitioned {
 		return p.partitionedWhy
+	}
+	if n.dropFilter != nil && seg.TCP != nil {
+		if why := n.dropFilter(seg); why != "" {
+			return why
+		}
 	}
 	if p.box != nil && seg.TCP != nil {
 		if why := p.box.pass(seg, n.Now()); why != "" {

@@ -510,9 +510,12 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 		case sim.DoSilence, sim.DoHeal:
 			ok = len(a.Hosts) == 1 && a.Hosts[0] == tester
 			why = fmt.Sprintf("%s %s: the lab silences and heals the tester (%s) only", a.Do, strings.Join(a.Hosts, ", "), tester)
+		case sim.DoDrop:
+			ok = a.Drop.Class != sim.ClassKeepAliveProbe
+			why = "drop keepalive-probe: the lab drops segments by their flags and length, and cannot tell a probe so; silence the tester instead"
 		}
 		if why == "" {
-			why = fmt.Sprintf("%s is not something the live lab can do (it makes the socket calls of the stack under test, %s, sends from either end, and silences or heals the tester, %s)", a.Do, subject, tester)
+			why = fmt.Sprintf("%s is not something the live lab can do (it makes the socket calls of the stack under test, %s, sends from either end, silences or heals the tester, %s, and drops segments by class)", a.Do, subject, tester)
 		}
 		if !ok {
 			return fmt.Errorf("%s:%d:%d: %w: %s", s.File, a.Pos.Line, a.Pos.Col, ErrNotLive, why)

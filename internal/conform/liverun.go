@@ -45,6 +45,10 @@ type liveRun struct {
 	t0              live.Mono
 	sawSyn          bool           // the kernel host's first SYN was seen
 	syn             chan live.Mono // its time, sent once (buffered)
+	// drops are the scenario's drop rules at work on the lab's wire,
+	// applied from the lab's goroutines under dropMu.
+	dropMu sync.Mutex
+	drops  sim.DropRules
 }
 
 // at is a live time as the trace counts it, from t0; r.mu is held.
@@ -290,6 +294,9 @@ func (r *liveRun) onSegment(seg live.Segment) {
 		if seg.Dir == live.Out {
 			reason = "silenced: " + r.tester + " sends nothing"
 		}
+		if seg.DropReason != "" {
+			reason = seg.DropReason
+		}
 	}
 	r.rec.Wire(sim.WireSegment{At: r.at(seg.At), From: from, To: to, Src: seg.Src, Dst: seg.Dst,
 		Flags: seg.Flags, Seq: seg.Seq, Ack: seg.Ack, Win: seg.Window, Len: seg.Len, Dropped: seg.Dropped, DropReason: reason})
@@ -450,6 +457,29 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		lab.SetSilence(s)
 	case sim.DoHeal:
 		lab.SetSilence(live.SilenceNone)
+	case sim.DoDrop:
+		r.startDrop(lab, a)
 	}
 	return nil
+}
+
+// startDrop puts drop action a's rule to work on the lab's wire, as the
+// simulation's runner does on its network: the stack under test is the
+// client of the one connection, the tester its server.
+func (r *liveRun) startDrop(lab *live.Lab, a sim.Action) {
+	r.dropMu.Lock()
+	defer r.dropMu.Unlock()
+	if r.drops.Len() == 0 {
+		lab.SetDropFilter(func(seg live.Segment) string {
+			from := "client"
+			if seg.Dir == live.Out {
+				from = "server"
+			}
+			class := sim.DropClassOf(seg.Flags, seg.Len, false) // checkLive refused keep-alive probes
+			r.dropMu.Lock()
+			defer r.dropMu.Unlock()
+			return r.drops.Apply(a.Drop.Conn, 0, a.Drop.Conn, from, class)
+		})
+	}
+	r.drops.Start(&a)
 }

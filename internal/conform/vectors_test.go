@@ -236,6 +236,8 @@ func TestVectorSelection(t *testing.T) {
 			"125-lwip-data-retransmission.yaml":   nil,
 			"126-lwip-rto-from-samples.yaml":      nil,
 			"127-lwip-times-the-syn.yaml":         {"127-lwip-times-the-syn.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (client, other, server)"},
+			"131-final-ack-lost.yaml":             {"this one has 4 (lw, lx, server, w7)"},
+			"132-lwip-first-data-lost.yaml":       nil, // a drop, played on the lab's wire
 		}},
 		{"linux", map[string][]string{
 			"100-linux-dead-peer-hz250.yaml":      nil,
@@ -254,6 +256,8 @@ func TestVectorSelection(t *testing.T) {
 			"117-linux-syn-retries-by-time.yaml":     nil,
 			"118-linux-syn-user-timeout.yaml":        nil,
 			"122-linux-syncnt.yaml":                  nil,
+			"130-linux-first-data-lost.yaml":         nil, // a drop, played on the lab's wire
+			"131-final-ack-lost.yaml":                {"this one has 4 (lw, lx, server, w7)"},
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
@@ -317,6 +321,8 @@ func TestCheckLiveRefusesWhatTheLabCannotDo(t *testing.T) {
 		{"network: {middlebox: 1m}\n", "", "network: middlebox 1m0s: the lab has no middlebox"},
 		{"network: {latency: 100ms}\n", "  - {at: 150ms, conn: c1, keepalive: {idle: 2s}}\n", "x.yaml:7:6: not a conform scenario: setsockopt TCP_KEEPIDLE at 150ms: by the scenario's latency (100ms each way) a's handshake is under way until 200ms"},
 		{"network: {latency: 100ms}\n", "  - {at: 200ms, conn: c1, keepalive: {idle: 2s}}\n", ""},
+		{"", "  - {at: 0s, drop: {conn: c1, from: server, segment: syn-ack, count: 2}}\n", ""},
+		{"", "  - {at: 0s, drop: {conn: c1, segment: keepalive-probe}}\n", "x.yaml:6:6: not a conform scenario: drop keepalive-probe: the lab drops segments by their flags and length"},
 	} {
 		data := []byte(strings.Replace(head, "%s", tc.network, 1) + tc.actions)
 		_, err := forLab("x.yaml", data, Options{})
@@ -343,6 +349,49 @@ func TestTheLabRefusesTriggersAndCounts(t *testing.T) {
 		}
 		if _, err := forLab("n.yaml", []byte(file), Options{}); !errors.Is(err, ErrNotLive) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want ErrNotLive with %q", tc.to, err, tc.want)
+		}
+	}
+}
+
+// TestTheLabDropsByClass: a drop rule is played on the lab's wire both
+// ways, as the simulation plays it: the tester's first SYN-ACK (on its
+// way out) and the kernel's first data segment (on its way in) are lost,
+// each with the rule's reason, and each is sent again (the data 2.34 s
+// later: the SYN-ACK's retransmission made the round trip 1 s).
+func TestTheLabDropsByClass(t *testing.T) {
+	needLive(t)
+	t.Parallel()
+	data := []byte(`name: drops
+duration: 6s
+network: {latency: 50us}
+hosts: {kernel: {profile: linux}, tester: {}}
+connections: {c1: {client: kernel, server: tester}}
+actions:
+  - {at: 0s, drop: {conn: c1, from: server, segment: syn-ack}}
+  - {at: 0s, drop: {conn: c1, segment: data}}
+  - {at: 0s, conn: c1, connect: true}
+  - {at: 1500ms, conn: c1, send: {bytes: 100}}
+`)
+	rep, err := Compare("drops.yaml", data, Options{Profile: "linux", Runs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, events := range map[string][]sim.Event{"live": rep.Live, "simulated": rep.Sim} {
+		dropped := map[string]string{} // class -> reason
+		sent := map[string]int{}       // flags -> segments
+		for _, e := range events {
+			if seg, ok := e.(*sim.SegmentEvent); ok {
+				sent[seg.Flags]++
+				if seg.Dropped {
+					dropped[seg.Flags] = seg.DropReason
+				}
+			}
+		}
+		if !strings.Contains(dropped["SA"], "c1's syn-ack #1 from the server") || !strings.Contains(dropped["PA"], "c1's data #1 from the client") || len(dropped) != 2 {
+			t.Errorf("%s: dropped %v; want the first SYN-ACK and the first data, by the rules", name, dropped)
+		}
+		if sent["SA"] < 2 || sent["PA"] < 2 {
+			t.Errorf("%s: sent %v; want the SYN-ACK and the data sent again", name, sent)
 		}
 	}
 }

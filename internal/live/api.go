@@ -163,7 +163,10 @@ type Segment struct {
 	Seq, Ack   uint32
 	Len        int    // payload octets
 	Window     uint16 // the raw window field, unscaled
-	Dropped    bool   // the silence switch dropped it
+	Dropped    bool   // the silence switch or the drop filter dropped it
+	// DropReason is the drop filter's reason (Lab.SetDropFilter); empty
+	// for the silence switch.
+	DropReason string
 
 	key segKey // matches the segment to the kernel's timestamp
 }

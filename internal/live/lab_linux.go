@@ -331,6 +331,20 @@ func (l *Lab) fullAddr(a netip.Addr, port uint16) tcpip.FullAddress {
 // drops from now on. Dropped segments still reach OnSegment (Dropped set).
 func (l *Lab) SetSilence(s Silence) { l.tap.silence.Store(uint32(s & SilenceBoth)) }
 
+// SetDropFilter has the tester's link drop each TCP segment f names a
+// reason for, either way, while the silence switch lets it through: f
+// sees the segment (Dir, addresses, flags, length; At is not yet set)
+// and is called from the lab's goroutines, both directions at once. The
+// observer sees a dropped segment with Dropped and the reason. Nil
+// removes the filter.
+func (l *Lab) SetDropFilter(f func(Segment) string) {
+	if f == nil {
+		l.tap.filter.Store(nil)
+		return
+	}
+	l.tap.filter.Store(&f)
+}
+
 // Silence returns the silence switch's setting.
 func (l *Lab) Silence() Silence { return Silence(l.tap.silence.Load()) }
 

@@ -21,6 +21,8 @@ import (
 type tap struct {
 	nested.Endpoint
 	silence atomic.Uint32
+	// filter, if set, names a reason to drop a TCP segment (SetDropFilter).
+	filter atomic.Pointer[func(Segment) string]
 
 	// closed, once set by shut, makes the tap drop everything both ways
 	// and report nothing. inMu is held for reading while a frame goes up
@@ -62,12 +64,34 @@ func (t *tap) DeliverNetworkPacket(protocol tcpip.NetworkProtocolNumber, pkt *st
 		return
 	}
 	at := Now()
-	drop := Silence(t.silence.Load())&SilenceIn != 0 && silenceable(protocol)
-	t.observe(In, at, protocol, pkt, drop)
+	drop, why := t.drops(In, protocol, pkt)
+	t.observe(In, at, protocol, pkt, drop, why)
 	if drop {
 		return
 	}
 	t.Endpoint.DeliverNetworkPacket(protocol, pkt)
+}
+
+// drops says whether a frame going dir is dropped: by the silence switch
+// (no reason), or by the drop filter (its reason).
+func (t *tap) drops(dir Direction, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) (bool, string) {
+	if !silenceable(protocol) {
+		return false, ""
+	}
+	if s := Silence(t.silence.Load()); dir == In && s&SilenceIn != 0 || dir == Out && s&SilenceOut != 0 {
+		return true, ""
+	}
+	f := t.filter.Load()
+	if f == nil || protocol != header.IPv4ProtocolNumber {
+		return false, ""
+	}
+	seg, ok := parseSegment(pkt)
+	if !ok {
+		return false, ""
+	}
+	seg.Dir = dir
+	why := (*f)(seg)
+	return why != "", why
 }
 
 // WritePackets implements stack.LinkEndpoint: frames gVisor sends. The
@@ -84,17 +108,17 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	at := Now()
 	sent := pkts.AsSlice()
-	if Silence(t.silence.Load())&SilenceOut == 0 {
+	if Silence(t.silence.Load())&SilenceOut == 0 && t.filter.Load() == nil {
 		n, err := t.Endpoint.WritePackets(pkts)
 		for _, pkt := range sent[:n] {
-			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false)
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false, "")
 		}
 		return n, err
 	}
 	var kept stack.PacketBufferList
 	for _, pkt := range sent {
-		if silenceable(pkt.NetworkProtocolNumber) {
-			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true)
+		if drop, why := t.drops(Out, pkt.NetworkProtocolNumber, pkt); drop {
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, true, why)
 		} else {
 			kept.PushBack(pkt)
 		}
@@ -102,6 +126,9 @@ func (t *tap) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	if kept.Len() > 0 {
 		if _, err := t.Endpoint.WritePackets(kept); err != nil {
 			return 0, err
+		}
+		for _, pkt := range kept.AsSlice() {
+			t.observe(Out, at, pkt.NetworkProtocolNumber, pkt, false, "")
 		}
 	}
 	return len(sent), nil
@@ -121,7 +148,7 @@ func silenceable(protocol tcpip.NetworkProtocolNumber) bool {
 // observe reports a segment. at is the tap's reading of the clock, used
 // when the kernel has no stamp for it: a segment the silence switch
 // dropped on its way out never reached the wire.
-func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped bool) {
+func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer, dropped bool, why string) {
 	if t.obs == nil || protocol != header.IPv4ProtocolNumber {
 		return
 	}
@@ -129,7 +156,7 @@ func (t *tap) observe(dir Direction, at Mono, protocol tcpip.NetworkProtocolNumb
 	if !ok {
 		return
 	}
-	seg.Dir, seg.At, seg.Dropped = dir, at, dropped
+	seg.Dir, seg.At, seg.Dropped, seg.DropReason = dir, at, dropped, why
 	if onWire := !(dir == Out && dropped); onWire && t.stamps != nil {
 		if k, ok := t.stamps.take(dir, seg.key); ok {
 			seg.At, seg.KernelTime = k, true
