@@ -291,6 +291,7 @@ func FuzzParseScenario(f *testing.F) {
 	if data, err := os.ReadFile("../testdata/examples/builtin.yaml"); err == nil {
 		f.Add(data)
 	}
+	f.Add([]byte("duration: 20s\nhosts: {a: {profile: xp}, b: {profile: linux}}\nconnections: {c: {client: a, server: b}}\nactions:\n  - {at: 0s, drop: {conn: c, from: server, segment: syn-ack, nth: 1, count: 2}}\n  - {at: 0s, drop: {conn: c, segment: data, nth: 2}}\n  - {at: 0s, conn: c, connect: true}\n  - {at: 5s, conn: c, send: {bytes: 3000}}\n"))
 	f.Add([]byte("duration: 1m\nuntil: ended\nhosts: {a: {profile: win11}, b: {profile: lwip}}\nconnections: {c: {client: a, server: b, count: 3, spread: 2s}}\nactions:\n  - {at: 0s, conn: c, keepalive: {idle: 5s, interval: 1s, count: 2}}\n  - {at: 0s, conn: c, connect: true}\n  - {on: established, after: 1s, conn: c, send: {bytes: 10}}\n  - {on: {received: 5}, conn: c, end: server, send: hi}\n  - {on: {received: 10, conn: c, end: server}, after: 3s, silence: b}\n  - {on: failed, conn: c, recv: true}\n"))
 	if files, _ := filepath.Glob(filepath.Join(conformanceDir, "*.yaml")); len(files) > 0 {
 		for _, file := range files[:min(len(files), 8)] {
