@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"io"
+	"kasim/stack"
 	"time"
 )
 
@@ -15,18 +16,34 @@ var freebsdSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 8,
 	abortRST: true, fromSource: true, alwaysKeepAlive: true, abortError: "ETIMEDOUT",
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-1", "CLOSING"},
+	synSchedule: freebsdSyn,
 	keys:        []string{"always-keepalive", "abort"},
 	describeAs:  describeFreeBSD,
 	citations: Citations{
-		Probe:    []Rule{freebsdKeepalive},
-		Rearm:    []Rule{freebsdKeepalive},
-		Abort:    []Rule{freebsdAbort},
-		AbortRST: []Rule{freebsdAbort},
-		Options:  freebsdOpts,
-		Connect:  posixConnect,
-		abort:    always(freebsdAbort),
+		Probe:      []Rule{freebsdKeepalive},
+		Rearm:      []Rule{freebsdKeepalive},
+		Abort:      []Rule{freebsdAbort},
+		AbortRST:   []Rule{freebsdAbort},
+		Options:    freebsdOpts,
+		SynRetries: []Rule{freebsdSynRetries},
+		Connect:    posixConnect,
+		abort:      always(freebsdAbort),
 	},
 }
+
+// freebsdSyn is FreeBSD's SYN retransmission (tcp_timer_rexmt in
+// SYN-SENT): the first RTO is tcp_rexmit_initial, 1 s (tcp_newtcpcb sets
+// t_rxtcur to it; TCPTV_RTOBASE); the k-th after is tcp_rexmit_initial x
+// tcp_backoff[k] (1, 2, 4 ... 512) with tcp_rexmit_slop, 200 ms
+// (TCPTV_CPU_VAR, hz/5), added by TCPT_RANGESET, up to TCPTV_REXMTMAX,
+// 64 s; TCP_MAXRXTSHIFT, 12 retransmissions, and the keep timer's
+// tcp_keepinit, 75 s from the connect (TCPTV_KEEP_INIT; TCP_KEEPINIT per
+// socket), bound it: tcp_timer_keep drops a connection not yet
+// established with tcp_drop(tp, ETIMEDOUT), which sends no RST before a
+// SYN was received. SYNs at 0, 1, 3.2, 7.4, 15.6, 31.8 and 64 s, the
+// connect failing at 75 s.
+var freebsdSyn = stack.SynRetransmit{ByCount: true, Retries: 12, Initial: time.Second, MaxRTO: 64 * time.Second,
+	Slop: 200 * time.Millisecond, Limit: 75 * time.Second}
 
 // Where FreeBSD's rules come from.
 const (
@@ -42,6 +59,9 @@ var (
 	freebsdAbort = Rule{"FreeBSD keepalive drop",
 		"FreeBSD: when the ticks since the last receive reach keepidle + keepcnt x keepintvl (TP_MAXIDLE; keepcnt 8 by default), tcp_timer_keep calls tcp_drop(tp, ETIMEDOUT): RST+ACK at SND.NXT, and ETIMEDOUT (60) to the application.",
 		bsdTimer + "; tcp_subr.c tcp_drop"}
+	freebsdSynRetries = Rule{"FreeBSD keepinit",
+		"FreeBSD: the SYN goes again after tcp_rexmit_initial (1 s), then after tcp_rexmit_initial x tcp_backoff[k] + tcp_rexmit_slop (200 ms), up to 64 s; the keep timer, armed at the connect with tcp_keepinit (75 s; TCP_KEEPINIT per socket), drops a connection not yet established with tcp_drop(tp, ETIMEDOUT), and no RST goes before a SYN was received; 12 retransmissions (TCP_MAXRXTSHIFT) end it too.",
+		"FreeBSD sys/netinet/tcp_timer.c tcp_timer_rexmt, tcp_timer_keep; tcp_timer.h TCPT_RANGESET, TCPTV_KEEP_INIT, TCPTV_REXMTMAX; tcp_subr.c tcp_newtcpcb, tcp_drop"}
 	freebsdOpts = Rule{"FreeBSD tcp_ctloutput",
 		"FreeBSD: TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPINIT take seconds as an unsigned int, EINVAL above UINT_MAX/hz, 0 for the system default; TCP_KEEPCNT any count; optlen below sizeof(int) EINVAL; an option tcp_default_ctloutput lacks (such as TCP_USER_TIMEOUT) ENOPROTOOPT (42); another level EINVAL.",
 		bsdOpts}
@@ -64,6 +84,10 @@ func describeFreeBSD(x posix, p Profile, w io.Writer) error {
                     no TCP_USER_TIMEOUT (ENOPROTOOPT); another level EINVAL (ip_ctloutput); errno numbers
                     are FreeBSD's (ETIMEDOUT 60, ENOPROTOOPT 42, EINVAL 22, EINPROGRESS 36)
   probe             zero-length ACK at SND.UNA-1, in ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1 and CLOSING only
+  connect           the SYN again after 1 s (tcp_rexmit_initial), then tcp_rexmit_initial x tcp_backoff[k]
+                    + tcp_rexmit_slop (200 ms), up to 64 s: at 1, 3.2, 7.4, 15.6, 31.8 and 64 s; the
+                    connect fails with ETIMEDOUT, and no RST, at tcp_keepinit (75 s; TCP_KEEPINIT per
+                    socket) or after 12 retransmissions (tcp_timer_rexmt, tcp_timer_keep)
   idle counts from  the last segment received (t_rcvtime)
   gives up          when ticks since the last receive reach keepidle + keepcnt x keepintvl (time-based):
                     tcp_drop(tp, ETIMEDOUT): %s, then ETIMEDOUT to the application%s
@@ -72,9 +96,10 @@ func describeFreeBSD(x posix, p Profile, w io.Writer) error {
                     which gives the same times while the peer stays silent; it sends no probes while data
                     is unacknowledged (tcp_timer_keep does not check, but FreeBSD's retransmission timer
                     usually decides first); setting an option restarts the idle time from now (FreeBSD
-                    counts from the last receive); TCP_KEEPINIT is stored and read back but gVisor's own
-                    SYN retries decide when a connect fails; retransmission is gVisor's, not tcp_timer_rexmt;
-                    callouts tick at kern.hz (1 ms at 1000), which kasim's exact timers leave out
+                    counts from the last receive); TCP_KEEPINIT counts from the SYN, where FreeBSD, given
+                    it during a connect, restarts the keep timer; retransmission of data is gVisor's, not
+                    tcp_timer_rexmt; callouts tick at kern.hz (1 ms at 1000), which kasim's exact timers
+                    leave out
 `, x.title, x.name, x.idle, x.interval, x.count, always, x.setMark("always-keepalive"), x.rstText(), x.setMark("abort"), p.TimerSlack())
 	return err
 }

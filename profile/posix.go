@@ -59,6 +59,9 @@ type posix struct {
 	// lwIP's: TCP_SYNMAXRTX retransmissions, synEvery apart on the tick.
 	synRetries, synLinear int
 	synEvery              time.Duration
+	// synSchedule, if ByCount, is a schedule by count of the system's own
+	// (FreeBSD's), in place of the three above.
+	synSchedule stack.SynRetransmit
 	// dataRetries, if set, is lwIP's TCP_MAXRTX: data retransmission on
 	// the tick (stack.TickRetransmit), from an RTO of initialRTO.
 	dataRetries int
@@ -202,6 +205,9 @@ func (x posix) resolve(p *Profile) {
 	}
 	if x.synEvery > 0 {
 		b.SynRetransmit.Every, b.SynRetransmit.Tick = x.synEvery, x.tick
+	}
+	if x.synSchedule.ByCount {
+		b.SynRetransmit = x.synSchedule
 	}
 	if x.dataRetries > 0 {
 		b.TickRetransmit = stack.TickRetransmit{Tick: x.tick, InitialRTO: x.initialRTO, Max: x.dataRetries}

@@ -66,7 +66,7 @@ type pfd struct {
 	interval  time.Duration
 	count     int
 	userTO    time.Duration
-	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT, stored only
+	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT: the connect's time limit
 	synCnt    int           // Linux's TCP_SYNCNT: SYN retransmissions for a connect
 }
 
@@ -181,6 +181,8 @@ func (p *POSIX) apply(opt string, f *pfd) {
 		_ = c.SetUserTimeout(f.userTO)
 	case "TCP_SYNCNT":
 		_ = c.SetSynRetries(f.synCnt)
+	case "TCP_KEEPINIT":
+		_ = c.SetConnectTimeout(f.keepInit)
 	}
 }
 

@@ -147,13 +147,15 @@ type Conn struct {
 	// application set (0: the stack's default), kept apart from gVisor's
 	// while a user timeout replaces it (Behaviour.UserTimeoutReplacesCount).
 	userTimeout time.Duration
-	count       int
-	retx        retx      // Linux's account of retransmissions (retransmit.go)
-	syn         *synRetx  // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
-	tick        *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
-	synSeen     bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
-	synAt       time.Duration
-	synRetries  int // TCP_SYNCNT, 0 for the host's
+	// connectTimeout is the connect's own time limit (SetConnectTimeout).
+	connectTimeout time.Duration
+	count          int
+	retx           retx      // Linux's account of retransmissions (retransmit.go)
+	syn            *synRetx  // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
+	tick           *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
+	synSeen        bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	synAt          time.Duration
+	synRetries     int // TCP_SYNCNT, 0 for the host's
 }
 
 // ID returns the socket's number, unique in its Network and given out in

@@ -29,7 +29,12 @@ import (
 // MaxSynRetransmissions: "after the final attempt, TCP/IP waits for an
 // interval equal to double the last delay, and then it abandons the
 // connection request"), with no limit in time, no RST, and the host's
-// abort error.
+// abort error. With Slop as well it is FreeBSD's (tcp_timer_rexmt in
+// SYN-SENT): the k-th backed-off RTO is Initial x 2^k plus Slop
+// (tcp_rexmit_initial x tcp_backoff[k], then TCPT_RANGESET adds
+// tcp_rexmit_slop), up to MaxRTO; and Limit, if set, is the time the
+// connect may take from the SYN (tcp_keepinit; Conn.SetConnectTimeout
+// per socket, TCP_KEEPINIT), the timer clamped to it.
 //
 // With Every it is lwIP's (tcp_slowtmr): the RTO is Every and never backs
 // off in SYN-SENT, and it is counted in ticks of the slow timer, Tick
@@ -44,6 +49,8 @@ type SynRetransmit struct {
 	ByCount bool
 	Initial time.Duration // the first RTO, with ByCount (Windows' 3 s); Linux's is 1 s
 	MaxRTO  time.Duration // the RTO's ceiling, with ByCount; Linux's is 120 s
+	Slop    time.Duration // added to each backed-off RTO, with ByCount (FreeBSD's 200 ms)
+	Limit   time.Duration // the connect's time limit from the SYN, with ByCount (FreeBSD's 75 s); 0: none
 	Every   time.Duration
 	Tick    time.Duration
 }
@@ -59,8 +66,11 @@ func (r SynRetransmit) validate() error {
 	if r.ByCount && (r.Linear != 0 || r.Every != 0 || r.Initial <= 0 || r.MaxRTO < r.Initial) {
 		return fmt.Errorf("SYN retransmission by count from %v up to %v, %d linear: want an initial RTO, a ceiling no lower, no linear count and no tick", r.Initial, r.MaxRTO, r.Linear)
 	}
-	if !r.ByCount && (r.Initial != 0 || r.MaxRTO != 0) {
-		return fmt.Errorf("SYN retransmission from %v up to %v: an initial RTO and a ceiling are for a schedule by count", r.Initial, r.MaxRTO)
+	if !r.ByCount && (r.Initial != 0 || r.MaxRTO != 0 || r.Slop != 0 || r.Limit != 0) {
+		return fmt.Errorf("SYN retransmission from %v up to %v, slop %v, limit %v: an initial RTO, a ceiling, a slop and a limit are for a schedule by count", r.Initial, r.MaxRTO, r.Slop, r.Limit)
+	}
+	if r.Slop < 0 || r.Limit < 0 {
+		return fmt.Errorf("SYN retransmission: slop %v, limit %v: want 0 or more", r.Slop, r.Limit)
 	}
 	if r.Every == 0 && r.Tick == 0 {
 		return nil
@@ -78,15 +88,31 @@ func (r SynRetransmit) validate() error {
 // RTO): 127 s for 6.
 func SynTimeout(retries int) time.Duration { return modelTimeout(retries, time.Second) }
 
-// CountTimeout returns when a schedule by count (ByCount: Windows') gives
-// a connect up, after its SYN: Retries+1 timeouts from Initial, each
-// double the last up to MaxRTO. 21 s for Windows' 2 from 3 s.
+// CountTimeout returns when a schedule by count (ByCount: Windows' and
+// FreeBSD's) gives a connect up, after its SYN: Retries+1 timeouts, the
+// first Initial and each later one backed off (backedOff), or Limit if
+// that comes first. 21 s for Windows' 2 from 3 s; 75 s for FreeBSD.
 func (r SynRetransmit) CountTimeout() time.Duration {
 	var total time.Duration
-	for i, d := 0, r.Initial; i <= r.Retries; i, d = i+1, min(2*d, r.MaxRTO) {
-		total += d
+	for i := 0; i <= r.Retries; i++ {
+		total += r.backedOff(i)
+		if r.Limit > 0 && total >= r.Limit {
+			return r.Limit
+		}
 	}
 	return total
+}
+
+// backedOff returns a schedule by count's RTO after k retransmissions:
+// Initial x 2^k, plus Slop once backed off, up to MaxRTO.
+func (r SynRetransmit) backedOff(k int) time.Duration {
+	if k == 0 {
+		return r.Initial
+	}
+	if k > 40 || r.Initial<<k > r.MaxRTO {
+		return r.MaxRTO
+	}
+	return min(r.Initial<<k+r.Slop, r.MaxRTO)
 }
 
 // synRetx is a connect's SYN retransmission under SynRetransmit: kasim
@@ -101,10 +127,11 @@ type synRetx struct {
 	gaveUp   bool
 	timer    tcpip.Timer
 	deadline time.Duration // when the time limit runs out
-	// byUserTimeout: TCP_USER_TIMEOUT sets the time limit, and the
-	// timer is clamped to it (tcp_clamp_rto_to_user_timeout); otherwise
-	// the limit is checked only when the timer fires.
-	byUserTimeout bool
+	// byUserTimeout: TCP_USER_TIMEOUT sets the time limit. clamped: the
+	// timer is clamped to the limit (tcp_clamp_rto_to_user_timeout;
+	// FreeBSD's keepinit, a timer of its own); otherwise the limit is
+	// checked only when the timer fires.
+	byUserTimeout, clamped bool
 }
 
 // shapeSyn handles an outbound segment of a connect on a host with
@@ -153,6 +180,10 @@ func (c *Conn) startSyn(p packet, sent int) {
 	switch {
 	case c.userTimeout > 0:
 		limit = c.userTimeout
+	case b.ByCount && c.connectTimeout > 0:
+		limit = c.connectTimeout
+	case b.ByCount && b.Limit > 0:
+		limit = b.Limit
 	case b.Every > 0 || b.ByCount:
 		limit = math.MaxInt64 - c.synAt // a count only
 	}
@@ -160,7 +191,8 @@ func (c *Conn) startSyn(p packet, sent int) {
 		rto = b.Initial
 	}
 	c.syn = &synRetx{pkt: packet{proto: p.proto, data: append([]byte(nil), p.data...)}, rto: rto,
-		last: c.synAt, deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0}
+		last: c.synAt, deadline: c.synAt + limit, byUserTimeout: c.userTimeout > 0,
+		clamped: c.userTimeout > 0 || b.ByCount && (c.connectTimeout > 0 || b.Limit > 0)}
 	for range sent {
 		c.syn.backOff(b, c.host.net.Now())
 	}
@@ -176,7 +208,7 @@ func (s *synRetx) backOff(b SynRetransmit, now time.Duration) {
 	s.last = now
 	switch {
 	case b.ByCount:
-		s.rto = min(2*s.rto, b.MaxRTO)
+		s.rto = b.backedOff(s.sent)
 	case b.Every == 0 && s.sent > b.Linear:
 		s.rto = min(2*s.rto, 120*time.Second)
 	}
@@ -196,7 +228,7 @@ func (c *Conn) armSyn() {
 		d = time.Nanosecond
 	case b.Every > 0:
 		d = max(s.last+b.Every-b.Tick+time.Nanosecond-now, time.Nanosecond)
-	case s.byUserTimeout:
+	case s.clamped:
 		d = min(d, max(s.deadline-now, 0))
 	}
 	s.timer = c.host.st.Clock().AfterFunc(d, c.synTimeout)
@@ -258,7 +290,7 @@ func (c *Conn) synGaveUp(ch *StateChange) {
 		return
 	}
 	ch.Retransmissions, ch.Since, ch.Limit = s.sent, c.synAt, s.deadline-c.synAt
-	if b := c.host.b.SynRetransmit; b.Every > 0 || b.ByCount {
+	if b := c.host.b.SynRetransmit; (b.Every > 0 || b.ByCount) && !s.clamped {
 		ch.Limit = 0 // lwIP and Windows count, and have no limit in time
 	}
 	if s.byUserTimeout {
@@ -282,4 +314,16 @@ func (c *Conn) stopSyn() {
 	if c.syn != nil && c.syn.timer != nil {
 		c.syn.timer.Stop()
 	}
+}
+
+// SetConnectTimeout sets the time a connect may take from its SYN, on a
+// host whose SYN schedule has a limit of its own (SynRetransmit.Limit:
+// FreeBSD's TCP_KEEPINIT, in place of tcp_keepinit); 0 restores the
+// host's. Elsewhere it is stored and changes nothing.
+func (c *Conn) SetConnectTimeout(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("stack: %s: connect timeout %v: want 0 or more", c, d)
+	}
+	c.connectTimeout = d
+	return nil
 }

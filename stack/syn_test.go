@@ -296,3 +296,55 @@ func TestSynRetransmitByCountIsWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestSynRetransmitWithSlopAndLimitIsFreeBSDs: FreeBSD's SYN goes again
+// after 1 s, then after 1 s x 2^k plus a 200 ms slop, up to 64 s, and the
+// connect fails at its keepinit, 75 s from the SYN (or at the socket's own
+// limit), with no RST; a give-up by time reports its limit.
+func TestSynRetransmitWithSlopAndLimitIsFreeBSDs(t *testing.T) {
+	bsd := SynRetransmit{ByCount: true, Retries: 12, Initial: time.Second, MaxRTO: 64 * time.Second,
+		Slop: 200 * time.Millisecond, Limit: 75 * time.Second}
+	if got := bsd.CountTimeout(); got != 75*time.Second {
+		t.Errorf("CountTimeout %v, want the limit, 75s", got)
+	}
+	noLimit := bsd
+	noLimit.Limit = 0
+	// 1 + 2.2 + 4.2 + 8.2 + 16.2 + 32.2 + 7 x 64
+	if got, want := noLimit.CountTimeout(), 64*time.Second+448*time.Second; got != want {
+		t.Errorf("without a limit: CountTimeout %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		connectTimeout time.Duration
+		syns           []time.Duration
+		end            time.Duration
+	}{
+		{0, seconds(0, 1, 3.2, 7.4, 15.6, 31.8, 64), 75 * time.Second},
+		{10 * time.Second, seconds(0, 1, 3.2, 7.4), 10 * time.Second},
+	} {
+		n, client, server, _ := pairWith(t, Config{Seed: 1, Latency: 50 * time.Microsecond}, Behaviour{SynRetransmit: bsd}, nil)
+		l := &synLog{}
+		n.Observe(l)
+		n.Silence(server, Both)
+		c, err := client.Socket("tcp4")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetConnectTimeout(tc.connectTimeout); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(netip.AddrPortFrom(server.Addr(), 80)); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.RunUntil(2 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		end := l.end()
+		if !slices.Equal(l.syns, tc.syns) || end == nil || end.At != tc.end || end.GaveUp != GaveUpSynRetries || end.Limit != tc.end || l.rsts != 0 {
+			t.Errorf("connect timeout %v: SYNs at %v, end %+v, %d RSTs; want SYNs at %v, a give-up at %v by its limit, no RST",
+				tc.connectTimeout, l.syns, end, l.rsts, tc.syns, tc.end)
+		}
+	}
+	if err := (Behaviour{SynRetransmit: SynRetransmit{Retries: 6, Slop: time.Second}}).validate(); err == nil {
+		t.Error("a slop without a schedule by count: accepted")
+	}
+}
