@@ -230,14 +230,14 @@ func TestLwIPTickPhaseIsLwIPs(t *testing.T) {
 // TestLwIPVectors runs the conformance vectors for lwIP (those whose
 // client has the lwip profile) against the real lwIP: those the lab can
 // play must agree with the lwip profile; the others are skipped, each for
-// its reason. Today 108, 123, 126 and 132 run; 109 (the server's
+// its reason. Today 108, 123, 126, 132 and 136 run; 109 (the server's
 // keep-alive, and a close), 110, 124, 127 and 131 (three hosts or more)
 // cannot be played, and 125 (40 minutes) is longer than CI's minute.
 func TestLwIPVectors(t *testing.T) {
 	t.Parallel()
 	picked := vectorsFor(t, DUTLwIP)
-	if len(picked) != 10 {
-		t.Errorf("%d vectors for lwip, want 10 (108, 109, 110, 123 to 127, 131, 132): %v", len(picked), picked)
+	if len(picked) != 11 {
+		t.Errorf("%d vectors for lwip, want 11 (108, 109, 110, 123 to 127, 131, 132, 136): %v", len(picked), picked)
 	}
 	d := dutFor(t, DUTLwIP)
 	for name, why := range picked {

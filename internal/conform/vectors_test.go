@@ -238,6 +238,7 @@ func TestVectorSelection(t *testing.T) {
 			"127-lwip-times-the-syn.yaml":         {"127-lwip-times-the-syn.yaml: not a conform scenario: the lab has two hosts", "this one has 3 (client, other, server)"},
 			"131-final-ack-lost.yaml":             {"this one has 4 (lw, lx, server, w7)"},
 			"132-lwip-first-data-lost.yaml":       nil, // a drop, played on the lab's wire
+			"136-lwip-syn-lost.yaml":              nil,
 		}},
 		{"linux", map[string][]string{
 			"100-linux-dead-peer-hz250.yaml":      nil,
@@ -258,6 +259,8 @@ func TestVectorSelection(t *testing.T) {
 			"122-linux-syncnt.yaml":                  nil,
 			"130-linux-first-data-lost.yaml":         nil, // a drop, played on the lab's wire
 			"131-final-ack-lost.yaml":                {"this one has 4 (lw, lx, server, w7)"},
+			"135-linux-syn-lost.yaml":                nil,
+			"138-linux-data-lost-twice.yaml":         nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
