@@ -99,11 +99,11 @@ func TestConformVectorsPicksByProfile(t *testing.T) {
 			t.Errorf("%s: vector %v, built-in %v", sc.name, sc.vector, sc.builtin)
 		}
 	}
-	if strings.Join(names, " ") != "108-lwip-slow-timer.yaml 109-lwip-probe-states.yaml 110-freebsd-lwip-option-errors.yaml 123-lwip-syn-retransmission.yaml 124-lwip-syn-counts-ticks.yaml 125-lwip-data-retransmission.yaml 126-lwip-rto-from-samples.yaml 127-lwip-times-the-syn.yaml 131-final-ack-lost.yaml 132-lwip-first-data-lost.yaml 136-lwip-syn-lost.yaml" {
+	if strings.Join(names, " ") != "108-lwip-slow-timer.yaml 109-lwip-probe-states.yaml 110-freebsd-lwip-option-errors.yaml 123-lwip-syn-retransmission.yaml 124-lwip-syn-counts-ticks.yaml 125-lwip-data-retransmission.yaml 126-lwip-rto-from-samples.yaml 127-lwip-times-the-syn.yaml 131-final-ack-lost.yaml 132-lwip-first-data-lost.yaml 136-lwip-syn-lost.yaml 140-lwip-syns-lost-twice.yaml" {
 		t.Errorf("picked %v", names)
 	}
 	n := vectorFiles(t)
-	if want := fmt.Sprintf("11 of %d vector(s) have a client with the lwip profile; %d left out", n, n-11); !strings.Contains(note, want) || strings.Contains(note, "\n") {
+	if want := fmt.Sprintf("12 of %d vector(s) have a client with the lwip profile; %d left out", n, n-12); !strings.Contains(note, want) || strings.Contains(note, "\n") {
 		t.Errorf("note %q, want one line with %q", note, want)
 	}
 	for _, tc := range []struct {
@@ -142,7 +142,7 @@ func TestConformVectorsSkipWhatTheLabCannotPlay(t *testing.T) {
 	code = runConform(unplayable, note, conform.Options{Profile: "lwip", Runs: 1}, "", &out, &errOut, io.Discard)
 	text := out.String()
 	for _, want := range []string{
-		fmt.Sprintf("11 of %d vector(s) have a client with the lwip profile", vectorFiles(t)),
+		fmt.Sprintf("12 of %d vector(s) have a client with the lwip profile", vectorFiles(t)),
 		"SKIPPED  ../../testdata/conformance/109-lwip-probe-states.yaml:24:6: not a conform scenario: setsockopt TCP_KEEPIDLE on the server end (server)",
 		"SKIPPED  ../../testdata/conformance/110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts",
 		"SKIPPED  ../../testdata/conformance/124-lwip-syn-counts-ticks.yaml: not a conform scenario: the lab has two hosts",

@@ -239,6 +239,7 @@ func TestVectorSelection(t *testing.T) {
 			"131-final-ack-lost.yaml":             {"this one has 4 (lw, lx, server, w7)"},
 			"132-lwip-first-data-lost.yaml":       nil, // a drop, played on the lab's wire
 			"136-lwip-syn-lost.yaml":              nil,
+			"140-lwip-syns-lost-twice.yaml":       nil,
 		}},
 		{"linux", map[string][]string{
 			"100-linux-dead-peer-hz250.yaml":      nil,
@@ -261,6 +262,7 @@ func TestVectorSelection(t *testing.T) {
 			"131-final-ack-lost.yaml":                {"this one has 4 (lw, lx, server, w7)"},
 			"135-linux-syn-lost.yaml":                nil,
 			"138-linux-data-lost-twice.yaml":         nil,
+			"142-final-ack-lost-silent-client.yaml":  nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
