@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"kasim/drivers/lwip"
+	"kasim/internal/livetest"
 	"kasim/sim"
 )
 
@@ -253,14 +254,18 @@ func TestLwIPVectors(t *testing.T) {
 // retransmission timers ran up to 32 ms late, so that its fifth
 // retransmission fell past the limit and never went (alone each agrees,
 // every run); under -race, which is there for the concurrency, none run.
-// Its vectors run at once, but not beside the package's other live tests
-// (it is not Parallel): a dozen more labs of up to a minute slowed lwIP's
-// first connect enough, in a CI rehearsal, to move its tick phase 41 ms
-// (TestLwIPTickPhaseIsLwIPs).
+// Where the long ones run (livetest.Long), its vectors run at once but
+// not beside the package's other live tests: a dozen more labs of up to
+// a minute slowed lwIP's first connect enough, in a CI rehearsal, to move
+// its tick phase 41 ms (TestLwIPTickPhaseIsLwIPs). The few short ones
+// run beside them.
 func TestLinuxVectors(t *testing.T) {
 	needLive(t)
 	if raceEnabled {
 		t.Skip("-race: the Linux vectors are held to the kernel without the race detector")
+	}
+	if !livetest.Long() {
+		t.Parallel()
 	}
 	loaded := "its give-up by time depends on how late a loaded machine's timers fire"
 	quietOnly := map[string]string{"114-linux-retries2-time-not-count.yaml": loaded, "115-linux-user-timeout-with-data.yaml": loaded}

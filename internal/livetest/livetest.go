@@ -71,9 +71,15 @@ const LongScenario = 20 * time.Second
 // quick: the four longest took `go test ./...` to 110 s.
 func NeedLong(t testing.TB, d time.Duration) {
 	t.Helper()
-	on := func(env string) bool { return os.Getenv(env) != "" && os.Getenv(env) != "0" }
-	if d < LongScenario || on(RequireEnv) || on(LongEnv) {
+	if d < LongScenario || Long() {
 		return
 	}
 	t.Skipf("long live scenario skipped: it takes %v of real time; CI runs it (%s=1), and so does %s=1", d, RequireEnv, LongEnv)
+}
+
+// Long reports whether the long live scenarios run here: CI's
+// KASIM_REQUIRE_LIVE=1, or KASIM_LIVE_LONG=1.
+func Long() bool {
+	on := func(env string) bool { return os.Getenv(env) != "" && os.Getenv(env) != "0" }
+	return on(RequireEnv) || on(LongEnv)
 }
