@@ -5,10 +5,8 @@ import (
 	"io"
 	"time"
 
-	"kasim/internal/echo"
 	"kasim/profile"
 	"kasim/stack"
-	"kasim/timers"
 )
 
 // Builtin is kasim's built-in scenario: clients connect to a server, a
@@ -66,17 +64,6 @@ type Builtin struct {
 	// runs against any queue. Not with Timers "linux", whose timers live in
 	// per-host queues.
 	RecordTimers io.Writer
-}
-
-// exactQueues names the registered exact queues, as "a, b or c".
-func exactQueues() string {
-	var names []string
-	for _, s := range timers.Specs() {
-		if s.Exact {
-			names = append(names, s.Name)
-		}
-	}
-	return echo.OrList(names)
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed

@@ -632,14 +632,7 @@ func TestBuiltinIsItsFile(t *testing.T) {
 				y, b.Idle, b.Interval, b.Count = tc.edit(y), 2*time.Hour, time.Second, 10
 				tc.builtin(&b)
 			}
-			s, err := ParseScenario("builtin.yaml", []byte(y))
-			if err != nil {
-				t.Fatal(err)
-			}
-			run, err := RunScenario(s)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, run := mustRun(t, "builtin.yaml", y)
 			res, err := RunBuiltin(b)
 			if err != nil {
 				t.Fatal(err)

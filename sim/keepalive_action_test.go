@@ -63,7 +63,7 @@ func TestKeepaliveActionSpeaksEachAPI(t *testing.T) {
 // TestKeepaliveActionRuns: the expanded calls run, and the note about the
 // count Vista cannot set reaches the trace before them.
 func TestKeepaliveActionRuns(t *testing.T) {
-	s, err := ParseScenario("k.yaml", []byte(`duration: 2m
+	_, run := mustRun(t, "k.yaml", `duration: 2m
 hosts: {a: {profile: vista}, b: {}}
 connections: {c: {client: a, server: b}}
 actions:
@@ -76,14 +76,7 @@ expect:
   - {probes: 10, conn: c}
   - {segment: keepalive-probe, conn: c, nth: 1, at: 10.02s, len: 1}
   - {error: WSAENETRESET, conn: c, at: 20.02s}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := RunScenario(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	for _, f := range run.Check() {
 		t.Error(f)
 	}

@@ -238,26 +238,13 @@ func (d *decoder) lowerKeepalive(a Action, host *HostSpec) ([]Action, bool) {
 // socketRef resolves an action's conn and end to the host whose socket it
 // is.
 func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (*HostSpec, bool) {
-	cn := f["conn"]
-	if cn == nil {
-		d.at(n, "action: %s: conn: missing: name the connection", a.Do)
-		return nil, false
-	}
-	name, good := d.str(cn, "action: conn")
+	c, good := d.connRef(n, f["conn"], "action", fmt.Sprintf("action: %s: conn: missing: name the connection", a.Do))
 	if !good {
 		return nil, false
 	}
-	c := d.conns[name]
-	if c == nil {
-		d.unknownRef(cn, "action: conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
+	a.Conn = c.Name
+	if a.End, good = d.endName(f["end"], "action: end", socketEnds); !good {
 		return nil, false
-	}
-	a.Conn, a.End = name, "client"
-	if e := f["end"]; e != nil {
-		if a.End, good = d.str(e, "action: end"); good && a.End != "client" && a.End != "server" {
-			d.at(e, "action: end: %q: want client (the connecting socket) or server (the accepted one)", a.End)
-			return nil, false
-		}
 	}
 	if a.Do == DoConnect && a.End != "client" {
 		d.at(n, "action: connect: the server end does not connect; it accepts")
@@ -268,6 +255,43 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 		host = c.Server
 	}
 	return d.hosts[host], ok
+}
+
+// socketEnds says what the two ends of a connection are, for a problem
+// naming one.
+const socketEnds = "want client (the connecting socket) or server (the accepted one)"
+
+// connRef reads the connection v (a conn key of what) names; missing is
+// the problem to report when v is absent, at n.
+func (d *decoder) connRef(n, v *ynode, what, missing string) (*ConnSpec, bool) {
+	if v == nil {
+		d.at(n, "%s", missing)
+		return nil, false
+	}
+	name, ok := d.str(v, what+": conn")
+	if !ok {
+		return nil, false
+	}
+	c := d.conns[name]
+	if c == nil {
+		d.unknownRef(v, what+": conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
+		return nil, false
+	}
+	return c, true
+}
+
+// endName reads an end of a connection, client (the default, v absent)
+// or server; want says what they are, for the problem with another.
+func (d *decoder) endName(v *ynode, what, want string) (string, bool) {
+	if v == nil {
+		return "client", true
+	}
+	end, ok := d.str(v, what)
+	if ok && end != "client" && end != "server" {
+		d.at(v, "%s: %q: %s", what, end, want)
+		return "", false
+	}
+	return end, ok
 }
 
 // socketCall reads the arguments of a socket action, as written.
@@ -682,28 +706,16 @@ func (d *decoder) drop(n *ynode, a *Action) bool {
 	if f == nil {
 		return false
 	}
-	r := &DropRule{From: "client", Nth: 1, Count: 1}
-	v := f["conn"]
-	if v == nil {
-		d.at(n, "%s: conn: missing: name the connection whose segments are lost", what)
-		return false
-	}
-	name, ok := d.str(v, what+": conn")
+	r := &DropRule{Nth: 1, Count: 1}
+	c, ok := d.connRef(n, f["conn"], what, what+": conn: missing: name the connection whose segments are lost")
 	if !ok {
 		return false
 	}
-	if d.conns[name] == nil {
-		d.unknownRef(v, what+": conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
+	r.Conn = c.Name
+	if r.From, ok = d.endName(f["from"], what+": from", "want client or server (the end that sends the segments)"); !ok {
 		return false
 	}
-	r.Conn = name
-	if v := f["from"]; v != nil {
-		if r.From, ok = d.str(v, what+": from"); ok && r.From != "client" && r.From != "server" {
-			d.at(v, "%s: from: %q: want client or server (the end that sends the segments)", what, r.From)
-			return false
-		}
-	}
-	v = f["segment"]
+	v := f["segment"]
 	if v == nil {
 		d.at(n, "%s: segment: missing: say which, one of %s", what, strings.Join(DropClasses, ", "))
 		return false

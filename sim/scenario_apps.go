@@ -37,17 +37,15 @@ type sockEnd struct {
 
 // apps is the runner's state for triggers and connections of several.
 type apps struct {
-	// offsets holds each connection's members' starts, by name.
-	offsets map[string][]time.Duration
 	// waiting lists the actions each socket event triggers, in file order.
 	waiting map[triggerKey][]int
 	// seen counts, for a network action triggered by the event of a
 	// connection of several, the members that have had it.
 	seen map[int]int
-	// connecting finds a client's end by its address, for the accept;
-	// clientAt does so for the whole run, for the drop rules.
-	connecting, clientAt map[netip.AddrPort]*sockEnd
-	drops                DropRules
+	// clientAt finds a client's end by its address, for the accept and
+	// the drop rules.
+	clientAt map[netip.AddrPort]*sockEnd
+	drops    DropRules
 	// clients and clientsEnded count the client ends, for
 	// Scenario.UntilEnded.
 	clients, clientsEnded int
@@ -64,18 +62,18 @@ const startSalt = 0x7374617274
 // actions at one instant, and the triggered ones waiting for their event.
 func (r *scenarioRunner) schedule() {
 	s := r.s
-	r.offsets, r.waiting, r.seen = map[string][]time.Duration{}, map[triggerKey][]int{}, map[int]int{}
-	r.connecting, r.clientAt = map[netip.AddrPort]*sockEnd{}, map[netip.AddrPort]*sockEnd{}
-	starts := rand.New(rand.NewPCG(s.Seed, startSalt))
+	r.waiting, r.seen, r.clientAt = map[triggerKey][]int{}, map[int]int{}, map[netip.AddrPort]*sockEnd{}
+	offsets := map[string][]time.Duration{} // each connection's members' starts
+	draw := rand.New(rand.NewPCG(s.Seed, startSalt))
 	for i := range s.Conns {
 		c := &s.Conns[i]
-		offsets := make([]time.Duration, c.members())
+		starts := make([]time.Duration, c.members())
 		if c.Spread > 0 {
-			for m := range offsets {
-				offsets[m] = time.Duration(starts.Int64N(int64(c.Spread)))
+			for m := range starts {
+				starts[m] = time.Duration(draw.Int64N(int64(c.Spread)))
 			}
 		}
-		r.offsets[c.Name] = offsets
+		offsets[c.Name] = starts
 		r.clients += c.members()
 	}
 	for i := 0; i < len(s.Actions); {
@@ -98,7 +96,7 @@ func (r *scenarioRunner) schedule() {
 		if a.Conn == "" {
 			r.net.At(a.At, func() { r.act(first, 0) })
 		} else {
-			for m, off := range r.offsets[a.Conn] {
+			for m, off := range offsets[a.Conn] {
 				r.net.At(off+a.At, func() {
 					for k := first; k < last; k++ {
 						r.act(k, m)
@@ -179,18 +177,20 @@ func (r *scenarioRunner) establish(end *sockEnd) {
 // accepted gives a connection the listener took to its scenario
 // connection's server end, matching it by the client's address.
 func (r *scenarioRunner) accepted(server *simHost, port uint16, conn *stack.Conn) {
-	client := r.connecting[conn.RemoteAddr()]
+	client := r.clientAt[conn.RemoteAddr()]
 	if client == nil || client.spec.Server != server.spec.Name || client.spec.Port != port {
 		return
 	}
-	delete(r.connecting, conn.RemoteAddr())
+	key := SocketKey(client.spec.memberName(client.member), "server")
+	if r.ends[key] != nil {
+		return // accepted already
+	}
 	end := &sockEnd{host: server, spec: client.spec, member: client.member, end: "server", conn: conn, established: true}
 	if server.ws != nil {
 		end.ws = server.ws.Accept(conn)
 	} else {
 		end.fd = server.px.Accept(conn)
 	}
-	key := SocketKey(client.spec.memberName(client.member), "server")
 	r.ends[key] = end
 	r.run.Sockets[key] = conn.ID()
 	r.startReading(end)
@@ -329,11 +329,11 @@ func (r *scenarioRunner) raddr(a *Action) netip.AddrPort {
 	return netip.AddrPortFrom(r.hosts[c.Server].h.Addr(), c.Port)
 }
 
-// connecting notes end as the client whose connection the server will
+// connectingFrom notes end as the client whose connection the server will
 // accept.
 func (r *scenarioRunner) connectingFrom(end *sockEnd) {
 	if addr := end.conn.LocalAddr(); addr.IsValid() {
-		r.connecting[addr], r.clientAt[addr] = end, end
+		r.clientAt[addr] = end
 	}
 }
 

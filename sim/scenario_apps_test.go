@@ -13,7 +13,7 @@ import (
 // several runs once, when the last has had it; and until: ended stops the
 // run when every client has seen its connection end.
 func TestTriggersAndConnectionsOfSeveral(t *testing.T) {
-	s, err := ParseScenario("t.yaml", []byte(`duration: 1h
+	s, run := mustRun(t, "t.yaml", `duration: 1h
 until: ended
 hosts: {a: {profile: linux}, b: {}}
 connections: {c: {client: a, server: b, count: 3, spread: 2s}}
@@ -24,14 +24,7 @@ actions:
   - {on: {received: 5}, conn: c, end: server, send: hi}
   - {on: {received: 10, conn: c, end: server}, after: 3s, silence: b}
   - {on: failed, conn: c, recv: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := RunScenario(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	client := map[int]string{} // socket id -> member, from run.Sockets
 	var server []int
 	for _, m := range []string{"c[1]", "c[2]", "c[3]"} {
@@ -106,7 +99,7 @@ actions:
 // that its end of each of its connections sends, counted from the rule's
 // time, and nothing else; the trace says which rule dropped each.
 func TestDropsByClass(t *testing.T) {
-	s, err := ParseScenario("d.yaml", []byte(`duration: 30s
+	_, run := mustRun(t, "d.yaml", `duration: 30s
 hosts: {a: {profile: linux}, b: {}}
 connections: {c: {client: a, server: b, count: 2, spread: 1s}}
 actions:
@@ -119,14 +112,7 @@ actions:
   - {at: 6s, conn: c, send: two}
   - {at: 7s, conn: c, send: three}
   - {at: 8s, conn: c, send: four}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := RunScenario(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	dropped := map[string]int{} // reason without the member, by class
 	var probes, dataSent int
 	for _, e := range run.Events {
@@ -160,4 +146,19 @@ actions:
 	if probes < 4 || dataSent < 8 {
 		t.Errorf("%d probes, %d data segments sent: want each connection's probes after the first and its four sends", probes, dataSent)
 	}
+}
+
+// mustRun parses the scenario src (named file) and runs it, keeping its
+// trace, failing t on an error.
+func mustRun(t *testing.T, file, src string) (*Scenario, *ScenarioRun) {
+	t.Helper()
+	s, err := ParseScenario(file, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := RunScenario(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, run
 }

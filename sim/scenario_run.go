@@ -93,6 +93,17 @@ type RunOptions struct {
 	Observers []stack.Observer
 }
 
+// exactQueues names the registered exact queues, as "a, b or c".
+func exactQueues() string {
+	var names []string
+	for _, s := range timers.Specs() {
+		if s.Exact {
+			names = append(names, s.Name)
+		}
+	}
+	return echo.OrList(names)
+}
+
 // CheckTimers reports whether queue (a timers.Lookup name; "" is heap4)
 // can run a scenario, and be recorded if recording.
 func CheckTimers(queue string, recording bool) error {

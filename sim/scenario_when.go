@@ -3,9 +3,8 @@ package sim
 // When a scenario's action runs: at a time, or on a socket's event.
 
 import (
-	"maps"
+	"fmt"
 	"math"
-	"slices"
 )
 
 // when reads when an action runs: at a time from the start (at), or on a
@@ -114,26 +113,14 @@ func (d *decoder) triggerSocket(n *ynode, f map[string]*ynode, a *Action, t *Tri
 		a.On = t
 		return true
 	}
-	v := f["conn"]
-	if v == nil {
-		d.at(n, "%s: conn: missing: name the connection whose event %s waits for", what, a.Do)
-		return false
-	}
-	name, ok := d.str(v, what+": conn")
+	c, ok := d.connRef(n, f["conn"], what, fmt.Sprintf("%s: conn: missing: name the connection whose event %s waits for", what, a.Do))
 	if !ok {
 		return false
 	}
-	if d.conns[name] == nil {
-		d.unknownRef(v, what+": conn", "connections", "connection", name, slices.Sorted(maps.Keys(d.conns)))
+	t.Conn = c.Name
+	if t.End, ok = d.endName(f["end"], what+": end", socketEnds); !ok {
 		return false
 	}
-	t.Conn, t.End = name, "client"
-	if e := f["end"]; e != nil {
-		if t.End, ok = d.str(e, what+": end"); ok && t.End != "client" && t.End != "server" {
-			d.at(e, "%s: end: %q: want client (the connecting socket) or server (the accepted one)", what, t.End)
-			return false
-		}
-	}
 	a.On = t
-	return ok
+	return true
 }

@@ -41,8 +41,21 @@ func (l *synLog) end() *StateChange {
 }
 
 // connectToSilence connects a client of behaviour b (HZ wheel off: exact
-// times) to a silent server, and runs for d.
+// times) to a silent server, with the user timeout set if positive, and
+// runs for d.
 func connectToSilence(t *testing.T, b Behaviour, userTimeout, d time.Duration) (*Conn, *synLog) {
+	t.Helper()
+	return connectToSilenceWith(t, b, d, func(c *Conn) error {
+		if userTimeout > 0 {
+			return c.SetUserTimeout(userTimeout)
+		}
+		return nil
+	})
+}
+
+// connectToSilenceWith is connectToSilence with the socket's options set
+// by set, before the connect.
+func connectToSilenceWith(t *testing.T, b Behaviour, d time.Duration, set func(*Conn) error) (*Conn, *synLog) {
 	t.Helper()
 	n, client, server, _ := pairWith(t, Config{Seed: 1, Latency: 50 * time.Microsecond}, b, nil)
 	l := &synLog{}
@@ -52,10 +65,8 @@ func connectToSilence(t *testing.T, b Behaviour, userTimeout, d time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	if userTimeout > 0 {
-		if err := c.SetUserTimeout(userTimeout); err != nil {
-			t.Fatal(err)
-		}
+	if err := set(c); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Connect(netip.AddrPortFrom(server.Addr(), 80)); err != nil {
 		t.Fatal(err)
@@ -321,23 +332,7 @@ func TestSynRetransmitWithSlopAndLimitIsFreeBSDs(t *testing.T) {
 		{0, seconds(0, 1, 3.2, 7.4, 15.6, 31.8, 64), 75 * time.Second},
 		{10 * time.Second, seconds(0, 1, 3.2, 7.4), 10 * time.Second},
 	} {
-		n, client, server, _ := pairWith(t, Config{Seed: 1, Latency: 50 * time.Microsecond}, Behaviour{SynRetransmit: bsd}, nil)
-		l := &synLog{}
-		n.Observe(l)
-		n.Silence(server, Both)
-		c, err := client.Socket("tcp4")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SetConnectTimeout(tc.connectTimeout); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Connect(netip.AddrPortFrom(server.Addr(), 80)); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.RunUntil(2 * time.Minute); err != nil {
-			t.Fatal(err)
-		}
+		_, l := connectToSilenceWith(t, Behaviour{SynRetransmit: bsd}, 2*time.Minute, func(c *Conn) error { return c.SetConnectTimeout(tc.connectTimeout) })
 		end := l.end()
 		if !slices.Equal(l.syns, tc.syns) || end == nil || end.At != tc.end || end.GaveUp != GaveUpSynRetries || end.Limit != tc.end || l.rsts != 0 {
 			t.Errorf("connect timeout %v: SYNs at %v, end %+v, %d RSTs; want SYNs at %v, a give-up at %v by its limit, no RST",
