@@ -30,6 +30,9 @@ type Citations struct {
 	AbortRST []Rule
 	// ProbeOctet: a probe carrying one octet, after RFC 9293 MAY-6.
 	ProbeOctet []Rule
+	// WindowProbe: a probe of the peer's closed window, after RFC 1122
+	// 4.2.2.17.
+	WindowProbe []Rule
 	// Retransmission: a connection that retransmission gave up, after RFC
 	// 9293 MUST-20.
 	Retransmission []Rule

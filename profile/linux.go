@@ -1,6 +1,10 @@
 package profile
 
-import "time"
+import (
+	"time"
+
+	"kasim/stack"
+)
 
 // linuxSystem is the Linux kernel's keep-alive (net/ipv4/tcp_timer.c
 // tcp_keepalive_timer), measured against the kernel in namespaces (kasim
@@ -12,6 +16,7 @@ var linuxSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
 	closeStopsKeepAlive: true, measured: true, retries2: 15, synRetries: 6, synLinear: 4,
+	receiveBuffer: stack.LinuxReceiveBuffer, bareWindowProbe: true,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
 	keys: []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts",
 		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
@@ -32,6 +37,7 @@ var linuxSystem = posix{
 		Retransmission:            []Rule{linuxRetries2},
 		RetransmissionUserTimeout: []Rule{linuxUserTimeoutData},
 		SynRetries:                []Rule{linuxSynRetries},
+		WindowProbe:               []Rule{linuxWindowProbe, linuxTimerWheel},
 		Connect:                   linuxConnect,
 		abort: func(_, _ int, userTimeout time.Duration) []Rule {
 			if userTimeout > 0 {
@@ -62,6 +68,9 @@ var (
 	linuxSynRetries = Rule{"Linux tcp_syn_retries",
 		"Linux: a connect's SYN is retransmitted after 1 s (TCP_TIMEOUT_INIT), every 1 s for the first tcp_syn_linear_timeouts (4) retransmissions, then doubling; the connect fails (ETIMEDOUT, no RST) at the first timeout with tcp_syn_retries + tcp_syn_linear_timeouts retransmissions gone, or the time tcp_model_timeout gives tcp_syn_retries with a 1 s base (127 s for 6) passed since the SYN: 10 retransmissions and 131 s by default, short of RFC 9293's 3 minutes; TCP_USER_TIMEOUT replaces that time, counted from the SYN.",
 		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out, tcp_retransmit_timer; ip-sysctl.rst tcp_syn_linear_timeouts"}
+	linuxWindowProbe = Rule{"Linux tcp_probe_timer",
+		"Linux: while the peer's window is closed and data waits, an ACK at SND.UNA-1 without data (tcp_write_wakeup, tcp_xmit_probe_skb: a keep-alive probe's shape) goes one RTO after the window closed, then each backed-off RTO (tcp_probe0_when: the RTO doubled per probe, at most 120 s), counted from the ACK that answers the probe before; no keep-alive probe goes while data waits. Answered probes go on for ever (RFC 1122 4.2.2.17); unanswered ones end the connection after tcp_retries2 of them, or TCP_USER_TIMEOUT after the first.",
+		"Linux net/ipv4/tcp_timer.c tcp_probe_timer; net/ipv4/tcp_output.c tcp_send_probe0, tcp_write_wakeup, tcp_xmit_probe_skb; net/ipv4/tcp_input.c tcp_ack_probe"}
 	linuxTimerWheel = Rule{"Linux timer wheel",
 		"Linux's timer wheel fires a timeout late, rounded up to the granularity of the level it lands in: at HZ=250, 1 s fires after 1.024 s and 2 s after 2.016 s, so probes are that far apart on a real kernel.",
 		"Linux kernel/time/timer.c calc_wheel_index (since 4.8)"}

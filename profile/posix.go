@@ -70,9 +70,14 @@ type posix struct {
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
 	// establishment.
-	lateArm    bool
-	measured   bool
-	fromSource bool // modelled from the system's source, not measured
+	lateArm bool
+	// receiveBuffer is SO_RCVBUF's rule (zero: gVisor's).
+	receiveBuffer stack.BufferRule
+	// bareWindowProbe: window probes carry no octet (Linux's); gVisor's
+	// resend one.
+	bareWindowProbe bool
+	measured        bool
+	fromSource      bool // modelled from the system's source, not measured
 	// measuredAgainst says what the profile was measured against, when,
 	// and with which command.
 	measuredAgainst string
@@ -196,6 +201,8 @@ func (x posix) resolve(p *Profile) {
 		AlwaysKeepAlive:          x.alwaysKeepAlive,
 		CloseStopsKeepAlive:      x.closeStopsKeepAlive,
 		ArmAtEstablishment:       !x.lateArm,
+		ReceiveBuffer:            x.receiveBuffer,
+		BareWindowProbe:          x.bareWindowProbe,
 	}
 	if x.retries2 > 0 {
 		b.RetransmitTimeout = stack.RetransmitTimeout(x.retries2)

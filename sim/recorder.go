@@ -38,7 +38,11 @@ type flowState struct {
 	isn       seqnum.Value
 	next      seqnum.Value // highest sequence number sent + 1: the sender's SND.NXT
 	lastProbe bool         // the last segment in this direction was a delivered probe
-	src, dst  string       // formatted once: a flow's addresses never change
+	// zeroWin: the last segment in this direction closed the window it
+	// had offered (one never offered cannot close: a segment built
+	// without a window field is not a zero window).
+	zeroWin, offered bool
+	src, dst         string // formatted once: a flow's addresses never change
 }
 
 // NewRecorder returns an empty Recorder; pass it to Network.Observe.
@@ -84,12 +88,21 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	if s.To != nil {
 		to = s.To.Name()
 	}
-	r.segment(s.At, s.From.Name(), to, conn, s.TCP, s.Src, s.Dst, s.Payload, s.Probe, s.Dropped, s.DropReason)
+	probe := ""
+	switch {
+	case s.Probe:
+		probe = ClassKeepAliveProbe
+	case s.WindowProbe > 0:
+		probe = ClassWindowProbe
+	}
+	r.segment(s.At, s.From.Name(), to, conn, s.TCP, s.Src, s.Dst, s.Payload, probe, s.Dropped, s.DropReason)
 }
 
 // segment records one TCP segment sent by host from (to host to, "" if
 // none) from socket conn (0 if unknown).
-func (r *Recorder) segment(at time.Duration, from, to string, conn int, t header.TCP, src, dst netip.AddrPort, payload int, probe, dropped bool, reason string) {
+// probe is the class of a probe, as the stack (or the wire) has told it:
+// ClassKeepAliveProbe, ClassWindowProbe or "".
+func (r *Recorder) segment(at time.Duration, from, to string, conn int, t header.TCP, src, dst netip.AddrPort, payload int, probe string, dropped bool, reason string) {
 	key := keyOf(src, dst)
 	f := r.flows[key]
 	rev := r.flows[keyOf(dst, src)]
@@ -135,6 +148,10 @@ func (r *Recorder) segment(at time.Duration, from, to string, conn int, t header
 		}
 	}
 	f.lastProbe = class == ClassKeepAliveProbe && !dropped
+	if !t.Flags().Contains(header.TCPFlagRst) {
+		f.offered = f.offered || t.WindowSize() > 0
+		f.zeroWin = f.offered && t.WindowSize() == 0
+	}
 }
 
 // WireSegment is a TCP segment seen on a real wire (kasim conform's
@@ -162,8 +179,14 @@ func (r *Recorder) Wire(w WireSegment) {
 	tcp.Encode(&header.TCPFields{SrcPort: w.Src.Port(), DstPort: w.Dst.Port(), SeqNum: w.Seq, AckNum: w.Ack,
 		DataOffset: header.TCPMinimumSize, Flags: w.Flags, WindowSize: w.Win})
 	f := r.flows[keyOf(w.Src, w.Dst)]
-	probe := f != nil && w.Len <= 1 && seqnum.Value(w.Seq).Add(1) == f.next &&
-		w.Flags.Contains(header.TCPFlagAck) && !w.Flags.Intersects(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst)
+	probe := ""
+	if f != nil && w.Len <= 1 && seqnum.Value(w.Seq).Add(1) == f.next &&
+		w.Flags.Contains(header.TCPFlagAck) && !w.Flags.Intersects(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst) {
+		probe = ClassKeepAliveProbe
+		if rev := r.flows[keyOf(w.Dst, w.Src)]; rev != nil && rev.zeroWin {
+			probe = ClassWindowProbe
+		}
+	}
 	r.segment(w.At, w.From, w.To, 0, tcp, w.Src, w.Dst, w.Len, probe, w.Dropped, w.DropReason)
 }
 
@@ -171,8 +194,9 @@ func (r *Recorder) Wire(w WireSegment) {
 // number against what its direction (f) and the other direction (rev) sent
 // before; f or rev is nil when nothing was seen yet. Whether it is a
 // keep-alive probe (RFC 1122 4.2.3.6: SEG.SEQ = SND.NXT-1, no data or one
-// garbage octet) the stack has decided already (stack.Segment.Probe).
-func classify(t header.TCP, payload int, probe bool, f, rev *flowState) string {
+// garbage octet) or a window probe the stack has decided already
+// (stack.Segment.Probe, WindowProbe): probe is its class, or "".
+func classify(t header.TCP, payload int, probe string, f, rev *flowState) string {
 	flags := t.Flags()
 	seq := seqnum.Value(t.SequenceNumber())
 	old := f != nil && seq.LessThan(f.next) // starts below SND.NXT
@@ -187,8 +211,8 @@ func classify(t header.TCP, payload int, probe bool, f, rev *flowState) string {
 			return ClassSYNACK
 		}
 		return ClassSYN
-	case probe:
-		return ClassKeepAliveProbe
+	case probe != "":
+		return probe
 	case (payload > 0 || flags.Contains(header.TCPFlagFin)) && old:
 		return ClassRetransmission
 	case flags.Contains(header.TCPFlagFin):

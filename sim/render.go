@@ -332,6 +332,7 @@ var classWhy = map[string]string{
 	ClassACK:            "ACK",
 	ClassKeepAliveProbe: "keep-alive probe: seq = SND.NXT-1, so a live peer must answer",
 	ClassKeepAliveACK:   "keep-alive ACK: the peer is alive",
+	ClassWindowProbe:    "window probe: the peer's window is closed and data waits",
 	ClassRetransmission: "retransmission",
 	ClassFIN:            "FIN: no more data from this side",
 	ClassRST:            "RST: reset",

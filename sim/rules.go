@@ -74,6 +74,9 @@ var (
 	ruleProbeOctet = rule{Label: "RFC 9293 MAY-6",
 		Says:   "An implementation MAY send a keep-alive probe with one garbage octet, for compatibility with peers that ignore empty ones; SEG.SEQ = SND.NXT-1.",
 		Source: rfc9293 + " section 3.8.4 (RFC 1122 4.2.3.6)"}
+	ruleWindowProbe = rule{Label: "RFC 1122 4.2.2.17",
+		Says:   "Probing of zero (offered) windows MUST be supported: the first probe SHOULD go when the window has been zero for the retransmission timeout, and the interval between probes SHOULD grow exponentially; as long as the receiver acknowledges the probes, the sender MUST keep the connection open.",
+		Source: "RFC 1122 section 4.2.2.17 (RFC 9293 section 3.8.6.1)"}
 	ruleNAT = rule{Label: "RFC 5382 REQ-5",
 		Says:   "A NAT that cannot tell whether a TCP connection's endpoints are alive MAY drop it when idle, but its established-connection idle timeout MUST NOT be less than 2 hours 4 minutes. kasim's middlebox drops every later segment of a flow it forgot.",
 		Source: "RFC 5382 (BCP 142), NAT Behavioral Requirements for TCP, section 5"}
@@ -176,6 +179,8 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 		} else {
 			rs = append([]rule{ruleProbeOctet}, cs.ProbeOctet...)
 		}
+	case ClassWindowProbe:
+		rs = append([]rule{ruleWindowProbe}, cs.WindowProbe...)
 	case ClassKeepAliveACK:
 		rs = []rule{ruleUnacceptableAck}
 	case ClassRetransmission:

@@ -237,6 +237,10 @@ const (
 	// count}. It never appears in Scenario.Actions: lowering expands it
 	// into the calls the host's API makes for it (see lowerKeepalive).
 	DoKeepalive = "keepalive"
+	// DoReading is reading: true|false: the end's application keeps a
+	// receive in progress (the default) or stops reading, so that what
+	// arrives stays in the receive buffer and the window closes.
+	DoReading = "reading"
 )
 
 // Action is one timed step of a scenario: a socket call on one end of a
@@ -256,6 +260,7 @@ type Action struct {
 	Optval             []byte
 	Optlen             int
 	Data               []byte // send
+	Reading            bool   // reading: the value
 	// Network changes: the hosts acted on, and the new setting.
 	Hosts     []string
 	Direction stack.Direction

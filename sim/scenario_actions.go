@@ -27,7 +27,7 @@ var sendPattern = func() []byte {
 	return b
 }()
 
-var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose}
+var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose, DoReading}
 var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox, DoDrop}
 
 // action reads one action as the file wrote it: option names stay names
@@ -243,6 +243,18 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 		return nil, false
 	}
 	a.Conn = c.Name
+	if v := f["end"]; v != nil && v.kind == yScalar && v.value == EndListener {
+		a.End = EndListener
+		if a.Do != DoSetsockopt && a.Do != DoGetsockopt {
+			d.at(v, "action: end: listener: the listening socket takes setsockopt and getsockopt, not %s", a.Do)
+			return nil, false
+		}
+		if f["on"] != nil || a.At != 0 {
+			d.at(v, "action: end: listener: the listening socket's options are set before it listens, at the start: say at: 0s (gVisor reads its receive buffer when it starts listening)")
+			return nil, false
+		}
+		return d.hosts[c.Server], ok
+	}
 	if a.End, good = d.endName(f["end"], "action: end", socketEnds); !good {
 		return nil, false
 	}
@@ -259,7 +271,12 @@ func (d *decoder) socketRef(n *ynode, f map[string]*ynode, a *Action, ok bool) (
 
 // socketEnds says what the two ends of a connection are, for a problem
 // naming one.
-const socketEnds = "want client (the connecting socket) or server (the accepted one)"
+const socketEnds = "want client (the connecting socket), server (the accepted one) or, for setsockopt and getsockopt at 0s, listener (the server's listening socket)"
+
+// EndListener names a connection's listening socket, the server's, as an
+// action's end: its options, set at the start before it listens, are the
+// ones the connections it accepts start with.
+const EndListener = "listener"
 
 // connRef reads the connection v (a conn key of what) names; missing is
 // the problem to report when v is absent, at n.
@@ -306,6 +323,10 @@ func (d *decoder) socketCall(n *ynode, a *Action) bool {
 			return false
 		}
 		return true
+	case DoReading:
+		v, ok := d.boolean(n, what)
+		a.Reading = v
+		return ok
 	case DoSend:
 		switch {
 		case n.kind == yScalar && n.tag == "str":

@@ -33,6 +33,9 @@ type sockEnd struct {
 	received    int64
 	failed      bool
 	ended       bool
+	// paused: the scenario has the application stop reading. posted: a
+	// Winsock end's overlapped receive is in progress.
+	paused, posted bool
 }
 
 // apps is the runner's state for triggers and connections of several.
@@ -78,6 +81,10 @@ func (r *scenarioRunner) schedule() {
 	}
 	for i := 0; i < len(s.Actions); {
 		a := &s.Actions[i]
+		if a.End == EndListener {
+			i++ // made before the listener listens (listenerOptions)
+			continue
+		}
 		if a.On != nil {
 			k := triggerKey{a.Conn, a.End, a.On.Event}
 			if a.Conn == "" {
@@ -199,55 +206,96 @@ func (r *scenarioRunner) accepted(server *simHost, port uint16, conn *stack.Conn
 
 // startReading keeps a receive in progress on end, as an application
 // waiting for its peer does, so that it learns at once when the connection
-// fails.
+// fails; while the scenario has it stop reading (reading: false), it
+// makes none.
 func (r *scenarioRunner) startReading(end *sockEnd) {
-	if ws := end.host.ws; ws != nil {
-		var onRecv func(n int, e sockopt.WSAError)
-		onRecv = func(n int, e sockopt.WSAError) {
-			switch {
-			case e != (sockopt.WSAError{}):
-				r.failedWith(end, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
-			case n > 0:
-				r.gotBytes(end, n)
-				ws.RecvAsync(end.ws, r.buf, onRecv)
-			default:
-				r.endOf(end) // the peer closed
-			}
-		}
-		ws.RecvAsync(end.ws, r.buf, onRecv)
+	if end.host.ws != nil {
+		r.postRecv(end)
 		return
 	}
 	end.conn.OnEvent(func(c *stack.Conn) {
 		if c.WasEstablished() {
 			r.establish(end)
 		}
-		for !end.failed {
-			n, err := c.Recv(r.buf)
-			if errors.Is(err, stack.ErrWouldBlock) {
-				return
-			}
-			if errors.Is(err, io.EOF) {
-				r.endOf(end)
-				return
-			}
-			if err != nil {
-				// A connect that failed is the connect's error, as the
-				// application's poll and SO_ERROR report it (and the
-				// kernel's, live), not the pending receive's.
-				op := "recv"
-				if !c.WasEstablished() {
-					op = "connect"
-				}
-				e, ok := end.host.px.Dialect().ErrnoFromError(err)
-				if !ok {
-					e = sockopt.Errno{Name: err.Error()}
-				}
-				r.failedWith(end, op, e)
-				return
-			}
-			r.gotBytes(end, n)
-		}
+		r.readPOSIX(end)
 	})
+}
+
+// postRecv posts an overlapped receive on a Winsock end, and the next
+// once it completes, unless the end has stopped reading by then.
+func (r *scenarioRunner) postRecv(end *sockEnd) {
+	ws := end.host.ws
+	var onRecv func(n int, e sockopt.WSAError)
+	onRecv = func(n int, e sockopt.WSAError) {
+		end.posted = false
+		switch {
+		case e != (sockopt.WSAError{}):
+			r.failedWith(end, "recv", sockopt.Errno{Name: e.Name, Code: e.Code})
+		case n > 0:
+			r.gotBytes(end, n)
+			if !end.paused {
+				end.posted = true
+				ws.RecvAsync(end.ws, r.buf, onRecv)
+			}
+		default:
+			r.endOf(end) // the peer closed
+		}
+	}
+	end.posted = true
+	ws.RecvAsync(end.ws, r.buf, onRecv)
+}
+
+// readPOSIX reads what a POSIX end has, as its application's loop on a
+// non-blocking socket does when the socket is readable, unless the end
+// has stopped reading.
+func (r *scenarioRunner) readPOSIX(end *sockEnd) {
+	c := end.conn
+	for !end.failed && !end.paused {
+		n, err := c.Recv(r.buf)
+		if errors.Is(err, stack.ErrWouldBlock) {
+			return
+		}
+		if errors.Is(err, io.EOF) {
+			r.endOf(end)
+			return
+		}
+		if err != nil {
+			// A connect that failed is the connect's error, as the
+			// application's poll and SO_ERROR report it (and the
+			// kernel's, live), not the pending receive's.
+			op := "recv"
+			if !c.WasEstablished() {
+				op = "connect"
+			}
+			e, ok := end.host.px.Dialect().ErrnoFromError(err)
+			if !ok {
+				e = sockopt.Errno{Name: err.Error()}
+			}
+			r.failedWith(end, op, e)
+			return
+		}
+		r.gotBytes(end, n)
+	}
+}
+
+// setReading has end's application stop reading, or start again: a POSIX
+// one then reads what is waiting; a Winsock one posts a receive, if the
+// one in progress when it stopped has completed (an overlapped receive
+// cannot be taken back, so that one takes what arrives first).
+func (r *scenarioRunner) setReading(end *sockEnd, on bool) {
+	end.paused = !on
+	switch {
+	case !on:
+		r.rec.Note(r.net.Now(), end.host.spec.Name, fmt.Sprintf("%s's %s end stops reading: what arrives stays in its receive buffer (%d octets)", end.spec.memberName(end.member), end.end, end.conn.ReceiveBuffer()))
+	case end.host.ws != nil:
+		r.rec.Note(r.net.Now(), end.host.spec.Name, fmt.Sprintf("%s's %s end reads again", end.spec.memberName(end.member), end.end))
+		if !end.posted && !end.failed && !end.ended {
+			r.postRecv(end)
+		}
+	default:
+		r.rec.Note(r.net.Now(), end.host.spec.Name, fmt.Sprintf("%s's %s end reads again", end.spec.memberName(end.member), end.end))
+		r.readPOSIX(end)
+	}
 }
 
 // socket returns the end an action works on, for member m of its
@@ -316,6 +364,10 @@ func (r *scenarioRunner) act(i, m int) {
 	out.Ran = true
 	if a.Note != "" {
 		r.rec.Note(r.net.Now(), end.host.spec.Name, a.Note)
+	}
+	if a.Do == DoReading {
+		r.setReading(end, a.Reading)
+		return
 	}
 	if end.host.ws != nil {
 		r.winsock(a, end, out)

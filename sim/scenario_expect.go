@@ -13,6 +13,10 @@ import (
 )
 
 func (d *decoder) callExpect(n *ynode, verb string) *CallExpect {
+	if verb == DoReading {
+		d.at(n, "action: expect: reading makes no socket call, so it has no result to expect")
+		return nil
+	}
 	f := d.fields(n, "action: expect", "result", "error", "value")
 	if f == nil {
 		return nil
@@ -324,7 +328,7 @@ func shapeKeys(f map[string]*ynode, keys []string) []string {
 	return out
 }
 
-var segmentClasses = []string{ClassSYN, ClassSYNACK, ClassData, ClassACK, ClassKeepAliveProbe, ClassKeepAliveACK, ClassRetransmission, ClassFIN, ClassRST}
+var segmentClasses = []string{ClassSYN, ClassSYNACK, ClassData, ClassACK, ClassKeepAliveProbe, ClassKeepAliveACK, ClassWindowProbe, ClassRetransmission, ClassFIN, ClassRST}
 
 var stateNames = func() []string {
 	var out []string

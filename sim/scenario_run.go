@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -349,11 +350,56 @@ func (r *scenarioRunner) listen() error {
 		}
 		listening[key] = true
 		server, port := r.hosts[c.Server], c.Port
-		if _, err := server.h.Listen("tcp4", port, stack.KeepAlive{}, func(conn *stack.Conn) { r.accepted(server, port, conn) }); err != nil {
+		onAccept := func(conn *stack.Conn) { r.accepted(server, port, conn) }
+		var err error
+		if sock := r.listenerOptions(c); sock != nil {
+			_, err = server.h.ListenOn(sock, port, stack.KeepAlive{}, onAccept)
+		} else {
+			_, err = server.h.Listen("tcp4", port, stack.KeepAlive{}, onAccept)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %s listening on port %d: %w", c.Pos, c.Server, port, err)
 		}
 	}
 	return nil
+}
+
+// listenerOptions opens, through the server's socket API, the listening
+// socket c's server listens on, and makes the calls the scenario makes on
+// it (end: listener) before it listens, in file order; it returns nil,
+// and the listener is opened as before, when there are none.
+func (r *scenarioRunner) listenerOptions(c *ConnSpec) *stack.Conn {
+	var calls []int
+	var shared []*ConnSpec // the connections this listener serves
+	for i := range r.s.Conns {
+		if o := &r.s.Conns[i]; o.Server == c.Server && o.Port == c.Port {
+			shared = append(shared, o)
+		}
+	}
+	for i, a := range r.s.Actions {
+		if a.End == EndListener && slices.ContainsFunc(shared, func(o *ConnSpec) bool { return o.Name == a.Conn }) {
+			calls = append(calls, i)
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	server := r.hosts[c.Server]
+	end := &sockEnd{host: server, spec: c, end: EndListener}
+	if server.ws != nil {
+		end.ws = server.ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+		end.conn = server.ws.Conn(end.ws)
+	} else {
+		end.fd = server.px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+		end.conn = server.px.Conn(end.fd)
+	}
+	for _, o := range shared {
+		r.ends[SocketKey(o.memberName(0), EndListener)] = end
+	}
+	for _, i := range calls {
+		r.act(i, 0)
+	}
+	return end.conn
 }
 
 func (r *scenarioRunner) network(a *Action) {

@@ -155,7 +155,7 @@ func svgSegmentColour(class string, handshake bool) string {
 		return SVGColourHandshake
 	case ClassData:
 		return SVGColourData
-	case ClassKeepAliveProbe:
+	case ClassKeepAliveProbe, ClassWindowProbe:
 		return SVGColourProbe
 	case ClassKeepAliveACK:
 		return SVGColourProbeACK

@@ -48,6 +48,10 @@ const (
 	ClassRetransmission = "retransmission"
 	ClassFIN            = "fin"
 	ClassRST            = "rst"
+	// ClassWindowProbe is a probe of the peer's closed window (RFC 1122
+	// 4.2.2.17): on Linux an ACK at SND.UNA-1 without data, the shape of
+	// a keep-alive probe; on gVisor the same with one acknowledged octet.
+	ClassWindowProbe = "window-probe"
 )
 
 // SegmentEvent is a TCP segment as its sender emitted it.

@@ -19,6 +19,9 @@ type Dialect struct {
 	// AF_INET6, SOL_SOCKET and SO_KEEPALIVE as the system numbers them
 	// (AF_INET is 2 and IPPROTO_TCP 6 everywhere).
 	AF_INET6, SOL_SOCKET, SO_KEEPALIVE int
+	// Sock maps the other SOL_SOCKET options kasim models to their
+	// numbers (SO_RCVBUF, on Linux).
+	Sock map[string]int
 	// TCP maps the IPPROTO_TCP keep-alive options the system has to their
 	// numbers.
 	TCP map[string]int
@@ -48,6 +51,7 @@ var (
 		Name: "linux", Title: "Linux", AF_INET6: LinuxAF_INET6, SOL_SOCKET: LinuxSOL_SOCKET, SO_KEEPALIVE: LinuxSO_KEEPALIVE,
 		TCP: map[string]int{"TCP_KEEPIDLE": LinuxTCP_KEEPIDLE, "TCP_KEEPINTVL": LinuxTCP_KEEPINTVL,
 			"TCP_KEEPCNT": LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": LinuxTCP_USER_TIMEOUT, "TCP_SYNCNT": LinuxTCP_SYNCNT},
+		Sock:  map[string]int{"SO_RCVBUF": LinuxSO_RCVBUF},
 		units: map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_USER_TIMEOUT": time.Millisecond},
 		check: linuxCheck, set: linuxSet, get: linuxGet,
 	}
@@ -138,6 +142,9 @@ func (d *Dialect) Levels() map[string]int {
 // Opts returns the keep-alive options the dialect has, by name.
 func (d *Dialect) Opts() map[string]int {
 	m := map[string]int{"SO_KEEPALIVE": d.SO_KEEPALIVE}
+	for k, v := range d.Sock {
+		m[k] = v
+	}
 	for k, v := range d.TCP {
 		m[k] = v
 	}
@@ -226,6 +233,11 @@ func (d *Dialect) opt(level, opt int) (string, bool) {
 		if opt == d.SO_KEEPALIVE {
 			return "SO_KEEPALIVE", true
 		}
+		for name, n := range d.Sock {
+			if n == opt {
+				return name, true
+			}
+		}
 	case IPPROTO_TCP:
 		for name, n := range d.TCP {
 			if n == opt {
@@ -277,6 +289,8 @@ func linuxSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 			return EINVAL
 		}
 		f.synCnt = int(v)
+	case "SO_RCVBUF":
+		f.rcvbuf = uint32(v) // read unsigned: a negative value is a large one
 	}
 	return Errno{}
 }
@@ -297,6 +311,10 @@ func linuxGet(f *pfd, opt string) int32 {
 		return int32(f.userTO / time.Millisecond)
 	case "TCP_SYNCNT":
 		return int32(f.synCnt)
+	case "SO_RCVBUF":
+		if f.conn != nil {
+			return int32(f.conn.ReceiveBuffer())
+		}
 	}
 	return 0
 }

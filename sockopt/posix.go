@@ -17,6 +17,7 @@ const (
 	LinuxAF_INET6     = 10
 	LinuxSOL_SOCKET   = 1
 	LinuxSO_KEEPALIVE = 9
+	LinuxSO_RCVBUF    = 8
 
 	LinuxTCP_KEEPIDLE     = 4
 	LinuxTCP_KEEPINTVL    = 5
@@ -68,6 +69,7 @@ type pfd struct {
 	userTO    time.Duration
 	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT: the connect's time limit
 	synCnt    int           // Linux's TCP_SYNCNT: SYN retransmissions for a connect
+	rcvbuf    uint32        // SO_RCVBUF as given (the connection holds the size it set)
 }
 
 // NewPOSIX returns the socket surface of host, with Linux's numbers.
@@ -183,6 +185,8 @@ func (p *POSIX) apply(opt string, f *pfd) {
 		_ = c.SetSynRetries(f.synCnt)
 	case "TCP_KEEPINIT":
 		_ = c.SetConnectTimeout(f.keepInit)
+	case "SO_RCVBUF":
+		c.SetReceiveBuffer(f.rcvbuf)
 	}
 }
 

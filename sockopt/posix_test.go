@@ -135,3 +135,35 @@ func TestPOSIXDataAndClose(t *testing.T) {
 	udp := p.Socket(LinuxAF_INET, SOCK_DGRAM, 0)
 	wantErrno(t, "send on a datagram socket", p.Send(udp, []byte("x")), p, ENOTCONN)
 }
+
+// SO_RCVBUF follows the host's rule: the value, read unsigned, clamped to
+// the system's maximum, doubled, at least its minimum (gVisor: 4 KiB to 4
+// MiB before doubling; Linux: net.core.rmem_max 212992 and
+// SOCK_MIN_RCVBUF 2304), and getsockopt reads the doubled size back.
+func TestPOSIXReceiveBuffer(t *testing.T) {
+	n := stack.NewNetwork(stack.Config{Seed: 1})
+	t.Cleanup(n.Close)
+	gv, _ := n.AddHost("gvisor")
+	lx, err := n.AddHostWith("linux", stack.HostOptions{Behaviour: stack.Behaviour{ReceiveBuffer: stack.LinuxReceiveBuffer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host *stack.Host
+		set  uint32
+		want uint32
+	}{
+		{gv, 2048, 4096}, {gv, 100, 4096}, {gv, 1 << 30, 8 << 20}, {gv, 0xFFFFFFFF, 8 << 20},
+		{lx, 2048, 4096}, {lx, 100, 2304}, {lx, 1 << 20, 425984}, {lx, 0xFFFFFFFF, 425984},
+	} {
+		p := NewPOSIX(tc.host)
+		fd := p.Socket(LinuxAF_INET, SOCK_STREAM, IPPROTO_TCP)
+		if p.Setsockopt(fd, LinuxSOL_SOCKET, LinuxSO_RCVBUF, dword(tc.set), 4) != 0 {
+			t.Fatalf("%s: SO_RCVBUF %d: %v", tc.host.Name(), tc.set, p.Errno())
+		}
+		got, l := make([]byte, 4), 4
+		if p.Getsockopt(fd, LinuxSOL_SOCKET, LinuxSO_RCVBUF, got, &l) != 0 || !bytes.Equal(got, dword(tc.want)) {
+			t.Errorf("%s: SO_RCVBUF %d reads % x, want %d", tc.host.Name(), tc.set, got, tc.want)
+		}
+	}
+}

@@ -94,6 +94,35 @@ type Behaviour struct {
 	// in place of gVisor's 120 s (its TCPMaxRTOOption): Windows Vista and
 	// later stop doubling at 60 s.
 	MaxRTO time.Duration
+	// BareWindowProbe sends window probes without data, as Linux's
+	// tcp_xmit_probe_skb does (an ACK at SND.UNA-1, the shape of its
+	// keep-alive probe); gVisor's own resend one acknowledged octet.
+	BareWindowProbe bool
+	// ReceiveBuffer is SO_RCVBUF's rule; the zero value is gVisor's.
+	ReceiveBuffer BufferRule
+}
+
+// BufferRule is how a system turns the value given to SO_RCVBUF into a
+// receive buffer size: clamped to Max, doubled for the kernel's own
+// overhead, and at least Min. The zero value is gVisor's (its sentry's
+// clampBufSize with tcp.MinBufferSize 4096 and tcp.MaxBufferSize 4 MiB);
+// LinuxReceiveBuffer is Linux's.
+type BufferRule struct{ Min, Max int }
+
+// LinuxReceiveBuffer is Linux's SO_RCVBUF (net/core/sock.c
+// __sock_set_rcvbuf): at most net.core.rmem_max, 212992 by default,
+// doubled, and at least SOCK_MIN_RCVBUF (2048 plus a struct sk_buff: 2304
+// on x86-64).
+var LinuxReceiveBuffer = BufferRule{Min: 2304, Max: 212992}
+
+// Size is the receive buffer size SO_RCVBUF sets for value v (an int the
+// kernel reads unsigned, as both compare it).
+func (r BufferRule) Size(v uint32) int {
+	if r == (BufferRule{}) {
+		r = BufferRule{Min: tcp.MinBufferSize, Max: tcp.MaxBufferSize}
+	}
+	n := min(int64(v), int64(r.Max), math.MaxInt32/2)
+	return max(int(2*n), r.Min)
 }
 
 // AbortError is the error an application gets when keep-alive gives up.

@@ -154,6 +154,7 @@ type Conn struct {
 	syn            *synRetx  // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
 	tick           *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
 	synSeen        bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	written        int64     // octets the application has handed to send
 	synAt          time.Duration
 	synRetries     int // TCP_SYNCNT, 0 for the host's
 }
@@ -326,6 +327,7 @@ func (c *Conn) Send(p []byte) (int, error) {
 		return 0, ErrWouldBlock
 	}
 	n, err := c.ep.Write(bytes.NewReader(p), tcpip.WriteOptions{})
+	c.written += n
 	c.refresh()
 	switch err.(type) {
 	case nil:
@@ -456,6 +458,21 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 	}
 	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
 }
+
+// SetReceiveBuffer is SO_RCVBUF: it sets the connection's receive buffer
+// from v as the host's system does (Behaviour.ReceiveBuffer) and returns
+// the size set. The window the connection advertises from then on is
+// what is left of that size once the octets the application has not read
+// are counted, so an application that stops reading closes it.
+func (c *Conn) SetReceiveBuffer(v uint32) int {
+	n := c.host.b.ReceiveBuffer.Size(v)
+	c.ep.SocketOptions().SetReceiveBufferSize(int64(n), true)
+	return c.ReceiveBuffer()
+}
+
+// ReceiveBuffer returns the connection's receive buffer size in octets,
+// as getsockopt(SO_RCVBUF) reads it.
+func (c *Conn) ReceiveBuffer() int { return int(c.ep.SocketOptions().GetReceiveBufferSize()) }
 
 // UserTimeout returns the connection's TCP_USER_TIMEOUT (0: none).
 func (c *Conn) UserTimeout() time.Duration { return c.userTimeout }
@@ -612,6 +629,17 @@ func (h *Host) Listen(network string, port uint16, opts KeepAlive, onAccept func
 	s, err := h.Socket(network)
 	if err != nil {
 		return nil, err
+	}
+	return h.ListenOn(s, port, opts, onAccept)
+}
+
+// ListenOn is Listen on a socket the caller made (Host.Socket) and may
+// have set options on: the connections it accepts start with its receive
+// buffer, which gVisor takes when it starts listening (so an SO_RCVBUF set
+// later changes nothing for them).
+func (h *Host) ListenOn(s *Conn, port uint16, opts KeepAlive, onAccept func(*Conn)) (*Listener, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("stack: %s: listen: %w", h.name, err)
 	}
 	addr := h.addrFor(s.proto)
 	if err := s.ep.Bind(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(addr.AsSlice()), Port: port}); err != nil {

@@ -233,6 +233,9 @@ type Segment struct {
 	// since its sender last received anything (Segment only).
 	Probe       bool
 	ProbeNumber int
+	// WindowProbe, if not 0, says the segment probes the peer's closed
+	// window, the WindowProbe-th since it closed (Segment only).
+	WindowProbe int
 	// Answered is how many unanswered keep-alive probes of the receiver
 	// this segment answers (Deliver only; 0 for an RST).
 	Answered int
@@ -545,22 +548,36 @@ func (n *Network) route(from *Host, p packet) {
 // segment and packet to route (new ones, if padded).
 func (n *Network) sentTCP(from *Host, f *flow, seg *Segment, p packet) (*Segment, packet) {
 	probe := f.isProbe(seg.TCP, seg.Payload)
-	if c := seg.FromConn; c != nil && from.b.RetransmitTimeout > 0 && !probe &&
+	windowProbe := probe && f.isWindowProbe(seg.FromConn)
+	probe = probe && !windowProbe
+	if c := seg.FromConn; c != nil && from.b.RetransmitTimeout > 0 && !probe && !windowProbe &&
 		(seg.Payload > 0 || seg.TCP.Flags().Contains(header.TCPFlagFin)) {
 		c.sentData(f, seg.TCP, f.repeats(seg.TCP))
 	}
-	if probe && from.b.ProbePayload > seg.Payload {
-		padded := padProbe(p, tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice()))
-		from.nic.recycle(p.data)
-		p = padded
-		seg, _ = n.parse(from, p)
+	src, dst := tcpip.AddrFromSlice(seg.Src.Addr().AsSlice()), tcpip.AddrFromSlice(seg.Dst.Addr().AsSlice())
+	switch {
+	case probe && from.b.ProbePayload > seg.Payload:
+		seg, p = n.reshape(from, p, padProbe(p, src, dst))
+	case windowProbe && from.b.BareWindowProbe && seg.Payload > 0:
+		seg, p = n.reshape(from, p, bareProbe(p, src, dst))
 	}
 	f.sent(seg.TCP, seg.Payload, probe)
 	seg.Probe = probe
 	if probe {
 		seg.ProbeNumber = f.unanswered
 	}
+	if windowProbe {
+		f.windowProbes++
+		seg.WindowProbe = f.windowProbes
+	}
 	return seg, p
+}
+
+// reshape puts packet q, a reshaped copy of p, in p's place.
+func (n *Network) reshape(from *Host, p, q packet) (*Segment, packet) {
+	from.nic.recycle(p.data)
+	seg, _ := n.parse(from, q)
+	return seg, q
 }
 
 // arrive hands a packet to its destination host, now.

@@ -25,6 +25,12 @@ type flow struct {
 	unanswered int
 	lastRecv   time.Duration
 	reset      bool // an RST arrived
+	// iss is the first sequence number sent (the SYN's), once haveSnd.
+	iss seqnum.Value
+	// zeroWindow: the last segment received offered a zero window.
+	// windowProbes counts the window probes sent since it closed.
+	zeroWindow   bool
+	windowProbes int
 }
 
 func (h *Host) flowOf(k connKey) *flow {
@@ -74,9 +80,21 @@ func (f *flow) sent(t header.TCP, payload int, probe bool) {
 	if t.Flags().Contains(header.TCPFlagRst) {
 		return
 	}
+	if !f.haveSnd {
+		f.iss = seqnum.Value(t.SequenceNumber())
+	}
 	if end := segEnd(t, payload); !f.haveSnd || f.sndNxt.LessThan(end) {
 		f.sndNxt, f.haveSnd = end, true
 	}
+}
+
+// isWindowProbe reports whether a segment shaped as a keep-alive probe
+// (isProbe) is a window probe: the peer's window is closed and c's
+// application has handed over data the wire has not carried yet (RFC
+// 1122 4.2.2.17; RFC 9293 3.8.6.1). On a wire alone, without c, a probe
+// into a closed window cannot be told from a keep-alive probe.
+func (f *flow) isWindowProbe(c *Conn) bool {
+	return f.zeroWindow && c != nil && c.written > int64(f.sndNxt-f.iss-1)
 }
 
 // received updates the flow with a segment that arrived at the host.
@@ -89,6 +107,11 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 	}
 	if end := segEnd(t, payload); !f.haveRcv || f.rcvNxt.LessThan(end) {
 		f.rcvNxt, f.haveRcv = end, true
+	}
+	if t.Flags().Contains(header.TCPFlagAck) && !t.Flags().Contains(header.TCPFlagSyn) {
+		if f.zeroWindow = t.WindowSize() == 0; !f.zeroWindow {
+			f.windowProbes = 0
+		}
 	}
 	if ack := seqnum.Value(t.AckNumber()); t.Flags().Contains(header.TCPFlagAck) && (!f.haveUna || f.sndUna.LessThan(ack)) {
 		f.sndUna, f.haveUna = ack, true
@@ -104,19 +127,28 @@ func (f *flow) outstanding() bool {
 
 // padProbe returns a copy of probe p with one 0x00 octet appended and the
 // IP length and both checksums fixed.
-func padProbe(p packet, src, dst tcpip.Address) packet {
-	b := make([]byte, len(p.data)+1)
+func padProbe(p packet, src, dst tcpip.Address) packet { return resizeProbe(p, 1, src, dst) }
+
+// bareProbe returns a copy of probe p without its one octet, lengths and
+// checksums fixed: gVisor's window probe resends an acknowledged octet,
+// Linux's carries none (tcp_xmit_probe_skb).
+func bareProbe(p packet, src, dst tcpip.Address) packet { return resizeProbe(p, -1, src, dst) }
+
+// resizeProbe returns a copy of probe p with by octets appended (0x00) or
+// cut off its end.
+func resizeProbe(p packet, by int, src, dst tcpip.Address) packet {
+	b := make([]byte, len(p.data)+by)
 	copy(b, p.data)
 	var tcpStart int
 	if p.proto == ipv4.ProtocolNumber {
 		ip := header.IPv4(b)
-		ip.SetTotalLength(ip.TotalLength() + 1)
+		ip.SetTotalLength(uint16(int(ip.TotalLength()) + by))
 		ip.SetChecksum(0)
 		ip.SetChecksum(^ip.CalculateChecksum())
 		tcpStart = int(ip.HeaderLength())
 	} else {
 		ip := header.IPv6(b)
-		ip.SetPayloadLength(ip.PayloadLength() + 1)
+		ip.SetPayloadLength(uint16(int(ip.PayloadLength()) + by))
 		tcpStart = header.IPv6MinimumSize
 	}
 	setTCPChecksum(header.TCP(b[tcpStart:]), src, dst)

@@ -91,12 +91,19 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 				lastItem = at
 				continue
 			}
-			if e.Class != sim.ClassKeepAliveProbe && e.Class != sim.ClassRST && e.Class != sim.ClassRetransmission {
+			if e.Class != sim.ClassKeepAliveProbe && e.Class != sim.ClassRST && e.Class != sim.ClassRetransmission && e.Class != sim.ClassWindowProbe {
 				continue
 			}
 			n[e.Class]++
 			it = item{key: fmt.Sprintf("%s #%d", e.Class, n[e.Class]),
 				shape: fmt.Sprintf("%s seq=%d ack=%d len=%d", e.Flags, e.Seq, e.Ack, e.Len)}
+			if e.Class == sim.ClassWindowProbe {
+				// How much went before the window closed is the
+				// tester's receive buffer and the path's MSS, not the
+				// profile: the probe's place is SND.NXT-1 either way
+				// (its class says so).
+				it.shape = fmt.Sprintf("%s seq=SND.NXT-1 ack=%d len=%d", e.Flags, e.Ack, e.Len)
+			}
 		case *sim.SockOptEvent:
 			if e.Error == "" || !slices.Contains(optionCalls, e.Call) {
 				continue
@@ -118,7 +125,8 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 		default:
 			continue
 		}
-		it.timer = strings.HasPrefix(it.key, sim.ClassRetransmission) || (isAppError(it.key) && afterRetransmission)
+		windowProbe := strings.HasPrefix(it.key, sim.ClassWindowProbe)
+		it.timer = strings.HasPrefix(it.key, sim.ClassRetransmission) || windowProbe || (isAppError(it.key) && afterRetransmission)
 		it.abs = at
 		it.at, it.fromRecv = at-lastItem, true
 		if received && lastRecv >= lastItem {
@@ -127,7 +135,7 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 			it.fromRecv = false
 		}
 		afterRetransmission = strings.HasPrefix(it.key, sim.ClassRetransmission)
-		if strings.HasPrefix(it.key, sim.ClassKeepAliveProbe) || afterRetransmission {
+		if strings.HasPrefix(it.key, sim.ClassKeepAliveProbe) || afterRetransmission || windowProbe {
 			// The reset and the error come at the same instant, in either
 			// order on a live run: both are timed from the last probe, or
 			// the last retransmission; a retransmission from the one

@@ -501,8 +501,11 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 		ok, why := false, ""
 		switch a.Do {
 		case sim.DoSetsockopt, sim.DoGetsockopt:
-			ok = a.End == "client"
-			why = fmt.Sprintf("%s %s on the server end (%s): the lab makes the socket calls of the stack under test (%s) only", a.Do, a.OptName, tester, subject)
+			ok = a.End == "client" || (a.End == sim.EndListener && a.Do == sim.DoSetsockopt && a.OptName == "SO_RCVBUF")
+			why = fmt.Sprintf("%s %s on the %s end (%s): the lab makes the socket calls of the stack under test (%s), and sets the tester's listening SO_RCVBUF, only", a.Do, a.OptName, a.End, tester, subject)
+		case sim.DoReading:
+			ok = a.End == "server"
+			why = fmt.Sprintf("reading on the end of the stack under test (%s): the lab's peer keeps a receive pending; only the tester (%s) stops reading", subject, tester)
 		case sim.DoConnect:
 			ok = a.End == "client"
 		case sim.DoSend:

@@ -49,6 +49,24 @@ type liveRun struct {
 	// applied from the lab's goroutines under dropMu.
 	dropMu sync.Mutex
 	drops  sim.DropRules
+	// gate stops and starts the tester's reading.
+	gate *readGate
+}
+
+// listenerBuffer is the receive buffer the scenario gives the tester's
+// listening socket (SO_RCVBUF on end: listener, by the tester's profile's
+// rule), or 0 for gVisor's default.
+func listenerBuffer(s *sim.Scenario) int {
+	for _, a := range s.Actions {
+		if a.End == sim.EndListener && a.Do == sim.DoSetsockopt && a.OptName == "SO_RCVBUF" {
+			for _, h := range s.Hosts {
+				if h.Name == s.Conns[0].Server && h.Resolved != nil {
+					return h.Resolved.Behaviour.ReceiveBuffer.Size(binary.LittleEndian.Uint32(a.Optval))
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // at is a live time as the trace counts it, from t0; r.mu is held.
@@ -92,12 +110,13 @@ func runLive(l *labScenario, pcap io.Writer, program []string, d *DUT) (_ []sim.
 // records what the peer reports and the wire carries.
 func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.Event, error) {
 	conn := s.Conns[0]
-	ln, err := lab.ListenTCP(conn.Port)
+	ln, err := lab.ListenTCPBuffer(conn.Port, listenerBuffer(s))
 	if err != nil {
 		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
 	}
 	defer ln.Close()
-	acceptc := startTester(ln)
+	r.gate = newReadGate()
+	acceptc := startTester(ln, r.gate)
 	var tester io.ReadWriteCloser
 	defer func() {
 		if tester != nil {
@@ -327,8 +346,9 @@ func (r *liveRun) wireSoFar() string {
 }
 
 // startTester accepts the kernel's connection on ln and keeps a receive
-// pending on it, as every kasim host does.
-func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
+// pending on it, as the simulation's application does, except while the
+// scenario has the tester stop reading (reading: false, through pause).
+func startTester(ln interface{ Accept() (net.Conn, error) }, pause *readGate) chan accepted {
 	acceptc := make(chan accepted, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -336,14 +356,70 @@ func startTester(ln interface{ Accept() (net.Conn, error) }) chan accepted {
 		if err != nil {
 			return
 		}
+		pause.attach(c)
 		buf := make([]byte, 65536)
 		for {
+			pause.wait()
 			if _, err := c.Read(buf); err != nil {
+				var to interface{ Timeout() bool }
+				if errors.As(err, &to) && to.Timeout() {
+					continue // the gate woke the receive (gonet's timeout is not os.ErrDeadlineExceeded): wait
+				}
 				return
 			}
 		}
 	}()
 	return acceptc
+}
+
+// readGate lets the live run stop the tester's reading and start it
+// again: a stop wakes the receive in progress with a past deadline, so
+// that what arrives from then on stays in the tester's receive buffer.
+type readGate struct {
+	mu      sync.Mutex
+	c       net.Conn
+	stopped bool
+	resume  chan struct{} // closed when reading starts again
+}
+
+func newReadGate() *readGate { return &readGate{resume: make(chan struct{})} }
+
+func (g *readGate) attach(c net.Conn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.c = c
+	if g.stopped {
+		_ = c.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// set stops reading (on false) or starts it again.
+func (g *readGate) set(on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case !on && !g.stopped:
+		g.stopped, g.resume = true, make(chan struct{})
+		if g.c != nil {
+			_ = g.c.SetReadDeadline(time.Unix(1, 0))
+		}
+	case on && g.stopped:
+		g.stopped = false
+		if g.c != nil {
+			_ = g.c.SetReadDeadline(time.Time{})
+		}
+		close(g.resume)
+	}
+}
+
+// wait returns once reading is on.
+func (g *readGate) wait() {
+	g.mu.Lock()
+	stopped, resume := g.stopped, g.resume
+	g.mu.Unlock()
+	if stopped {
+		<-resume
+	}
 }
 
 // appError records an error the kernel's application saw.
@@ -403,6 +479,9 @@ func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []str
 func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *io.ReadWriteCloser,
 	acceptc <-chan accepted, call func(live.Mono, string, string, string, any, live.Result)) error {
 	p := lab.Peer()
+	if a.End == sim.EndListener {
+		return nil // the tester's listener took it when it was made (listenerBuffer)
+	}
 	switch a.Do {
 	case sim.DoSetsockopt:
 		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
@@ -446,6 +525,8 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		if _, err := (*tester).Write(a.Data); err != nil {
 			return fmt.Errorf("tester: send: %v", err)
 		}
+	case sim.DoReading:
+		r.gate.set(a.Reading)
 	case sim.DoSilence:
 		s := live.SilenceBoth
 		switch a.Direction {

@@ -263,6 +263,8 @@ func TestVectorSelection(t *testing.T) {
 			"135-linux-syn-lost.yaml":                nil,
 			"138-linux-data-lost-twice.yaml":         nil,
 			"142-final-ack-lost-silent-client.yaml":  nil,
+			"143-linux-zero-window.yaml":             nil, // the tester's listening SO_RCVBUF, and it stops reading
+			"145-linux-zero-window-reopens.yaml":     nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
@@ -320,7 +322,9 @@ func TestCheckLiveRefusesWhatTheLabCannotDo(t *testing.T) {
 		{"", "  - {at: 1s, silence: b}\n  - {at: 2s, heal: b}\n  - {at: 1s, conn: c1, end: server, send: hi}\n", ""},
 		{"", "  - {at: 1s, silence: a}\n", "x.yaml:6:6: not a conform scenario: silence a: the lab silences and heals the tester (b) only"},
 		{"", "  - {at: 1s, conn: c1, close: true}\n", "x.yaml:6:6: not a conform scenario: close is not something"},
-		{"", "  - {at: 1s, conn: c1, end: server, keepalive: {idle: 2s}}\n", "on the server end (b): the lab makes the socket calls of the stack under test (a) only"},
+		{"", "  - {at: 1s, conn: c1, end: server, keepalive: {idle: 2s}}\n", "on the server end (b): the lab makes the socket calls of the stack under test (a), and sets the tester's listening SO_RCVBUF, only"},
+		{"", "  - {at: 0s, conn: c1, end: listener, setsockopt: {level: SOL_SOCKET, opt: SO_RCVBUF, value: 2048}}\n  - {at: 1s, conn: c1, end: server, reading: false}\n  - {at: 2s, conn: c1, end: server, reading: true}\n", ""},
+		{"", "  - {at: 1s, conn: c1, reading: false}\n", "x.yaml:6:6: not a conform scenario: reading on the end of the stack under test (a): the lab's peer keeps a receive pending; only the tester (b) stops reading"},
 		{"", "  - {at: 1s, latency: {hosts: [a, b], latency: 20ms}}\n", "latency is not something"},
 		{"network: {loss: 0.1}\n", "", "x.yaml: not a conform scenario: network: loss 0.1: the lab's link loses nothing"},
 		{"network: {middlebox: 1m}\n", "", "network: middlebox 1m0s: the lab has no middlebox"},

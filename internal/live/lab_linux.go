@@ -22,6 +22,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 const (
@@ -316,6 +317,30 @@ func (l *Lab) Peer() *Peer { return l.peer }
 // ListenTCP listens on the tester's address and port, through gVisor.
 func (l *Lab) ListenTCP(port uint16) (*gonet.TCPListener, error) {
 	return gonet.ListenTCP(l.st, l.fullAddr(l.TesterAddr(), port), ipv4.ProtocolNumber)
+}
+
+// ListenTCPBuffer is ListenTCP with the listening socket's receive buffer
+// set to rcvbuf octets first (0: gVisor's default), as SO_RCVBUF on a
+// listener sets it for the connections it accepts.
+func (l *Lab) ListenTCPBuffer(port uint16, rcvbuf int) (*gonet.TCPListener, error) {
+	if rcvbuf == 0 {
+		return l.ListenTCP(port)
+	}
+	var wq waiter.Queue
+	ep, err := l.st.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		return nil, fmt.Errorf("live: tester endpoint: %s", err)
+	}
+	ep.SocketOptions().SetReceiveBufferSize(int64(rcvbuf), true)
+	if err := ep.Bind(l.fullAddr(l.TesterAddr(), port)); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("live: tester bind to %d: %s", port, err)
+	}
+	if err := ep.Listen(16); err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("live: tester listen on %d: %s", port, err)
+	}
+	return gonet.NewTCPListener(l.st, &wq, ep), nil
 }
 
 // DialTCP connects from the tester to the peer's port, through gVisor.
