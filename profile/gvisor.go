@@ -29,6 +29,7 @@ var gvisorSystem = posix{
 		Options:       linuxOpts,
 		UserTimeout:   []Rule{gvisorUserTimeout},
 		OptionRestart: []Rule{gvisorOptionRestart},
+		WindowProbe:   []Rule{gvisorWindowProbe},
 		Connect:       linuxConnect,
 		abort: func(count, unanswered int, _ time.Duration) []Rule {
 			if unanswered < count {
@@ -50,6 +51,9 @@ var (
 	gvisorUserTimeout = Rule{"gVisor TCP_USER_TIMEOUT",
 		"With TCP_USER_TIMEOUT set, the keep-alive timer drops the connection, before the count, at the first firing where the time since the last received ACK is at least the user timeout and a probe is unanswered (as Linux's tcp_keepalive_timer does).",
 		gvConnect}
+	gvisorWindowProbe = Rule{"gVisor zero window probe",
+		"gVisor netstack: while the peer's window is closed and data waits, its retransmission timer sends an ACK at SND.UNA-1 carrying one acknowledged octet, the RTO doubled before each; it gives up (ETIMEDOUT) after 15 unanswered probes, or once TCP_USER_TIMEOUT has passed since the window closed, answered or not.",
+		"gVisor pkg/tcpip/transport/tcp/snd.go sendZeroWindowProbe, enableZeroWindowProbing, retransmitTimerExpired"}
 	gvisorOptionRestart = Rule{"gVisor option restarts idle",
 		"gVisor netstack: setting SO_KEEPALIVE or any keep-alive option restarts the idle timer and zeroes the unanswered count, even mid-probe. (Linux counts a new TCP_KEEPIDLE from the last segment received, and keeps its probe count.)",
 		gvEndpoint}

@@ -206,6 +206,7 @@ func (x posix) resolve(p *Profile) {
 	}
 	if x.retries2 > 0 {
 		b.RetransmitTimeout = stack.RetransmitTimeout(x.retries2)
+		b.WindowProbeRetries = x.retries2
 	}
 	if x.synRetries > 0 {
 		b.SynRetransmit = stack.SynRetransmit{Retries: x.synRetries, Linear: x.synLinear}

@@ -268,8 +268,13 @@ func (r *Recorder) State(ch stack.StateChange) {
 		r.keepAlive(ch.At, ch.Conn, ActionAbort, 0, unanswered)
 	}
 	if ch.GaveUp != "" {
-		r.Add(ch.At, ch.Conn.Host().Name(), KindGiveUp, &GiveUpEvent{Conn: ch.Conn.ID(), Rule: string(ch.GaveUp),
-			Retransmissions: ch.Retransmissions, FirstRetransmissionNS: int64(ch.Since), LimitNS: int64(ch.Limit)})
+		g := &GiveUpEvent{Conn: ch.Conn.ID(), Rule: string(ch.GaveUp), Retransmissions: ch.Retransmissions, LimitNS: int64(ch.Limit)}
+		if ch.WindowProbes > 0 {
+			g.WindowProbes, g.FirstWindowProbeNS = ch.WindowProbes, int64(ch.Since)
+		} else {
+			g.FirstRetransmissionNS = int64(ch.Since)
+		}
+		r.Add(ch.At, ch.Conn.Host().Name(), KindGiveUp, g)
 	}
 	r.Add(ch.At, ch.Conn.Host().Name(), KindState, &StateEvent{Conn: ch.Conn.ID(), From: ch.From.String(), To: ch.To.String()})
 }

@@ -225,6 +225,9 @@ func (c *describeContext) describe(e Event) (text, why string) {
 // describeGiveUp says which rule gave a connection up, and from when it
 // counted.
 func describeGiveUp(e *GiveUpEvent) (text, why string) {
+	if e.WindowProbes > 0 {
+		return describeWindowGiveUp(e)
+	}
 	what, unanswered, from := e.Rule, "data unacknowledged", "the first retransmission"
 	switch e.Rule {
 	case "user-timeout":
@@ -242,6 +245,25 @@ func describeGiveUp(e *GiveUpEvent) (text, why string) {
 	if e.Rule == "syn-retries" && since < time.Duration(e.LimitNS) {
 		why = fmt.Sprintf("%s by the timer, the limit on their number (%v since %s, %s, is the limit in time)",
 			plural(e.Retransmissions, "retransmission"), time.Duration(e.LimitNS), from, FormatTime(time.Duration(e.FirstRetransmissionNS)))
+	}
+	return text, why
+}
+
+// describeWindowGiveUp says which rule gave up a connection that was
+// probing its peer's closed window.
+func describeWindowGiveUp(e *GiveUpEvent) (text, why string) {
+	text = fmt.Sprintf("sock%d window probes give up: the peer's window stays closed", e.Conn)
+	if e.Rule == "user-timeout" {
+		text = fmt.Sprintf("sock%d TCP_USER_TIMEOUT gives up: the peer's window stays closed", e.Conn)
+	}
+	switch {
+	case e.Rule == "user-timeout" && e.LimitNS > 0:
+		why = fmt.Sprintf("the user timeout (%v) has passed since the first window probe, %s, answered or not (%s)",
+			time.Duration(e.LimitNS), FormatTime(time.Duration(e.FirstWindowProbeNS)), plural(e.WindowProbes, "probe"))
+	case e.Rule == "user-timeout":
+		why = fmt.Sprintf("the user timeout has passed since the window closed (%s)", plural(e.WindowProbes, "probe"))
+	default:
+		why = fmt.Sprintf("the limit on unanswered window probes is reached (%s in all)", plural(e.WindowProbes, "probe"))
 	}
 	return text, why
 }

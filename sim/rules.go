@@ -146,7 +146,10 @@ func (c *citer) cite(e Event) []rule {
 	case *GiveUpEvent:
 		c.retransmitted[connKey(e.Host, e.Conn)] = true
 		c.gaveUp[connKey(e.Host, e.Conn)] = e.Rule
-		return c.giveUpRules(e.Host, e.Rule)
+		if e.WindowProbes > 0 {
+			c.gaveUp[connKey(e.Host, e.Conn)] = "window" // the window probes' rules, whichever limit
+		}
+		return c.giveUpRules(e.Host, c.gaveUp[connKey(e.Host, e.Conn)])
 	case *LinkEvent:
 		if e.Action == "middlebox" && e.IdleNS != nil && *e.IdleNS != 0 {
 			return []rule{ruleNAT}
@@ -257,6 +260,8 @@ func (c *citer) state(e *StateEvent) []rule {
 func (c *citer) giveUpRules(host, giveUp string) []rule {
 	cs := c.cites(host)
 	switch giveUp {
+	case "window":
+		return append([]rule{ruleWindowProbe}, cs.WindowProbe...)
 	case "user-timeout":
 		return append([]rule{ruleR2}, cs.RetransmissionUserTimeout...)
 	case "syn-retries":

@@ -142,6 +142,11 @@ type GiveUpEvent struct {
 	Retransmissions       int   `json:"retransmissions,omitempty"`
 	FirstRetransmissionNS int64 `json:"first_retransmission_ns,omitempty"`
 	LimitNS               int64 `json:"limit_ns,omitempty"`
+	// WindowProbes counts the probes of the peer's closed window before a
+	// give-up while it was closed, and FirstWindowProbeNS is when the
+	// first went (LimitNS then counts from it).
+	WindowProbes       int   `json:"window_probes,omitempty"`
+	FirstWindowProbeNS int64 `json:"first_window_probe_ns,omitempty"`
 }
 
 // LinkEvent is a change of the simulated network. Host is the host acted on,

@@ -98,6 +98,11 @@ type Behaviour struct {
 	// tcp_xmit_probe_skb does (an ACK at SND.UNA-1, the shape of its
 	// keep-alive probe); gVisor's own resend one acknowledged octet.
 	BareWindowProbe bool
+	// WindowProbeRetries, if set, replaces gVisor's give-up of probes
+	// into a closed window with Linux's (tcp_probe_timer; see
+	// windowProbes): this many unanswered in a row (tcp_retries2), or
+	// TCP_USER_TIMEOUT from the first probe, answered or not.
+	WindowProbeRetries int
 	// ReceiveBuffer is SO_RCVBUF's rule; the zero value is gVisor's.
 	ReceiveBuffer BufferRule
 }

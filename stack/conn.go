@@ -150,11 +150,12 @@ type Conn struct {
 	// connectTimeout is the connect's own time limit (SetConnectTimeout).
 	connectTimeout time.Duration
 	count          int
-	retx           retx      // Linux's account of retransmissions (retransmit.go)
-	syn            *synRetx  // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
-	tick           *tickRetx // lwIP's data retransmission (tickretx.go), from the first send
-	synSeen        bool      // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
-	written        int64     // octets the application has handed to send
+	retx           retx          // Linux's account of retransmissions (retransmit.go)
+	syn            *synRetx      // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
+	tick           *tickRetx     // lwIP's data retransmission (tickretx.go), from the first send
+	wprobe         *windowProbes // Linux's probes of a closed window (window.go), while it is closed
+	synSeen        bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	written        int64         // octets the application has handed to send
 	synAt          time.Duration
 	synRetries     int // TCP_SYNCNT, 0 for the host's
 }
@@ -308,6 +309,8 @@ func (c *Conn) gaveUpErr(op string) error {
 	switch {
 	case c.tick != nil && c.tick.gaveUp:
 		err = &tcpip.ErrConnectionAborted{}
+	case c.wprobe != nil && c.wprobe.gaveUp != "":
+		err = &tcpip.ErrTimeout{} // tcp_write_err
 	case c.syn == nil || !c.syn.gaveUp:
 		return nil
 	case c.host.b.AbortError == AbortConnAborted:
@@ -528,8 +531,11 @@ func (c *Conn) refresh() {
 		c.keepAliveAbort = true
 	}
 	ch := StateChange{At: n.Now(), Conn: c, From: from, To: st, KeepAliveAbort: c.keepAliveAbort}
-	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort && !c.tickGaveUp(&ch) {
+	if st == Closed && from.synchronized() && c.registered && f != nil && !c.keepAliveAbort && !c.tickGaveUp(&ch) && !c.windowGaveUp(&ch, f) {
 		c.gaveUp(&ch, f)
+	}
+	if st == Closed {
+		c.stopWindowProbes()
 	}
 	if st == Closed && from == SynSent && c.registered && f != nil && !f.reset && !c.closed {
 		c.synGaveUp(&ch) // nothing else ends a connect that had no answer

@@ -258,6 +258,9 @@ type StateChange struct {
 	// first retransmission went, from which Limit was counted.
 	Retransmissions int
 	Since, Limit    time.Duration
+	// WindowProbes is how many probes of the peer's closed window went
+	// before a give-up while it was closed (Since: the first of them).
+	WindowProbes int
 }
 
 // LinkChange is a change of the simulated network, made through one of the
@@ -510,6 +513,10 @@ func (n *Network) route(from *Host, p packet) {
 			return
 		}
 		f := from.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
+		if c != nil && from.b.WindowProbeRetries > 0 && c.shapeWindowProbe(t, seg.Payload, f) {
+			from.nic.recycle(p.data) // off the wire: the probe Linux gives up at instead, or gVisor's RST then
+			return
+		}
 		if c != nil && from.b.TickRetransmit.Max > 0 && c.shapeTick(seg, f, p) {
 			from.nic.recycle(p.data) // off the wire: gVisor's own retransmission, or its RST at kasim's give-up
 			return
@@ -591,6 +598,7 @@ func (n *Network) arrive(seg *Segment, p packet) {
 		if seg.ToConn != nil {
 			seg.ToConn.acked(f)
 			seg.ToConn.tickReceived(t)
+			seg.ToConn.windowAnswered(f)
 		}
 	}
 	for _, o := range n.observers {

@@ -31,6 +31,7 @@ type flow struct {
 	// windowProbes counts the window probes sent since it closed.
 	zeroWindow   bool
 	windowProbes int
+	zeroSince    time.Duration // when the window closed
 }
 
 func (h *Host) flowOf(k connKey) *flow {
@@ -109,7 +110,11 @@ func (f *flow) received(t header.TCP, payload int, at time.Duration) {
 		f.rcvNxt, f.haveRcv = end, true
 	}
 	if t.Flags().Contains(header.TCPFlagAck) && !t.Flags().Contains(header.TCPFlagSyn) {
-		if f.zeroWindow = t.WindowSize() == 0; !f.zeroWindow {
+		zero := t.WindowSize() == 0
+		if zero && !f.zeroWindow {
+			f.zeroSince = at
+		}
+		if f.zeroWindow = zero; !zero {
 			f.windowProbes = 0
 		}
 	}

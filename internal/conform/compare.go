@@ -152,12 +152,19 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 // the give-up says and it is in the story so far; a give-up by the
 // retransmission limit is judged at a timeout, and so timed from the send
 // before, as any timer.
+//
+// A give-up by TCP_USER_TIMEOUT while the peer's window is closed counts
+// from the first window probe in the same way.
 func sinceFirstRetransmission(e *sim.GiveUpEvent, sofar []item) string {
-	if e.Rule != string(stack.GaveUpUserTimeout) || e.FirstRetransmissionNS == 0 {
+	class, first := sim.ClassRetransmission, e.FirstRetransmissionNS
+	if e.WindowProbes > 0 {
+		class, first = sim.ClassWindowProbe, e.FirstWindowProbeNS
+	}
+	if e.Rule != string(stack.GaveUpUserTimeout) || first == 0 {
 		return ""
 	}
 	for _, it := range sofar {
-		if strings.HasPrefix(it.key, sim.ClassRetransmission) && it.abs == time.Duration(e.FirstRetransmissionNS) {
+		if strings.HasPrefix(it.key, class) && it.abs == time.Duration(first) {
 			return it.key
 		}
 	}
