@@ -162,3 +162,57 @@ func mustRun(t *testing.T, file, src string) (*Scenario, *ScenarioRun) {
 	}
 	return s, run
 }
+
+// reading: false stops the application's reading and reading: true starts
+// it again. A POSIX application reads nothing in between; on Winsock the
+// overlapped receive in progress when it stopped takes what arrives first,
+// and no other is posted until it reads again. What the server's
+// application has received is seen through received triggers: each sends
+// a reply, whose time the trace has.
+func TestReadingStopsAndStarts(t *testing.T) {
+	for _, tc := range []struct {
+		profile         string
+		first, all      time.Duration // when the server's application had 100 and 200 bytes
+		stopNote, again string
+	}{
+		{"gvisor", time.Second, time.Second, "c's server end stops reading", "c's server end reads again"},
+		{"win7", 200 * time.Millisecond, time.Second, "c's server end stops reading", "c's server end reads again"},
+	} {
+		t.Run(tc.profile, func(t *testing.T) {
+			_, run := mustRun(t, "r.yaml", `duration: 3s
+network: {latency: 0s}
+hosts: {a: {}, b: {profile: `+tc.profile+`}}
+connections: {c: {client: a, server: b}}
+actions:
+  - {at: 0s, conn: c, connect: true}
+  - {at: 100ms, conn: c, end: server, reading: false}
+  - {at: 200ms, conn: c, send: {bytes: 100}}
+  - {at: 300ms, conn: c, send: {bytes: 100}}
+  - {at: 1s, conn: c, end: server, reading: true}
+  - {on: {received: 100}, conn: c, end: server, send: "1"}
+  - {on: {received: 200}, conn: c, end: server, send: "2"}
+`)
+			server := run.Sockets[SocketKey("c", "server")]
+			var replies []time.Duration
+			var notes []string
+			for _, e := range run.Events {
+				switch e := e.(type) {
+				case *SockOptEvent:
+					if e.Conn == server && (e.Call == "send" || e.Call == "WSASend") {
+						replies = append(replies, time.Duration(e.TNS))
+					}
+				case *NoteEvent:
+					if strings.HasPrefix(e.Text, "c's server end") {
+						notes = append(notes, e.Text)
+					}
+				}
+			}
+			if want := []time.Duration{tc.first, tc.all}; !cmp.Equal(replies, want) {
+				t.Errorf("the server's replies at %v, want %v (100 and 200 bytes received)", replies, want)
+			}
+			if len(notes) != 2 || !strings.HasPrefix(notes[0], tc.stopNote) || notes[1] != tc.again {
+				t.Errorf("notes %q, want %q... then %q", notes, tc.stopNote, tc.again)
+			}
+		})
+	}
+}
