@@ -50,6 +50,12 @@ var (
 	ruleClose = rule{Label: "RFC 9293 3.6",
 		Says:   "Closing: each side sends a FIN when it has no more to send; the side that closes first waits in TIME-WAIT for 2 MSL.",
 		Source: rfc9293 + " sections 3.6 and 3.10.4 (CLOSE)"}
+	ruleShutdownRead = rule{Label: "shutdown(2) SHUT_RD",
+		Says:   "Shutting a socket down for reading sends nothing: TCP has no way to say it (RFC 9293 has a CLOSE for sending only); later receives return end of stream.",
+		Source: "POSIX shutdown(); Linux man 2 shutdown; Microsoft Learn, \"shutdown function (winsock.h)\""}
+	ruleWinShutdownReceive = rule{Label: "Windows shutdown SD_RECEIVE",
+		Says:   "Windows: for a TCP socket shut down for receiving, if data is still queued or arrives later, the connection is reset, since the data cannot be delivered; later receives fail with WSAESHUTDOWN. (kasim's choice: the reset is an RST+ACK at SND.NXT, and the data is not acknowledged.)",
+		Source: "Microsoft Learn, \"shutdown function (winsock.h)\""}
 	ruleRTO = rule{Label: "RFC 9293 MUST-18",
 		Says:   "Unacknowledged data is retransmitted when the retransmission timeout expires; the RTO is computed per RFC 6298 and backs off exponentially (MUST-19).",
 		Source: rfc9293 + " sections 3.8.1 and 3.8.2"}
@@ -98,12 +104,15 @@ type citer struct {
 	// retransmitted: host/conn that has retransmitted; when neither
 	// keep-alive nor a reset ended it, retransmission did.
 	retransmitted map[string]bool
+	// shutRead: host/conn shut down for receiving on Windows, whose reset
+	// then follows Microsoft's rule.
+	shutRead map[string]bool
 	// gaveUp: host/conn -> the rule its give-up event named.
 	gaveUp map[string]string
 }
 
 func newCiter(profiles map[string]string) *citer {
-	c := &citer{profiles: map[string]*profile.Profile{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}, retransmitted: map[string]bool{}, gaveUp: map[string]string{}}
+	c := &citer{profiles: map[string]*profile.Profile{}, aborted: map[string]bool{}, reset: map[string]bool{}, synAck: map[string]bool{}, states: map[string]string{}, retransmitted: map[string]bool{}, gaveUp: map[string]string{}, shutRead: map[string]bool{}}
 	for host, name := range profiles {
 		if p, err := profile.Lookup(name, nil, nil); err == nil {
 			c.profiles[host] = &p
@@ -192,6 +201,10 @@ func (c *citer) segment(e *SegmentEvent) []rule {
 	case ClassFIN:
 		rs = []rule{ruleClose}
 	case ClassRST:
+		if c.shutRead[connKey(e.Host, e.Conn)] {
+			rs = []rule{ruleWinShutdownReceive}
+			break
+		}
 		if c.aborted[connKey(e.Host, e.Conn)] && cs.AbortRST != nil {
 			rs = cs.AbortRST // the system's own RST when keep-alive gave up
 		} else {
@@ -373,6 +386,18 @@ func (c *citer) call(e *SockOptEvent) []rule {
 	case e.Call == "recv" || e.Call == "WSARecv":
 		return []rule{ruleReceive}
 	case e.Call == "close" || e.Call == "closesocket":
+		return []rule{ruleClose}
+	case e.Call == "shutdown" && e.Error == "":
+		switch v, _ := e.Value.(string); v {
+		case "SD_RECEIVE", "SD_BOTH":
+			c.shutRead[connKey(e.Host, e.Conn)] = true
+			if v == "SD_RECEIVE" {
+				return []rule{ruleWinShutdownReceive}
+			}
+			return []rule{ruleClose, ruleWinShutdownReceive}
+		case "SHUT_RD":
+			return []rule{ruleShutdownRead}
+		}
 		return []rule{ruleClose}
 	}
 	return nil

@@ -241,7 +241,14 @@ const (
 	// receive in progress (the default) or stops reading, so that what
 	// arrives stays in the receive buffer and the window closes.
 	DoReading = "reading"
+	// DoShutdown is shutdown: write|read|both, shutdown(2) (Winsock's
+	// shutdown) on the socket.
+	DoShutdown = "shutdown"
 )
+
+// ShutdownHows are shutdown's directions as a scenario writes them, in
+// the order the socket APIs number them (SHUT_RD, SHUT_WR, SHUT_RDWR).
+var ShutdownHows = []string{"read", "write", "both"}
 
 // Action is one timed step of a scenario: a socket call on one end of a
 // connection, or a change of the network.
@@ -261,6 +268,7 @@ type Action struct {
 	Optlen             int
 	Data               []byte // send
 	Reading            bool   // reading: the value
+	How                int    // shutdown: the direction, numbered as in ShutdownHows
 	// Network changes: the hosts acted on, and the new setting.
 	Hosts     []string
 	Direction stack.Direction

@@ -27,7 +27,7 @@ var sendPattern = func() []byte {
 	return b
 }()
 
-var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose, DoReading}
+var socketVerbs = []string{DoConnect, DoSetsockopt, DoGetsockopt, DoIoctl, DoKeepalive, DoSend, DoRecv, DoClose, DoReading, DoShutdown}
 var networkVerbs = []string{DoSilence, DoHeal, DoPartition, DoLoss, DoLatency, DoMiddlebox, DoDrop}
 
 // action reads one action as the file wrote it: option names stay names
@@ -327,6 +327,17 @@ func (d *decoder) socketCall(n *ynode, a *Action) bool {
 		v, ok := d.boolean(n, what)
 		a.Reading = v
 		return ok
+	case DoShutdown:
+		how, ok := d.str(n, what)
+		if !ok {
+			return false
+		}
+		a.How = slices.Index(ShutdownHows, how)
+		if a.How < 0 {
+			d.at(n, "%s: %q: want write (SHUT_WR, SD_SEND: a FIN), read (SHUT_RD, SD_RECEIVE) or both", what, how)
+			return false
+		}
+		return true
 	case DoSend:
 		switch {
 		case n.kind == yScalar && n.tag == "str":

@@ -34,8 +34,9 @@ type sockEnd struct {
 	failed      bool
 	ended       bool
 	// paused: the scenario has the application stop reading. posted: a
-	// Winsock end's overlapped receive is in progress.
-	paused, posted bool
+	// Winsock end's overlapped receive is in progress. eof: a POSIX end's
+	// application read the end of the stream.
+	paused, posted, eof bool
 }
 
 // apps is the runner's state for triggers and connections of several.
@@ -250,12 +251,17 @@ func (r *scenarioRunner) postRecv(end *sockEnd) {
 // has stopped reading.
 func (r *scenarioRunner) readPOSIX(end *sockEnd) {
 	c := end.conn
-	for !end.failed && !end.paused {
+	for !end.failed && !end.paused && !end.eof {
 		n, err := c.Recv(r.buf)
 		if errors.Is(err, stack.ErrWouldBlock) {
 			return
 		}
 		if errors.Is(err, io.EOF) {
+			// Having read the end of the stream, the application reads
+			// no more (as a Winsock one, and kasim conform's kernel
+			// side): a later failure of the half-open connection is
+			// not a receive's.
+			end.eof = true
 			r.endOf(end)
 			return
 		}
@@ -417,6 +423,8 @@ func (r *scenarioRunner) winsock(a *Action, end *sockEnd, out *CallOutcome) {
 		out.Result = ws.Recv(s, r.buf)
 	case DoClose:
 		out.Result = ws.Closesocket(s) // the end stays: later calls get WSAENOTSOCK
+	case DoShutdown:
+		out.Result = ws.Shutdown(s, a.How)
 	}
 	if out.Result == sockopt.SOCKET_ERROR {
 		e := ws.LastError()
@@ -453,6 +461,8 @@ func (r *scenarioRunner) posix(a *Action, end *sockEnd, out *CallOutcome) {
 		out.Result = px.Recv(fd, r.buf)
 	case DoClose:
 		out.Result = px.Close(fd) // the end stays: later calls get EBADF
+	case DoShutdown:
+		out.Result = px.Shutdown(fd, a.How)
 	}
 	if out.Result == -1 {
 		e := px.Errno()

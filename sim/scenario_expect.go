@@ -59,7 +59,7 @@ var knownErrors = func() map[string]bool {
 		sockopt.WSAEFAULT, sockopt.WSAEINVAL, sockopt.WSAEWOULDBLOCK, sockopt.WSAEINPROGRESS, sockopt.WSAENOTSOCK,
 		sockopt.WSAENOPROTOOPT, sockopt.WSAEPROTONOSUPPORT, sockopt.WSAESOCKTNOSUPPORT, sockopt.WSAEOPNOTSUPP,
 		sockopt.WSAEAFNOSUPPORT, sockopt.WSAENETDOWN, sockopt.WSAENETRESET, sockopt.WSAECONNABORTED, sockopt.WSAECONNRESET,
-		sockopt.WSAEISCONN, sockopt.WSAENOTCONN, sockopt.WSAETIMEDOUT, sockopt.WSAECONNREFUSED, sockopt.WSAVERNOTSUPPORTED,
+		sockopt.WSAEISCONN, sockopt.WSAENOTCONN, sockopt.WSAESHUTDOWN, sockopt.WSAETIMEDOUT, sockopt.WSAECONNREFUSED, sockopt.WSAVERNOTSUPPORTED,
 		sockopt.WSANOTINITIALISED, sockopt.WSAIOPENDING} {
 		m[e.Name] = true
 	}

@@ -302,6 +302,33 @@ func (p *POSIX) Close(fd int) int {
 	return p.report(c)
 }
 
+// POSIXShutdownNames are shutdown(2)'s directions by number: SHUT_RD, SHUT_WR,
+// SHUT_RDWR (stack.ShutdownRead, ShutdownWrite, ShutdownBoth).
+var POSIXShutdownNames = []string{"SHUT_RD", "SHUT_WR", "SHUT_RDWR"}
+
+// Shutdown is shutdown(fd, how): EINVAL for a direction other than
+// SHUT_RD, SHUT_WR and SHUT_RDWR, EBADF for no such descriptor, ENOTCONN
+// on a socket not connected.
+func (p *POSIX) Shutdown(fd, how int) int {
+	f, c, e := p.stream("shutdown", fd)
+	if how >= 0 && how < len(POSIXShutdownNames) {
+		c.Value = POSIXShutdownNames[how]
+	} else {
+		c.Value = how
+	}
+	if e != (Errno{}) {
+		return p.fail(c, e)
+	}
+	if how < 0 || how >= len(POSIXShutdownNames) {
+		return p.fail(c, EINVAL)
+	}
+	if err := f.conn.Shutdown(how); err != nil {
+		e, _ := p.d.ErrnoFromError(err)
+		return p.fail(c, e)
+	}
+	return p.report(c)
+}
+
 // stream finds fd's connection for a data call, or the errno: EBADF for no
 // such descriptor, ENOTCONN for a datagram socket, which kasim does not
 // carry.

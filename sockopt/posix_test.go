@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"kasim/stack"
 )
 
@@ -165,5 +167,43 @@ func TestPOSIXReceiveBuffer(t *testing.T) {
 		if p.Getsockopt(fd, LinuxSOL_SOCKET, LinuxSO_RCVBUF, got, &l) != 0 || !bytes.Equal(got, dword(tc.want)) {
 			t.Errorf("%s: SO_RCVBUF %d reads % x, want %d", tc.host.Name(), tc.set, got, tc.want)
 		}
+	}
+}
+
+// shutdown(2): ENOTCONN before connecting, EINVAL for a direction other
+// than SHUT_RD, SHUT_WR and SHUT_RDWR, and SHUT_WR on a connected socket
+// sends the FIN: the connection goes to FIN-WAIT-1 and, acknowledged, to
+// FIN-WAIT-2; the call is reported with its direction by name.
+func TestPOSIXShutdown(t *testing.T) {
+	n, p, addr := newPOSIX(t)
+	var values []any
+	p.OnCall = func(c Call) {
+		if c.Func == "shutdown" {
+			values = append(values, c.Value)
+		}
+	}
+	fd := p.Socket(LinuxAF_INET, SOCK_STREAM, IPPROTO_TCP)
+	wantErrno(t, "shutdown before connect", p.Shutdown(fd, 1), p, ENOTCONN)
+	wantErrno(t, "shutdown on no descriptor", p.Shutdown(99, 1), p, EBADF)
+	fd = p.Socket(LinuxAF_INET, SOCK_STREAM, IPPROTO_TCP)
+	wantErrno(t, "connect", p.Connect(fd, addr), p, EINPROGRESS)
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wantErrno(t, "shutdown(3)", p.Shutdown(fd, 3), p, EINVAL)
+	if got := p.Shutdown(fd, 1); got != 0 {
+		t.Fatalf("shutdown(SHUT_WR) = %d (%v), want 0", got, p.Errno())
+	}
+	if st := p.Conn(fd).State(); st != stack.FinWait1 {
+		t.Errorf("after shutdown(SHUT_WR): %v, want FIN-WAIT-1", st)
+	}
+	if err := n.RunFor(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Conn(fd).State(); st != stack.FinWait2 {
+		t.Errorf("once the FIN is acknowledged: %v, want FIN-WAIT-2", st)
+	}
+	if want := []any{"SHUT_WR", "SHUT_WR", 3, "SHUT_WR"}; !cmp.Equal(values, want) {
+		t.Errorf("shutdown calls reported with %v, want %v", values, want)
 	}
 }

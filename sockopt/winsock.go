@@ -64,6 +64,7 @@ var (
 	WSAECONNRESET      = WSAError{"WSAECONNRESET", 10054}
 	WSAEISCONN         = WSAError{"WSAEISCONN", 10056}
 	WSAENOTCONN        = WSAError{"WSAENOTCONN", 10057}
+	WSAESHUTDOWN       = WSAError{"WSAESHUTDOWN", 10058}
 	WSAETIMEDOUT       = WSAError{"WSAETIMEDOUT", 10060}
 	WSAECONNREFUSED    = WSAError{"WSAECONNREFUSED", 10061}
 	WSAVERNOTSUPPORTED = WSAError{"WSAVERNOTSUPPORTED", 10092}
@@ -127,6 +128,7 @@ type wsock struct {
 	pending    func(n int, err WSAError)
 	buf        []byte
 	connecting func(err WSAError) // a ConnectEx in progress
+	shutRead   bool               // shut down for receiving (SD_RECEIVE, SD_BOTH)
 }
 
 // NewWinsock returns the Winsock of host, with the given features.
@@ -522,6 +524,8 @@ func (w *Winsock) RecvAsync(s SOCKET, buf []byte, done func(n int, err WSAError)
 		return w.fail(c, WSAEINPROGRESS)
 	case ws.failed:
 		return w.fail(c, WSAECONNRESET)
+	case ws.shutRead:
+		return w.fail(c, WSAESHUTDOWN)
 	}
 	ws.pending, ws.buf = done, buf
 	c.Err = WSAIOPENDING
@@ -585,6 +589,9 @@ func (w *Winsock) Recv(s SOCKET, buf []byte) int {
 	if e != (WSAError{}) {
 		return w.fail(c, e)
 	}
+	if ws.shutRead {
+		return w.fail(c, WSAESHUTDOWN)
+	}
 	if ws.failed {
 		return w.fail(c, WSAECONNRESET)
 	}
@@ -617,6 +624,43 @@ func (w *Winsock) Closesocket(s SOCKET) int {
 		_ = ws.conn.Close()
 	}
 	delete(w.socks, s)
+	return w.report(c)
+}
+
+// WinsockShutdownNames are Winsock shutdown's directions by number: SD_RECEIVE,
+// SD_SEND, SD_BOTH.
+var WinsockShutdownNames = []string{"SD_RECEIVE", "SD_SEND", "SD_BOTH"}
+
+// Shutdown is shutdown(s, how): WSAEINVAL for a direction other than
+// SD_RECEIVE, SD_SEND and SD_BOTH, WSAENOTCONN on a socket not connected
+// ("shutdown function (winsock.h)").
+func (w *Winsock) Shutdown(s SOCKET, how int) int {
+	c := Call{Socket: s, Func: "shutdown", Value: how}
+	if how >= 0 && how < len(WinsockShutdownNames) {
+		c.Value = WinsockShutdownNames[how]
+	}
+	ws, e := w.stream(&c, s)
+	switch {
+	case e != (WSAError{}):
+		return w.fail(c, e)
+	case how < 0 || how >= len(WinsockShutdownNames):
+		return w.fail(c, WSAEINVAL)
+	case !ws.conn.WasEstablished() || ws.conn.State() == stack.Closed:
+		return w.fail(c, WSAENOTCONN)
+	}
+	if err := ws.conn.Shutdown(how); err != nil {
+		return w.fail(c, WSAENOTCONN)
+	}
+	if how != stack.ShutdownWrite {
+		// "For TCP sockets, if there is still data queued on the socket
+		// waiting to be received, or data arrives subsequently, the
+		// connection is reset, since the data cannot be delivered to
+		// the user." Later receives fail with WSAESHUTDOWN.
+		ws.shutRead = true
+		w.report(c)
+		ws.conn.ResetOnData()
+		return 0
+	}
 	return w.report(c)
 }
 

@@ -473,3 +473,29 @@ func TestTimeoutsThatAreNotKeepAlive(t *testing.T) {
 		t.Errorf("ConnectEx to a silent host: %v, want %v", connectErr, WSAETIMEDOUT)
 	}
 }
+
+// shutdown (winsock.h): WSAENOTCONN before connecting, WSAEINVAL for a
+// direction other than SD_RECEIVE, SD_SEND and SD_BOTH, WSAENOTSOCK for
+// no socket; SD_SEND on a connected socket sends the FIN.
+func TestShutdown(t *testing.T) {
+	r := newRig(t, vista).started(t)
+	wantErr(t, "shutdown before connect", r.ws.Shutdown(r.stream(t), 1), r.ws, WSAENOTCONN)
+	wantErr(t, "shutdown on no socket", r.ws.Shutdown(0xBEEF, 1), r.ws, WSAENOTSOCK)
+	s := r.connected(t, 0)
+	wantErr(t, "shutdown(3)", r.ws.Shutdown(s, 3), r.ws, WSAEINVAL)
+	if got := r.ws.Shutdown(s, 1); got != 0 {
+		t.Fatalf("shutdown(SD_SEND) = %d (%s)", got, r.ws.LastError().Name)
+	}
+	if st := r.ws.Conn(s).State(); st != stack.FinWait1 {
+		t.Errorf("after shutdown(SD_SEND): %v, want FIN-WAIT-1", st)
+	}
+	var last Call
+	for _, c := range r.calls {
+		if c.Func == "shutdown" {
+			last = c
+		}
+	}
+	if last.Value != "SD_SEND" || last.Result != 0 {
+		t.Errorf("last shutdown reported as %+v, want SD_SEND, 0", last)
+	}
+}

@@ -156,6 +156,7 @@ type Conn struct {
 	wprobe         *windowProbes // Linux's probes of a closed window (window.go), while it is closed
 	synSeen        bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
 	written        int64         // octets the application has handed to send
+	resetOnData    bool          // reset when data arrives (ResetOnData)
 	synAt          time.Duration
 	synRetries     int // TCP_SYNCNT, 0 for the host's
 }
@@ -376,6 +377,51 @@ func (c *Conn) Close() error {
 	c.ep.Close()
 	c.refresh()
 	return nil
+}
+
+// Shutdown directions, as shutdown(2) numbers them (SHUT_RD, SHUT_WR,
+// SHUT_RDWR; Winsock's SD_RECEIVE, SD_SEND, SD_BOTH are the same).
+const (
+	ShutdownRead  = 0
+	ShutdownWrite = 1
+	ShutdownBoth  = 2
+)
+
+// Shutdown shuts the connection down for reading, writing or both
+// (ShutdownRead, ShutdownWrite, ShutdownBoth): for writing, a FIN goes
+// out once the data before it has, and the socket stays open, in
+// FIN-WAIT-1 and then FIN-WAIT-2, with its keep-alive, until the peer
+// closes too; for reading, receives return end of stream. It fails with
+// ErrNotConnected on a socket that is not connected.
+func (c *Conn) Shutdown(how int) error {
+	var flags tcpip.ShutdownFlags
+	switch how {
+	case ShutdownRead:
+		flags = tcpip.ShutdownRead
+	case ShutdownWrite:
+		flags = tcpip.ShutdownWrite
+	case ShutdownBoth:
+		flags = tcpip.ShutdownRead | tcpip.ShutdownWrite
+	default:
+		return fmt.Errorf("stack: %s: shutdown %d: want ShutdownRead, ShutdownWrite or ShutdownBoth", c, how)
+	}
+	err := c.ep.Shutdown(flags)
+	c.refresh()
+	if err != nil {
+		return &OpError{Op: "shutdown", Conn: c, Err: err}
+	}
+	return nil
+}
+
+// ResetOnData has the connection reset the moment data it cannot deliver
+// is there: now, if unread data waits, or when data arrives. It is
+// Windows' rule for a socket shut down for receiving (shutdown's
+// SD_RECEIVE); Linux and gVisor take and acknowledge such data.
+func (c *Conn) ResetOnData() {
+	c.resetOnData = true
+	if n, err := c.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption); err == nil && n > 0 {
+		c.abandon()
+	}
 }
 
 // SetKeepAlive applies k: idle, interval and count first (non-zero values

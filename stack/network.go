@@ -604,6 +604,10 @@ func (n *Network) arrive(seg *Segment, p packet) {
 	for _, o := range n.observers {
 		o.Deliver(seg)
 	}
+	if c := seg.ToConn; c != nil && c.resetOnData && seg.Payload > 0 && stateOf(c.ep).synchronized() {
+		c.abandon() // data a socket shut for receiving cannot deliver: a reset instead (ResetOnData)
+		return
+	}
 	seg.To.inject(p)
 	if seg.ToConn != nil {
 		n.markDirty(seg.ToConn)

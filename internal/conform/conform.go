@@ -508,7 +508,7 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 			why = fmt.Sprintf("reading on the end of the stack under test (%s): the lab's peer keeps a receive pending; only the tester (%s) stops reading", subject, tester)
 		case sim.DoConnect:
 			ok = a.End == "client"
-		case sim.DoSend:
+		case sim.DoSend, sim.DoShutdown:
 			ok = true
 		case sim.DoSilence, sim.DoHeal:
 			ok = len(a.Hosts) == 1 && a.Hosts[0] == tester
@@ -573,7 +573,7 @@ func checkStack(s *sim.Scenario) error {
 			bad = "a program is told its options when it starts, at the connect; this one comes later"
 		case a.Do == sim.DoSetsockopt && !isOptName(a.OptName):
 			bad = "a program is told its options by name; give the option's name, not its number"
-		case a.Do == sim.DoGetsockopt || a.Do == sim.DoSend:
+		case a.Do == sim.DoGetsockopt || a.Do == sim.DoSend || a.Do == sim.DoShutdown:
 			bad = "with --stack the program makes its own calls; kasim can only tell it what to set"
 		}
 		if bad != "" {

@@ -21,6 +21,7 @@ import (
 
 	"kasim/internal/live"
 	"kasim/sim"
+	"kasim/sockopt"
 	"kasim/stack"
 )
 
@@ -527,6 +528,16 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		}
 	case sim.DoReading:
 		r.gate.set(a.Reading)
+	case sim.DoShutdown:
+		if a.End == "client" {
+			res, err := p.Shutdown(fd, a.How) // SHUT_RD, SHUT_WR, SHUT_RDWR: numbered as the scenario's
+			if err != nil {
+				return err
+			}
+			call(res.At, "shutdown", "", "", sockopt.POSIXShutdownNames[a.How], res)
+			return nil
+		}
+		return r.shutdownTester(*tester, a.How)
 	case sim.DoSilence:
 		s := live.SilenceBoth
 		switch a.Direction {
@@ -540,6 +551,29 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		lab.SetSilence(live.SilenceNone)
 	case sim.DoDrop:
 		r.startDrop(lab, a)
+	}
+	return nil
+}
+
+// shutdownTester shuts the tester's end down as the scenario's shutdown
+// on the server end says.
+func (r *liveRun) shutdownTester(tester io.ReadWriteCloser, how int) error {
+	c, ok := tester.(interface {
+		CloseRead() error
+		CloseWrite() error
+	})
+	if !ok {
+		return fmt.Errorf("tester: no connection to shut down (%s)", r.wireSoFar())
+	}
+	var err error
+	if how != stack.ShutdownWrite {
+		err = c.CloseRead()
+	}
+	if how != stack.ShutdownRead && err == nil {
+		err = c.CloseWrite()
+	}
+	if err != nil {
+		return fmt.Errorf("tester: shutdown: %v", err)
 	}
 	return nil
 }

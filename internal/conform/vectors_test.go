@@ -267,6 +267,9 @@ func TestVectorSelection(t *testing.T) {
 			"145-linux-zero-window-reopens.yaml":      nil,
 			"146-linux-zero-window-user-timeout.yaml": nil,
 			"147-linux-zero-window-retries2.yaml":     nil,
+			"149-linux-shutdown-write-keepalive.yaml": nil,
+			"150-linux-peer-half-closes.yaml":         nil,
+			"151-shutdown-read-and-errors.yaml":       {"this one has 3 (client, server, w)"},
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
