@@ -270,6 +270,7 @@ func TestVectorSelection(t *testing.T) {
 			"149-linux-shutdown-write-keepalive.yaml": nil,
 			"150-linux-peer-half-closes.yaml":         nil,
 			"151-shutdown-read-and-errors.yaml":       {"this one has 3 (client, server, w)"},
+			"153-linux-synacks-lost.yaml":             nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
