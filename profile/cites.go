@@ -42,6 +42,9 @@ type Citations struct {
 	// SynRetries: a connect that SYN retransmission gave up, after RFC
 	// 9293 MUST-23.
 	SynRetries []Rule
+	// SynAckRetries: a half-open connection its server gave up, after
+	// RFC 9293 MUST-23.
+	SynAckRetries []Rule
 	// Options: the socket options' calls and errors, on a POSIX host.
 	Options Rule
 	// UserTimeout: TCP_USER_TIMEOUT set.

@@ -134,5 +134,12 @@ func (x posix) describeRetransmission(w io.Writer) error {
                     TCP_USER_TIMEOUT since the SYN when set%s%s
 `, x.synLinear, x.synRetries+x.synLinear, stack.SynTimeout(x.synRetries),
 		x.synRetries, x.setMark("tcp_syn_retries"), x.setMark("tcp_syn_linear_timeouts"))
+	if err != nil || x.synAckRetries == 0 {
+		return err
+	}
+	_, err = fmt.Fprintf(w, `  accept            a half-open connection's SYN-ACK again after 1 s, doubling, %d times
+                    (tcp_synack_retries); the request dropped at the next timeout, %v
+                    after the first, and what comes for it later reset%s
+`, x.synAckRetries, stack.SynAckTimeout(x.synAckRetries), x.setMark("tcp_synack_retries"))
 	return err
 }

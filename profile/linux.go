@@ -16,11 +16,11 @@ var linuxSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
 	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
 	closeStopsKeepAlive: true, measured: true, retries2: 15, synRetries: 6, synLinear: 4,
-	receiveBuffer: stack.LinuxReceiveBuffer, bareWindowProbe: true,
+	receiveBuffer: stack.LinuxReceiveBuffer, bareWindowProbe: true, synAckRetries: 5,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
-	keys: []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts",
+	keys: []string{"hz", "abort", "user-timeout", "tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts", "tcp_synack_retries",
 		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
-	sysctls: []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts",
+	sysctls: []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts", "tcp_synack_retries",
 		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
 	describeAs: describeLinuxLike,
 	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
@@ -37,6 +37,7 @@ var linuxSystem = posix{
 		Retransmission:            []Rule{linuxRetries2},
 		RetransmissionUserTimeout: []Rule{linuxUserTimeoutData},
 		SynRetries:                []Rule{linuxSynRetries},
+		SynAckRetries:             []Rule{linuxSynAckRetries},
 		WindowProbe:               []Rule{linuxWindowProbe, linuxTimerWheel},
 		Connect:                   linuxConnect,
 		abort: func(_, _ int, userTimeout time.Duration) []Rule {
@@ -68,6 +69,9 @@ var (
 	linuxSynRetries = Rule{"Linux tcp_syn_retries",
 		"Linux: a connect's SYN is retransmitted after 1 s (TCP_TIMEOUT_INIT), every 1 s for the first tcp_syn_linear_timeouts (4) retransmissions, then doubling; the connect fails (ETIMEDOUT, no RST) at the first timeout with tcp_syn_retries + tcp_syn_linear_timeouts retransmissions gone, or the time tcp_model_timeout gives tcp_syn_retries with a 1 s base (127 s for 6) passed since the SYN: 10 retransmissions and 131 s by default, short of RFC 9293's 3 minutes; TCP_USER_TIMEOUT replaces that time, counted from the SYN.",
 		"Linux net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out, tcp_retransmit_timer; ip-sysctl.rst tcp_syn_linear_timeouts"}
+	linuxSynAckRetries = Rule{"Linux tcp_synack_retries",
+		"Linux: a half-open connection's SYN-ACK is sent again 1 s (TCP_TIMEOUT_INIT) after the first, then doubling, tcp_synack_retries (5) times, rounded by the timer wheel; at the next timeout, about 63 s after the first, the request is dropped without a word, and a segment for it later is answered with a reset. A duplicate SYN draws a SYN-ACK at once, which does not count.",
+		"Linux net/ipv4/inet_connection_sock.c reqsk_timer_handler; net/ipv4/tcp_minisocks.c tcp_check_req (inet_rtx_syn_ack); ip-sysctl.rst tcp_synack_retries"}
 	linuxWindowProbe = Rule{"Linux tcp_probe_timer",
 		"Linux: while the peer's window is closed and data waits, an ACK at SND.UNA-1 without data (tcp_write_wakeup, tcp_xmit_probe_skb: a keep-alive probe's shape) goes one RTO after the window closed, then each backed-off RTO (tcp_probe0_when: the RTO doubled per probe, at most 120 s), counted from the ACK that answers the probe before; no keep-alive probe goes while data waits. Answered probes go on for ever (RFC 1122 4.2.2.17); unanswered ones end the connection after tcp_retries2 of them, or TCP_USER_TIMEOUT after the first.",
 		"Linux net/ipv4/tcp_timer.c tcp_probe_timer; net/ipv4/tcp_output.c tcp_send_probe0, tcp_write_wakeup, tcp_xmit_probe_skb; net/ipv4/tcp_input.c tcp_ack_probe"}

@@ -59,6 +59,9 @@ type posix struct {
 	// lwIP's: TCP_SYNMAXRTX retransmissions, synEvery apart on the tick.
 	synRetries, synLinear int
 	synEvery              time.Duration
+	// synAckRetries, if set, is Linux's tcp_synack_retries
+	// (stack.Behaviour.SynAckRetries); 0 keeps gVisor's.
+	synAckRetries int
 	// synSchedule, if ByCount, is a schedule by count of the system's own
 	// (FreeBSD's), in place of the three above.
 	synSchedule stack.SynRetransmit
@@ -136,6 +139,8 @@ func (x posix) set(key, value string) (system, error) {
 		x.synRetries, err = sysctlCount(key, value, 1, 127, 6)
 	case "tcp_syn_linear_timeouts":
 		x.synLinear, err = sysctlCount(key, value, 0, 127, 4)
+	case "tcp_synack_retries":
+		x.synAckRetries, err = sysctlCount(key, value, 1, 255, 5)
 	case "tcp_keepalive_time", "tcp_keepalive_intvl":
 		var secs int
 		if secs, err = sysctlCount(key, value, 1, math.MaxInt32/1000, map[string]int{"tcp_keepalive_time": 7200, "tcp_keepalive_intvl": 75}[key]); err == nil {
@@ -203,6 +208,7 @@ func (x posix) resolve(p *Profile) {
 		ArmAtEstablishment:       !x.lateArm,
 		ReceiveBuffer:            x.receiveBuffer,
 		BareWindowProbe:          x.bareWindowProbe,
+		SynAckRetries:            x.synAckRetries,
 	}
 	if x.retries2 > 0 {
 		b.RetransmitTimeout = stack.RetransmitTimeout(x.retries2)
@@ -294,7 +300,7 @@ func (x posix) summary() string {
 	if _, set := x.overrides["tcp_retries2"]; set {
 		text += fmt.Sprintf(", tcp_retries2=%d (gives up %v after the first retransmission)", x.retries2, stack.RetransmitTimeout(x.retries2))
 	}
-	for _, k := range []string{"tcp_syn_retries", "tcp_syn_linear_timeouts"} {
+	for _, k := range []string{"tcp_syn_retries", "tcp_syn_linear_timeouts", "tcp_synack_retries"} {
 		if v, set := x.overrides[k]; set {
 			text += ", " + k + "=" + v
 		}

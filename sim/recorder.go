@@ -72,6 +72,12 @@ func (r *Recorder) Add(at time.Duration, host string, kind string, e Event) {
 	}
 }
 
+// HalfOpen implements stack.HalfOpenObserver: a half-open connection
+// its server gave up is a give-up event of no socket.
+func (r *Recorder) HalfOpen(h stack.HalfOpen) {
+	r.Add(h.At, h.Host.Name(), KindGiveUp, &GiveUpEvent{Rule: string(h.Rule), Retransmissions: h.Retransmissions, HalfOpen: h.Remote.String()})
+}
+
 // Segment implements stack.Observer.
 func (r *Recorder) Segment(s *stack.Segment) {
 	if s.TCP == nil {

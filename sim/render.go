@@ -228,6 +228,10 @@ func describeGiveUp(e *GiveUpEvent) (text, why string) {
 	if e.WindowProbes > 0 {
 		return describeWindowGiveUp(e)
 	}
+	if e.HalfOpen != "" {
+		return fmt.Sprintf("SYN-ACK retransmission gives up: the half-open connection from %s is dropped", e.HalfOpen),
+			fmt.Sprintf("%s unanswered, and the timeout after the last has passed; what comes for it later is reset", plural(e.Retransmissions, "retransmission"))
+	}
 	what, unanswered, from := e.Rule, "data unacknowledged", "the first retransmission"
 	switch e.Rule {
 	case "user-timeout":

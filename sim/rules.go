@@ -279,6 +279,8 @@ func (c *citer) giveUpRules(host, giveUp string) []rule {
 		return append([]rule{ruleR2}, cs.RetransmissionUserTimeout...)
 	case "syn-retries":
 		return append([]rule{ruleR2Syn}, cs.SynRetries...)
+	case "synack-retries":
+		return append([]rule{ruleR2Syn}, cs.SynAckRetries...)
 	}
 	return c.retransmissionRules(host)
 }

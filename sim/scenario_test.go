@@ -198,7 +198,7 @@ func TestScenarioErrors(t *testing.T) {
 		{"duration: soon\nhosts: {a: {}}\n", `x.yaml:1:11: duration: "soon" is not a duration`},
 		{"duration: 1h\nhosts: {a: {profile: win95}}\n", `x.yaml:2:22: host a: unknown profile "win95"`},
 		{"duration: 1h\nhosts: {a: {profile: xp, registry: {KeepAliveTime: 0}}}\n", "x.yaml:2:37: host a: registry: KeepAliveTime=0: out of range"},
-		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: {tcp_retries: 5}}}\n", `x.yaml:2:38: host a: sysctl: tcp_retries: kasim models only tcp_retries2, tcp_syn_retries, tcp_syn_linear_timeouts, tcp_keepalive_time, tcp_keepalive_intvl or tcp_keepalive_probes (did you mean "tcp_retries2"?)`},
+		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: {tcp_retries: 5}}}\n", `x.yaml:2:38: host a: sysctl: tcp_retries: kasim models only tcp_retries2, tcp_syn_retries, tcp_syn_linear_timeouts, tcp_synack_retries, tcp_keepalive_time, tcp_keepalive_intvl or tcp_keepalive_probes (did you mean "tcp_retries2"?)`},
 		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: {tcp_retries2: 0}}}\n", "x.yaml:2:38: host a: sysctl: tcp_retries2=0: want a whole number from 1 to 100"},
 		{"duration: 1h\nhosts: {a: {profile: linux, sysctl: [tcp_retries2]}}\n", "x.yaml:2:37: host a: sysctl: want a mapping of NAME: value"},
 		{"duration: 1h\nhosts: {a: {}, b: {}}\nconnections: {c: {client: a, server: z}}\n", `x.yaml:3:38: connection c: server: no host "z"`},

@@ -147,6 +147,10 @@ type GiveUpEvent struct {
 	// first went (LimitNS then counts from it).
 	WindowProbes       int   `json:"window_probes,omitempty"`
 	FirstWindowProbeNS int64 `json:"first_window_probe_ns,omitempty"`
+	// HalfOpen, for a half-open connection its server gave up (rule
+	// synack-retries; conn 0, as no socket holds it), is the client's
+	// address and port.
+	HalfOpen string `json:"half_open,omitempty"`
 }
 
 // LinkEvent is a change of the simulated network. Host is the host acted on,

@@ -103,6 +103,11 @@ type Behaviour struct {
 	// windowProbes): this many unanswered in a row (tcp_retries2), or
 	// TCP_USER_TIMEOUT from the first probe, answered or not.
 	WindowProbeRetries int
+	// SynAckRetries, if set, is Linux's tcp_synack_retries: a half-open
+	// connection's SYN-ACK goes again at most this many times, and at the
+	// timeout after the last the server drops the request (HalfOpen) and
+	// resets what comes for it later. gVisor alone sends more.
+	SynAckRetries int
 	// ReceiveBuffer is SO_RCVBUF's rule; the zero value is gVisor's.
 	ReceiveBuffer BufferRule
 }

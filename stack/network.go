@@ -513,6 +513,10 @@ func (n *Network) route(from *Host, p packet) {
 			return
 		}
 		f := from.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
+		if from.b.SynAckRetries > 0 && t.Flags() == header.TCPFlagSyn|header.TCPFlagAck && n.shapeSynAck(from, f, t, seg.Src, seg.Dst) {
+			from.nic.recycle(p.data) // off the wire: a SYN-ACK past tcp_synack_retries; the request is dropped
+			return
+		}
 		if c != nil && from.b.WindowProbeRetries > 0 && c.shapeWindowProbe(t, seg.Payload, f) {
 			from.nic.recycle(p.data) // off the wire: the probe Linux gives up at instead, or gVisor's RST then
 			return
@@ -589,6 +593,9 @@ func (n *Network) reshape(from *Host, p, q packet) (*Segment, packet) {
 
 // arrive hands a packet to its destination host, now.
 func (n *Network) arrive(seg *Segment, p packet) {
+	if seg.TCP != nil && seg.To.b.SynAckRetries > 0 && n.halfOpenGone(seg) {
+		return
+	}
 	if t := seg.TCP; t != nil {
 		f := seg.To.flowOf(keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort()))
 		if !t.Flags().Contains(header.TCPFlagRst) {

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"net/netip"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -32,6 +33,11 @@ type flow struct {
 	zeroWindow   bool
 	windowProbes int
 	zeroSince    time.Duration // when the window closed
+	// synAckCopies counts the SYN-ACK's retransmissions, on a host with
+	// Linux's tcp_synack_retries; halfOpenGone says the host gave the
+	// half-open connection up after the last.
+	synAckCopies int
+	halfOpenGone bool
 }
 
 func (h *Host) flowOf(k connKey) *flow {
@@ -169,14 +175,29 @@ func setTCPChecksum(t header.TCP, src, dst tcpip.Address) {
 
 // resetPacket builds the RST+ACK a host sends to abort connection c.
 func resetPacket(c *Conn, f *flow) packet {
-	src := tcpip.AddrFromSlice(c.local.Addr().AsSlice())
-	dst := tcpip.AddrFromSlice(c.remote.Addr().AsSlice())
+	return rstPacket(c.proto, c.local, c.remote, uint32(f.sndNxt), uint32(f.rcvNxt), header.TCPFlagRst|header.TCPFlagAck)
+}
+
+// resetAnswer builds the RST a host sends for segment t (payload octets)
+// that no connection of its takes (RFC 9293 3.10.7.1): <SEQ=SEG.ACK><CTL=RST>
+// if it has an ACK, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+func resetAnswer(proto tcpip.NetworkProtocolNumber, local, remote netip.AddrPort, t header.TCP, payload int) packet {
+	if t.Flags().Contains(header.TCPFlagAck) {
+		return rstPacket(proto, local, remote, t.AckNumber(), 0, header.TCPFlagRst)
+	}
+	return rstPacket(proto, local, remote, 0, uint32(segEnd(t, payload)), header.TCPFlagRst|header.TCPFlagAck)
+}
+
+// rstPacket builds an RST from local to remote.
+func rstPacket(proto tcpip.NetworkProtocolNumber, local, remote netip.AddrPort, seq, ack uint32, flags header.TCPFlags) packet {
+	src := tcpip.AddrFromSlice(local.Addr().AsSlice())
+	dst := tcpip.AddrFromSlice(remote.Addr().AsSlice())
 	ipLen := header.IPv6MinimumSize
-	if c.proto == ipv4.ProtocolNumber {
+	if proto == ipv4.ProtocolNumber {
 		ipLen = header.IPv4MinimumSize
 	}
 	b := make([]byte, ipLen+header.TCPMinimumSize)
-	if c.proto == ipv4.ProtocolNumber {
+	if proto == ipv4.ProtocolNumber {
 		ip := header.IPv4(b)
 		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
 			Flags: header.IPv4FlagDontFragment, SrcAddr: src, DstAddr: dst})
@@ -186,10 +207,10 @@ func resetPacket(c *Conn, f *flow) packet {
 			TransportProtocol: header.TCPProtocolNumber, HopLimit: 64, SrcAddr: src, DstAddr: dst})
 	}
 	t := header.TCP(b[ipLen:])
-	t.Encode(&header.TCPFields{SrcPort: c.local.Port(), DstPort: c.remote.Port(), SeqNum: uint32(f.sndNxt),
-		AckNum: uint32(f.rcvNxt), DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagRst | header.TCPFlagAck})
+	t.Encode(&header.TCPFields{SrcPort: local.Port(), DstPort: remote.Port(), SeqNum: seq,
+		AckNum: ack, DataOffset: header.TCPMinimumSize, Flags: flags})
 	setTCPChecksum(t, src, dst)
-	return packet{proto: c.proto, data: b}
+	return packet{proto: proto, data: b}
 }
 
 // KeepAliveProbes returns how many keep-alive probes the connection has sent

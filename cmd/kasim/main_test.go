@@ -474,7 +474,7 @@ func TestWindowsProfiles(t *testing.T) {
 		{[]string{"run", "--profile", "win7", "--idle", "1500us"}, "whole milliseconds"},
 		{[]string{"run", "--registry", "KeepAliveTime=5"}, "--registry needs a Windows --profile; gvisor has none"},
 		{[]string{"run", "--profile", "linux", "--set", "hz=200"}, "--set: hz=200: want 0 (exact timers) or one of 100, 250, 300, 1000"},
-		{[]string{"run", "--profile", "linux", "--set", "probe-bytes=1"}, `--set: unknown setting "probe-bytes" (want hz, abort, user-timeout, tcp_retries2, tcp_syn_retries, tcp_syn_linear_timeouts, tcp_keepalive_time, tcp_keepalive_intvl or tcp_keepalive_probes)`},
+		{[]string{"run", "--profile", "linux", "--set", "probe-bytes=1"}, `--set: unknown setting "probe-bytes" (want hz, abort, user-timeout, tcp_retries2, tcp_syn_retries, tcp_syn_linear_timeouts, tcp_synack_retries, tcp_keepalive_time, tcp_keepalive_intvl or tcp_keepalive_probes)`},
 		{[]string{"profile"}, "name a profile"},
 		{[]string{"profile", "nt4"}, `unknown profile "nt4" (known: linux, gvisor,`},
 		{[]string{"profiles", "extra"}, `unexpected argument "extra"`},

@@ -85,7 +85,7 @@ func story(events []sim.Event, subject, tester string, latency time.Duration) []
 		var it item
 		switch e := e.(type) {
 		case *sim.SegmentEvent:
-			if e.Class == sim.ClassData || e.Class == sim.ClassFIN || e.Class == sim.ClassSYN {
+			if e.Class == sim.ClassData || e.Class == sim.ClassFIN || e.Class == sim.ClassSYN || e.Class == sim.ClassSYNACK {
 				// What a retransmission repeats: the first is timed
 				// from it.
 				lastItem = at

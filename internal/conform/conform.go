@@ -326,6 +326,9 @@ type labScenario struct {
 	layout, live *sim.Scenario
 	// subject and tester name the stack under test and the tester (Roles).
 	subject, tester string
+	// serverSide: the stack under test is the connection's server; the
+	// tester connects to it.
+	serverSide bool
 	// sysctls are the kernel's settings the scenario gives the subject.
 	sysctls []sysctl
 }
@@ -362,6 +365,10 @@ func forLab(file string, data []byte, opts Options) (*labScenario, error) {
 		if err := checkStack(l.live); err != nil {
 			return nil, err
 		}
+	}
+	l.serverSide = serverIsSubject(l.live)
+	if l.serverSide && len(opts.Stack) > 0 {
+		return nil, fmt.Errorf("%s: %w: with --stack the program connects; in this scenario the stack under test (%s) is the server", l.live.File, ErrNotLive, l.subject)
 	}
 	return l, nil
 }
@@ -404,7 +411,33 @@ func Roles(s *sim.Scenario) (subject, tester string) {
 	if len(s.Conns) != 1 {
 		return "", ""
 	}
-	return s.Conns[0].Client, s.Conns[0].Server
+	c := s.Conns[0]
+	if serverIsSubject(s) {
+		return c.Server, c.Client
+	}
+	return c.Client, c.Server
+}
+
+// serverIsSubject reports whether the stack under test is the server of
+// the scenario's connection: its client runs gvisor, as the tester does,
+// and its server another profile (a Linux server, say, for its SYN-ACKs
+// and its listening socket's options).
+func serverIsSubject(s *sim.Scenario) bool {
+	if len(s.Conns) != 1 {
+		return false
+	}
+	c := s.Conns[0]
+	return writtenProfile(s, c.Client) == "gvisor" && writtenProfile(s, c.Server) != "gvisor"
+}
+
+// writtenProfile is the profile the file gives host (gvisor when none).
+func writtenProfile(s *sim.Scenario, host string) string {
+	for _, h := range s.Hosts {
+		if h.Name == host && h.Profile != "" {
+			return h.Profile
+		}
+	}
+	return "gvisor"
 }
 
 // liveScenario binds a scenario's hosts as the live lab runs them: the
@@ -491,7 +524,10 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 	if s.Middlebox > 0 {
 		return fmt.Errorf("%s: %w: network: middlebox %v: the lab has no middlebox", s.File, ErrNotLive, s.Middlebox)
 	}
-	if err := checkHandshake(s, subject); err != nil {
+	subjectEnd, testerEnd := "client", "server"
+	if serverIsSubject(s) {
+		subjectEnd, testerEnd = "server", "client"
+	} else if err := checkHandshake(s, subject); err != nil {
 		return err
 	}
 	for _, a := range s.Actions {
@@ -501,10 +537,10 @@ func checkLive(s *sim.Scenario, subject, tester string) error {
 		ok, why := false, ""
 		switch a.Do {
 		case sim.DoSetsockopt, sim.DoGetsockopt:
-			ok = a.End == "client" || (a.End == sim.EndListener && a.Do == sim.DoSetsockopt && a.OptName == "SO_RCVBUF")
+			ok = a.End == subjectEnd || (a.End == sim.EndListener && (subjectEnd == "server" || a.Do == sim.DoSetsockopt && a.OptName == "SO_RCVBUF"))
 			why = fmt.Sprintf("%s %s on the %s end (%s): the lab makes the socket calls of the stack under test (%s), and sets the tester's listening SO_RCVBUF, only", a.Do, a.OptName, a.End, tester, subject)
 		case sim.DoReading:
-			ok = a.End == "server"
+			ok = a.End == testerEnd
 			why = fmt.Sprintf("reading on the end of the stack under test (%s): the lab's peer keeps a receive pending; only the tester (%s) stops reading", subject, tester)
 		case sim.DoConnect:
 			ok = a.End == "client"
@@ -629,11 +665,12 @@ func IsVectorFor(file string, data []byte, profile string) (bool, error) {
 		return false, err
 	}
 	for _, c := range s.Conns {
-		for _, h := range s.Hosts {
-			if h.Name == c.Client && h.Profile == profile {
-				return true, nil
-			}
+		if writtenProfile(s, c.Client) == profile {
+			return true, nil
 		}
+	}
+	if serverIsSubject(s) && writtenProfile(s, s.Conns[0].Server) == profile {
+		return true, nil
 	}
 	return false, nil
 }

@@ -5,6 +5,7 @@ package conform
 // kasim's gVisor, and every segment and report recorded as a trace.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +53,12 @@ type liveRun struct {
 	drops  sim.DropRules
 	// gate stops and starts the tester's reading.
 	gate *readGate
+	// serverSide: the kernel is the server; the tester connects to it.
+	// Then lfd is the kernel's listening socket and kfd the connection it
+	// accepted (-1 until then).
+	serverSide bool
+	lfd, kfd   int
+	dialed     chan accepted // the tester's connect, when it serves
 }
 
 // listenerBuffer is the receive buffer the scenario gives the tester's
@@ -77,7 +84,10 @@ func (r *liveRun) at(m live.Mono) time.Duration { return m.Sub(r.t0) }
 // the trace and the peer's hello.
 func runLive(l *labScenario, pcap io.Writer, program []string, d *DUT) (_ []sim.Event, _ live.Hello, err error) {
 	s := l.live
-	r := &liveRun{subject: l.subject, tester: l.tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1)}
+	r := &liveRun{subject: l.subject, tester: l.tester, rec: sim.NewRecorder(), syn: make(chan live.Mono, 1), serverSide: l.serverSide}
+	if l.serverSide && d != nil && d.Argv != nil {
+		return nil, live.Hello{}, &cannotExpress{fmt.Sprintf("%s: the stack under test (%s) is the server here, which the lab plays on this machine's kernel only: a driver's stack connects", s.File, l.subject)}
+	}
 	opts := live.Options{PCAP: pcap, OnSegment: r.onSegment}
 	if d != nil {
 		opts.DUT, opts.DUTEnv = d.Argv, d.Env
@@ -111,23 +121,32 @@ func runLive(l *labScenario, pcap io.Writer, program []string, d *DUT) (_ []sim.
 // records what the peer reports and the wire carries.
 func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.Event, error) {
 	conn := s.Conns[0]
-	ln, err := lab.ListenTCPBuffer(conn.Port, listenerBuffer(s))
-	if err != nil {
-		return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
-	}
-	defer ln.Close()
 	r.gate = newReadGate()
-	acceptc := startTester(ln, r.gate)
+	var acceptc chan accepted
+	var err error
+	p := lab.Peer()
+	fd := -1
+	if r.serverSide {
+		acceptc = make(chan accepted, 1) // the tester's connect, once an action makes it
+		r.dialed = acceptc
+		if err := r.listenKernel(s, p, netip.AddrPortFrom(lab.PeerAddr(), conn.Port)); err != nil {
+			return nil, err
+		}
+	} else {
+		ln, err := lab.ListenTCPBuffer(conn.Port, listenerBuffer(s))
+		if err != nil {
+			return nil, fmt.Errorf("tester: listen on %d: %v", conn.Port, err)
+		}
+		defer ln.Close()
+		acceptc = startTester(ln.Accept, r.gate)
+	}
 	var tester io.ReadWriteCloser
 	defer func() {
 		if tester != nil {
 			tester.Close()
 		}
 	}()
-
-	p := lab.Peer()
-	fd := -1
-	if len(program) == 0 {
+	if len(program) == 0 && !r.serverSide {
 		if fd, err = kernelSocket(p); err != nil {
 			return nil, err
 		}
@@ -154,6 +173,9 @@ func (r *liveRun) play(s *sim.Scenario, lab *live.Lab, program []string) ([]sim.
 					c.holdForSyn(a, r.syn)
 				}
 				continue // the program sets its options itself
+			}
+			if r.serverSide {
+				fd = r.kfd
 			}
 			if err := r.do(lab, a, fd, conn.Port, &tester, acceptc, r.call); err != nil {
 				return nil, fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
@@ -346,13 +368,14 @@ func (r *liveRun) wireSoFar() string {
 	return "the wire so far: " + strings.Join(segs, ", ")
 }
 
-// startTester accepts the kernel's connection on ln and keeps a receive
-// pending on it, as the simulation's application does, except while the
-// scenario has the tester stop reading (reading: false, through pause).
-func startTester(ln interface{ Accept() (net.Conn, error) }, pause *readGate) chan accepted {
+// startTester accepts the kernel's connection (open: the listener's
+// Accept, or the tester's connect) and keeps a receive pending on it, as
+// the simulation's application does, except while the scenario has the
+// tester stop reading (reading: false, through pause).
+func startTester(open func() (net.Conn, error), pause *readGate) chan accepted {
 	acceptc := make(chan accepted, 1)
 	go func() {
-		c, err := ln.Accept()
+		c, err := open()
 		acceptc <- accepted{c, err}
 		if err != nil {
 			return
@@ -464,13 +487,60 @@ func (r *liveRun) kernelEvent(p *live.Peer, fd int, ev live.Event, program []str
 		if _, err := p.Recv(fd, 65536); err != nil {
 			return err
 		}
+	case live.EventAccept:
+		if ev.Errno != 0 {
+			r.appError(ev.At, "accept", ev)
+			return nil
+		}
+		r.kfd = ev.Ret
+		r.call(ev.At, "accept", "", "", ev.Detail, live.Result{Ret: ev.Ret, At: ev.At})
+		if _, err := p.Recv(ev.Ret, 65536); err != nil {
+			return err
+		}
 	case live.EventRecv:
 		if ev.Errno != 0 {
 			r.appError(ev.At, "recv", ev)
 		} else if ev.Ret > 0 {
-			if _, err := p.Recv(fd, 65536); err != nil {
+			if _, err := p.Recv(ev.FD, 65536); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// listenKernel opens the kernel's listening socket at addr: the calls the
+// scenario makes on it (end: listener) first, as an application makes
+// them before it listens, then bind, listen, and an accept pending.
+func (r *liveRun) listenKernel(s *sim.Scenario, p *live.Peer, addr netip.AddrPort) error {
+	fd, err := kernelSocket(p)
+	if err != nil {
+		return err
+	}
+	r.lfd, r.kfd = fd, -1
+	for _, a := range s.Actions {
+		if a.End != sim.EndListener {
+			continue
+		}
+		a.End = "client" // do's socket calls, on fd
+		if err := r.socketCall(p, a, fd); err != nil {
+			return fmt.Errorf("%s:%d:%d: %s: %v", s.File, a.Pos.Line, a.Pos.Col, a.Do, err)
+		}
+	}
+	for _, step := range []struct {
+		name string
+		call func() (live.Result, error)
+	}{
+		{"bind", func() (live.Result, error) { return p.Bind(fd, addr) }},
+		{"listen", func() (live.Result, error) { return p.Listen(fd, 16) }},
+		{"accept", func() (live.Result, error) { return p.Accept(fd) }},
+	} {
+		res, err := step.call()
+		if err == nil && res.Errno != 0 {
+			err = fmt.Errorf("%s", res.ErrnoName())
+		}
+		if err != nil {
+			return fmt.Errorf("kernel: %s on %v: %v", step.name, addr, err)
 		}
 	}
 	return nil
@@ -481,30 +551,30 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 	acceptc <-chan accepted, call func(live.Mono, string, string, string, any, live.Result)) error {
 	p := lab.Peer()
 	if a.End == sim.EndListener {
-		return nil // the tester's listener took it when it was made (listenerBuffer)
+		return nil // the listener took it when it was made (listenerBuffer, listenKernel)
+	}
+	subjectEnd := "client"
+	if r.serverSide {
+		subjectEnd = "server"
 	}
 	switch a.Do {
-	case sim.DoSetsockopt:
-		v := int(int32(binary.LittleEndian.Uint32(a.Optval)))
-		res, err := p.Setsockopt(fd, a.LevelName, a.OptName, v)
-		if err != nil {
-			return err
+	case sim.DoSetsockopt, sim.DoGetsockopt:
+		if fd < 0 {
+			return fmt.Errorf("kernel: no connection accepted yet to call %s on (%s)", a.Do, r.wireSoFar())
 		}
-		call(res.At, "setsockopt", a.LevelName, a.OptName, v, res)
-	case sim.DoGetsockopt:
-		res, err := p.Getsockopt(fd, a.LevelName, a.OptName)
-		if err != nil {
-			return err
-		}
-		call(res.At, "getsockopt", a.LevelName, a.OptName, res.Ret, res)
+		return r.socketCall(p, a, fd)
 	case sim.DoConnect:
+		if r.serverSide {
+			r.dial(lab, port)
+			return nil
+		}
 		res, err := p.Connect(fd, netip.AddrPortFrom(lab.TesterAddr(), port))
 		if err != nil {
 			return err
 		}
 		call(res.At, "connect", "", "", netip.AddrPortFrom(lab.TesterAddr(), port).String(), res)
 	case sim.DoSend:
-		if a.End == "client" {
+		if a.End == subjectEnd {
 			res, err := p.Send(fd, len(a.Data))
 			if err != nil {
 				return err
@@ -529,7 +599,7 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 	case sim.DoReading:
 		r.gate.set(a.Reading)
 	case sim.DoShutdown:
-		if a.End == "client" {
+		if a.End == subjectEnd {
 			res, err := p.Shutdown(fd, a.How) // SHUT_RD, SHUT_WR, SHUT_RDWR: numbered as the scenario's
 			if err != nil {
 				return err
@@ -553,6 +623,39 @@ func (r *liveRun) do(lab *live.Lab, a sim.Action, fd int, port uint16, tester *i
 		r.startDrop(lab, a)
 	}
 	return nil
+}
+
+// socketCall makes the kernel's setsockopt or getsockopt a on fd, and
+// records it.
+func (r *liveRun) socketCall(p *live.Peer, a sim.Action, fd int) error {
+	var res live.Result
+	var err error
+	var v any
+	if a.Do == sim.DoSetsockopt {
+		n := int(int32(binary.LittleEndian.Uint32(a.Optval)))
+		res, err = p.Setsockopt(fd, a.LevelName, a.OptName, n)
+		v = n
+	} else {
+		res, err = p.Getsockopt(fd, a.LevelName, a.OptName)
+		v = res.Ret
+	}
+	if err != nil {
+		return err
+	}
+	r.call(res.At, a.Do, a.LevelName, a.OptName, v, res)
+	return nil
+}
+
+// dial has the tester connect to the kernel's listener, in the
+// background: r.dialed gets the connection, or why there is none, which
+// the tester then reads from as startTester's do.
+func (r *liveRun) dial(lab *live.Lab, port uint16) {
+	got := startTester(func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		return lab.DialTCP(ctx, port)
+	}, r.gate)
+	go func() { r.dialed <- <-got }()
 }
 
 // shutdownTester shuts the tester's end down as the scenario's shutdown
@@ -586,8 +689,8 @@ func (r *liveRun) startDrop(lab *live.Lab, a sim.Action) {
 	defer r.dropMu.Unlock()
 	if r.drops.Len() == 0 {
 		lab.SetDropFilter(func(seg live.Segment) string {
-			from := "client"
-			if seg.Dir == live.Out {
+			from := "client" // In: the kernel's, the client's unless it serves
+			if (seg.Dir == live.Out) != r.serverSide {
 				from = "server"
 			}
 			class := sim.DropClassOf(seg.Flags, seg.Len, false) // checkLive refused keep-alive probes

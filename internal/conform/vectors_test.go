@@ -271,6 +271,8 @@ func TestVectorSelection(t *testing.T) {
 			"150-linux-peer-half-closes.yaml":         nil,
 			"151-shutdown-read-and-errors.yaml":       {"this one has 3 (client, server, w)"},
 			"153-linux-synacks-lost.yaml":             nil,
+			"154-linux-server-synacks-lost.yaml":      nil,
+			"155-linux-server-synack-retries.yaml":    nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
