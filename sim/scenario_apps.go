@@ -318,19 +318,25 @@ func (r *scenarioRunner) socket(a *Action, m int) (*sockEnd, string) {
 	}
 	host := r.hosts[spec.Client]
 	end := &sockEnd{host: host, spec: spec, member: m, end: "client"}
-	if host.ws != nil {
-		end.ws = host.ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = host.ws.Conn(end.ws)
-	} else {
-		end.fd = host.px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = host.px.Conn(end.fd)
-	}
+	end.open()
 	if end.conn == nil {
 		return nil, "socket() failed on " + spec.Client
 	}
 	r.ends[key] = end
 	r.run.Sockets[key] = end.conn.ID()
 	return end, ""
+}
+
+// open opens end's TCP socket through its host's socket API (socket(),
+// recorded as any call); end.conn stays nil if that fails.
+func (end *sockEnd) open() {
+	if ws := end.host.ws; ws != nil {
+		end.ws = ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+		end.conn = ws.Conn(end.ws)
+		return
+	}
+	end.fd = end.host.px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
+	end.conn = end.host.px.Conn(end.fd)
 }
 
 func (s *Scenario) connSpec(name string) *ConnSpec {

@@ -386,13 +386,7 @@ func (r *scenarioRunner) listenerOptions(c *ConnSpec) *stack.Conn {
 	}
 	server := r.hosts[c.Server]
 	end := &sockEnd{host: server, spec: c, end: EndListener}
-	if server.ws != nil {
-		end.ws = server.ws.Socket(sockopt.AF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = server.ws.Conn(end.ws)
-	} else {
-		end.fd = server.px.Socket(sockopt.LinuxAF_INET, sockopt.SOCK_STREAM, sockopt.IPPROTO_TCP)
-		end.conn = server.px.Conn(end.fd)
-	}
+	end.open()
 	for _, o := range shared {
 		r.ends[SocketKey(o.memberName(0), EndListener)] = end
 	}

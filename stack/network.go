@@ -593,11 +593,12 @@ func (n *Network) reshape(from *Host, p, q packet) (*Segment, packet) {
 
 // arrive hands a packet to its destination host, now.
 func (n *Network) arrive(seg *Segment, p packet) {
-	if seg.TCP != nil && seg.To.b.SynAckRetries > 0 && n.halfOpenGone(seg) {
-		return
-	}
 	if t := seg.TCP; t != nil {
 		f := seg.To.flowOf(keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort()))
+		if f.halfOpenGone {
+			n.answerHalfOpenGone(seg)
+			return
+		}
 		if !t.Flags().Contains(header.TCPFlagRst) {
 			seg.Answered = f.unanswered
 		}

@@ -46,7 +46,7 @@ func SynAckTimeout(retries int) time.Duration {
 // be kept off the wire: gVisor's retransmission past the limit, at which
 // Linux drops the request instead (and from then on answers the
 // connection's segments with a reset, as a listener does a segment of no
-// request: handleHalfOpenGone).
+// request: answerHalfOpenGone).
 //
 // gVisor's half-open connection resends its SYN-ACK on the same schedule
 // as Linux's request socket (1 s, doubling, both on the host's timer
@@ -75,19 +75,12 @@ func (n *Network) shapeSynAck(from *Host, f *flow, t header.TCP, src, dst netip.
 	return true
 }
 
-// halfOpenGone reports whether seg goes to a half-open connection its
-// host gave up, and if so answers it with a reset, as Linux's listener
-// answers a segment that matches no request (RFC 9293 3.10.7.1); the
-// segment is not delivered to gVisor's half-open endpoint, which has not
-// given up yet.
-func (n *Network) halfOpenGone(seg *Segment) bool {
-	t := seg.TCP
-	f := seg.To.flows[keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort())]
-	if f == nil || !f.halfOpenGone {
-		return false
-	}
-	if !t.Flags().Contains(header.TCPFlagRst) {
+// answerHalfOpenGone answers seg, which goes to a half-open connection its
+// host gave up, with a reset, as Linux's listener answers a segment that
+// matches no request (RFC 9293 3.10.7.1); the caller does not deliver it
+// to gVisor's half-open endpoint, which has not given up yet.
+func (n *Network) answerHalfOpenGone(seg *Segment) {
+	if t := seg.TCP; !t.Flags().Contains(header.TCPFlagRst) {
 		n.route(seg.To, resetAnswer(seg.Proto, seg.Dst, seg.Src, t, seg.Payload))
 	}
-	return true
 }

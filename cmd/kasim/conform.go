@@ -262,7 +262,7 @@ func conformVectors(dir, prof string, stderr io.Writer) ([]conformScenario, stri
 			list = append(list, conformScenario{name: file, data: data, vector: true})
 		}
 	}
-	note := fmt.Sprintf("%s: %d of %d vector(s) have a client with the %s profile; %d left out, their clients have other profiles",
+	note := fmt.Sprintf("%s: %d of %d vector(s) have the %s profile on the stack under test (the client, or a server whose client runs gvisor); %d left out",
 		dir, len(list), len(files), prof, len(files)-len(list))
 	return list, note, exitOK
 }

@@ -103,7 +103,7 @@ func TestConformVectorsPicksByProfile(t *testing.T) {
 		t.Errorf("picked %v", names)
 	}
 	n := vectorFiles(t)
-	if want := fmt.Sprintf("12 of %d vector(s) have a client with the lwip profile; %d left out", n, n-12); !strings.Contains(note, want) || strings.Contains(note, "\n") {
+	if want := fmt.Sprintf("12 of %d vector(s) have the lwip profile on the stack under test (the client, or a server whose client runs gvisor); %d left out", n, n-12); !strings.Contains(note, want) || strings.Contains(note, "\n") {
 		t.Errorf("note %q, want one line with %q", note, want)
 	}
 	for _, tc := range []struct {
@@ -142,7 +142,7 @@ func TestConformVectorsSkipWhatTheLabCannotPlay(t *testing.T) {
 	code = runConform(unplayable, note, conform.Options{Profile: "lwip", Runs: 1}, "", &out, &errOut, io.Discard)
 	text := out.String()
 	for _, want := range []string{
-		fmt.Sprintf("12 of %d vector(s) have a client with the lwip profile", vectorFiles(t)),
+		fmt.Sprintf("12 of %d vector(s) have the lwip profile on the stack under test", vectorFiles(t)),
 		"SKIPPED  ../../testdata/conformance/109-lwip-probe-states.yaml:24:6: not a conform scenario: setsockopt TCP_KEEPIDLE on the server end (server)",
 		"SKIPPED  ../../testdata/conformance/110-freebsd-lwip-option-errors.yaml: not a conform scenario: the lab has two hosts",
 		"SKIPPED  ../../testdata/conformance/124-lwip-syn-counts-ticks.yaml: not a conform scenario: the lab has two hosts",

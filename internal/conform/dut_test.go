@@ -269,6 +269,12 @@ func TestLinuxVectors(t *testing.T) {
 	}
 	loaded := "its give-up by time depends on how late a loaded machine's timers fire"
 	quietOnly := map[string]string{"114-linux-retries2-time-not-count.yaml": loaded, "115-linux-user-timeout-with-data.yaml": loaded}
+	if !livetest.Long() {
+		// Beside the package's other live tests (where the long ones do
+		// not run, the short ones run in parallel with them) it differed
+		// once in four runs; where it runs alone (CI) it agrees.
+		quietOnly["145-linux-zero-window-reopens.yaml"] = "the data that flows once the window opens is timed by a loaded machine's scheduling"
+	}
 	playVectors(t, vectorsFor(t, "linux"), quietOnly, Options{Profile: "linux", Runs: 1, MaxDuration: time.Minute})
 }
 
