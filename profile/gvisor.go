@@ -60,7 +60,7 @@ var (
 )
 
 // describeLinuxLike writes the linux and gvisor profiles, which share
-// gVisor's engine and Linux's calls; x.linuxNotes adds where Linux differs.
+// gVisor's engine and Linux's calls.
 func describeLinuxLike(x posix, p Profile, w io.Writer) error {
 	how := x.measuredAgainst
 	rst := "no RST: the endpoint just fails with ETIMEDOUT"
@@ -86,13 +86,13 @@ func describeLinuxLike(x posix, p Profile, w io.Writer) error {
 	if x.lateArm {
 		arm = "armed only by the\n                    first segment processed after the handshake, or an option set once established: a\n                    connection that stays quiet is never probed (handleSegmentsLocked; measured against\n                    gVisor in real time, kasim conform --dut gvisor)"
 	}
-	_, err = fmt.Fprintf(w, `  before connect    options are accepted (in SYN-SENT too) and keep-alive is %s%s
-  option changes    setting any keep-alive option on an established connection restarts the
-                    idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)
-`, arm, x.setMark("arm"))
-	if err == nil && x.linuxNotes != "" {
-		_, err = fmt.Fprint(w, x.linuxNotes)
+	changes := "setting any keep-alive option on an established connection restarts the\n                    idle time and forgets unanswered probes (gVisor's resetKeepaliveTimer)"
+	if x.keepTimerKept {
+		changes = "a new TCP_KEEPIDLE counts from the last segment received, at once if that\n                    is past; TCP_KEEPINTVL, TCP_KEEPCNT and SO_KEEPALIVE set again move no timer\n                    and keep unanswered probes counted (tcp_sock_set_keepidle_locked,\n                    tcp_set_keepalive; gVisor restarts both, and kasim puts them back)"
 	}
+	_, err = fmt.Fprintf(w, `  before connect    options are accepted (in SYN-SENT too) and keep-alive is %s%s
+  option changes    %s
+`, arm, x.setMark("arm"), changes)
 	if err == nil {
 		err = x.describeRetransmission(w)
 	}

@@ -14,7 +14,7 @@ import (
 var linuxSystem = posix{
 	name: "linux", title: "Linux", owner: "Linux's", dialect: "linux",
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 9,
-	abortRST: true, userTimeoutReplacesCount: true, hz: 250, abortError: "ETIMEDOUT",
+	abortRST: true, userTimeoutReplacesCount: true, keepTimerKept: true, hz: 250, abortError: "ETIMEDOUT",
 	closeStopsKeepAlive: true, measured: true, retries2: 15, synRetries: 6, synLinear: 4,
 	receiveBuffer: stack.LinuxReceiveBuffer, bareWindowProbe: true, synAckRetries: 5,
 	measuredAgainst: "measured against the real kernel in namespaces (kasim conform); net/ipv4/tcp_timer.c",
@@ -23,10 +23,6 @@ var linuxSystem = posix{
 	sysctls: []string{"tcp_retries2", "tcp_syn_retries", "tcp_syn_linear_timeouts", "tcp_synack_retries",
 		"tcp_keepalive_time", "tcp_keepalive_intvl", "tcp_keepalive_probes"},
 	describeAs: describeLinuxLike,
-	linuxNotes: `                    -- where Linux differs: it counts a new TCP_KEEPIDLE from the last segment
-                    received, keeps its probe count, and leaves the timer alone for
-                    TCP_KEEPINTVL and TCP_KEEPCNT; kasim documents this and does not shape it
-`,
 	citations: Citations{
 		Probe:                     []Rule{linuxKeepalive, linuxTimerWheel},
 		Rearm:                     []Rule{linuxKeepalive},

@@ -38,10 +38,13 @@ type posix struct {
 
 	abortRST                 bool
 	userTimeoutReplacesCount bool
-	hz                       int
-	tick                     time.Duration
-	tickStart                time.Duration // see Profile.TickStart
-	alwaysKeepAlive          bool
+	// keepTimerKept: keep-alive options set on a running connection move
+	// its timer as Linux's do (stack.Behaviour.KeepAliveTimerKept).
+	keepTimerKept   bool
+	hz              int
+	tick            time.Duration
+	tickStart       time.Duration // see Profile.TickStart
+	alwaysKeepAlive bool
 	// probeStates, if set, are the only states probes go out in (by RFC
 	// 793 name, "ESTABLISHED"); empty means wherever gVisor probes.
 	probeStates []string
@@ -89,10 +92,8 @@ type posix struct {
 	sysctls   []string          // those of keys that are Linux sysctls (net.ipv4.*)
 	overrides map[string]string // key -> value as given
 
-	// describeAs writes the profile for kasim profile; linuxNotes are
-	// lines describeLinuxLike adds for Linux.
+	// describeAs writes the profile for kasim profile.
 	describeAs func(x posix, p Profile, w io.Writer) error
-	linuxNotes string
 	// citations are the rules the system's events follow.
 	citations Citations
 }
@@ -202,6 +203,7 @@ func (x posix) resolve(p *Profile) {
 	b := stack.Behaviour{
 		AbortRST:                 x.abortRST,
 		UserTimeoutReplacesCount: x.userTimeoutReplacesCount,
+		KeepAliveTimerKept:       x.keepTimerKept,
 		KeepAliveDefaults:        stack.KeepAlive{Idle: x.idle, Interval: x.interval, Count: x.count},
 		AlwaysKeepAlive:          x.alwaysKeepAlive,
 		CloseStopsKeepAlive:      x.closeStopsKeepAlive,

@@ -206,17 +206,23 @@ func (c *describeContext) describe(e Event) (text, why string) {
 		}
 	case *KeepAliveEvent:
 		late := c.late(e)
+		set, wasSet := c.lastSet[connKey(e.Host, e.Conn)]
+		first := wasSet && e.Action == ActionProbe && e.Probe == 1
+		idle := time.Duration(e.IdleNS)
+		if first && set > e.LastRecvNS+e.IdleNS && e.TNS-set < e.IdleNS {
+			// A host that counts a new idle time from the last receive
+			// (Linux) probes at once when it is already past.
+			text, _ = describe(e)
+			return text, fmt.Sprintf("nothing received since %s: the idle time (%v) was already up when the option was set at %s, so the probe goes at once",
+				FormatTime(time.Duration(e.LastRecvNS)), idle, FormatTime(time.Duration(set)))
+		}
 		if late != "" && e.Action != ActionRearm {
 			defer func() { why += late }()
 		}
-		if e.Action == ActionProbe && e.Probe == 1 {
-			idle := time.Duration(e.IdleNS)
-			set, ok := c.lastSet[connKey(e.Host, e.Conn)]
-			if ok && set > e.LastRecvNS && e.TNS-set >= e.IdleNS {
-				text, _ = describe(e)
-				return text, fmt.Sprintf("the idle time (%v) is up, counted from the option set at %s (setting one restarts it); nothing received since %s",
-					idle, FormatTime(time.Duration(set)), FormatTime(time.Duration(e.LastRecvNS)))
-			}
+		if first && set > e.LastRecvNS && e.TNS-set >= e.IdleNS {
+			text, _ = describe(e)
+			return text, fmt.Sprintf("the idle time (%v) is up, counted from the option set at %s (setting one restarts it); nothing received since %s",
+				idle, FormatTime(time.Duration(set)), FormatTime(time.Duration(e.LastRecvNS)))
 		}
 	}
 	return describe(e)

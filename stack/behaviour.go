@@ -58,6 +58,16 @@ type Behaviour struct {
 	// its FIN outstanding. gVisor itself goes on probing an orphan in
 	// FIN-WAIT-2 until its FIN-WAIT-2 timeout.
 	CloseStopsKeepAlive bool
+	// KeepAliveTimerKept makes a keep-alive option set on a connection
+	// whose keep-alive runs leave its timer where Linux does
+	// (tcp_sock_set_keepidle_locked, tcp_sock_set_keepintvl,
+	// tcp_sock_set_keepcnt, tcp_set_keepalive): a new TCP_KEEPIDLE counts
+	// from the last segment received (a probe goes at once if that is
+	// past), TCP_KEEPINTVL and TCP_KEEPCNT move nothing, unanswered probes
+	// stay counted, and SO_KEEPALIVE set while on does nothing. gVisor
+	// restarts the idle time from now and forgets the unanswered probes at
+	// every such call.
+	KeepAliveTimerKept bool
 	// ArmAtEstablishment starts keep-alive's idle time when the handshake
 	// completes, for a connection whose application switched keep-alive
 	// on before connecting, as Linux's tcp_finish_connect, FreeBSD, lwIP

@@ -150,15 +150,20 @@ type Conn struct {
 	// connectTimeout is the connect's own time limit (SetConnectTimeout).
 	connectTimeout time.Duration
 	count          int
-	retx           retx          // Linux's account of retransmissions (retransmit.go)
-	syn            *synRetx      // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
-	tick           *tickRetx     // lwIP's data retransmission (tickretx.go), from the first send
-	wprobe         *windowProbes // Linux's probes of a closed window (window.go), while it is closed
-	synSeen        bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
-	written        int64         // octets the application has handed to send
-	resetOnData    bool          // reset when data arrives (ResetOnData)
-	synAt          time.Duration
-	synRetries     int // TCP_SYNCNT, 0 for the host's
+	// held, if set, is the keep-alive idle time and count the
+	// application set, while gVisor runs with others that put its timer
+	// where Linux's is (keepTimer); the next segment received gives them
+	// back.
+	held        *KeepAlive
+	retx        retx          // Linux's account of retransmissions (retransmit.go)
+	syn         *synRetx      // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
+	tick        *tickRetx     // lwIP's data retransmission (tickretx.go), from the first send
+	wprobe      *windowProbes // Linux's probes of a closed window (window.go), while it is closed
+	synSeen     bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	written     int64         // octets the application has handed to send
+	resetOnData bool          // reset when data arrives (ResetOnData)
+	synAt       time.Duration
+	synRetries  int // TCP_SYNCNT, 0 for the host's
 }
 
 // ID returns the socket's number, unique in its Network and given out in
@@ -453,20 +458,41 @@ func (c *Conn) SetKeepAlive(k KeepAlive) error {
 // SetKeepAliveEnabled switches keep-alive on or off (SO_KEEPALIVE).
 func (c *Conn) SetKeepAliveEnabled(on bool) {
 	c.keepAliveOn = on
-	c.ep.SocketOptions().SetKeepAlive(c.keepAliveWanted())
+	want := c.keepAliveWanted()
+	if c.host.b.KeepAliveTimerKept && want == c.ep.SocketOptions().GetKeepAlive() {
+		return // Linux's tcp_set_keepalive: setting what is set moves no timer
+	}
+	c.giveBackKeepAlive()
+	c.ep.SocketOptions().SetKeepAlive(want)
 	c.refresh()
 }
 
 // SetKeepAliveIdle sets the idle time before the first probe (TCP_KEEPIDLE).
 func (c *Conn) SetKeepAliveIdle(d time.Duration) error {
+	c.giveBackKeepAlive()
+	interval := c.KeepAlive().Interval
+	if err := c.setIdle(d); err != nil {
+		return err
+	}
+	c.keepTimer(true, interval)
+	return nil
+}
+
+func (c *Conn) setIdle(d time.Duration) error {
 	opt := tcpip.KeepaliveIdleOption(d)
 	return c.sockErr(c.ep.SetSockOpt(&opt))
 }
 
 // SetKeepAliveInterval sets the time between probes (TCP_KEEPINTVL).
 func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
+	c.giveBackKeepAlive()
+	interval := c.KeepAlive().Interval
 	opt := tcpip.KeepaliveIntervalOption(d)
-	return c.sockErr(c.ep.SetSockOpt(&opt))
+	if err := c.sockErr(c.ep.SetSockOpt(&opt)); err != nil {
+		return err
+	}
+	c.keepTimer(false, interval)
+	return nil
 }
 
 // SetKeepAliveCount sets how many unanswered probes abort (TCP_KEEPCNT).
@@ -474,10 +500,20 @@ func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
 // Behaviour.UserTimeoutReplacesCount), the count is kept for when it is
 // cleared.
 func (c *Conn) SetKeepAliveCount(n int) error {
+	c.giveBackKeepAlive()
 	c.count = n
 	if c.userTimeoutReplacesCount() {
 		return nil
 	}
+	interval := c.KeepAlive().Interval
+	if err := c.setCount(n); err != nil {
+		return err
+	}
+	c.keepTimer(false, interval)
+	return nil
+}
+
+func (c *Conn) setCount(n int) error {
 	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
 }
 
@@ -490,6 +526,7 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("stack: %s: user timeout %v: want zero (off) or more", c, d)
 	}
+	c.giveBackKeepAlive()
 	if c.count == 0 {
 		c.count, _ = c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
 	}
@@ -545,6 +582,9 @@ func (c *Conn) KeepAlive() KeepAlive {
 	_ = c.ep.GetSockOpt(&idle)
 	_ = c.ep.GetSockOpt(&intvl)
 	count, _ := c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+	if h := c.held; h != nil {
+		idle, count = tcpip.KeepaliveIdleOption(h.Idle), h.Count
+	}
 	if c.userTimeoutReplacesCount() {
 		count = c.count
 	}

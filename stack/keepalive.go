@@ -82,3 +82,66 @@ func (c *Conn) abortErr(err tcpip.Error) tcpip.Error {
 	}
 	return err
 }
+
+// keepTimer runs after gVisor took a keep-alive option on c (TCP_KEEPIDLE
+// if idleSet, else TCP_KEEPINTVL or TCP_KEEPCNT; interval is the one in
+// force before): gVisor then restarted its idle time from now and forgot
+// the unanswered probes (resetKeepaliveTimer(true)). On a host with
+// Behaviour.KeepAliveTimerKept it puts the next firing back where Linux's
+// timer is, by running gVisor with an idle time that ends then and a
+// count less the probes already out, and holds the application's values
+// for KeepAlive and for the next segment received (giveBackKeepAlive):
+//
+//   - no probe out, or TCP_KEEPIDLE set: the last segment received plus
+//     the idle time (tcp_sock_set_keepidle_locked re-arms the timer for
+//     what is left of the idle time after keepalive_time_elapsed; the
+//     others leave it armed from the last receive), at once if that is
+//     past;
+//   - TCP_KEEPINTVL or TCP_KEEPCNT with probes out: the last probe plus
+//     the interval it was sent with, the timer Linux armed then.
+//
+// Outside an established connection with nothing outstanding, gVisor's
+// timer is off or Linux's does not probe, and nothing is shaped.
+func (c *Conn) keepTimer(idleSet bool, interval time.Duration) {
+	if !c.host.b.KeepAliveTimerKept || !c.ep.SocketOptions().GetKeepAlive() || !c.state.synchronized() {
+		return
+	}
+	f := c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]
+	if f == nil || !f.haveRcv || f.outstanding() || f.zeroWindow {
+		return
+	}
+	k := c.KeepAlive()
+	due := f.lastRecv + k.Idle
+	if f.unanswered > 0 && !idleSet {
+		due = f.lastProbe + interval
+	}
+	wait := max(due-c.host.net.Now(), 0) // 0: at the host's next timer tick, as Linux's timer re-armed for 0
+	out := f.unanswered
+	if c.userTimeoutReplacesCount() {
+		out = 0 // the count is not gVisor's to reach while the user timeout decides
+	}
+	if wait == k.Idle && out == 0 {
+		return // gVisor's restart is Linux's timer: nothing received, nothing probed, since now
+	}
+	c.held = &KeepAlive{Idle: k.Idle, Count: k.Count}
+	_ = c.setIdle(wait)
+	if out > 0 {
+		_ = c.setCount(max(k.Count-out, 0))
+	}
+}
+
+// giveBackKeepAlive gives gVisor the idle time and count the application
+// set, if keepTimer held them, which re-arms gVisor's timer for the idle
+// time from now and forgets unanswered probes: what a segment received
+// does, which is when it is called, before gVisor takes the segment.
+func (c *Conn) giveBackKeepAlive() {
+	h := c.held
+	if h == nil {
+		return
+	}
+	c.held = nil
+	_ = c.setIdle(h.Idle)
+	if !c.userTimeoutReplacesCount() {
+		_ = c.setCount(h.Count)
+	}
+}

@@ -202,3 +202,98 @@ func (c *sentCounter) Segment(s *Segment) {
 func (c *sentCounter) State(StateChange) {}
 func (c *sentCounter) Deliver(*Segment)  {}
 func (c *sentCounter) Link(LinkChange)   {}
+
+// Keep-alive options set on an established connection, with exact timers:
+// gVisor restarts the idle time from the call and forgets unanswered
+// probes; a host with Linux's rule (Behaviour.KeepAliveTimerKept) counts a
+// new idle time from the last segment received, leaves the interval's
+// timer and the probes out alone, and probes at once when the idle time is
+// already past.
+func TestKeepAliveOptionsOnAnEstablishedConnection(t *testing.T) {
+	s := time.Second
+	run := func(kept bool, calls func(c *Conn, at time.Duration)) (probes []time.Duration, gaveUpAt time.Duration) {
+		n, client, server, _ := pairWith(t, Config{Seed: 3}, Behaviour{ArmAtEstablishment: true, KeepAliveTimerKept: kept}, nil)
+		n.Observe(&probeClock{host: client, at: &probes})
+		c, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.RunFor(s); err != nil {
+			t.Fatal(err)
+		}
+		n.Silence(server, Both)
+		for at := 2 * s; at <= 4*s; at += s {
+			if err := n.RunFor(at - n.Now()); err != nil {
+				t.Fatal(err)
+			}
+			calls(c, at)
+		}
+		for c.State() != Closed && n.Now() < time.Minute {
+			if err := n.RunFor(100 * time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			gaveUpAt = n.Now()
+		}
+		if !c.AbortedByKeepAlive() {
+			t.Errorf("kept %v: not aborted by keep-alive", kept)
+		}
+		if got := c.KeepAlive(); got.Idle != 3*s || got.Interval != s || got.Count != 3 {
+			t.Errorf("kept %v: KeepAlive() %+v, want the application's 3s, 1s, 3", kept, got)
+		}
+		return probes, gaveUpAt
+	}
+	// TCP_KEEPIDLE 3 s at 2 s; TCP_KEEPINTVL 1 s at 3 s; TCP_KEEPCNT 3 at
+	// 4 s, one probe out. The handshake's last segment came at about 0.
+	set := func(c *Conn, at time.Duration) {
+		var err error
+		switch at {
+		case 2 * s:
+			err = c.SetKeepAliveIdle(3 * s)
+		case 3 * s:
+			err = c.SetKeepAliveInterval(s)
+		case 4 * s:
+			err = c.SetKeepAliveCount(3)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	round := func(ds []time.Duration) []time.Duration {
+		out := make([]time.Duration, len(ds))
+		for i, d := range ds {
+			out[i] = d.Round(10 * time.Millisecond)
+		}
+		return out
+	}
+	probes, end := run(true, set)
+	// Linux: the first probe 3 s after the last receive (3 s), the next
+	// two 1 s apart, the count reached at 6 s.
+	if want := []time.Duration{3 * s, 4 * s, 5 * s}; !slices.Equal(round(probes), want) || end.Round(100*time.Millisecond) != 6*s {
+		t.Errorf("Linux's rule: probes at %v, given up at %v; want %v, 6s", probes, end, want)
+	}
+	probes, _ = run(false, set)
+	// gVisor: the idle time from the last call (4 s): probes at 7, 8, 9 s.
+	if want := []time.Duration{7 * s, 8 * s, 9 * s}; !slices.Equal(round(probes), want) {
+		t.Errorf("gVisor's rule: probes at %v, want %v", probes, want)
+	}
+
+	// An idle time already past probes at once; one set again while
+	// probes are out keeps them counted.
+	past := func(c *Conn, at time.Duration) {
+		switch at {
+		case 2 * s:
+			_ = c.SetKeepAliveInterval(s)
+			_ = c.SetKeepAliveCount(3)
+		case 3 * s:
+			if err := c.SetKeepAliveIdle(2 * s); err != nil {
+				t.Fatal(err)
+			}
+		case 4 * s:
+			_ = c.SetKeepAliveIdle(3 * s) // two probes out: at once again, the third
+		}
+	}
+	probes, end = run(true, past)
+	if want := []time.Duration{3 * s, 4 * s, 4 * s}; !slices.Equal(round(probes), want) || end.Round(100*time.Millisecond) != 5*s {
+		t.Errorf("an idle time already past: probes at %v, given up at %v; want %v, 5s", probes, end, want)
+	}
+}

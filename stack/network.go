@@ -572,7 +572,7 @@ func (n *Network) sentTCP(from *Host, f *flow, seg *Segment, p packet) (*Segment
 	case windowProbe && from.b.BareWindowProbe && seg.Payload > 0:
 		seg, p = n.reshape(from, p, bareProbe(p, src, dst))
 	}
-	f.sent(seg.TCP, seg.Payload, probe)
+	f.sent(seg.TCP, seg.Payload, probe, n.Now())
 	seg.Probe = probe
 	if probe {
 		seg.ProbeNumber = f.unanswered
@@ -604,6 +604,7 @@ func (n *Network) arrive(seg *Segment, p packet) {
 		}
 		f.received(t, seg.Payload, n.Now())
 		if seg.ToConn != nil {
+			seg.ToConn.giveBackKeepAlive()
 			seg.ToConn.acked(f)
 			seg.ToConn.tickReceived(t)
 			seg.ToConn.windowAnswered(f)

@@ -25,7 +25,8 @@ type flow struct {
 	// received; any arriving segment resets it, as in every stack.
 	unanswered int
 	lastRecv   time.Duration
-	reset      bool // an RST arrived
+	lastProbe  time.Duration // when the last keep-alive probe went
+	reset      bool          // an RST arrived
 	// iss is the first sequence number sent (the SYN's), once haveSnd.
 	iss seqnum.Value
 	// zeroWindow: the last segment received offered a zero window.
@@ -74,12 +75,13 @@ func (f *flow) isProbe(t header.TCP, payload int) bool {
 		seqnum.Value(t.SequenceNumber()) == f.sndNxt-1
 }
 
-// sent updates the flow with a segment the host emitted; probe says whether
-// it was a keep-alive probe.
-func (f *flow) sent(t header.TCP, payload int, probe bool) {
+// sent updates the flow with a segment the host emitted at at; probe says
+// whether it was a keep-alive probe.
+func (f *flow) sent(t header.TCP, payload int, probe bool, at time.Duration) {
 	switch {
 	case probe:
 		f.unanswered++
+		f.lastProbe = at
 	case payload > 0 || t.Flags().Contains(header.TCPFlagFin):
 		// New data stops keep-alive until it is acknowledged.
 		f.unanswered = 0
