@@ -139,7 +139,10 @@ func (x posix) describeRetransmission(w io.Writer) error {
 	}
 	_, err = fmt.Fprintf(w, `  accept            a half-open connection's SYN-ACK again after 1 s, doubling, %d times
                     (tcp_synack_retries); the request dropped at the next timeout, %v
-                    after the first, and what comes for it later reset%s
+                    after the first, and what comes for it later reset%s; TCP_DEFER_ACCEPT on
+                    the listener: seconds kept as SYN-ACK timeouts (5 is 3, read back as 7), the
+                    bare final ACK dropped, the SYN-ACK again from the last of them, the request
+                    dropped past both them and the retries (secs_to_retrans, syn_ack_recalc)
 `, x.synAckRetries, stack.SynAckTimeout(x.synAckRetries), x.setMark("tcp_synack_retries"))
 	return err
 }

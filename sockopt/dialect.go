@@ -50,7 +50,8 @@ var (
 	Linux = &Dialect{
 		Name: "linux", Title: "Linux", AF_INET6: LinuxAF_INET6, SOL_SOCKET: LinuxSOL_SOCKET, SO_KEEPALIVE: LinuxSO_KEEPALIVE,
 		TCP: map[string]int{"TCP_KEEPIDLE": LinuxTCP_KEEPIDLE, "TCP_KEEPINTVL": LinuxTCP_KEEPINTVL,
-			"TCP_KEEPCNT": LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": LinuxTCP_USER_TIMEOUT, "TCP_SYNCNT": LinuxTCP_SYNCNT},
+			"TCP_KEEPCNT": LinuxTCP_KEEPCNT, "TCP_USER_TIMEOUT": LinuxTCP_USER_TIMEOUT, "TCP_SYNCNT": LinuxTCP_SYNCNT,
+			"TCP_DEFER_ACCEPT": LinuxTCP_DEFER_ACCEPT},
 		Sock:  map[string]int{"SO_RCVBUF": LinuxSO_RCVBUF},
 		units: map[string]time.Duration{"TCP_KEEPIDLE": time.Second, "TCP_KEEPINTVL": time.Second, "TCP_USER_TIMEOUT": time.Millisecond},
 		check: linuxCheck, set: linuxSet, get: linuxGet,
@@ -291,6 +292,8 @@ func linuxSet(f *pfd, opt string, v int32, _ stack.KeepAlive) Errno {
 		f.synCnt = int(v)
 	case "SO_RCVBUF":
 		f.rcvbuf = uint32(v) // read unsigned: a negative value is a large one
+	case "TCP_DEFER_ACCEPT":
+		f.deferAcc = int(v) // any value: 0 or less turns it off
 	}
 	return Errno{}
 }
@@ -311,6 +314,10 @@ func linuxGet(f *pfd, opt string) int32 {
 		return int32(f.userTO / time.Millisecond)
 	case "TCP_SYNCNT":
 		return int32(f.synCnt)
+	case "TCP_DEFER_ACCEPT":
+		if f.conn != nil {
+			return int32(f.conn.DeferAccept())
+		}
 	case "SO_RCVBUF":
 		if f.conn != nil {
 			return int32(f.conn.ReceiveBuffer())

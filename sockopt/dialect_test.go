@@ -23,7 +23,7 @@ func TestDialectNumbers(t *testing.T) {
 		sol  int
 		errs map[string]int
 	}{
-		{Linux, map[string]int{"SO_KEEPALIVE": 9, "SO_RCVBUF": 8, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6, "TCP_USER_TIMEOUT": 18, "TCP_SYNCNT": 7}, 1,
+		{Linux, map[string]int{"SO_KEEPALIVE": 9, "SO_RCVBUF": 8, "TCP_KEEPIDLE": 4, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6, "TCP_USER_TIMEOUT": 18, "TCP_SYNCNT": 7, "TCP_DEFER_ACCEPT": 9}, 1,
 			map[string]int{"ETIMEDOUT": 110, "ENOPROTOOPT": 92, "EINVAL": 22, "ECONNABORTED": 103, "EINPROGRESS": 115}},
 		{FreeBSD, map[string]int{"SO_KEEPALIVE": 8, "TCP_KEEPINIT": 128, "TCP_KEEPIDLE": 256, "TCP_KEEPINTVL": 512, "TCP_KEEPCNT": 1024}, 0xffff,
 			map[string]int{"ETIMEDOUT": 60, "ENOPROTOOPT": 42, "EINVAL": 22, "ECONNABORTED": 53, "EINPROGRESS": 36, "ECONNRESET": 54, "EAGAIN": 35, "EBADF": 9}},

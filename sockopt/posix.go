@@ -24,6 +24,7 @@ const (
 	LinuxTCP_KEEPCNT      = 6
 	LinuxTCP_USER_TIMEOUT = 18
 	LinuxTCP_SYNCNT       = 7
+	LinuxTCP_DEFER_ACCEPT = 9
 
 	// Ranges Linux enforces (net/ipv4/tcp.c: MAX_TCP_KEEPIDLE,
 	// MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
@@ -69,6 +70,7 @@ type pfd struct {
 	userTO    time.Duration
 	keepInit  time.Duration // FreeBSD's TCP_KEEPINIT: the connect's time limit
 	synCnt    int           // Linux's TCP_SYNCNT: SYN retransmissions for a connect
+	deferAcc  int           // Linux's TCP_DEFER_ACCEPT in seconds, as given
 	rcvbuf    uint32        // SO_RCVBUF as given (the connection holds the size it set)
 }
 
@@ -187,6 +189,8 @@ func (p *POSIX) apply(opt string, f *pfd) {
 		_ = c.SetConnectTimeout(f.keepInit)
 	case "SO_RCVBUF":
 		c.SetReceiveBuffer(f.rcvbuf)
+	case "TCP_DEFER_ACCEPT":
+		c.SetDeferAccept(f.deferAcc)
 	}
 }
 

@@ -154,16 +154,19 @@ type Conn struct {
 	// application set, while gVisor runs with others that put its timer
 	// where Linux's is (keepTimer); the next segment received gives them
 	// back.
-	held        *KeepAlive
-	retx        retx          // Linux's account of retransmissions (retransmit.go)
-	syn         *synRetx      // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
-	tick        *tickRetx     // lwIP's data retransmission (tickretx.go), from the first send
-	wprobe      *windowProbes // Linux's probes of a closed window (window.go), while it is closed
-	synSeen     bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
-	written     int64         // octets the application has handed to send
-	resetOnData bool          // reset when data arrives (ResetOnData)
-	synAt       time.Duration
-	synRetries  int // TCP_SYNCNT, 0 for the host's
+	held *KeepAlive
+	// deferSecs is TCP_DEFER_ACCEPT as set on a listening socket;
+	// deferTimeouts the SYN-ACK timeouts Linux makes of it (SetDeferAccept).
+	deferSecs, deferTimeouts int
+	retx                     retx          // Linux's account of retransmissions (retransmit.go)
+	syn                      *synRetx      // the system's SYN retransmission (syn.go), from gVisor's first or the SYN
+	tick                     *tickRetx     // lwIP's data retransmission (tickretx.go), from the first send
+	wprobe                   *windowProbes // Linux's probes of a closed window (window.go), while it is closed
+	synSeen                  bool          // the first SYN went, at synAt (Linux's retrans_stamp in SYN-SENT)
+	written                  int64         // octets the application has handed to send
+	resetOnData              bool          // reset when data arrives (ResetOnData)
+	synAt                    time.Duration
+	synRetries               int // TCP_SYNCNT, 0 for the host's
 }
 
 // ID returns the socket's number, unique in its Network and given out in

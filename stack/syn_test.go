@@ -343,3 +343,18 @@ func TestSynRetransmitWithSlopAndLimitIsFreeBSDs(t *testing.T) {
 		t.Error("a slop without a schedule by count: accepted")
 	}
 }
+
+// Linux turns TCP_DEFER_ACCEPT's seconds into SYN-ACK timeouts, 1 s
+// doubling, the fewest that reach them (secs_to_retrans), and reads back
+// their sum (retrans_to_secs): 5 reads back 7.
+func TestDeferAcceptTimeouts(t *testing.T) {
+	for _, c := range []struct{ secs, timeouts, back int }{
+		{-1, 0, 0}, {0, 0, 0}, {1, 1, 1}, {2, 2, 3}, {3, 2, 3}, {5, 3, 7}, {7, 3, 7}, {8, 4, 15},
+		{63, 6, 63}, {64, 7, 127}, {128, 8, 247}, // the timeout stops doubling at 120 s
+	} {
+		n := DeferAcceptTimeouts(c.secs)
+		if back := DeferAcceptSeconds(n); n != c.timeouts || back != c.back {
+			t.Errorf("TCP_DEFER_ACCEPT %d: %d timeouts, reads %d; want %d, %d", c.secs, n, back, c.timeouts, c.back)
+		}
+	}
+}

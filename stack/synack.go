@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
@@ -59,9 +60,20 @@ func (n *Network) shapeSynAck(from *Host, f *flow, t header.TCP, src, dst netip.
 		return true
 	}
 	if !f.repeats(t) {
+		f.synAckAt = n.Now()
 		return false
 	}
-	if f.synAckCopies < from.b.SynAckRetries {
+	limit, deferring := n.synAckLimit(from, src.Port())
+	due := f.synAckCopies < limit
+	if deferring {
+		// gVisor sends no copy at the timeouts within the deferring
+		// period once the final ACK came, so the copies are no count of
+		// the timeouts: the copy past the limit is the one at the
+		// timeout after the limit-th, at SynAckTimeout(limit), more
+		// than half a second after the limit-th at SynAckTimeout(limit-1).
+		due = n.Now()-f.synAckAt < (SynAckTimeout(limit-1)+SynAckTimeout(limit))/2
+	}
+	if due {
 		f.synAckCopies++
 		return false
 	}
@@ -83,4 +95,79 @@ func (n *Network) answerHalfOpenGone(seg *Segment) {
 	if t := seg.TCP; !t.Flags().Contains(header.TCPFlagRst) {
 		n.route(seg.To, resetAnswer(seg.Proto, seg.Dst, seg.Src, t, seg.Payload))
 	}
+}
+
+// DeferAcceptTimeouts is how many SYN-ACK timeouts Linux makes of a
+// TCP_DEFER_ACCEPT of secs seconds (secs_to_retrans): the fewest whose
+// sum, 1 s doubling up to 120 s, reaches secs; 0 for 0 or less.
+func DeferAcceptTimeouts(secs int) int {
+	if secs <= 0 {
+		return 0
+	}
+	n, period, timeout := 1, 1, 1
+	for secs > period && n < 255 {
+		n++
+		timeout = min(timeout*2, 120)
+		period += timeout
+	}
+	return n
+}
+
+// DeferAcceptSeconds is what getsockopt reads back of TCP_DEFER_ACCEPT on
+// Linux (retrans_to_secs): the sum of its timeouts, 0 for none.
+func DeferAcceptSeconds(timeouts int) int {
+	return int(SynAckTimeout(timeouts-1) / time.Second)
+}
+
+// SetDeferAccept sets TCP_DEFER_ACCEPT on a listening socket: its
+// half-open connections drop the handshake's bare final ACK, and are
+// accepted when data comes, or an ACK after the deferring period. gVisor
+// keeps the period as a time: it resends its SYN-ACK only at the timeouts
+// past it, and takes a bare ACK from then. Linux (on a host with its
+// SYN-ACK rule, Behaviour.SynAckRetries) keeps a count of timeouts
+// (DeferAcceptTimeouts): once the final ACK came it resends the SYN-ACK
+// from the last of them on (syn_ack_recalc: num_timeout >=
+// rskq_defer_accept - 1), takes a bare ACK after it, and drops the request
+// at the timeout past both tcp_synack_retries and the count. kasim gives
+// gVisor the period that ends a nanosecond before that last timeout,
+// which makes its time rule Linux's count rule; gVisor caps the period at
+// 120 s, so counts above 7 (a TCP_DEFER_ACCEPT above 127 s) resend from
+// 127 s.
+func (c *Conn) SetDeferAccept(secs int) {
+	c.deferSecs = secs
+	d := time.Duration(max(secs, 0)) * time.Second
+	if c.host.b.SynAckRetries > 0 {
+		c.deferTimeouts = DeferAcceptTimeouts(secs)
+		d = 0
+		if c.deferTimeouts > 0 {
+			d = SynAckTimeout(c.deferTimeouts-1) - time.Nanosecond
+		}
+	}
+	opt := tcpip.TCPDeferAcceptOption(d)
+	_ = c.ep.SetSockOpt(&opt)
+}
+
+// DeferAccept reads TCP_DEFER_ACCEPT back as the host's system does:
+// Linux the seconds its timeouts sum to (DeferAcceptSeconds), gVisor the
+// seconds it keeps, at most 120.
+func (c *Conn) DeferAccept() int {
+	if c.host.b.SynAckRetries > 0 {
+		return DeferAcceptSeconds(c.deferTimeouts)
+	}
+	return min(max(c.deferSecs, 0), 120)
+}
+
+// synAckLimit returns after how many SYN-ACK timeouts the listener on
+// host h's port drops a half-open connection: Linux's tcp_synack_retries,
+// or its TCP_DEFER_ACCEPT timeouts if more (syn_ack_recalc expires a
+// request whose final ACK came only past both; measured against Linux
+// 6.18: with 2 timeouts deferred and 5 retries, the copies at 3, 7 and
+// 15 s), and whether the deferring rule applies.
+func (n *Network) synAckLimit(h *Host, port uint16) (int, bool) {
+	for _, l := range n.listeners {
+		if s := l.sock; s.host == h && s.local.Port() == port && s.deferTimeouts > 0 {
+			return max(h.b.SynAckRetries, s.deferTimeouts), true
+		}
+	}
+	return h.b.SynAckRetries, false
 }

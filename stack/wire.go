@@ -39,6 +39,7 @@ type flow struct {
 	// half-open connection up after the last.
 	synAckCopies int
 	halfOpenGone bool
+	synAckAt     time.Duration // when the first SYN-ACK went
 }
 
 func (h *Host) flowOf(k connKey) *flow {

@@ -46,8 +46,9 @@ const (
 	TCP_KEEPINTVL    = "TCP_KEEPINTVL"
 	TCP_KEEPCNT      = "TCP_KEEPCNT"
 	TCP_USER_TIMEOUT = "TCP_USER_TIMEOUT"
-	TCP_SYNCNT       = "TCP_SYNCNT"    // Linux's: SYN retransmissions for a connect
-	TCP_KEEPALIVE    = "TCP_KEEPALIVE" // lwIP's: the idle time in milliseconds
+	TCP_SYNCNT       = "TCP_SYNCNT"       // Linux's: SYN retransmissions for a connect
+	TCP_DEFER_ACCEPT = "TCP_DEFER_ACCEPT" // Linux's, on a listener: no accept before data, in seconds
+	TCP_KEEPALIVE    = "TCP_KEEPALIVE"    // lwIP's: the idle time in milliseconds
 )
 
 // Environment variables kasim starts a driver with.

@@ -22,6 +22,7 @@ var linuxOptions = map[string][2]int{
 	dut.TCP_KEEPCNT:      {unix.IPPROTO_TCP, unix.TCP_KEEPCNT},
 	dut.TCP_USER_TIMEOUT: {unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT},
 	dut.TCP_SYNCNT:       {unix.IPPROTO_TCP, unix.TCP_SYNCNT},
+	dut.TCP_DEFER_ACCEPT: {unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT},
 }
 
 var linuxLevels = map[string]int{dut.SOL_SOCKET: unix.SOL_SOCKET, dut.IPPROTO_TCP: unix.IPPROTO_TCP}
