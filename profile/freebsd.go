@@ -16,18 +16,19 @@ var freebsdSystem = posix{
 	idle: 2 * time.Hour, interval: 75 * time.Second, count: 8,
 	abortRST: true, fromSource: true, alwaysKeepAlive: true, abortError: "ETIMEDOUT",
 	probeStates: []string{"ESTABLISHED", "CLOSE-WAIT", "FIN-WAIT-1", "CLOSING"},
-	synSchedule: freebsdSyn,
-	keys:        []string{"always-keepalive", "abort"},
-	describeAs:  describeFreeBSD,
+	synSchedule: freebsdSyn, bsdRetransmit: freebsdData,
+	keys:       []string{"always-keepalive", "abort"},
+	describeAs: describeFreeBSD,
 	citations: Citations{
-		Probe:      []Rule{freebsdKeepalive},
-		Rearm:      []Rule{freebsdKeepalive},
-		Abort:      []Rule{freebsdAbort},
-		AbortRST:   []Rule{freebsdAbort},
-		Options:    freebsdOpts,
-		SynRetries: []Rule{freebsdSynRetries},
-		Connect:    posixConnect,
-		abort:      always(freebsdAbort),
+		Probe:          []Rule{freebsdKeepalive},
+		Rearm:          []Rule{freebsdKeepalive},
+		Abort:          []Rule{freebsdAbort},
+		AbortRST:       []Rule{freebsdAbort},
+		Options:        freebsdOpts,
+		SynRetries:     []Rule{freebsdSynRetries},
+		Retransmission: []Rule{freebsdDataRetries},
+		Connect:        posixConnect,
+		abort:          always(freebsdAbort),
 	},
 }
 
@@ -45,6 +46,13 @@ var freebsdSystem = posix{
 var freebsdSyn = stack.SynRetransmit{ByCount: true, Retries: 12, Initial: time.Second, MaxRTO: 64 * time.Second,
 	Slop: 200 * time.Millisecond, Limit: 75 * time.Second}
 
+// freebsdData is FreeBSD's data retransmission (tcp_timer_rexmt,
+// tcp_xmit_timer): tcp_rexmit_initial 1 s before a sample, tcp_rexmit_min
+// 30 ms (TCPTV_MIN), tcp_rexmit_slop 200 ms (TCPTV_CPU_VAR), TCPTV_REXMTMAX
+// 64 s, TCP_MAXRXTSHIFT 12.
+var freebsdData = stack.BSDRetransmit{InitialRTO: time.Second, MinRTO: 30 * time.Millisecond, Slop: 200 * time.Millisecond,
+	MaxRTO: 64 * time.Second, Max: 12}
+
 // Where FreeBSD's rules come from.
 const (
 	bsdTimer = "FreeBSD sys/netinet/tcp_timer.c tcp_timer_keep (always_keepalive); tcp_timer.h TP_KEEPIDLE, TP_MAXIDLE, TCPTV_KEEPCNT"
@@ -53,6 +61,9 @@ const (
 
 // Rules of FreeBSD's keep-alive and calls.
 var (
+	freebsdDataRetries = Rule{"FreeBSD tcp_timer_rexmt",
+		"FreeBSD: unacknowledged data goes again when the retransmission timer fires, t_rxtcur after the send (or the ACK of new data before): tcp_rexmit_initial (1 s) until a round trip is measured, then TCP_REXMTVAL (srtt + 4 rttvar, at least tcp_rexmit_min, 30 ms) plus tcp_rexmit_slop (200 ms); at each timeout the shift grows and the RTO becomes TCP_REXMTVAL x tcp_backoff[shift] (1, 2, 4 ... 512) plus the slop, at most TCPTV_REXMTMAX (64 s); at the timeout after the TCP_MAXRXTSHIFT-th (12th) retransmission tcp_drop sends RST+ACK and fails the socket with ETIMEDOUT (modelled from source).",
+		"FreeBSD sys/netinet/tcp_timer.c tcp_timer_rexmt, tcp_backoff; tcp_input.c tcp_xmit_timer; tcp_timer.h TCP_MAXRXTSHIFT, TCPTV_REXMTMAX; tcp_var.h TCP_REXMTVAL, TCPT_RANGESET; tcp_subr.c tcp_drop"}
 	freebsdKeepalive = Rule{"FreeBSD tcp_timer_keep",
 		"FreeBSD: once nothing has been received for keepidle, tcp_timer_keep sends a zero-length segment at SND.UNA-1, then one each keepintvl, in ESTABLISHED, CLOSE-WAIT, FIN-WAIT-1 and CLOSING; with net.inet.tcp.always_keepalive=1 (the default) on every TCP connection, SO_KEEPALIVE or not.",
 		bsdTimer}
@@ -88,6 +99,13 @@ func describeFreeBSD(x posix, p Profile, w io.Writer) error {
                     + tcp_rexmit_slop (200 ms), up to 64 s: at 1, 3.2, 7.4, 15.6, 31.8 and 64 s; the
                     connect fails with ETIMEDOUT, and no RST, at tcp_keepinit (75 s; TCP_KEEPINIT per
                     socket) or after 12 retransmissions (tcp_timer_rexmt, tcp_timer_keep)
+  retransmission    unacknowledged data again after the RTO: tcp_rexmit_initial (1 s) until a round trip
+                    is measured (none from the handshake), then srtt + 4 rttvar, at least 30 ms
+                    (tcp_rexmit_min), plus 200 ms (tcp_rexmit_slop); each time after, that base x
+                    tcp_backoff[k] (2, 4 ... 512) + 200 ms, at most 64 s; at the timeout after the 12th
+                    (TCP_MAXRXTSHIFT) tcp_drop: RST+ACK at SND.MAX and ETIMEDOUT. On a LAN: 230, 260,
+                    320, 440, 680 ms, 1.16, 2.12, 4.04, 7.88 s, then 15.56 s: the drop 79.37 s after the
+                    send (tcp_timer_rexmt, tcp_xmit_timer; modelled from source)
   idle counts from  the last segment received (t_rcvtime)
   gives up          when ticks since the last receive reach keepidle + keepcnt x keepintvl (time-based):
                     tcp_drop(tp, ETIMEDOUT): %s, then ETIMEDOUT to the application%s
@@ -97,9 +115,9 @@ func describeFreeBSD(x posix, p Profile, w io.Writer) error {
                     is unacknowledged (tcp_timer_keep does not check, but FreeBSD's retransmission timer
                     usually decides first); setting an option restarts the idle time from now (FreeBSD
                     counts from the last receive); TCP_KEEPINIT counts from the SYN, where FreeBSD, given
-                    it during a connect, restarts the keep timer; retransmission of data is gVisor's, not
-                    tcp_timer_rexmt; callouts tick at kern.hz (1 ms at 1000), which kasim's exact timers
-                    leave out
+                    it during a connect, restarts the keep timer; round trips are timed one segment at a
+                    time, not by timestamps; callouts tick at kern.hz (1 ms at 1000), which kasim's exact
+                    timers leave out
 `, x.title, x.name, x.idle, x.interval, x.count, always, x.setMark("always-keepalive"), x.rstText(), x.setMark("abort"), p.TimerSlack())
 	return err
 }

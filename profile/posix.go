@@ -72,6 +72,9 @@ type posix struct {
 	// the tick (stack.TickRetransmit), from an RTO of initialRTO.
 	dataRetries int
 	initialRTO  time.Duration
+	// bsdRetransmit, if set, is FreeBSD's data retransmission
+	// (stack.BSDRetransmit).
+	bsdRetransmit stack.BSDRetransmit
 	// lateArm: keep-alive switched on before connect is armed only by a
 	// segment on the established connection, as gVisor does (see
 	// stack.Behaviour.ArmAtEstablishment); every other system arms it at
@@ -225,6 +228,7 @@ func (x posix) resolve(p *Profile) {
 	if x.synSchedule.ByCount {
 		b.SynRetransmit = x.synSchedule
 	}
+	b.BSDRetransmit = x.bsdRetransmit
 	if x.dataRetries > 0 {
 		b.TickRetransmit = stack.TickRetransmit{Tick: x.tick, InitialRTO: x.initialRTO, Max: x.dataRetries}
 	}

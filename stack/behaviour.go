@@ -100,6 +100,9 @@ type Behaviour struct {
 	// TickRetransmit, if set, is lwIP's data retransmission in place of
 	// gVisor's (see TickRetransmit).
 	TickRetransmit TickRetransmit
+	// BSDRetransmit, if set, is FreeBSD's data retransmission in place of
+	// gVisor's (see BSDRetransmit).
+	BSDRetransmit BSDRetransmit
 	// MaxRTO, if set, is the ceiling of the data retransmission timeout
 	// in place of gVisor's 120 s (its TCPMaxRTOOption): Windows Vista and
 	// later stop doubling at 60 s.
@@ -176,8 +179,11 @@ func (b Behaviour) validate() error {
 	if err := b.TickRetransmit.validate(); err != nil {
 		return err
 	}
-	if b.TickRetransmit.Max > 0 && (b.RetransmitTimeout > 0 || b.LimitRetransmissions) {
-		return errors.New("lwIP's retransmission and a retransmission limit or timeout: want one rule")
+	if err := b.BSDRetransmit.validate(); err != nil {
+		return err
+	}
+	if b.ownsRetransmission() && (b.RetransmitTimeout > 0 || b.LimitRetransmissions || (b.TickRetransmit.Max > 0 && b.BSDRetransmit.Max > 0)) {
+		return errors.New("lwIP's or FreeBSD's retransmission and another retransmission rule: want one rule")
 	}
 	if b.MaxRTO < 0 || (b.MaxRTO > 0 && b.MaxRTO < time.Second) {
 		return fmt.Errorf("maximum RTO %v: want zero (gVisor's 120 s) or 1 s or more", b.MaxRTO)
@@ -197,9 +203,9 @@ func (h *Host) applyBehaviour(b Behaviour) error {
 	b.KeepAliveDefaults.Enabled = false
 	b.KeepAliveStates = slices.Clone(b.KeepAliveStates)
 	h.b = b
-	if b.LimitRetransmissions || b.RetransmitTimeout > 0 || b.TickRetransmit.Max > 0 {
+	if b.LimitRetransmissions || b.RetransmitTimeout > 0 || b.ownsRetransmission() {
 		limit := b.MaxRetransmissions
-		if b.RetransmitTimeout > 0 || b.TickRetransmit.Max > 0 {
+		if b.RetransmitTimeout > 0 || b.ownsRetransmission() {
 			limit = math.MaxUint32 // kasim decides (retransmit.go, tickretx.go)
 		}
 		opt := tcpip.TCPMaxRetriesOption(limit)

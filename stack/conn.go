@@ -316,6 +316,8 @@ func (c *Conn) abandon() {
 func (c *Conn) gaveUpErr(op string) error {
 	var err tcpip.Error
 	switch {
+	case c.tick != nil && c.tick.gaveUp && c.tick.bsd:
+		err = &tcpip.ErrTimeout{} // tcp_drop(tp, ETIMEDOUT)
 	case c.tick != nil && c.tick.gaveUp:
 		err = &tcpip.ErrConnectionAborted{}
 	case c.wprobe != nil && c.wprobe.gaveUp != "":
@@ -637,7 +639,12 @@ func (c *Conn) refresh() {
 	} else if !c.probesIn(st) && c.ep.SocketOptions().GetKeepAlive() {
 		c.ep.SocketOptions().SetKeepAlive(false) // a state the host's system does not probe in
 	}
-	if c.keepAliveAbort && c.host.b.AbortRST && f.haveSnd && f.haveRcv {
+	bsdDrop := c.tick != nil && c.tick.gaveUp && c.tick.bsd && st == Closed // tcp_drop sends RST+ACK
+	switch {
+	case !(c.keepAliveAbort && c.host.b.AbortRST || bsdDrop) || f == nil || !f.haveSnd || !f.haveRcv:
+	case c.tick != nil:
+		c.sendCopy(resetPacket(c, f), &c.tick.resend) // past shapeTick, which keeps gVisor's own off the wire
+	default:
 		n.route(c.host, resetPacket(c, f))
 	}
 	if st == Closed && c.registered {

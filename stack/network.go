@@ -521,7 +521,7 @@ func (n *Network) route(from *Host, p packet) {
 			from.nic.recycle(p.data) // off the wire: the probe Linux gives up at instead, or gVisor's RST then
 			return
 		}
-		if c != nil && from.b.TickRetransmit.Max > 0 && c.shapeTick(seg, f, p) {
+		if c != nil && from.b.ownsRetransmission() && c.shapeTick(seg, f, p) {
 			from.nic.recycle(p.data) // off the wire: gVisor's own retransmission, or its RST at kasim's give-up
 			return
 		}

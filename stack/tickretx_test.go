@@ -193,3 +193,38 @@ func TestTickRetransmitValidation(t *testing.T) {
 		t.Errorf("lwIP's: %v", err)
 	}
 }
+
+// freebsdRetx is FreeBSD's data retransmission (freebsdData in profile).
+var freebsdRetx = Behaviour{BSDRetransmit: BSDRetransmit{InitialRTO: time.Second, MinRTO: 30 * time.Millisecond,
+	Slop: 200 * time.Millisecond, MaxRTO: 64 * time.Second, Max: 12}}
+
+// TestBSDRetransmitIsFreeBSDs: with no round trip measured (none from the
+// handshake), FreeBSD sends unacknowledged data again tcp_rexmit_initial
+// (1 s) after it, then at REXMTVAL (still 1 s) x tcp_backoff plus 200 ms
+// of slop: 2.2, 4.2, 8.2, 16.2, 32.2 s, then 64 s (TCPTV_REXMTMAX); at the
+// timeout after the 12th it drops the connection with RST+ACK at SND.MAX
+// and ETIMEDOUT.
+func TestBSDRetransmitIsFreeBSDs(t *testing.T) {
+	c, g := deadPeerWithData(t, freebsdRetx, 0, 10*time.Minute)
+	want := []time.Duration{2 * time.Second}
+	for _, gap := range []time.Duration{2200, 4200, 8200, 16200, 32200, 64000, 64000, 64000, 64000, 64000, 64000} {
+		want = append(want, want[len(want)-1]+gap*time.Millisecond)
+	}
+	if got := g.retrans[1:]; !slices.Equal(got, want) {
+		t.Fatalf("retransmissions at %v, want %v", got, want)
+	}
+	end := g.ends[len(g.ends)-1]
+	if end.At != want[11]+64*time.Second || end.GaveUp != GaveUpRetransmission || end.Retransmissions != 12 {
+		t.Fatalf("end %+v; want a retransmission give-up 64 s after the 12th, at %v", end, want[11]+64*time.Second)
+	}
+	var op *OpError
+	if _, err := c.Recv(make([]byte, 1)); !errors.As(err, &op) || op.Err.String() != (&tcpip.ErrTimeout{}).String() {
+		t.Errorf("Recv after the give-up = %v, want ETIMEDOUT", err)
+	}
+	if err := (Behaviour{BSDRetransmit: freebsdRetx.BSDRetransmit, LimitRetransmissions: true}).validate(); err == nil {
+		t.Error("FreeBSD's retransmission with gVisor's count limit: accepted")
+	}
+	if err := (Behaviour{BSDRetransmit: BSDRetransmit{Max: 13, InitialRTO: time.Second, MinRTO: time.Millisecond, MaxRTO: time.Second}}).validate(); err == nil {
+		t.Error("13 retransmissions, past tcp_backoff: accepted")
+	}
+}
