@@ -434,94 +434,6 @@ func (c *Conn) ResetOnData() {
 	}
 }
 
-// SetKeepAlive applies k: idle, interval and count first (non-zero values
-// only), then on or off. Like every keep-alive option set in gVisor, it
-// restarts the idle timer and forgets unanswered probes.
-func (c *Conn) SetKeepAlive(k KeepAlive) error {
-	if err := k.validate(); err != nil {
-		return fmt.Errorf("stack: %s: %w", c, err)
-	}
-	if k.Idle > 0 {
-		if err := c.SetKeepAliveIdle(k.Idle); err != nil {
-			return err
-		}
-	}
-	if k.Interval > 0 {
-		if err := c.SetKeepAliveInterval(k.Interval); err != nil {
-			return err
-		}
-	}
-	if k.Count > 0 {
-		if err := c.SetKeepAliveCount(k.Count); err != nil {
-			return err
-		}
-	}
-	c.SetKeepAliveEnabled(k.Enabled)
-	return nil
-}
-
-// SetKeepAliveEnabled switches keep-alive on or off (SO_KEEPALIVE).
-func (c *Conn) SetKeepAliveEnabled(on bool) {
-	c.keepAliveOn = on
-	want := c.keepAliveWanted()
-	if c.host.b.KeepAliveTimerKept && want == c.ep.SocketOptions().GetKeepAlive() {
-		return // Linux's tcp_set_keepalive: setting what is set moves no timer
-	}
-	c.giveBackKeepAlive()
-	c.ep.SocketOptions().SetKeepAlive(want)
-	c.refresh()
-}
-
-// SetKeepAliveIdle sets the idle time before the first probe (TCP_KEEPIDLE).
-func (c *Conn) SetKeepAliveIdle(d time.Duration) error {
-	c.giveBackKeepAlive()
-	interval := c.KeepAlive().Interval
-	if err := c.setIdle(d); err != nil {
-		return err
-	}
-	c.keepTimer(true, interval)
-	return nil
-}
-
-func (c *Conn) setIdle(d time.Duration) error {
-	opt := tcpip.KeepaliveIdleOption(d)
-	return c.sockErr(c.ep.SetSockOpt(&opt))
-}
-
-// SetKeepAliveInterval sets the time between probes (TCP_KEEPINTVL).
-func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
-	c.giveBackKeepAlive()
-	interval := c.KeepAlive().Interval
-	opt := tcpip.KeepaliveIntervalOption(d)
-	if err := c.sockErr(c.ep.SetSockOpt(&opt)); err != nil {
-		return err
-	}
-	c.keepTimer(false, interval)
-	return nil
-}
-
-// SetKeepAliveCount sets how many unanswered probes abort (TCP_KEEPCNT).
-// While a user timeout replaces the count (see
-// Behaviour.UserTimeoutReplacesCount), the count is kept for when it is
-// cleared.
-func (c *Conn) SetKeepAliveCount(n int) error {
-	c.giveBackKeepAlive()
-	c.count = n
-	if c.userTimeoutReplacesCount() {
-		return nil
-	}
-	interval := c.KeepAlive().Interval
-	if err := c.setCount(n); err != nil {
-		return err
-	}
-	c.keepTimer(false, interval)
-	return nil
-}
-
-func (c *Conn) setCount(n int) error {
-	return c.sockErr(c.ep.SetSockOptInt(tcpip.KeepaliveCountOption, n))
-}
-
 // SetUserTimeout sets TCP_USER_TIMEOUT: how long sent data, or keep-alive
 // probes, may go unacknowledged before the connection is dropped; 0 turns
 // it off. gVisor drops at whichever of the user timeout and the probe
@@ -577,28 +489,6 @@ func (c *Conn) sockErr(err tcpip.Error) error {
 		return &OpError{Op: "setsockopt", Conn: c, Err: err}
 	}
 	return nil
-}
-
-// KeepAlive reads the connection's keep-alive configuration back from the
-// stack.
-func (c *Conn) KeepAlive() KeepAlive {
-	var idle tcpip.KeepaliveIdleOption
-	var intvl tcpip.KeepaliveIntervalOption
-	_ = c.ep.GetSockOpt(&idle)
-	_ = c.ep.GetSockOpt(&intvl)
-	count, _ := c.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
-	if h := c.held; h != nil {
-		idle, count = tcpip.KeepaliveIdleOption(h.Idle), h.Count
-	}
-	if c.userTimeoutReplacesCount() {
-		count = c.count
-	}
-	return KeepAlive{
-		Enabled:  c.ep.SocketOptions().GetKeepAlive(),
-		Idle:     time.Duration(idle),
-		Interval: time.Duration(intvl),
-		Count:    count,
-	}
 }
 
 // refresh reads the connection's state and reports a change. Calling it
