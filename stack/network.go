@@ -513,8 +513,13 @@ func (n *Network) route(from *Host, p packet) {
 			return
 		}
 		f := from.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
-		if from.b.SynAckRetries > 0 && t.Flags() == header.TCPFlagSyn|header.TCPFlagAck && n.shapeSynAck(from, f, t, seg.Src, seg.Dst) {
+		if from.b.SynAckRetries > 0 && t.Flags() == header.TCPFlagSyn|header.TCPFlagAck && n.shapeSynAck(from, f, t, seg.Src, seg.Dst, p) {
 			from.nic.recycle(p.data) // off the wire: a SYN-ACK past tcp_synack_retries; the request is dropped
+			return
+		}
+		if f.dupSyn && t.Flags() == header.TCPFlagAck && seg.Payload == 0 {
+			n.answerDupSyn(from, f)
+			from.nic.recycle(p.data) // off the wire: gVisor's ACK to a duplicate SYN, where Linux resends its SYN-ACK
 			return
 		}
 		if c != nil && from.b.WindowProbeRetries > 0 && c.shapeWindowProbe(t, seg.Payload, f) {
@@ -598,6 +603,9 @@ func (n *Network) arrive(seg *Segment, p packet) {
 		if f.halfOpenGone {
 			n.answerHalfOpenGone(seg)
 			return
+		}
+		if f.synAck.data != nil {
+			f.arrivedAtHalfOpen(t) // only a Linux host's request keeps one
 		}
 		if !t.Flags().Contains(header.TCPFlagRst) {
 			seg.Answered = f.unanswered

@@ -358,3 +358,74 @@ func TestDeferAcceptTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// synAcks counts the SYN-ACKs a host sends.
+type synAcks struct {
+	host *Host
+	at   []time.Duration
+}
+
+func (s *synAcks) Segment(seg *Segment) {
+	if seg.From == s.host && seg.TCP != nil && seg.TCP.Flags() == header.TCPFlagSyn|header.TCPFlagAck {
+		s.at = append(s.at, seg.At)
+	}
+}
+func (s *synAcks) State(StateChange) {}
+func (s *synAcks) Deliver(*Segment)  {}
+func (s *synAcks) Link(LinkChange)   {}
+
+// A Linux server answers duplicates of the SYN it is half-open for with
+// its SYN-ACK again, at most once in tcp_invalid_ratelimit (500 ms), and
+// those answers do not count toward tcp_synack_retries.
+func TestDuplicateSynDrawsTheSynAck(t *testing.T) {
+	n := NewNetwork(Config{Seed: 4})
+	t.Cleanup(n.Close)
+	client, err := n.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := n.AddHostWith("server", HostOptions{Behaviour: Behaviour{SynAckRetries: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Listen("tcp4", 80, KeepAlive{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := &synAcks{host: server}
+	n.Observe(seen)
+	n.Silence(client, Inbound) // the SYN-ACKs are lost: the server stays half-open
+	if _, err := client.Dial(netip.AddrPortFrom(server.Addr(), 80), KeepAlive{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunUntil(100 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var f *flow
+	for _, fl := range server.flows {
+		if fl.synAck.data != nil {
+			f = fl
+		}
+	}
+	if f == nil || len(seen.at) != 1 {
+		t.Fatalf("half-open flow %v, SYN-ACKs %v: want one SYN-ACK kept for the request", f, seen.at)
+	}
+	for _, at := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
+		if err := n.RunUntil(at); err != nil {
+			t.Fatal(err)
+		}
+		f.dupSyn = true
+		n.answerDupSyn(server, f)
+	}
+	// 200 ms answered; 400 ms within 500 ms of it, not; 800 ms answered.
+	if want := []time.Duration{0, 200 * time.Millisecond, 800 * time.Millisecond}; !slices.Equal(seen.at, want) {
+		t.Fatalf("SYN-ACKs at %v, want %v", seen.at, want)
+	}
+	// The timer's own copy at 1 s is the one tcp_synack_retries=1 allows;
+	// the request goes at the timeout after it.
+	if err := n.RunUntil(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.at[3:]; len(got) != 1 || !f.halfOpenGone {
+		t.Errorf("the timer's copies at %v, gone %v; want one, then the request dropped", got, f.halfOpenGone)
+	}
+}

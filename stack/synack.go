@@ -6,6 +6,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 )
 
 // GaveUpSynAckRetries is a server's limit on a half-open connection's
@@ -55,12 +56,16 @@ func SynAckTimeout(retries int) time.Duration {
 // gives up. A SYN-ACK sent again in answer to a duplicate SYN, which
 // Linux sends (inet_rtx_syn_ack) and gVisor does not (it sends an ACK),
 // does not count toward the limit on Linux either.
-func (n *Network) shapeSynAck(from *Host, f *flow, t header.TCP, src, dst netip.AddrPort) bool {
+func (n *Network) shapeSynAck(from *Host, f *flow, t header.TCP, src, dst netip.AddrPort, p packet) bool {
 	if f.halfOpenGone {
 		return true
 	}
+	if f.answering {
+		return false // a duplicate SYN's answer, which the limit does not count (answerDupSyn)
+	}
 	if !f.repeats(t) {
 		f.synAckAt = n.Now()
+		f.synAck = packet{proto: p.proto, data: append([]byte(nil), p.data...)}
 		return false
 	}
 	limit, deferring := n.synAckLimit(from, src.Port())
@@ -170,4 +175,42 @@ func (n *Network) synAckLimit(h *Host, port uint16) (int, bool) {
 		}
 	}
 	return h.b.SynAckRetries, false
+}
+
+// arrivedAtHalfOpen notes, on a host with Linux's request socket
+// (Behaviour.SynAckRetries; the caller's host), what a segment arriving
+// for a connection that sent its SYN-ACK means to it: a duplicate of the
+// SYN it answered (dupSyn), or the end of the handshake, after which the
+// SYN-ACK's copy is no longer needed.
+func (f *flow) arrivedAtHalfOpen(t header.TCP) {
+	switch flags := t.Flags(); {
+	case flags == header.TCPFlagSyn && f.haveRcv && seqnum.Value(t.SequenceNumber()).Add(1) == f.rcvNxt:
+		f.dupSyn = true
+	case flags.Contains(header.TCPFlagAck) && !flags.Contains(header.TCPFlagSyn):
+		f.synAck = packet{}
+	}
+}
+
+// synAnswerGap is Linux's tcp_invalid_ratelimit (500 ms): the least time
+// between two answers to out-of-window segments of one request.
+const synAnswerGap = 500 * time.Millisecond
+
+// answerDupSyn answers a duplicate SYN to a half-open connection of a
+// Linux host as tcp_check_req does: with its SYN-ACK again
+// (inet_rtx_syn_ack), at most once per tcp_invalid_ratelimit
+// (tcp_oow_rate_limited), which does not count toward tcp_synack_retries.
+// gVisor answers with a bare ACK (RFC 9293 3.10.7.4), which the caller
+// keeps off the wire. Linux also restarts the request's timer then
+// (mod_timer_pending with reqsk_timeout), which kasim leaves out: the
+// next copy comes on gVisor's schedule.
+func (n *Network) answerDupSyn(from *Host, f *flow) {
+	f.dupSyn = false
+	now := n.Now()
+	if f.haveSynAnswered && now-f.synAnswered < synAnswerGap {
+		return
+	}
+	f.synAnswered, f.haveSynAnswered = now, true
+	f.answering = true
+	n.route(from, packet{proto: f.synAck.proto, data: append([]byte(nil), f.synAck.data...)})
+	f.answering = false
 }

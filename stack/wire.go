@@ -40,6 +40,14 @@ type flow struct {
 	synAckCopies int
 	halfOpenGone bool
 	synAckAt     time.Duration // when the first SYN-ACK went
+	// synAck is a copy of the SYN-ACK, on a Linux host until the
+	// handshake's final ACK; dupSyn says a duplicate of the SYN it answers
+	// just arrived, and synAnswered when the last was answered
+	// (answerDupSyn); answering marks the copy being routed.
+	synAck            packet
+	dupSyn, answering bool
+	synAnswered       time.Duration
+	haveSynAnswered   bool
 }
 
 func (h *Host) flowOf(k connKey) *flow {

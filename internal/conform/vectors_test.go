@@ -278,6 +278,7 @@ func TestVectorSelection(t *testing.T) {
 			"158-linux-server-defer-accept.yaml":         nil, // on the kernel's listener
 			"159-linux-server-defer-accept-data.yaml":    nil,
 			"160-linux-server-defer-accept-expires.yaml": nil,
+			"163-linux-server-duplicate-syn.yaml":        nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
