@@ -585,6 +585,9 @@ func (n *Network) sentTCP(from *Host, f *flow, seg *Segment, p packet) (*Segment
 	if windowProbe {
 		f.windowProbes++
 		seg.WindowProbe = f.windowProbes
+		if w := seg.FromConn.wprobe; w != nil && from.b.WindowProbeRetries > 0 {
+			w.probe = packet{proto: p.proto, data: append([]byte(nil), p.data...)} // what kasim sends again once capped
+		}
 	}
 	return seg, p
 }

@@ -30,6 +30,13 @@ type windowProbes struct {
 	deadline   tcpip.Timer   // TCP_USER_TIMEOUT from first
 	limit      tcpip.Timer   // the timeout after the last probe the count allows
 	gaveUp     GiveUp        // the rule that gave the connection up, once one has
+	// capped: the back-off has reached tcp_retries2 doublings, where
+	// gVisor's goes on doubling, so kasim sends the probes (a copy of the
+	// last, probe, when next fires) and keeps gVisor's off the wire;
+	// resend marks kasim's copy as it is routed.
+	capped, resend bool
+	probe          packet
+	next           tcpip.Timer
 }
 
 // shapeWindowProbe handles an outbound segment on a host with Linux's
@@ -43,6 +50,9 @@ func (c *Conn) shapeWindowProbe(t header.TCP, payload int, f *flow) bool {
 	}
 	if !f.isProbe(t, payload) || !f.isWindowProbe(c) {
 		return false
+	}
+	if w != nil && w.capped && !w.resend {
+		return true // gVisor's own, later than Linux's capped back-off: kasim sends those
 	}
 	now, retries := c.host.net.Now(), c.host.b.WindowProbeRetries
 	if w == nil {
@@ -60,6 +70,9 @@ func (c *Conn) shapeWindowProbe(t header.TCP, payload int, f *flow) bool {
 	}
 	w.unanswered++
 	w.sent++
+	if w.capped {
+		c.armWindowProbe() // tcp_send_probe0: the next one backed off from this one
+	}
 	if w.unanswered == retries {
 		// tcp_probe_timer gives up at the next timeout: the RTO backed
 		// off once per probe, but never more than tcp_retries2 times
@@ -78,6 +91,23 @@ func (c *Conn) afterWindowTimeout(d time.Duration, rule GiveUp) {
 		w.limit.Stop()
 	}
 	w.limit = c.host.st.Clock().AfterFunc(d, func() { c.giveUpProbing(rule) })
+}
+
+// armWindowProbe (re)arms kasim's own next probe of the closed window, on
+// a host where the back-off has reached its cap (windowProbes.capped): the
+// RTO it started from backed off tcp_retries2 times, at most TCP_RTO_MAX
+// (tcp_probe0_when).
+func (c *Conn) armWindowProbe() {
+	w := c.wprobe
+	if w.next != nil {
+		w.next.Stop()
+	}
+	d := min(w.base<<min(c.host.b.WindowProbeRetries, 20), 120*time.Second)
+	w.next = c.host.st.Clock().AfterFunc(d, func() {
+		if c.wprobe == w && w.gaveUp == "" && w.probe.data != nil {
+			c.sendCopy(w.probe, &w.resend)
+		}
+	})
 }
 
 // armWindowDeadline (re)arms the user timeout's deadline for the time
@@ -110,6 +140,13 @@ func (c *Conn) windowAnswered(f *flow) {
 		w.limit.Stop()
 	}
 	if f.zeroWindow {
+		if w.sent > c.host.b.WindowProbeRetries {
+			// tcp_ack_probe: the next probe one backed-off RTO after this
+			// answer, backed off no more than tcp_retries2 times, where
+			// gVisor's doubles on
+			w.capped = true
+			c.armWindowProbe()
+		}
 		c.armWindowDeadline()
 		return
 	}
@@ -136,7 +173,7 @@ func (c *Conn) stopWindowProbes() {
 	if w == nil {
 		return
 	}
-	for _, t := range []tcpip.Timer{w.deadline, w.limit} {
+	for _, t := range []tcpip.Timer{w.deadline, w.limit, w.next} {
 		if t != nil {
 			t.Stop()
 		}

@@ -251,34 +251,35 @@ func TestVectorSelection(t *testing.T) {
 			"111-linux-close-ends-keepalive.yaml": {"111-linux-close-ends-keepalive.yaml:20:6:", "close is not something the live lab can do"},
 			// The retransmit path: the kernel's sysctls (114, 117) are set
 			// in its namespace, so every one runs.
-			"113-linux-retries2-default.yaml":            nil,
-			"114-linux-retries2-time-not-count.yaml":     nil,
-			"115-linux-user-timeout-with-data.yaml":      nil,
-			"116-linux-syn-retries-default.yaml":         nil,
-			"117-linux-syn-retries-by-time.yaml":         nil,
-			"118-linux-syn-user-timeout.yaml":            nil,
-			"122-linux-syncnt.yaml":                      nil,
-			"130-linux-first-data-lost.yaml":             nil, // a drop, played on the lab's wire
-			"131-final-ack-lost.yaml":                    {"this one has 4 (lw, lx, server, w7)"},
-			"135-linux-syn-lost.yaml":                    nil,
-			"138-linux-data-lost-twice.yaml":             nil,
-			"142-final-ack-lost-silent-client.yaml":      nil,
-			"143-linux-zero-window.yaml":                 nil, // the tester's listening SO_RCVBUF, and it stops reading
-			"145-linux-zero-window-reopens.yaml":         nil,
-			"146-linux-zero-window-user-timeout.yaml":    nil,
-			"147-linux-zero-window-retries2.yaml":        nil,
-			"149-linux-shutdown-write-keepalive.yaml":    nil,
-			"150-linux-peer-half-closes.yaml":            nil,
-			"151-shutdown-read-and-errors.yaml":          {"this one has 3 (client, server, w)"},
-			"153-linux-synacks-lost.yaml":                nil,
-			"154-linux-server-synacks-lost.yaml":         nil,
-			"155-linux-server-synack-retries.yaml":       nil,
-			"156-linux-keepalive-set-when-idle.yaml":     nil, // options set after the connect, on the stack under test
-			"157-linux-keepidle-already-past.yaml":       nil,
-			"158-linux-server-defer-accept.yaml":         nil, // on the kernel's listener
-			"159-linux-server-defer-accept-data.yaml":    nil,
-			"160-linux-server-defer-accept-expires.yaml": nil,
-			"163-linux-server-duplicate-syn.yaml":        nil,
+			"113-linux-retries2-default.yaml":              nil,
+			"114-linux-retries2-time-not-count.yaml":       nil,
+			"115-linux-user-timeout-with-data.yaml":        nil,
+			"116-linux-syn-retries-default.yaml":           nil,
+			"117-linux-syn-retries-by-time.yaml":           nil,
+			"118-linux-syn-user-timeout.yaml":              nil,
+			"122-linux-syncnt.yaml":                        nil,
+			"130-linux-first-data-lost.yaml":               nil, // a drop, played on the lab's wire
+			"131-final-ack-lost.yaml":                      {"this one has 4 (lw, lx, server, w7)"},
+			"135-linux-syn-lost.yaml":                      nil,
+			"138-linux-data-lost-twice.yaml":               nil,
+			"142-final-ack-lost-silent-client.yaml":        nil,
+			"143-linux-zero-window.yaml":                   nil, // the tester's listening SO_RCVBUF, and it stops reading
+			"145-linux-zero-window-reopens.yaml":           nil,
+			"146-linux-zero-window-user-timeout.yaml":      nil,
+			"147-linux-zero-window-retries2.yaml":          nil,
+			"149-linux-shutdown-write-keepalive.yaml":      nil,
+			"150-linux-peer-half-closes.yaml":              nil,
+			"151-shutdown-read-and-errors.yaml":            {"this one has 3 (client, server, w)"},
+			"153-linux-synacks-lost.yaml":                  nil,
+			"154-linux-server-synacks-lost.yaml":           nil,
+			"155-linux-server-synack-retries.yaml":         nil,
+			"156-linux-keepalive-set-when-idle.yaml":       nil, // options set after the connect, on the stack under test
+			"157-linux-keepidle-already-past.yaml":         nil,
+			"158-linux-server-defer-accept.yaml":           nil, // on the kernel's listener
+			"159-linux-server-defer-accept-data.yaml":      nil,
+			"160-linux-server-defer-accept-expires.yaml":   nil,
+			"163-linux-server-duplicate-syn.yaml":          nil,
+			"164-linux-zero-window-answered-retries2.yaml": nil,
 		}},
 	} {
 		got := vectorsFor(t, tc.profile)
