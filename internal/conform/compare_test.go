@@ -53,7 +53,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	ms := time.Millisecond
 	simulated := story(probeTrace(2016*ms, 3040*ms), KernelHost, TesterHost, 0)
 	lives := [][]sim.Event{probeTrace(2010*ms, 3034*ms), probeTrace(2030*ms, 3062*ms)}
-	rows := compare(simulated, lives, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
+	rows := compare(simulated, lives, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel", 0)
 	got := map[string]Row{}
 	for _, r := range rows {
 		got[r.What] = r
@@ -73,7 +73,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 
 	// A kernel that sends a third probe, and spaces its second 20 ms
 	// further than both the profile and tolerance allow.
-	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3060*ms, 4084*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel", 0)
 	var explained, offInTime []string
 	for _, r := range rows {
 		if !r.Agree {
@@ -101,7 +101,7 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 
 	// A second probe 200 ms late is a model's difference, not the
 	// machine's: not off in time, so no re-measurement or hint excuses it.
-	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel")
+	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel", 0)
 	for _, r := range rows {
 		if r.What == "keepalive-probe #2" && (r.Agree || r.OffInTime || !strings.Contains(r.Explanation, "more than a busy machine explains")) {
 			t.Errorf("a probe 200 ms late: %+v", r)
@@ -224,7 +224,7 @@ func TestCompareTimesAWindowProbeGiveUpAsItsTimer(t *testing.T) {
 	simulated := story(windowProbeTrace(50*time.Microsecond, simProbes[3]+1664*ms, simProbes...), KernelHost, TesterHost, 0)
 	live := windowProbeTrace(6*ms, liveProbes[3]+1697*ms, liveProbes...)
 	granule := func(d time.Duration) time.Duration { return d / 32 }
-	rows := compare(simulated, [][]sim.Event{live}, KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel")
+	rows := compare(simulated, [][]sim.Event{live}, KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel", 0)
 	for _, r := range rows {
 		t.Logf("%s: %s", r.What, r.Explanation)
 		if !r.Agree {
@@ -236,7 +236,7 @@ func TestCompareTimesAWindowProbeGiveUpAsItsTimer(t *testing.T) {
 	}
 	// A kernel 200 ms later to give up than its timer is not the machine.
 	live = windowProbeTrace(6*ms, liveProbes[3]+1900*ms, liveProbes...)
-	rows = compare(simulated, [][]sim.Event{live}, KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel")
+	rows = compare(simulated, [][]sim.Event{live}, KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel", 0)
 	if r := rows[len(rows)-1]; r.What != "recv error" || r.Agree || r.OffInTime {
 		t.Errorf("an error 236 ms late: %+v", r)
 	}
@@ -300,7 +300,7 @@ func TestCompareAllowsTheWheelOffItsGrid(t *testing.T) {
 	granule := profile.Profile{HZ: 250}.Granularity
 	compareProbes := func(simulated, live []time.Duration) Row {
 		rows := compare(story(probeTrace(simulated...), KernelHost, TesterHost, 0), [][]sim.Event{probeTrace(live...)},
-			KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel")
+			KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, granule, "the kernel", 0)
 		for _, r := range rows {
 			if r.What == "keepalive-probe #2" {
 				return r
@@ -314,5 +314,33 @@ func TestCompareAllowsTheWheelOffItsGrid(t *testing.T) {
 	}
 	if r := compareProbes([]time.Duration{2048 * ms, 3072 * ms}, []time.Duration{2048 * ms, 3060 * ms}); r.Agree {
 		t.Errorf("on the grid, 12 ms apart: %s; want a difference", r.Explanation)
+	}
+}
+
+// TestCompareForgivesWhatTheLiveRunHadNoTimeFor: a kernel whose timers ran
+// late on a loaded machine fits one probe fewer into the scenario (CI:
+// eighteen window probes 1.79 s apart in 30 s where the profile's twenty
+// go 1.664 s apart). A probe the profile has that would have come after
+// the live run's end, counted from where the live run was, agrees; one
+// that would have come within it does not.
+func TestCompareForgivesWhatTheLiveRunHadNoTimeFor(t *testing.T) {
+	ms := time.Millisecond
+	simulated := story(probeTrace(2016*ms, 3040*ms, 4064*ms), KernelHost, TesterHost, 0)
+	live := [][]sim.Event{probeTrace(2016*ms, 3240*ms)}
+	third := func(end time.Duration) Row {
+		for _, r := range compare(simulated, live, KernelHost, TesterHost, 5*ms, 36*ms, 20*ms, nil, "the kernel", end) {
+			if r.What == "keepalive-probe #3" {
+				return r
+			}
+		}
+		t.Fatal("no third probe")
+		return Row{}
+	}
+	// 3.240 + 1.024 = 4.264 s: past an end at 4.2 s, within one at 5 s.
+	if r := third(4200 * ms); !r.Agree {
+		t.Errorf("ended at 4.2 s: %s", r.Explanation)
+	}
+	if r := third(5 * time.Second); r.Agree {
+		t.Errorf("ended at 5 s: %s; want a difference", r.Explanation)
 	}
 }

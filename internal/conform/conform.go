@@ -219,6 +219,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		return rep, nil
 	}
 	rep.Live = lives[0]
+	liveEnd := simSpec.Duration
 	if kernelGaveUp(lives, lab.subject, lab.tester) {
 		// The kernel's story is over; the profile's may not be (Vista
 		// probes 10 times where Linux was told 3). Let it finish, so the
@@ -236,7 +237,7 @@ func Compare(file string, data []byte, opts Options) (*Report, error) {
 		who = hello.Stack
 	}
 	simStory := story(simRun.Events, lab.subject, lab.tester, simSpec.Latency)
-	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, subject.Granularity, who)
+	rep.Rows = compare(simStory, lives, lab.subject, lab.tester, opts.Tolerance, opts.Phase, opts.AppTolerance, subject.Granularity, who, liveEnd)
 	return rep, nil
 }
 
