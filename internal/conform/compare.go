@@ -428,7 +428,8 @@ func offGridAfter(simStory []item, granule func(time.Duration) time.Duration) ma
 }
 
 // pastLiveEnd reports whether the simulated item key would have come
-// after end in every live run: timed from the last item before it in the
+// after end in every live run, none of which ended its connection (a
+// reset, an application's error): timed from the last item before it in the
 // simulated story that the live run has too, as far after that one as in
 // the simulation.
 func pastLiveEnd(key string, simStory []item, liveStories []map[string]item, end time.Duration) bool {
@@ -437,6 +438,11 @@ func pastLiveEnd(key string, simStory []item, liveStories []map[string]item, end
 		return false
 	}
 	for _, ls := range liveStories {
+		for k := range ls {
+			if isAppError(k) || strings.HasPrefix(k, sim.ClassRST) {
+				return false // the live connection ended: the scenario's end did not cut it off
+			}
+		}
 		j := i - 1
 		for j >= 0 && ls[simStory[j].key].key == "" {
 			j--
