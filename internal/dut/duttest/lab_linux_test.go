@@ -96,6 +96,25 @@ func TestLab(t *testing.T) {
 			t.Fatalf("attaching to %s: %v", IfName, err)
 		}
 		t.Cleanup(func() { unix.Close(tap) })
+		// The carrier comes up as the queue attaches, but not at once: a
+		// SYN sent before it is lost (CI saw no segment twice in a loaded
+		// run), and the kernel's next is a second away.
+		if err := lab.Do(func() error {
+			for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				ifi, err := net.InterfaceByName(IfName)
+				if err != nil {
+					return err
+				}
+				if ifi.Flags&net.FlagRunning != 0 {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s has no carrier 2 s after the driver's end attached", IfName)
+				}
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
 
 		// The kernel's SYN to the driver goes to the driver's MAC without
 		// ARP (the neighbour entry).
@@ -107,6 +126,9 @@ func TestLab(t *testing.T) {
 			t.Fatalf("a connect to nobody succeeded")
 		}
 		segs := capt.Segments()
+		for deadline := time.Now().Add(time.Second); len(segs) == 0 && time.Now().Before(deadline); segs = capt.Segments() {
+			time.Sleep(10 * time.Millisecond) // the capture's reader may not have run yet on a loaded machine
+		}
 		LogSegments(t, segs)
 		if len(segs) == 0 {
 			t.Fatalf("no segment captured")
