@@ -113,8 +113,9 @@ func describeFreeBSD(x posix, p Profile, w io.Writer) error {
   not modelled      gVisor runs the keep-alive underneath: it counts unanswered probes rather than time,
                     which gives the same times while the peer stays silent; it sends no probes while data
                     is unacknowledged (tcp_timer_keep does not check, but FreeBSD's retransmission timer
-                    usually decides first); setting an option restarts the idle time from now (FreeBSD
-                    counts from the last receive); TCP_KEEPINIT counts from the SYN, where FreeBSD, given
+                    usually decides first); setting TCP_KEEPINTVL or TCP_KEEPCNT restarts the idle time
+                    from now and forgets unanswered probes, where FreeBSD restarts its keep timer only
+                    for TCP_KEEPIDLE (tcp_default_ctloutput); TCP_KEEPINIT counts from the SYN, where FreeBSD, given
                     it during a connect, restarts the keep timer; round trips are timed one segment at a
                     time, not by timestamps; callouts tick at kern.hz (1 ms at 1000), which kasim's exact
                     timers leave out
