@@ -530,12 +530,12 @@ func (c *Conn) refresh() {
 		c.ep.SocketOptions().SetKeepAlive(false) // a state the host's system does not probe in
 	}
 	bsdDrop := c.tick != nil && c.tick.gaveUp && c.tick.bsd && st == Closed // tcp_drop sends RST+ACK
-	switch {
-	case !(c.keepAliveAbort && c.host.b.AbortRST || bsdDrop) || f == nil || !f.haveSnd || !f.haveRcv:
-	case c.tick != nil:
-		c.sendCopy(resetPacket(c, f), &c.tick.resend) // past shapeTick, which keeps gVisor's own off the wire
-	default:
-		n.route(c.host, resetPacket(c, f))
+	if (c.keepAliveAbort && c.host.b.AbortRST || bsdDrop) && f != nil && f.haveSnd && f.haveRcv {
+		if c.tick != nil {
+			c.sendCopy(resetPacket(c, f), &c.tick.resend) // past shapeTick, which keeps gVisor's own off the wire
+		} else {
+			n.route(c.host, resetPacket(c, f))
+		}
 	}
 	if st == Closed && c.registered {
 		delete(c.host.conns, key)

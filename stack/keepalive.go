@@ -86,7 +86,7 @@ func (c *Conn) abortErr(err tcpip.Error) tcpip.Error {
 
 // keepTimer runs after gVisor took a keep-alive option on c (TCP_KEEPIDLE
 // if idleSet, else TCP_KEEPINTVL or TCP_KEEPCNT; interval is the one in
-// force before): gVisor then restarted its idle time from now and forgot
+// force before TCP_KEEPINTVL, 0 if unchanged): gVisor then restarted its idle time from now and forgot
 // the unanswered probes (resetKeepaliveTimer(true)). On a host with
 // Behaviour.KeepAliveTimerKept it puts the next firing back where Linux's
 // timer is, by running gVisor with an idle time that ends then and a
@@ -107,11 +107,14 @@ func (c *Conn) keepTimer(idleSet bool, interval time.Duration) {
 	if !c.host.b.KeepAliveTimerKept || !c.ep.SocketOptions().GetKeepAlive() || !c.state.synchronized() {
 		return
 	}
-	f := c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]
+	f := c.flow()
 	if f == nil || !f.haveRcv || f.outstanding() || f.zeroWindow {
 		return
 	}
 	k := c.KeepAlive()
+	if interval == 0 {
+		interval = k.Interval
+	}
 	due := f.lastRecv + k.Idle
 	if f.unanswered > 0 && !idleSet {
 		due = f.lastProbe + interval
@@ -188,11 +191,10 @@ func (c *Conn) SetKeepAliveEnabled(on bool) {
 // SetKeepAliveIdle sets the idle time before the first probe (TCP_KEEPIDLE).
 func (c *Conn) SetKeepAliveIdle(d time.Duration) error {
 	c.giveBackKeepAlive()
-	interval := c.KeepAlive().Interval
 	if err := c.setIdle(d); err != nil {
 		return err
 	}
-	c.keepTimer(true, interval)
+	c.keepTimer(true, 0)
 	return nil
 }
 
@@ -204,12 +206,15 @@ func (c *Conn) setIdle(d time.Duration) error {
 // SetKeepAliveInterval sets the time between probes (TCP_KEEPINTVL).
 func (c *Conn) SetKeepAliveInterval(d time.Duration) error {
 	c.giveBackKeepAlive()
-	interval := c.KeepAlive().Interval
+	var before time.Duration // the interval Linux's timer was armed with, if it matters
+	if c.host.b.KeepAliveTimerKept {
+		before = c.KeepAlive().Interval
+	}
 	opt := tcpip.KeepaliveIntervalOption(d)
 	if err := c.sockErr(c.ep.SetSockOpt(&opt)); err != nil {
 		return err
 	}
-	c.keepTimer(false, interval)
+	c.keepTimer(false, before)
 	return nil
 }
 
@@ -223,11 +228,10 @@ func (c *Conn) SetKeepAliveCount(n int) error {
 	if c.userTimeoutReplacesCount() {
 		return nil
 	}
-	interval := c.KeepAlive().Interval
 	if err := c.setCount(n); err != nil {
 		return err
 	}
-	c.keepTimer(false, interval)
+	c.keepTimer(false, 0)
 	return nil
 }
 

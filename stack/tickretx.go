@@ -45,8 +45,9 @@ type TickRetransmit struct {
 // The zero value keeps gVisor's own. As FreeBSD's default stack does it:
 //
 //   - The RTO (t_rxtcur) starts at InitialRTO (tcp_rexmit_initial, 1 s).
-//     A round-trip sample, one segment timed at a time (t_rtttime; the
-//     SYN and the SYN-ACK included, a retransmission not), updates the
+//     A round-trip sample, one segment of new data timed at a time
+//     (t_rtttime; none from the handshake, none from a retransmission),
+//     updates the
 //     smoothed RTT and its variance (srtt and rttvar, in ticks scaled by
 //     32 and 16) and sets the RTO to REXMTVAL, the larger of MinRTO
 //     (tcp_rexmit_min, 30 ms) and srtt + 4 rttvar, plus Slop

@@ -224,10 +224,15 @@ func rstPacket(proto tcpip.NetworkProtocolNumber, local, remote netip.AddrPort, 
 	return packet{proto: proto, data: b}
 }
 
+// flow returns what the host's wire has seen of c's connection, or nil.
+func (c *Conn) flow() *flow {
+	return c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]
+}
+
 // KeepAliveProbes returns how many keep-alive probes the connection has sent
 // since it last received a segment, and when that was.
 func (c *Conn) KeepAliveProbes() (unanswered int, lastRecv time.Duration) {
-	if f := c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]; f != nil {
+	if f := c.flow(); f != nil {
 		return f.unanswered, f.lastRecv
 	}
 	return 0, 0
