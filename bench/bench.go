@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"kasim/stack"
+	"kasim/timers"
 )
 
 // KeepAlive is the keep-alive setting of every workload: the seed
@@ -41,9 +42,9 @@ func (c *segmentCounter) State(stack.StateChange) {}
 func (c *segmentCounter) Link(stack.LinkChange)   {}
 
 // pair builds a client and a server 5 ms apart, with a segment counter and
-// the extra observers attached.
-func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, server *stack.Host, count *segmentCounter, err error) {
-	net = stack.NewNetwork(stack.Config{Seed: seed, Latency: 5 * time.Millisecond})
+// the extra observers attached, on a clock with queue q (nil: heap4).
+func pair(seed uint64, q timers.Queue, extra []stack.Observer) (net *stack.Network, client, server *stack.Host, count *segmentCounter, err error) {
+	net = stack.NewNetwork(stack.Config{Seed: seed, Latency: 5 * time.Millisecond, Queue: q})
 	count = &segmentCounter{}
 	net.Observe(count)
 	for _, o := range extra {
@@ -52,8 +53,7 @@ func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, serv
 	// The client arms keep-alive at the handshake, as Linux and Windows
 	// do: these workloads are keep-alive's timers, and a gVisor host
 	// alone would never arm them on a connection that stays quiet.
-	armed := stack.HostOptions{Behaviour: stack.Behaviour{ArmAtEstablishment: true}}
-	if client, err = net.AddHostWith("client", armed); err == nil {
+	if client, err = net.AddHostWith("client", clientOptions); err == nil {
 		server, err = net.AddHost("server")
 	}
 	if err != nil {
@@ -62,20 +62,33 @@ func pair(seed uint64, extra []stack.Observer) (net *stack.Network, client, serv
 	return net, client, server, count, err
 }
 
+// clientOptions are the client hosts': keep-alive armed at the handshake.
+var clientOptions = stack.HostOptions{Behaviour: stack.Behaviour{ArmAtEstablishment: true}}
+
+// ConnsPerClient is how many connections one client host of SilentConns
+// dials at most (its ports, with room); past it the workload adds client
+// hosts and deals the connections to them in turn, as kasim run does.
+const ConnsPerClient = 40_000
+
 // Silent describes a SilentConns workload.
 type Silent struct {
 	Conns int
 	Seed  uint64
+	// Timers names the clock's timer queue (timers.Lookup): "" is heap4.
+	Timers string
 	// Spread is the time over which the connections are dialled, evenly;
 	// zero dials them all at the same instant (a herd: the stacks handle
 	// them in batches, and the listener falls back to SYN cookies).
 	Spread      time.Duration
 	MeasureHeap bool // measure live heap per connection (forces collections)
+	// observers, if set, makes a run's extra observers (the benchmarks'
+	// traced shape: a fresh trace recorder each run).
+	observers func() []stack.Observer
 }
 
-// SilentConns runs w.Conns keep-alive connections from one client to one
-// server and silences the server a minute in: every connection probes 10
-// times and is aborted. It returns once all are. Extra observers (a trace
+// SilentConns runs w.Conns keep-alive connections to one server (from one
+// client host, or ConnsPerClient to each of several) and silences the
+// server a minute in: every connection probes 10 times and is aborted. It returns once all are. Extra observers (a trace
 // recorder, say) see the whole run.
 func SilentConns(w Silent, extra ...stack.Observer) (RunResult, error) {
 	n := w.Conns
@@ -85,17 +98,36 @@ func SilentConns(w Silent, extra ...stack.Observer) (RunResult, error) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 	}
-	net, client, server, count, err := pair(w.Seed, extra)
+	var q timers.Queue
+	if w.Timers != "" {
+		spec, ok := timers.Lookup(w.Timers)
+		if !ok || spec.PerHost {
+			return res, fmt.Errorf("bench: timers %q: want a queue for the whole network (%v)", w.Timers, timers.Names())
+		}
+		q = spec.New()
+		if c, ok := q.(interface{ Close() }); ok {
+			defer c.Close()
+		}
+	}
+	net, client, server, count, err := pair(w.Seed, q, extra)
 	if err != nil {
 		return res, err
 	}
 	defer net.Close()
+	clients := []*stack.Host{client}
+	for len(clients)*ConnsPerClient < n {
+		h, err := net.AddHostWith(fmt.Sprintf("client%d", len(clients)+1), clientOptions)
+		if err != nil {
+			return res, err
+		}
+		clients = append(clients, h)
+	}
 	if _, err := server.Listen("tcp4", 80, stack.KeepAlive{}, nil); err != nil {
 		return res, err
 	}
 	raddr := netip.AddrPortFrom(server.Addr(), 80)
 	onEvent := func(c *stack.Conn) {
-		if c.State() == stack.Closed && c.Host() == client {
+		if c.State() == stack.Closed && c.Host() != server {
 			res.Aborted++
 			c.OnEvent(nil)
 			if res.Aborted == n {
@@ -106,8 +138,9 @@ func SilentConns(w Silent, extra ...stack.Observer) (RunResult, error) {
 	var dialErr error
 	for i := 0; i < n; i++ {
 		at := time.Duration(i) * w.Spread / time.Duration(n)
+		from := clients[i%len(clients)]
 		net.At(at, func() {
-			c, err := client.Dial(raddr, KeepAlive)
+			c, err := from.Dial(raddr, KeepAlive)
 			if err != nil {
 				dialErr = err
 				net.Stop()
@@ -144,7 +177,7 @@ func SilentConns(w Silent, extra ...stack.Observer) (RunResult, error) {
 // and the abort.
 func ConnectionLife(seed uint64) (RunResult, error) {
 	var res RunResult
-	net, client, server, count, err := pair(seed, nil)
+	net, client, server, count, err := pair(seed, nil, nil)
 	if err != nil {
 		return res, err
 	}

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"kasim/profile"
@@ -64,6 +66,10 @@ type Builtin struct {
 	// runs against any queue. Not with Timers "linux", whose timers live in
 	// per-host queues.
 	RecordTimers io.Writer
+	// CountSegments counts the segment events in Result.SegmentEvents
+	// instead of making them: Events sees every other event (for a
+	// summary, RunOptions.CountSegments).
+	CountSegments bool
 }
 
 // Defaults of the built-in scenario: keep-alive as Windows (the seed
@@ -75,9 +81,30 @@ const (
 	DefaultLatency      = 10 * time.Millisecond
 	DefaultSilenceAfter = 10 * time.Second
 	ServerPort          = 80
-	// MaxConns bounds Builtin.Conns: ports of one client address, with room.
-	MaxConns = 40000
+	// MaxConns bounds Builtin.Conns.
+	MaxConns = 1_000_000
+	// ConnsPerClient is how many connections one client host makes at
+	// most: the ports of one address, with room. Past it the run has
+	// more client hosts (ClientHosts).
+	ConnsPerClient = 40_000
 )
+
+// connsPerClient is ConnsPerClient, which tests lower.
+var connsPerClient = ConnsPerClient
+
+// ClientHosts names the client hosts of a run of conns connections: one,
+// "client", up to ConnsPerClient connections, and as many more as the
+// count needs past that, "client2" to "clientK", connections dealt to them
+// in turn (connection m from host m mod K). The server is always "server".
+func ClientHosts(conns int) []string {
+	k := max(1, (conns+connsPerClient-1)/connsPerClient)
+	hosts := make([]string, k)
+	hosts[0] = "client"
+	for i := 1; i < k; i++ {
+		hosts[i] = fmt.Sprintf("client%d", i+1)
+	}
+	return hosts
+}
 
 // Request and Reply are the data the built-in scenario exchanges.
 var (
@@ -164,6 +191,8 @@ type Result struct {
 	// fire count (with Builtin.RecordTimers).
 	TimerHash  uint64
 	TimerFires int64
+	// SegmentEvents counts the segment events left out (CountSegments).
+	SegmentEvents int64
 }
 
 // RunBuiltin runs the built-in scenario; extra observers (a PcapWriter, say)
@@ -177,7 +206,7 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	track := newOutcomeTracker("client")
+	track := newOutcomeTracker(ClientHosts(b.Conns)...)
 	events := func(e Event) error {
 		track.add(e)
 		if b.Events == nil {
@@ -189,13 +218,14 @@ func RunBuiltin(b Builtin, extra ...stack.Observer) (*Result, error) {
 		return nil
 	}
 	run, err := RunScenarioWith(s, RunOptions{Events: events, Keep: b.Events == nil, Timers: b.Timers,
-		RecordTimers: b.RecordTimers, Observers: extra})
+		RecordTimers: b.RecordTimers, Observers: extra, CountSegments: b.CountSegments})
 	if err != nil {
 		return nil, err
 	}
 	idle, interval, count := b.effective(b.profile())
 	return &Result{Idle: idle, Interval: interval, Count: count, Events: run.Events, End: run.End,
-		SilencedAt: track.silencedAt, Clients: track.outcomes(), TimerHash: run.TimerHash, TimerFires: run.TimerFires}, nil
+		SilencedAt: track.silencedAt, Clients: track.outcomes(), TimerHash: run.TimerHash, TimerFires: run.TimerFires,
+		SegmentEvents: run.SegmentEvents}, nil
 }
 
 // Scenario returns the built-in scenario as a scenario: the client's
@@ -220,6 +250,14 @@ func (b Builtin) Scenario() (*Scenario, error) {
 		Seed: b.Seed, Latency: b.Latency, Loss: b.Loss, Duration: b.Duration, UntilEnded: true,
 		Hosts: []HostSpec{{Name: "client", Profile: p.Name, Resolved: &p}, {Name: "server", Profile: server.Name, Resolved: &server}},
 		Conns: []ConnSpec{{Name: "c", Client: "client", Server: "server", Port: ServerPort, Count: b.Conns}},
+	}
+	if clients := ClientHosts(b.Conns); len(clients) > 1 {
+		// After the server, so that its address stays what it is with one.
+		for _, h := range clients[1:] {
+			s.Hosts = append(s.Hosts, HostSpec{Name: h, Profile: p.Name, Resolved: &p})
+		}
+		s.Conns[0].clients = clients
+		s.Description = strings.Replace(s.Description, "client connection(s)", fmt.Sprintf("client connection(s) from %d hosts", len(clients)), 1)
 	}
 	if b.Conns > 1 {
 		s.Conns[0].Spread = time.Second // so that their timers interleave instead of firing in lockstep
@@ -278,17 +316,17 @@ func Outcomes(events []Event, host string) []Outcome {
 }
 
 // outcomeTracker follows a trace as it is recorded and keeps what
-// Outcomes reports, for each connection of one host, and when the first
+// Outcomes reports, for each connection of some hosts, and when the first
 // host fell silent.
 type outcomeTracker struct {
-	host       string
+	hosts      []string
 	byConn     map[int]*Outcome
 	order      []int
 	silencedAt time.Duration
 }
 
-func newOutcomeTracker(host string) *outcomeTracker {
-	return &outcomeTracker{host: host, byConn: map[int]*Outcome{}, silencedAt: -1}
+func newOutcomeTracker(hosts ...string) *outcomeTracker {
+	return &outcomeTracker{hosts: hosts, byConn: map[int]*Outcome{}, silencedAt: -1}
 }
 
 func (t *outcomeTracker) get(id int) *Outcome {
@@ -305,7 +343,7 @@ func (t *outcomeTracker) add(e Event) {
 	if l, ok := e.(*LinkEvent); ok && l.Action == "silence" && t.silencedAt < 0 {
 		t.silencedAt = time.Duration(l.TNS)
 	}
-	if e.Head().Host != t.host {
+	if !slices.Contains(t.hosts, e.Head().Host) {
 		return
 	}
 	switch e := e.(type) {
@@ -347,10 +385,14 @@ func (t *outcomeTracker) outcomes() []Outcome {
 }
 
 // Profiles maps the built-in scenario's hosts to their profiles' names, as
-// Timeline.Profiles takes it: the client runs the Windows profile if one is
-// set, gVisor otherwise; the server always runs gVisor.
+// Timeline.Profiles takes it: the clients (ClientHosts) run the profile if
+// one is set, gVisor otherwise; the server always runs gVisor.
 func (b Builtin) Profiles() map[string]string {
-	return map[string]string{"client": b.profile().Name, "server": "gvisor"}
+	m := map[string]string{"server": "gvisor"}
+	for _, h := range ClientHosts(b.Conns) {
+		m[h] = b.profile().Name
+	}
+	return m
 }
 
 // profile returns the client's profile: gVisor's own unless Profile says.

@@ -311,7 +311,7 @@ func TestBuiltinValidate(t *testing.T) {
 		{func(b *Builtin) { b.Interval = -time.Second }, "interval -1s"},
 		{func(b *Builtin) { b.Count = 0 }, "count 0: want 1 to 255"},
 		{func(b *Builtin) { b.Count = 256 }, "count 256"},
-		{func(b *Builtin) { b.Conns = MaxConns + 1 }, "conns 40001"},
+		{func(b *Builtin) { b.Conns = MaxConns + 1 }, "conns 1000001"},
 		{func(b *Builtin) { b.Loss = 1 }, "loss 1"},
 		{func(b *Builtin) { b.Latency = 2 * time.Minute }, "latency 2m0s"},
 		{func(b *Builtin) { b.Timers = "calendar" }, `timers "calendar": want heap4, heap2, wheel, linux, runtime`},

@@ -20,7 +20,21 @@ type Recorder struct {
 	flows   map[flowKey]*flowState
 	sink    func(Event) // Stream's
 	discard bool        // Stream's: keep no events
+	// countSegments: segment events are counted in segments, not made
+	// (CountSegments).
+	countSegments bool
+	segments      int64
 }
+
+// CountSegments has the Recorder count the segment events it would record
+// instead of making them: every other event is recorded as before. A
+// summary of a large run reads keep-alive, state and error events only,
+// and a segment event costs the most to make (two flow lookups, an
+// allocation, its formatted time). Segments returns the count.
+func (r *Recorder) CountSegments() { r.countSegments = true }
+
+// Segments returns how many segment events CountSegments counted.
+func (r *Recorder) Segments() int64 { return r.segments }
 
 // flowKey is a segment's direction as plain bytes, which hash and compare
 // faster than netip values.
@@ -85,6 +99,10 @@ func (r *Recorder) Segment(s *stack.Segment) {
 	}
 	if s.Probe && s.FromConn != nil {
 		r.keepAlive(s.At, s.FromConn, ActionProbe, s.ProbeNumber, s.ProbeNumber-1)
+	}
+	if r.countSegments {
+		r.segments++
+		return
 	}
 	var conn int
 	if s.FromConn != nil {

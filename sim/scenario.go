@@ -141,10 +141,22 @@ type ConnSpec struct {
 	// of a larger one are named NAME[1] to NAME[Count].
 	Count  int
 	Spread time.Duration
+	// clients, if set, are the client hosts the members are dealt over,
+	// member m on clients[m % len(clients)]: the built-in scenario's
+	// connections past one address's ports. Client is the first of them.
+	clients []string
 }
 
 // members is how many connections c stands for.
 func (c *ConnSpec) members() int { return max(c.Count, 1) }
+
+// clientOf names the host member m (0-based) of c connects from.
+func (c *ConnSpec) clientOf(m int) string {
+	if len(c.clients) == 0 {
+		return c.Client
+	}
+	return c.clients[m%len(c.clients)]
+}
 
 // memberName names the m-th (0-based) connection of c.
 func (c *ConnSpec) memberName(m int) string {

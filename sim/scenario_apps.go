@@ -316,11 +316,11 @@ func (r *scenarioRunner) socket(a *Action, m int) (*sockEnd, string) {
 	if a.End == "server" {
 		return nil, fmt.Sprintf("%s's server end is not open: %s has not accepted the connection yet", spec.memberName(m), spec.Server)
 	}
-	host := r.hosts[spec.Client]
+	host := r.hosts[spec.clientOf(m)]
 	end := &sockEnd{host: host, spec: spec, member: m, end: "client"}
 	end.open()
 	if end.conn == nil {
-		return nil, "socket() failed on " + spec.Client
+		return nil, "socket() failed on " + host.spec.Name
 	}
 	r.ends[key] = end
 	r.run.Sockets[key] = end.conn.ID()

@@ -32,6 +32,9 @@ type ScenarioRun struct {
 	// and fire count (RunOptions.RecordTimers).
 	TimerHash  uint64
 	TimerFires int64
+	// SegmentEvents counts the segment events left out of the trace
+	// (RunOptions.CountSegments).
+	SegmentEvents int64
 }
 
 // SocketKey names one end ("client" or "server") of a scenario
@@ -92,6 +95,11 @@ type RunOptions struct {
 	RecordTimers io.Writer
 	// Observers see the run too (a PcapWriter, say).
 	Observers []stack.Observer
+	// CountSegments counts the trace's segment events in
+	// ScenarioRun.SegmentEvents instead of making them (Events never sees
+	// one): for a summary of a large run, which needs the other events
+	// only (Recorder.CountSegments).
+	CountSegments bool
 }
 
 // exactQueues names the registered exact queues, as "a, b or c".
@@ -171,6 +179,9 @@ func RunScenarioWith(s *Scenario, opts RunOptions) (*ScenarioRun, error) {
 	queue, hostTimers := r.queues()
 	r.net = stack.NewNetwork(stack.Config{Seed: s.Seed, Latency: s.Latency, Queue: queue})
 	r.rec.Stream(r.record, cfg.Keep)
+	if cfg.CountSegments {
+		r.rec.CountSegments()
+	}
 	r.net.Observe(r.rec)
 	for _, o := range cfg.Observers {
 		r.net.Observe(o)
@@ -191,7 +202,7 @@ func RunScenarioWith(s *Scenario, opts RunOptions) (*ScenarioRun, error) {
 	if r.sinkErr != nil {
 		return nil, r.sinkErr
 	}
-	r.run.Events, r.run.End = r.rec.Events(), r.net.Now()
+	r.run.Events, r.run.End, r.run.SegmentEvents = r.rec.Events(), r.net.Now(), r.rec.Segments()
 	if r.timerRec != nil {
 		if err := r.timerRec.Close(); err != nil {
 			return nil, fmt.Errorf("timer trace: %w", err)
@@ -342,7 +353,11 @@ func (r *scenarioRunner) listen() error {
 			if c.Spread > 0 {
 				starts = fmt.Sprintf("each starting at a time the seed draws from the first %v", c.Spread)
 			}
-			r.rec.Note(0, c.Client, fmt.Sprintf("connections %s to %s: %s -> %s:%d, %s", c.memberName(0), c.memberName(n-1), c.Client, c.Server, c.Port, starts))
+			from := c.Client
+			if k := len(c.clients); k > 1 {
+				from = fmt.Sprintf("%s to %s (%d hosts, member by member in turn)", c.clients[0], c.clients[k-1], k)
+			}
+			r.rec.Note(0, c.Client, fmt.Sprintf("connections %s to %s: %s -> %s:%d, %s", c.memberName(0), c.memberName(n-1), from, c.Server, c.Port, starts))
 		}
 		key := fmt.Sprintf("%s:%d", c.Server, c.Port)
 		if listening[key] {

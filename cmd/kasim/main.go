@@ -48,6 +48,7 @@ func main() {
 	live.MaybeRunPeer()
 	// And kasim conform --dut gvisor re-executes it as that driver.
 	dut.MaybeRunBuiltin()
+	setMemoryLimit()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -351,8 +352,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if rf.format == "text" {
 		fmt.Fprintf(stdout, "kasim %s - built-in scenario, seed %d (virtual time, HH:MM:SS.mmm since the start)\n\n", version(), b.Seed)
 	}
-	out := newRunOutput(rf.format, rf.svgPath, b.Profiles(), "client", b.Conns, stdout, stderr)
+	out := newRunOutput(rf.format, rf.svgPath, b.Profiles(), sim.ClientHosts(b.Conns), b.Conns, stdout, stderr)
 	b.Events = out.event
+	// A summary reads no segment event: they are counted, not made.
+	b.CountSegments = rf.format == "summary" && out.svg == nil
 	out.start = time.Now()
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	out.wall = time.Since(out.start)
@@ -402,7 +405,7 @@ func (rf *runFlags) flagSet() *flag.FlagSet {
 	fs.Var(durationFlag{&b.Interval}, "interval", "`time` between unanswered keep-alive probes")
 	fs.IntVar(&b.Count, "count", b.Count, "unanswered probes before the connection is aborted (1-255, as the profile's TCP_KEEPCNT takes it: 1-127 on linux and gvisor)")
 	fs.Uint64Var(&b.Seed, "seed", b.Seed, "seed for ISNs, ports, loss and start times")
-	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-40000), started over the first second")
+	fs.IntVar(&b.Conns, "conns", b.Conns, "client connections (1-1000000), started over the first second; past 40000, from several client hosts")
 	fs.Var(durationFlag{&b.Latency}, "latency", "one-way `latency` between client and server")
 	fs.Float64Var(&b.Loss, "loss", b.Loss, "`probability` of losing each packet, both directions (0 to <1)")
 	fs.Var(choiceFlag{&rf.peer, []string{"dead", "alive"}}, "peer", "the server is `dead|alive`: dead falls silent after its reply, alive answers every probe")
@@ -444,6 +447,10 @@ func (rf *runFlags) builtin(fs *flag.FlagSet, stderr io.Writer) (sim.Builtin, in
 	}
 	if err := b.Validate(); err != nil {
 		fmt.Fprintf(stderr, "kasim run: --%s\n", err)
+		return b, exitUsage
+	}
+	if why := checkRoomFor(b.Conns); why != "" {
+		fmt.Fprintf(stderr, "kasim run: --%s\n", why)
 		return b, exitUsage
 	}
 	return b, exitOK

@@ -104,7 +104,7 @@ func TestUsageErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"run", "--format", "xml"}, `--format "xml": want one of text, jsonl`},
 		{[]string{"run", "--peer", "zombie"}, `--peer "zombie": want one of dead, alive`},
 		{[]string{"run", "--loss", "1"}, "--loss 1: want at least 0 and below 1"},
-		{[]string{"run", "--conns", "50000"}, "--conns 50000"},
+		{[]string{"run", "--conns", "1000001"}, "--conns 1000001"},
 		{[]string{"run", "--bogus"}, "unknown flag -bogus"},
 		{[]string{"run", "--timers", "runtime", "--record-timers", "x.trace"}, "--record-timers: recording timers needs one exact queue"},
 		{[]string{"run", "--idle"}, "--idle needs a value"},
@@ -703,5 +703,11 @@ func TestRunSummary(t *testing.T) {
 	}
 	if strings.Contains(out, "->") || strings.Contains(out, "{") {
 		t.Errorf("summary has events in it:\n%s", out)
+	}
+	// It counts the segment events it does not make: as many events as
+	// the trace of the same run has lines.
+	_, trace, _ := kasim(append(args[:len(args)-1], "jsonl")...)
+	if want := fmt.Sprintf("  events            %d\n", strings.Count(trace, "\n")); !strings.Contains(out, want) {
+		t.Errorf("summary's events: want %q, as the trace has lines:\n%s", want, out)
 	}
 }

@@ -53,7 +53,7 @@ func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	// The output goes as the run goes: nothing of it is kept.
-	out := newRunOutput(format, svgPath, s.Profiles(), "", 0, stdout, stderr)
+	out := newRunOutput(format, svgPath, s.Profiles(), nil, 0, stdout, stderr)
 	opts.Events, opts.Observers = out.event, pcap.observers()
 	run, err := sim.RunScenarioWith(s, opts)
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/term"
@@ -28,10 +29,10 @@ type runOutput struct {
 
 // newRunOutput returns the output of a run in format (text or jsonl) to
 // stdout, of hosts running profiles (host -> profile name); conns client
-// connections are counted down in the progress line, and svgPath, if set,
-// is where the diagram goes.
-func newRunOutput(format, svgPath string, profiles map[string]string, clientHost string, conns int, stdout, stderr io.Writer) *runOutput {
-	o := &runOutput{progress: newRunProgress(stderr, clientHost, conns)}
+// connections, from clientHosts, are counted down in the progress line,
+// and svgPath, if set, is where the diagram goes.
+func newRunOutput(format, svgPath string, profiles map[string]string, clientHosts []string, conns int, stdout, stderr io.Writer) *runOutput {
+	o := &runOutput{progress: newRunProgress(stderr, clientHosts, conns)}
 	switch format {
 	case "summary":
 	case "jsonl":
@@ -82,15 +83,15 @@ func (o *runOutput) close() error {
 // otherwise: a pipe or a file gets only the run's messages.
 type runProgress struct {
 	w            io.Writer // nil: not a terminal
-	client       string    // the host whose connections are counted
+	clients      []string  // the hosts whose connections are counted
 	conns, ended int
 	events       int64
 	start, last  time.Time
 	shown        bool
 }
 
-func newRunProgress(stderr io.Writer, client string, conns int) *runProgress {
-	p := &runProgress{client: client, conns: conns}
+func newRunProgress(stderr io.Writer, clients []string, conns int) *runProgress {
+	p := &runProgress{clients: clients, conns: conns}
 	if isTerminal(stderr) {
 		p.w, p.start, p.last = stderr, time.Now(), time.Now()
 	}
@@ -112,7 +113,7 @@ func (p *runProgress) event(e sim.Event) {
 		return
 	}
 	p.events++
-	if s, ok := e.(*sim.StateEvent); ok && s.Host == p.client && s.To == "CLOSED" {
+	if s, ok := e.(*sim.StateEvent); ok && s.To == "CLOSED" && slices.Contains(p.clients, s.Host) {
 		p.ended++
 	}
 	if p.events%progressEvery != 0 {

@@ -26,7 +26,8 @@ func writeRunSummary(w io.Writer, b sim.Builtin, res *sim.Result, out *runOutput
 	fmt.Fprintf(w, "kasim %s - built-in scenario, profile %s, seed %d, %d client connection(s)\n", version(), p, b.Seed, len(res.Clients))
 	fmt.Fprintf(w, "  keep-alive        idle %v, interval %v, count %d\n", res.Idle, res.Interval, res.Count)
 	fmt.Fprintf(w, "  virtual time      %s\n", sim.FormatTime(res.End))
-	fmt.Fprintf(w, "  events            %d\n", out.events)
+	events := out.events + res.SegmentEvents
+	fmt.Fprintf(w, "  events            %d\n", events)
 	fmt.Fprintf(w, "  connections       %d gave up by keep-alive, %d failed otherwise, %d open at the end\n", gaveUp, failed, alive)
 	fmt.Fprintf(w, "  probes            %d sent, %d answered\n", probes, answered)
 	if res.SilencedAt >= 0 {
@@ -40,7 +41,7 @@ func writeRunSummary(w io.Writer, b sim.Builtin, res *sim.Result, out *runOutput
 	}
 	perSec := 0.0
 	if out.wall > 0 {
-		perSec = float64(out.events) / out.wall.Seconds()
+		perSec = float64(events) / out.wall.Seconds()
 	}
 	fmt.Fprintf(w, "  wall time         %v (%.0f events/s)\n", out.wall.Round(time.Millisecond), perSec)
 	if rss, ok := peakRSS(); ok {
