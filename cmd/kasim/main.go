@@ -356,6 +356,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	b.Events = out.event
 	// A summary reads no segment event: they are counted, not made.
 	b.CountSegments = rf.format == "summary" && out.svg == nil
+	out.progress.segmentsAside = b.CountSegments
 	out.start = time.Now()
 	res, err := sim.RunBuiltin(b, pcap.observers()...)
 	out.wall = time.Since(out.start)

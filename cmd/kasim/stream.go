@@ -88,6 +88,9 @@ type runProgress struct {
 	events       int64
 	start, last  time.Time
 	shown        bool
+	// segmentsAside: the run counts its segment events without making
+	// them (a summary), so the events shown leave them out.
+	segmentsAside bool
 }
 
 func newRunProgress(stderr io.Writer, clients []string, conns int) *runProgress {
@@ -125,7 +128,11 @@ func (p *runProgress) event(e sim.Event) {
 		if p.conns > 0 {
 			alive = fmt.Sprintf(", %d of %d connections alive", max(p.conns-p.ended, 0), p.conns)
 		}
-		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d events%s (%v)", e.Head().T, p.events, alive, now.Sub(p.start).Round(time.Second))
+		what := "events"
+		if p.segmentsAside {
+			what = "events besides segments"
+		}
+		fmt.Fprintf(p.w, "\r\033[Kkasim run: virtual %s, %d %s%s (%v)", e.Head().T, p.events, what, alive, now.Sub(p.start).Round(time.Second))
 	}
 }
 
