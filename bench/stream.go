@@ -74,6 +74,9 @@ func RunReplay(t *CheckedTrace, queue string, s Settings) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("unknown queue %q", queue)
 	}
+	if t == nil || t.src == nil {
+		return Result{}, fmt.Errorf("%s: no trace: RunReplay takes the trace CheckTrace returned", queue)
+	}
 	tr, err := timers.NewTraceReader(io.NewSectionReader(t.src, 0, math.MaxInt64))
 	if err != nil {
 		return Result{}, fmt.Errorf("the trace changed since it was checked: %w", err)

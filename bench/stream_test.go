@@ -156,3 +156,25 @@ func TestReplayMemoryIsBounded(t *testing.T) {
 		t.Errorf("checking and replaying 500,000 operations allocated %d KB, 4,000,000 %d KB: want about the same, under 16 MB", small>>10, large>>10)
 	}
 }
+
+// A run that never touched its queue records an empty trace: it replays
+// to nothing, without percentiles or a fire hash, and without failing.
+func TestReplayOfAnEmptyTrace(t *testing.T) {
+	var buf bytes.Buffer
+	if err := timers.NewRecorder(timers.NewHeap4(), &buf).Close(); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"wheel", "linux"} {
+		r, err := RunReplay(ct, q, Settings{})
+		if err != nil || r.Ops != 0 || r.FireHash != "" {
+			t.Errorf("%s: %v, %d ops, hash %q", q, err, r.Ops, r.FireHash)
+		}
+	}
+	if _, err := RunReplay(&CheckedTrace{}, "wheel", Settings{}); err == nil {
+		t.Error("RunReplay of a trace CheckTrace did not return: no error")
+	}
+}
