@@ -4,6 +4,8 @@ package bench
 
 import (
 	"fmt"
+	"io"
+	"math"
 	"runtime"
 	"strconv"
 	"time"
@@ -11,81 +13,175 @@ import (
 	"kasim/timers"
 )
 
-// CheckTrace replays a trace on a Heap4: it fails for operations the
-// recorded run could not have made (a trace damaged or made by hand), which
-// would break a queue's preconditions, and for a fire hash that is not the
-// trailer's.
-func CheckTrace(t *timers.Trace) error {
-	h, err := timers.Replay(timers.NewHeap4(), t.Ops)
-	if err != nil {
-		return err
-	}
-	if h.Sum() != t.Hash || h.Fires != t.Fires {
-		return fmt.Errorf("the operations give fire hash %x (%d fires), the trailer says %x (%d)", h.Sum(), h.Fires, t.Hash, t.Fires)
-	}
-	return nil
+// CheckedTrace is a recorded trace that CheckTrace accepted, replayed
+// from its source, chunk by chunk, each time RunReplay measures it: what
+// a replay holds is bounded by its timers, not by its operations.
+type CheckedTrace struct {
+	src io.ReaderAt
+	// Ops is the number of operations, Timers the number of timers (the
+	// trace's IDs are 0 to Timers-1), Hash and Fires the recording run's
+	// fire hash and fire count.
+	Ops    int64
+	Timers int
+	Hash   uint64
+	Fires  int64
 }
 
-// RunReplay measures a registered queue on a recorded trace (checked first
-// with CheckTrace).
-func RunReplay(t *timers.Trace, queue string, s Settings) (Result, error) {
-	s = s.withDefaults()
-	if err := CheckTrace(t); err != nil {
-		return Result{}, err
+// CheckTrace reads the trace in src (from kasim run --record-timers), as
+// timers.TraceReader checks it, and replays it on a Heap4: it fails for a
+// damaged trace, at the byte the damage is, for operations the recorded
+// run could not have made (a trace damaged or made by hand), which would
+// break a queue's preconditions, and for a fire hash that is not the
+// trailer's. It holds a chunk of operations at a time; src must not change
+// until the replays are done.
+func CheckTrace(src io.ReaderAt) (*CheckedTrace, error) {
+	tr, err := timers.NewTraceReader(io.NewSectionReader(src, 0, math.MaxInt64))
+	if err != nil {
+		return nil, err
 	}
+	p := timers.NewReplayer(timers.NewHeap4())
+	// A bad operation stops the replay, not the reading: damage further
+	// on is the error, as when the whole trace was read before the replay.
+	var bad error
+	for {
+		ops, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if bad == nil {
+			bad = p.Play(ops)
+		}
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	t := &CheckedTrace{src: src, Ops: tr.Ops(), Timers: int(tr.Timers())}
+	t.Hash, t.Fires = tr.Trailer()
+	if h := p.Hash(); h.Sum() != t.Hash || h.Fires != t.Fires {
+		return nil, fmt.Errorf("the operations give fire hash %x (%d fires), the trailer says %x (%d)", h.Sum(), h.Fires, t.Hash, t.Fires)
+	}
+	return t, nil
+}
+
+// RunReplay measures a registered queue on a trace CheckTrace accepted,
+// reading it again: each chunk is decoded untimed, then played timed.
+func RunReplay(t *CheckedTrace, queue string, s Settings) (Result, error) {
+	s = s.withDefaults()
 	spec, ok := LookupQueue(queue)
 	if !ok {
 		return Result{}, fmt.Errorf("unknown queue %q", queue)
 	}
-	peak := 0
-	for _, op := range t.Ops {
-		if op.Kind == timers.OpPush || op.Kind == timers.OpReschedule {
-			peak = max(peak, int(op.ID)+1)
-		}
+	if t == nil || t.src == nil {
+		return Result{}, fmt.Errorf("%s: no trace: RunReplay takes the trace CheckTrace returned", queue)
 	}
-	r, err := runStream(queue, "replay", peak, stream{ops: t.Ops}, s)
+	tr, err := timers.NewTraceReader(io.NewSectionReader(t.src, 0, math.MaxInt64))
+	if err != nil {
+		return Result{}, fmt.Errorf("the trace changed since it was checked: %w", err)
+	}
+	r, err := runChunks(queue, "replay", t.Timers, t.Timers, nil, tr.Next, s)
 	if err != nil {
 		return r, err
 	}
-	if spec.Exact && r.FireHash != strconv.FormatUint(t.Hash, 16) {
+	if hash, _ := tr.Trailer(); r.Ops != t.Ops || hash != t.Hash {
+		return r, fmt.Errorf("%s: the trace changed since it was checked (%d operations, then %d)", queue, t.Ops, r.Ops)
+	}
+	want := "" // a result without fires shows no hash
+	if t.Fires > 0 {
+		want = strconv.FormatUint(t.Hash, 16)
+	}
+	if spec.Exact && r.FireHash != want {
 		return r, fmt.Errorf("%s: replay fire hash %s, the recorded run's %x", queue, r.FireHash, t.Hash)
 	}
 	return r, nil
 }
 
-// runStream runs a stream on a fresh queue: untimed fill, then the timed
-// operations; exact queues are checked against the stream's recorded fires,
-// others (the Linux wheel fires late) run guarded so the stream cannot
-// break their preconditions.
+// runStream runs a generated stream on a fresh queue: untimed fill, then
+// the timed operations (runChunks).
 func runStream(queue, workload string, n int, st stream, s Settings) (Result, error) {
+	given := false
+	next := func() ([]timers.Op, error) {
+		if given || len(st.ops) == 0 {
+			return nil, io.EOF
+		}
+		given = true
+		return st.ops, nil
+	}
+	return runChunks(queue, workload, n, st.peak, st.fill, next, s)
+}
+
+// runChunks runs a stream of operations, which next gives chunk by chunk
+// (nil and io.EOF after the last), on a fresh queue holding fill (untimed);
+// its IDs are below n (the result's N), len(fill) and ids. Each chunk is fetched untimed and played timed, and
+// the figures are over all of them. Exact queues are checked against the
+// stream's recorded fires, others (the Linux wheel fires late) run guarded
+// so the stream cannot break their preconditions. The percentiles time
+// the stream's first operations again, each alone, on a fresh queue.
+func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]timers.Op, error), s Settings) (Result, error) {
 	spec, ok := LookupQueue(queue)
 	if !ok {
 		return Result{}, fmt.Errorf("unknown queue %q (workloads run on timers.Queue implementations)", queue)
 	}
-	r := Result{Queue: queue, Workload: workload, N: n, Ops: int64(len(st.ops))}
+	r := Result{Queue: queue, Workload: workload, N: n}
 	// fresh returns a queue holding the stream's fill, and which timers
 	// are pending in it.
 	fresh := func() (timers.Queue, []bool) {
 		q := spec.New()
-		pending := make([]bool, max(n, st.peak))
-		for i, w := range st.fill {
+		pending := make([]bool, max(n, ids, len(fill)))
+		for i, w := range fill {
 			q.Push(timers.ID(i), w)
 			pending[i] = true
 		}
 		return q, pending
 	}
-	r.BytesPerTimer = retainedPerTimer(func() any { q, _ := fresh(); return q }, len(st.fill))
+	r.BytesPerTimer = retainedPerTimer(func() any { q, _ := fresh(); return q }, len(fill))
 	q, pending := fresh()
 	h := timers.NewFireHash()
-	var late int64
-	var mt meter
-	mt.beginCollected()
-	err := play(q, st.ops, spec.Exact, pending, h, &late)
-	mt.end()
-	if err != nil {
-		return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
+	var (
+		late      int64
+		mt        meter
+		played    int64
+		first     []timers.Op // the first operations, for the percentiles
+		cpu0, gc0 float64     // CPU seconds, all and the GC's, at the start
+	)
+	for {
+		ops, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
+		}
+		if len(first) < s.Samples {
+			first = append(first, ops[:min(len(ops), s.Samples-len(first))]...)
+		}
+		if played == 0 {
+			// As testing.B does: else a collection the untimed setup
+			// provoked runs in the timed section.
+			runtime.GC()
+			cpu0, gc0 = cpuSeconds()
+		}
+		mt.begin()
+		err = play(q, ops, played, spec.Exact, pending, h, &late)
+		mt.end()
+		if err != nil {
+			return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
+		}
+		played += int64(len(ops))
 	}
-	mt.report(&r, len(st.ops))
+	r.Ops = played
+	mt.report(&r, int(played))
+	// The meter's GC share is its last section's; this one is over them
+	// all. The runtime updates the CPU figures only as a collection ends,
+	// so they cannot be split between the sections and the decoding
+	// between them, which collects nothing but may see a collection the
+	// sections started finish.
+	r.GCShare = 0
+	if cpu, gc := cpuSeconds(); cpu > cpu0 {
+		r.GCShare = (gc - gc0) / (cpu - cpu0)
+	}
 	r.LatenessNs = late
 	if l, ok := q.(interface {
 		Lateness() (mean, most time.Duration, fired int)
@@ -99,21 +195,22 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 	if !spec.Exact {
 		r.Note = "fires late by design"
 	}
-	// Percentiles: the stream's first operations again, on a fresh queue,
-	// each timed alone.
+	if len(first) == 0 {
+		return r, nil // an empty stream: no percentiles
+	}
 	q, pending = fresh()
-	samples := min(s.Samples, len(st.ops))
-	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(samples, func(i int) {
-		play(q, st.ops[i:i+1], spec.Exact, pending, timers.NewFireHash(), new(int64))
+	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(len(first), func(i int) {
+		play(q, first[i:i+1], int64(i), spec.Exact, pending, timers.NewFireHash(), new(int64))
 	}, 0)
 	runtime.KeepAlive(q)
 	return r, nil
 }
 
-// play runs ops on q. Exact queues must return exactly the recorded fires.
-// Inexact ones are guarded: a recorded fire pops whatever q has due, and
-// operations on timers q has not fired yet are adjusted to stay legal.
-func play(q timers.Queue, ops []timers.Op, exact bool, pending []bool, h *timers.FireHash, late *int64) error {
+// play runs ops, the stream's operations from number from on, on q. Exact
+// queues must return exactly the recorded fires. Inexact ones are guarded:
+// a recorded fire pops whatever q has due, and operations on timers q has
+// not fired yet are adjusted to stay legal.
+func play(q timers.Queue, ops []timers.Op, from int64, exact bool, pending []bool, h *timers.FireHash, late *int64) error {
 	for i, op := range ops {
 		switch op.Kind {
 		case timers.OpPush:
@@ -145,7 +242,7 @@ func play(q timers.Queue, ops []timers.Op, exact bool, pending []bool, h *timers
 			}
 			id, when, ok := q.PopDue(op.When)
 			if exact && (ok != op.Fired || ok && id != op.ID) {
-				return fmt.Errorf("operation %d: PopDue(%d) = %v, the stream expects %v", i, op.When, popString(id, ok), popString(op.ID, op.Fired))
+				return fmt.Errorf("operation %d: PopDue(%d) = %v, the stream expects %v", from+int64(i), op.When, popString(id, ok), popString(op.ID, op.Fired))
 			}
 			if ok {
 				pending[id] = false

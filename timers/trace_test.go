@@ -3,9 +3,11 @@ package timers_test
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"kasim/internal/gctest"
@@ -103,12 +105,24 @@ func FuzzReadTrace(f *testing.F) {
 	f.Add([]byte("kasim timer trace 1\n\x01\x00\x02\x05\x01\x00\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := timers.ReadTrace(bytes.NewReader(data))
+		// The reader gives the errors ReadTrace always gave, streamed in
+		// pieces as whole.
+		if _, werr := oldReadTrace(bytes.NewReader(data)); fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Fatalf("ReadTrace: %v; before the TraceReader: %v", err, werr)
+		}
+		_, _, h, _, _, serr := streamTrace(iotest.HalfReader(bytes.NewReader(data)), timers.NewWheel())
 		if err != nil {
+			if serr == nil || serr.Error() != err.Error() {
+				t.Fatalf("streamed: %v; ReadTrace: %v", serr, err)
+			}
 			return
 		}
 		// Whatever parses must replay without breaking a queue's
 		// preconditions: Replay refuses what the run could not have done.
-		timers.Replay(timers.NewWheel(), tr.Ops)
+		hw, rerr := timers.Replay(timers.NewWheel(), tr.Ops)
+		if fmt.Sprint(serr) != fmt.Sprint(rerr) || rerr == nil && (h.Sum() != hw.Sum() || h.Fires != hw.Fires) {
+			t.Fatalf("streamed replay: %v; whole: %v", serr, rerr)
+		}
 	})
 }
 

@@ -60,7 +60,8 @@ type benchPlan struct {
 	ms    []bench.Micro
 	ws    []bench.Workload
 	ns    []int
-	trace *timers.Trace
+	trace *bench.CheckedTrace
+	file  *os.File // the trace's, open until the replays are done
 	s     bench.Settings
 	count int
 }
@@ -82,6 +83,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim bench: %v\n", err)
 		return exitUsage
+	}
+	if p.file != nil {
+		defer p.file.Close()
 	}
 	for _, w := range p.ws {
 		for _, n := range p.ns {
@@ -116,7 +120,8 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 }
 
 // checkBenchFlags reads what the flags ask to measure, or says which flag
-// is wrong (a usage error), reading and checking the --replay trace too.
+// is wrong (a usage error), reading and checking the --replay trace too:
+// the plan keeps its file open for the replays, which read it again.
 func checkBenchFlags(f benchFlags) (benchPlan, error) {
 	p := benchPlan{s: f.s, count: f.count}
 	if f.format != "text" && f.format != "csv" && f.format != "json" {
@@ -161,14 +166,11 @@ func checkBenchFlags(f benchFlags) (benchPlan, error) {
 		if err != nil {
 			return p, fmt.Errorf("--replay: %v", err)
 		}
-		p.trace, err = timers.ReadTrace(r)
-		r.Close()
-		if err == nil {
-			err = bench.CheckTrace(p.trace)
-		}
-		if err != nil {
+		if p.trace, err = bench.CheckTrace(r); err != nil {
+			r.Close()
 			return p, fmt.Errorf("--replay %s: %v", f.replayPath, err)
 		}
+		p.file = r
 	}
 	return p, nil
 }
