@@ -59,6 +59,12 @@ var seqLimit uint32 = math.MaxUint32
 //     since it was filed), moving the slot's last entry into the hole, and
 //     otherwise counts the entry as stale, to be dropped when its slot is
 //     reached. Stale entries are swept when they outnumber live timers.
+//   - A herd (more timers in one slot than an emptied slot keeps room for)
+//     moves as an array: cascading it hands the array down to the slot
+//     most of it lands in, and draining a tick makes the slot's array the
+//     due run, radix-sorted in place. Fresh memory costs more than the
+//     copy would (its first touch faults pages in), and a comparison sort
+//     of a million entries more than both.
 //
 // Per-level occupancy bitmaps, with a summary word each, find the next
 // occupied slot with two bit scans per level, so an idle hour is crossed in

@@ -2,16 +2,22 @@ package timers
 
 // A Wheel's due run: the reached ticks' entries, a sorted run and a late heap.
 
+import "math/bits"
+
 // dueRun holds the entries of the ticks already reached: a run sorted when
 // its slot drained, and a binary heap for the few that arrive afterwards
 // (timers filed at or before the current tick), so that neither a slot of a
 // million timers nor a stream of late arrivals costs more than O(log n).
-// Both are ordered by (deadline, tag).
+// Both are ordered by (deadline, tag). The heap is 4-ary, as Heap4: half
+// as deep as a binary one, a node's children in one or two cache lines,
+// which matters when every timer ends up in it (all in one tick).
 type dueRun struct {
 	run  []wheelEntry
 	next int // index of the run's first entry
 	late []wheelEntry
 }
+
+const lateArity = 4
 
 func (d *dueRun) len() int { return len(d.run) - d.next + len(d.late) }
 
@@ -35,7 +41,7 @@ func (d *dueRun) push(e wheelEntry) {
 	d.late = append(d.late, e)
 	i := len(d.late) - 1
 	for i > 0 {
-		p := (i - 1) / 2
+		p := (i - 1) / lateArity
 		if !entryBefore(e, d.late[p]) {
 			break
 		}
@@ -49,12 +55,14 @@ func (d *dueRun) down(i int) {
 	n := len(d.late)
 	e := d.late[i]
 	for {
-		c := 2*i + 1
+		c := lateArity*i + 1
 		if c >= n {
 			break
 		}
-		if c+1 < n && entryBefore(d.late[c+1], d.late[c]) {
-			c++
+		for j := c + 1; j < min(c+lateArity, n); j++ {
+			if entryBefore(d.late[j], d.late[c]) {
+				c = j
+			}
 		}
 		if !entryBefore(d.late[c], e) {
 			break
@@ -63,4 +71,97 @@ func (d *dueRun) down(i int) {
 		i = c
 	}
 	d.late[i] = e
+}
+
+// runKey orders the entries of one tick as entryBefore does: they share a
+// tick, so their deadlines differ only in the low tickBits bits, and the
+// tag fills the 32 below.
+func runKey(e wheelEntry) uint64 {
+	return uint64(e.when)&(1<<tickBits-1)<<32 | uint64(e.tag)
+}
+
+// sortRun sorts a drained tick's entries by runKey. A large tick (a herd,
+// or the adversarial case of every timer in one slot) is radix-sorted in
+// place, which costs a few passes over the run instead of n log n
+// compares through a function, and no buffer (fresh memory costs more than
+// the sort itself).
+func sortRun(run []wheelEntry) {
+	if len(run) < 2 {
+		return
+	}
+	var diff uint64 // the key bits that vary
+	k0, sorted := runKey(run[0]), true
+	prev := k0
+	for _, e := range run[1:] {
+		k := runKey(e)
+		diff |= k ^ k0
+		sorted = sorted && prev < k
+		prev = k
+	}
+	if !sorted {
+		radixSort(run, max(bits.Len64(diff), radixBits)-radixBits)
+	}
+}
+
+const (
+	radixBits  = 8
+	radixSmall = 48 // runs this short are insertion-sorted
+)
+
+// radixSort sorts run by runKey, whose bits above shift+radixBits are
+// equal: an American flag sort on the digit at shift, then each bucket on
+// the digit below.
+func radixSort(run []wheelEntry, shift int) {
+	if len(run) <= radixSmall {
+		insertionSort(run)
+		return
+	}
+	var count [1 << radixBits]int
+	for _, e := range run {
+		count[runKey(e)>>shift&(1<<radixBits-1)]++
+	}
+	var start, end [1 << radixBits]int
+	sum := 0
+	for i, c := range count {
+		start[i] = sum
+		sum += c
+		end[i] = sum
+	}
+	// Cycle each misplaced entry to its bucket's next free place.
+	for i := range count {
+		for start[i] < end[i] {
+			e := run[start[i]]
+			for {
+				digit := int(runKey(e) >> shift & (1<<radixBits - 1))
+				if digit == i {
+					break
+				}
+				e, run[start[digit]] = run[start[digit]], e
+				start[digit]++
+			}
+			run[start[i]] = e
+			start[i]++
+		}
+	}
+	if shift == 0 {
+		return
+	}
+	lo := 0
+	for _, c := range count {
+		if c > 1 {
+			radixSort(run[lo:lo+c], max(shift-radixBits, 0))
+		}
+		lo += c
+	}
+}
+
+func insertionSort(run []wheelEntry) {
+	for i := 1; i < len(run); i++ {
+		e, k := run[i], runKey(run[i])
+		j := i
+		for ; j > 0 && runKey(run[j-1]) > k; j-- {
+			run[j] = run[j-1]
+		}
+		run[j] = e
+	}
 }

@@ -3,6 +3,7 @@ package timers
 import (
 	mathbits "math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -203,4 +204,70 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 		t.Errorf("sequence %d has reached the renumbering point %d: every call renumbers", w.seq, w.seqEnd)
 	}
 	drainBoth(t, w, h)
+}
+
+// A herd in one slot cascades with its array (cascadeLarge) and drains as
+// a radix-sorted run; the herd here also spills into a neighbouring tick,
+// into a slot that already holds timers, and moves and cancels some of its
+// timers on the way, so every path is taken. Equal deadlines abound.
+func TestWheelHerdsComeOutInOrder(t *testing.T) {
+	for _, spill := range []int64{0, 1 << tickBits} {
+		w, h := NewWheel(), NewHeap4()
+		r := rand.New(rand.NewPCG(9, uint64(spill)))
+		base := int64(time.Hour) &^ (1<<tickBits - 1)
+		const n = 3 * keepBagsCap
+		for id := ID(0); id < n; id++ {
+			when := base + r.Int64N(1<<12)
+			if id%5 == 0 {
+				when += spill // the neighbouring tick, or the same
+			}
+			w.Push(id, when)
+			h.Push(id, when)
+		}
+		w.Push(n, base+spill) // a timer filed before the herd cascades
+		h.Push(n, base+spill)
+		for id := ID(7); id < n; id += 7 { // not 0, first in the slot: it picks where the array goes
+			switch id % 3 {
+			case 0:
+				w.Remove(id)
+				h.Remove(id)
+			case 1:
+				when := base + r.Int64N(1<<12)
+				w.Reschedule(id, when)
+				h.Reschedule(id, when)
+			}
+		}
+		drainBoth(t, w, h)
+	}
+}
+
+// sortRun orders every run (the entries of one tick) as entryBefore does,
+// whatever varies in its keys: few deadlines or many, tags wide or narrow.
+func TestWheelSortRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 2, 47, 49, 300, 5000, 70_000} {
+		for _, spread := range []int64{1, 3, 1 << 10, 1 << tickBits} {
+			run := make([]wheelEntry, size)
+			tick := int64(time.Hour) &^ (1<<tickBits - 1)
+			for i := range run {
+				run[i] = wheelEntry{tick + r.Int64N(spread), ID(i), uint32(r.IntN(1 << 30))}
+			}
+			want := slices.Clone(run)
+			slices.SortStableFunc(want, func(a, b wheelEntry) int {
+				switch {
+				case entryBefore(a, b):
+					return -1
+				case entryBefore(b, a):
+					return 1
+				}
+				return 0
+			})
+			sortRun(run)
+			for i := range run {
+				if runKey(run[i]) != runKey(want[i]) {
+					t.Fatalf("size %d, spread %d: entry %d has key %x; want %x", size, spread, i, runKey(run[i]), runKey(want[i]))
+				}
+			}
+		}
+	}
 }
