@@ -59,6 +59,13 @@ var seqLimit uint32 = math.MaxUint32
 //     since it was filed), moving the slot's last entry into the hole, and
 //     otherwise counts the entry as stale, to be dropped when its slot is
 //     reached. Stale entries are swept when they outnumber live timers.
+//     Moving a timer earlier takes its old entry out in place only from
+//     the inbox or level 0; above, it leaves it stale, as taking it out
+//     costs two cache misses (the slot, and the location of the timer
+//     whose entry fills the hole) and dropping it at a drain nearly none.
+//     A removal still takes its entry out: leaving every cancelled timer
+//     stale makes drains check entries and sweeps frequent, and cost the
+//     uniform workload more than it saves.
 //   - A herd (more timers in one slot than an emptied slot keeps room for)
 //     moves as an array: cascading it hands the array down to the slot
 //     most of it lands in, and draining a tick makes the slot's array the
@@ -220,8 +227,12 @@ func (w *Wheel) moveEarlier(id ID, when int64, seq uint32, blk *wheelBlock, i in
 	if n.seq != n.ftag {
 		w.moved--
 	}
-	if !w.killInPlace(id, blk, i) {
-		w.addStale(blk, i) // filing below gives the timer a new tag
+	// An entry above level 0 is left stale (filing below gives the timer
+	// a new tag): taking it out would read its slot and rewrite the
+	// location of the timer whose entry fills the hole, two cache misses
+	// that dropping it when its slot drains mostly saves.
+	if !w.nearby(blk.loc[i]) || !w.killInPlace(id, blk, i) {
+		w.addStale(blk, i)
 	}
 	// As in Push, which writes it out: as a helper these lines exceed the
 	// compiler's inlining budget, and Push is the hot path.

@@ -109,6 +109,13 @@ func (w *Wheel) dropLastStashed(id ID, tag, loc uint32) bool {
 	return true
 }
 
+// nearby reports whether a loc is in the inbox or on level 0, where an
+// entry is soon read anyway.
+func (w *Wheel) nearby(loc uint32) bool {
+	b := loc >> idxBits
+	return b < levelSlots || b == inboxBag
+}
+
 // killInPlace removes a pending timer's live entry where its loc says it
 // is, in a bag or the inbox, whose order does not matter (draining sorts):
 // the last entry fills the hole. It reports false if the entry has moved on
