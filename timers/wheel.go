@@ -79,6 +79,14 @@ var seqLimit uint32 = math.MaxUint32
 // location and a flags byte each), and neither blocks nor entries hold
 // pointers for the garbage collector to scan.
 type Wheel struct {
+	// head is the earliest live entry, as first found it, while settled:
+	// nothing has changed since (Peek then PopDue settles once). First in
+	// the struct, so that PopDue's idle check (the clock ticking towards
+	// a known deadline) reads one cache line, with no separate nil check.
+	head      wheelEntry
+	headInRun bool
+	settled   bool
+
 	// pos is the current tick (deadlines in the order-preserving unsigned
 	// form, shifted by tickBits): entries in the bags have ticks >= pos,
 	// entries in the due run ticks <= pos.
@@ -93,12 +101,6 @@ type Wheel struct {
 	// retransmission timer stopped by the ACK) is never filed at all.
 	inbox  [inboxLen]wheelEntry
 	inboxN uint32
-
-	// head is the earliest live entry, as first found it, while settled:
-	// nothing has changed since (Peek then PopDue settles once).
-	head      wheelEntry
-	headInRun bool
-	settled   bool
 
 	blocks  []*wheelBlock
 	dirty   int    // timers whose flags are not zero: they have stale entries stored
@@ -260,6 +262,12 @@ func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
 	if w.settled && w.head.when > now {
 		return 0, 0, false // the clock ticking towards a known deadline
 	}
+	return w.popDue(now)
+}
+
+// popDue is PopDue past its idle check, apart so that the check saves
+// nothing for after a call.
+func (w *Wheel) popDue(now int64) (ID, int64, bool) {
 	e, inRun, ok := w.first()
 	if !ok || e.when > now {
 		return 0, 0, false
