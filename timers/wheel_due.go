@@ -11,20 +11,82 @@ import "math/bits"
 // Both are ordered by (deadline, tag). The heap is 4-ary, as Heap4: half
 // as deep as a binary one, a node's children in one or two cache lines,
 // which matters when every timer ends up in it (all in one tick).
+//
+// A large run is sorted lazily: an in-place radix pass splits it into
+// buckets, each wholly before the next, and a bucket is sorted when the
+// run's head reaches it. Draining a herd of ten million then costs a pass
+// or two, not a sort of entries the clock may not reach for a long time
+// (heap4 pays for its order as the timers are scheduled).
 type dueRun struct {
-	run  []wheelEntry
-	next int // index of the run's first entry
-	late []wheelEntry
+	run    []wheelEntry
+	next   int   // index of the run's first entry
+	sorted int   // run[next:sorted] is sorted
+	ends   []int // a stack of the unsorted buckets' ends, the next on top
+	late   []wheelEntry
 }
 
-const lateArity = 4
+const (
+	lateArity = 4
+	lazyMin   = 1 << 14 // a bucket this small is sorted outright
+)
 
 func (d *dueRun) len() int { return len(d.run) - d.next + len(d.late) }
 
 func (d *dueRun) popRun() {
 	d.next++
-	if d.next == len(d.run) {
-		d.run, d.next = d.run[:0], 0
+	if d.next == d.sorted {
+		d.reachSorted()
+	}
+}
+
+// reachSorted sorts the next bucket, or empties the used-up run.
+func (d *dueRun) reachSorted() {
+	if len(d.ends) == 0 {
+		d.run, d.next, d.sorted = d.run[:0], 0, 0
+		return
+	}
+	for d.next == d.sorted {
+		end := d.ends[len(d.ends)-1]
+		d.ends = d.ends[:len(d.ends)-1]
+		bucket := d.run[d.sorted:end]
+		if len(bucket) <= lazyMin {
+			sortRun(bucket)
+			d.sorted = end
+			return
+		}
+		diff, ok := keyDiff(bucket)
+		if ok {
+			d.sorted = end
+			return
+		}
+		// Split it on its highest varying digit; its first part is
+		// taken on the next turn.
+		count := flagPass(bucket, topShift(diff))
+		for i := len(count) - 1; i >= 0; i-- {
+			if count[i] > 0 {
+				d.ends = append(d.ends, end)
+				end -= count[i]
+			}
+		}
+	}
+}
+
+// setRun makes run, one tick's entries, the due run, which was empty.
+func (d *dueRun) setRun(run []wheelEntry) {
+	d.run, d.next, d.sorted = run, 0, 0
+	d.ends = d.ends[:0]
+	if len(run) > 0 {
+		d.ends = append(d.ends, len(run))
+		d.reachSorted()
+	}
+}
+
+// sortAll finishes sorting the run.
+func (d *dueRun) sortAll() {
+	for ; len(d.ends) > 0; d.ends = d.ends[:len(d.ends)-1] {
+		end := d.ends[len(d.ends)-1]
+		sortRun(d.run[d.sorted:end])
+		d.sorted = end
 	}
 }
 
@@ -80,28 +142,35 @@ func runKey(e wheelEntry) uint64 {
 	return uint64(e.when)&(1<<tickBits-1)<<32 | uint64(e.tag)
 }
 
-// sortRun sorts a drained tick's entries by runKey. A large tick (a herd,
-// or the adversarial case of every timer in one slot) is radix-sorted in
-// place, which costs a few passes over the run instead of n log n
-// compares through a function, and no buffer (fresh memory costs more than
-// the sort itself).
+// sortRun sorts a tick's entries by runKey, radix-sorted in place, which
+// costs a few passes over the run instead of n log n compares through a
+// function, and no buffer (fresh memory costs more than the sort itself).
 func sortRun(run []wheelEntry) {
-	if len(run) < 2 {
-		return
+	if diff, ok := keyDiff(run); !ok {
+		radixSort(run, topShift(diff))
 	}
-	var diff uint64 // the key bits that vary
-	k0, sorted := runKey(run[0]), true
-	prev := k0
+}
+
+// keyDiff returns the bits in which run's keys differ, and whether they
+// are sorted already.
+func keyDiff(run []wheelEntry) (diff uint64, sorted bool) {
+	if len(run) < 2 {
+		return 0, true
+	}
+	k0 := runKey(run[0])
+	prev, sorted := k0, true
 	for _, e := range run[1:] {
 		k := runKey(e)
 		diff |= k ^ k0
 		sorted = sorted && prev < k
 		prev = k
 	}
-	if !sorted {
-		radixSort(run, max(bits.Len64(diff), radixBits)-radixBits)
-	}
+	return diff, sorted || diff == 0 // equal keys are in order
 }
+
+// topShift is the shift of the radix digit holding the highest bit of
+// diff.
+func topShift(diff uint64) int { return max(bits.Len64(diff), radixBits) - radixBits }
 
 const (
 	radixBits  = 8
@@ -116,7 +185,22 @@ func radixSort(run []wheelEntry, shift int) {
 		insertionSort(run)
 		return
 	}
-	var count [1 << radixBits]int
+	count := flagPass(run, shift)
+	if shift == 0 {
+		return
+	}
+	lo := 0
+	for _, c := range count {
+		if c > 1 {
+			radixSort(run[lo:lo+c], max(shift-radixBits, 0))
+		}
+		lo += c
+	}
+}
+
+// flagPass orders run by the digit at shift of its keys, in place, and
+// returns how many entries have each digit.
+func flagPass(run []wheelEntry, shift int) (count [1 << radixBits]int) {
 	for _, e := range run {
 		count[runKey(e)>>shift&(1<<radixBits-1)]++
 	}
@@ -143,16 +227,7 @@ func radixSort(run []wheelEntry, shift int) {
 			start[i]++
 		}
 	}
-	if shift == 0 {
-		return
-	}
-	lo := 0
-	for _, c := range count {
-		if c > 1 {
-			radixSort(run[lo:lo+c], max(shift-radixBits, 0))
-		}
-		lo += c
-	}
+	return count
 }
 
 func insertionSort(run []wheelEntry) {

@@ -215,7 +215,7 @@ func TestWheelHerdsComeOutInOrder(t *testing.T) {
 		w, h := NewWheel(), NewHeap4()
 		r := rand.New(rand.NewPCG(9, uint64(spill)))
 		base := int64(time.Hour) &^ (1<<tickBits - 1)
-		const n = 3 * keepBagsCap
+		const n = 3 * lazyMin // past keepBagsCap and lazyMin: every herd path
 		for id := ID(0); id < n; id++ {
 			when := base + r.Int64N(1<<12)
 			if id%5 == 0 {
@@ -267,6 +267,46 @@ func TestWheelSortRun(t *testing.T) {
 				if runKey(run[i]) != runKey(want[i]) {
 					t.Fatalf("size %d, spread %d: entry %d has key %x; want %x", size, spread, i, runKey(run[i]), runKey(want[i]))
 				}
+			}
+		}
+	}
+}
+
+// A large due run comes out in order though it is sorted a bucket at a
+// time, also when its keys crowd into one bucket, and when a sweep finishes
+// sorting it half-way.
+func TestWheelLazyRunComesOutInOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	tick := int64(time.Hour) &^ (1<<tickBits - 1)
+	for _, skew := range []bool{false, true} {
+		for _, sweepAt := range []int{-1, 3 * lazyMin} {
+			run := make([]wheelEntry, 20*lazyMin)
+			for i := range run {
+				when := tick + r.Int64N(1<<tickBits)
+				if skew && i%10 != 0 {
+					when = tick + r.Int64N(1<<8)
+				}
+				run[i] = wheelEntry{when, ID(i), uint32(r.IntN(1 << 30))}
+			}
+			var d dueRun
+			d.setRun(run)
+			prev := uint64(0)
+			for popped := 0; d.next < len(d.run); popped++ {
+				if popped == sweepAt {
+					d.sortAll()
+					if d.sorted != len(d.run) || len(d.ends) != 0 {
+						t.Fatalf("sortAll left %d of %d sorted, %d buckets", d.sorted, len(d.run), len(d.ends))
+					}
+				}
+				if d.next >= d.sorted {
+					t.Fatalf("skew %v: head %d outside the sorted %d", skew, d.next, d.sorted)
+				}
+				k := runKey(d.run[d.next])
+				if k < prev {
+					t.Fatalf("skew %v: entry %d has key %x after %x", skew, popped, k, prev)
+				}
+				prev = k
+				d.popRun()
 			}
 		}
 	}

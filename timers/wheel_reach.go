@@ -253,8 +253,7 @@ func (w *Wheel) drain(b uint) {
 	merge := d.len() > 0
 	if len(bag) == 1 && !merge && w.clean() {
 		// A sparse wheel's usual tick: one timer, nothing to check.
-		d.run = append(d.run[:0], bag[0])
-		d.next = 0
+		d.setRun(append(d.run[:0], bag[0]))
 		w.recycle(b, bag)
 		return
 	}
@@ -283,8 +282,7 @@ func (w *Wheel) drain(b uint) {
 		w.recycle(b, bag)
 		return
 	}
-	sortRun(kept)
 	old := d.run
-	d.run, d.next = kept, 0
+	d.setRun(kept)
 	w.recycle(b, old)
 }
