@@ -32,19 +32,17 @@ const (
 
 func (d *dueRun) len() int { return len(d.run) - d.next + len(d.late) }
 
+// popRun drops the run's head. A used-up run (next == len) is left as it
+// is: the next drain replaces it.
 func (d *dueRun) popRun() {
 	d.next++
-	if d.next == d.sorted {
+	if d.next == d.sorted && len(d.ends) > 0 {
 		d.reachSorted()
 	}
 }
 
-// reachSorted sorts the next bucket, or empties the used-up run.
+// reachSorted sorts the next bucket.
 func (d *dueRun) reachSorted() {
-	if len(d.ends) == 0 {
-		d.run, d.next, d.sorted = d.run[:0], 0, 0
-		return
-	}
 	for d.next == d.sorted {
 		end := d.ends[len(d.ends)-1]
 		d.ends = d.ends[:len(d.ends)-1]
@@ -73,12 +71,15 @@ func (d *dueRun) reachSorted() {
 
 // setRun makes run, one tick's entries, the due run, which was empty.
 func (d *dueRun) setRun(run []wheelEntry) {
-	d.run, d.next, d.sorted = run, 0, 0
+	d.run, d.next, d.sorted = run, 0, len(run)
 	d.ends = d.ends[:0]
-	if len(run) > 0 {
-		d.ends = append(d.ends, len(run))
-		d.reachSorted()
+	if len(run) <= lazyMin {
+		sortRun(run)
+		return
 	}
+	d.ends = append(d.ends, len(run))
+	d.sorted = 0
+	d.reachSorted()
 }
 
 // sortAll finishes sorting the run.

@@ -253,7 +253,7 @@ func (w *Wheel) drain(b uint) {
 	merge := d.len() > 0
 	if len(bag) == 1 && !merge && w.clean() {
 		// A sparse wheel's usual tick: one timer, nothing to check.
-		d.setRun(append(d.run[:0], bag[0]))
+		d.run, d.next, d.sorted = append(d.run[:0], bag[0]), 0, 1
 		w.recycle(b, bag)
 		return
 	}
