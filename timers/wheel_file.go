@@ -73,7 +73,7 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 
 // growBag gives a full bag room: it doubles small arrays and grows
 // middling ones by half, so a big wheel's slots waste less than doubling
-// would (at most a third of a slot's places, 5 bytes per timer on
+// would (at most a third of a slot's places, about 4 bytes per timer on
 // average), while an entry filed into a growing slot is copied twice
 // rather than four times (by a quarter): scheduling a million timers
 // into a million spent most of its time in those copies, and in the
