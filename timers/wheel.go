@@ -69,9 +69,12 @@ var seqLimit uint32 = math.MaxUint32
 //   - A herd (more timers in one slot than an emptied slot keeps room for)
 //     moves as an array: cascading it hands the array down to the slot
 //     most of it lands in, and draining a tick makes the slot's array the
-//     due run, radix-sorted in place. Fresh memory costs more than the
-//     copy would (its first touch faults pages in), and a comparison sort
-//     of a million entries more than both.
+//     due run, radix-sorted in place; a large run is split by one radix
+//     pass into ordered buckets, each sorted when the clock reaches it.
+//     Fresh memory costs more than the copy would (its first touch faults
+//     pages in), a comparison sort of a million entries more than both,
+//     and sorting ten million the clock has not reached yet is work a
+//     heap would not do either.
 //
 // Per-level occupancy bitmaps, with a summary word each, find the next
 // occupied slot with two bit scans per level, so an idle hour is crossed in
