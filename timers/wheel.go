@@ -73,8 +73,8 @@ var seqLimit uint32 = math.MaxUint32
 //     pass into ordered buckets, each sorted when the clock reaches it.
 //     Fresh memory costs more than the copy would (its first touch faults
 //     pages in), a comparison sort of a million entries more than both,
-//     and sorting ten million the clock has not reached yet is work a
-//     heap would not do either.
+//     and sorting ten million at once, most of which the clock will not
+//     reach for a while, stalls one PopDue for most of a second.
 //
 // Per-level occupancy bitmaps, with a summary word each, find the next
 // occupied slot with two bit scans per level, so an idle hour is crossed in
