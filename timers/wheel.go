@@ -59,6 +59,22 @@ var seqLimit uint32 = math.MaxUint32
 //     since it was filed), moving the slot's last entry into the hole, and
 //     otherwise counts the entry as stale, to be dropped when its slot is
 //     reached. Stale entries are swept when they outnumber live timers.
+//     Moving a timer earlier takes its old entry out in place only from
+//     the inbox or level 0; above, it leaves it stale, as taking it out
+//     costs two cache misses (the slot, and the location of the timer
+//     whose entry fills the hole) and dropping it at a drain nearly none.
+//     A removal still takes its entry out: leaving every cancelled timer
+//     stale makes drains check entries and sweeps frequent, and cost the
+//     uniform workload more than it saves.
+//   - A herd (more timers in one slot than an emptied slot keeps room for)
+//     moves as an array: cascading it hands the array down to the slot
+//     most of it lands in, and draining a tick makes the slot's array the
+//     due run, radix-sorted in place; a large run is split by one radix
+//     pass into ordered buckets, each sorted when the clock reaches it.
+//     Fresh memory costs more than the copy would (its first touch faults
+//     pages in), a comparison sort of a million entries more than both,
+//     and sorting ten million at once, most of which the clock will not
+//     reach for a while, stalls one PopDue for most of a second.
 //
 // Per-level occupancy bitmaps, with a summary word each, find the next
 // occupied slot with two bit scans per level, so an idle hour is crossed in
@@ -66,6 +82,14 @@ var seqLimit uint32 = math.MaxUint32
 // location and a flags byte each), and neither blocks nor entries hold
 // pointers for the garbage collector to scan.
 type Wheel struct {
+	// head is the earliest live entry, as first found it, while settled:
+	// nothing has changed since (Peek then PopDue settles once). First in
+	// the struct, so that PopDue's idle check (the clock ticking towards
+	// a known deadline) reads one cache line, with no separate nil check.
+	head      wheelEntry
+	headInRun bool
+	settled   bool
+
 	// pos is the current tick (deadlines in the order-preserving unsigned
 	// form, shifted by tickBits): entries in the bags have ticks >= pos,
 	// entries in the due run ticks <= pos.
@@ -80,12 +104,6 @@ type Wheel struct {
 	// retransmission timer stopped by the ACK) is never filed at all.
 	inbox  [inboxLen]wheelEntry
 	inboxN uint32
-
-	// head is the earliest live entry, as first found it, while settled:
-	// nothing has changed since (Peek then PopDue settles once).
-	head      wheelEntry
-	headInRun bool
-	settled   bool
 
 	blocks  []*wheelBlock
 	dirty   int    // timers whose flags are not zero: they have stale entries stored
@@ -214,8 +232,12 @@ func (w *Wheel) moveEarlier(id ID, when int64, seq uint32, blk *wheelBlock, i in
 	if n.seq != n.ftag {
 		w.moved--
 	}
-	if !w.killInPlace(id, blk, i) {
-		w.addStale(blk, i) // filing below gives the timer a new tag
+	// An entry above level 0 is left stale (filing below gives the timer
+	// a new tag): taking it out would read its slot and rewrite the
+	// location of the timer whose entry fills the hole, two cache misses
+	// that dropping it when its slot drains mostly saves.
+	if !w.nearby(blk.loc[i]) || !w.killInPlace(id, blk, i) {
+		w.addStale(blk, i)
 	}
 	// As in Push, which writes it out: as a helper these lines exceed the
 	// compiler's inlining budget, and Push is the hot path.
@@ -243,6 +265,12 @@ func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
 	if w.settled && w.head.when > now {
 		return 0, 0, false // the clock ticking towards a known deadline
 	}
+	return w.popDue(now)
+}
+
+// popDue is PopDue past its idle check, apart so that the check saves
+// nothing for after a call.
+func (w *Wheel) popDue(now int64) (ID, int64, bool) {
 	e, inRun, ok := w.first()
 	if !ok || e.when > now {
 		return 0, 0, false

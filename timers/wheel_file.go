@@ -62,7 +62,7 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 	bag := w.bags[b]
 	n := len(bag)
 	if n == cap(bag) {
-		bag = growBag(bag)
+		bag = growBag(bag, w.live+w.garbage)
 	}
 	bag = bag[:n+1]
 	bag[n] = e
@@ -74,17 +74,24 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 // growBag gives a full bag room: it doubles small arrays and grows
 // middling ones by a quarter, so a big wheel's slots waste less than
 // append's growth would (a bag of 600 entries fills 625 places, not 848).
-// Past a million bytes it doubles again: a slot that holds a herd is
-// copied fewer times.
-func growBag(bag []wheelEntry) []wheelEntry {
+// Growing by half instead copies an entry filed into a growing slot about
+// twice rather than four times, but wastes more, and which of the two
+// copies a whole slot when a million timers are scheduled into a full
+// wheel is luck: at 10^6 timers a quarter's steps do, at 10^7 a half's.
+// Past a million bytes it doubles again, so that a slot that holds a herd
+// is copied fewer times, but not past most (the entries stored, most), so
+// that ten million timers in one slot do not take 17 million places.
+func growBag(bag []wheelEntry, most int) []wheelEntry {
 	c := cap(bag)
 	switch {
 	case c < 4:
 		c = 4
-	case c < 256 || c >= 1<<16:
+	case c < 256:
 		c *= 2
-	default:
+	case c < 1<<16:
 		c += c / 4
+	default:
+		c = min(2*c, max(c+c/4, most))
 	}
 	return append(make([]wheelEntry, 0, c), bag...)
 }
@@ -107,6 +114,13 @@ func (w *Wheel) dropLastStashed(id ID, tag, loc uint32) bool {
 	}
 	w.inboxN = last
 	return true
+}
+
+// nearby reports whether a loc is in the inbox or on level 0, where an
+// entry is soon read anyway.
+func (w *Wheel) nearby(loc uint32) bool {
+	b := loc >> idxBits
+	return b < levelSlots || b == inboxBag
 }
 
 // killInPlace removes a pending timer's live entry where its loc says it

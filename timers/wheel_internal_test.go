@@ -3,6 +3,7 @@ package timers
 import (
 	mathbits "math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -203,4 +204,110 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 		t.Errorf("sequence %d has reached the renumbering point %d: every call renumbers", w.seq, w.seqEnd)
 	}
 	drainBoth(t, w, h)
+}
+
+// A herd in one slot cascades with its array (cascadeLarge) and drains as
+// a radix-sorted run; the herd here also spills into a neighbouring tick,
+// into a slot that already holds timers, and moves and cancels some of its
+// timers on the way, so every path is taken. Equal deadlines abound.
+func TestWheelHerdsComeOutInOrder(t *testing.T) {
+	for _, spill := range []int64{0, 1 << tickBits} {
+		w, h := NewWheel(), NewHeap4()
+		r := rand.New(rand.NewPCG(9, uint64(spill)))
+		base := int64(time.Hour) &^ (1<<tickBits - 1)
+		const n = 3 * lazyMin // past keepBagsCap and lazyMin: every herd path
+		for id := ID(0); id < n; id++ {
+			when := base + r.Int64N(1<<12)
+			if id%5 == 0 {
+				when += spill // the neighbouring tick, or the same
+			}
+			w.Push(id, when)
+			h.Push(id, when)
+		}
+		w.Push(n, base+spill) // a timer filed before the herd cascades
+		h.Push(n, base+spill)
+		for id := ID(7); id < n; id += 7 { // not 0, first in the slot: it picks where the array goes
+			switch id % 3 {
+			case 0:
+				w.Remove(id)
+				h.Remove(id)
+			case 1:
+				when := base + r.Int64N(1<<12)
+				w.Reschedule(id, when)
+				h.Reschedule(id, when)
+			}
+		}
+		drainBoth(t, w, h)
+	}
+}
+
+// sortRun orders every run (the entries of one tick) as entryBefore does,
+// whatever varies in its keys: few deadlines or many, tags wide or narrow.
+func TestWheelSortRun(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 2, 47, 49, 300, 5000, 70_000} {
+		for _, spread := range []int64{1, 3, 1 << 10, 1 << tickBits} {
+			run := make([]wheelEntry, size)
+			tick := int64(time.Hour) &^ (1<<tickBits - 1)
+			for i := range run {
+				run[i] = wheelEntry{tick + r.Int64N(spread), ID(i), uint32(r.IntN(1 << 30))}
+			}
+			want := slices.Clone(run)
+			slices.SortStableFunc(want, func(a, b wheelEntry) int {
+				switch {
+				case entryBefore(a, b):
+					return -1
+				case entryBefore(b, a):
+					return 1
+				}
+				return 0
+			})
+			sortRun(run)
+			for i := range run {
+				if runKey(run[i]) != runKey(want[i]) {
+					t.Fatalf("size %d, spread %d: entry %d has key %x; want %x", size, spread, i, runKey(run[i]), runKey(want[i]))
+				}
+			}
+		}
+	}
+}
+
+// A large due run comes out in order though it is sorted a bucket at a
+// time, also when its keys crowd into one bucket, and when a sweep finishes
+// sorting it half-way.
+func TestWheelLazyRunComesOutInOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	tick := int64(time.Hour) &^ (1<<tickBits - 1)
+	for _, skew := range []bool{false, true} {
+		for _, sweepAt := range []int{-1, 3 * lazyMin} {
+			run := make([]wheelEntry, 20*lazyMin)
+			for i := range run {
+				when := tick + r.Int64N(1<<tickBits)
+				if skew && i%10 != 0 {
+					when = tick + r.Int64N(1<<8)
+				}
+				run[i] = wheelEntry{when, ID(i), uint32(r.IntN(1 << 30))}
+			}
+			var d dueRun
+			d.setRun(run)
+			prev := uint64(0)
+			for popped := 0; d.next < len(d.run); popped++ {
+				if popped == sweepAt {
+					d.sortAll()
+					if d.sorted != len(d.run) || len(d.ends) != 0 {
+						t.Fatalf("sortAll left %d of %d sorted, %d buckets", d.sorted, len(d.run), len(d.ends))
+					}
+				}
+				if d.next >= d.sorted {
+					t.Fatalf("skew %v: head %d outside the sorted %d", skew, d.next, d.sorted)
+				}
+				k := runKey(d.run[d.next])
+				if k < prev {
+					t.Fatalf("skew %v: entry %d has key %x after %x", skew, popped, k, prev)
+				}
+				prev = k
+				d.popRun()
+			}
+		}
+	}
 }

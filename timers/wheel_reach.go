@@ -2,10 +2,7 @@ package timers
 
 // Reaching a Wheel's next ticks: settling its head, advancing, cascading, draining.
 
-import (
-	"math/bits"
-	"slices"
-)
+import "math/bits"
 
 // entryState is what checking an entry against its timer finds.
 type entryState int
@@ -118,16 +115,6 @@ func entryBefore(a, b wheelEntry) bool {
 	return a.when < b.when || a.when == b.when && a.tag < b.tag
 }
 
-func compareEntries(a, b wheelEntry) int {
-	switch {
-	case entryBefore(a, b):
-		return -1
-	case entryBefore(b, a):
-		return 1
-	}
-	return 0
-}
-
 // runHead drops or re-files the run's head until it is live.
 func (w *Wheel) runHead() (wheelEntry, bool) {
 	d := &w.due
@@ -201,10 +188,46 @@ func (w *Wheel) cascade(b uint) {
 	bag := w.bags[b] // no entry goes back to b: they all land lower
 	w.unmark(b)
 	pos := w.pos
+	if len(bag) > keepBagsCap {
+		w.cascadeLarge(b, bag)
+		return
+	}
 	for _, e := range bag {
 		w.put(bagOf(tickOf(e.when), pos), e)
 	}
 	w.recycle(b, bag)
+}
+
+// cascadeLarge cascades a large slot (a herd's) keeping the entries bound
+// for the first one's slot in place, so that the array moves down with
+// them: copying a herd into a new array costs its fresh memory, which is
+// dearer than the copy.
+func (w *Wheel) cascadeLarge(b uint, bag []wheelEntry) {
+	pos := w.pos
+	to := bagOf(tickOf(bag[0].when), pos) % wheelBags
+	kept := bag[:0]
+	for _, e := range bag {
+		if c := bagOf(tickOf(e.when), pos); c != to {
+			w.put(c, e)
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	// The lower levels are empty when a slot cascades, so the slot is
+	// too; the test only keeps a mostly-elsewhere herd's array from
+	// lingering in it.
+	if len(w.bags[to]) > 0 || len(kept) < len(bag)/2 {
+		for _, e := range kept {
+			w.put(to, e)
+		}
+		w.recycle(b, bag)
+		return
+	}
+	// No loc points into the slot's entries (a cascade leaves them out of
+	// date), so they can move as they are.
+	w.recycle(b, w.bags[to])
+	w.bags[to] = kept
+	w.mark(to)
 }
 
 // recycle keeps an emptied slot's array for the timers it gets next, unless
@@ -219,18 +242,22 @@ func (w *Wheel) recycle(b uint, bag []wheelEntry) {
 
 // drain moves the current tick's level-0 slot into the due run: stale
 // entries are dropped, moved ones re-filed at their real deadline. Into an
-// empty due run the slot's timers go as a sorted run; otherwise (timers
-// filed at the current tick after it was reached) into the late heap.
+// empty due run the slot's timers go as a sorted run, the slot's own array
+// becoming the run's (so that draining a herd copies nothing and takes no
+// fresh memory); otherwise (timers filed at the current tick after it was
+// reached) into the late heap.
 func (w *Wheel) drain(b uint) {
 	bag := w.bags[b] // no entry goes back to b: refiled ones are due later
 	w.unmark(b)
-	merge := w.due.len() > 0
+	d := &w.due
+	merge := d.len() > 0
 	if len(bag) == 1 && !merge && w.clean() {
 		// A sparse wheel's usual tick: one timer, nothing to check.
-		w.due.run = append(w.due.run, bag[0])
+		d.run, d.next, d.sorted = append(d.run[:0], bag[0]), 0, 1
 		w.recycle(b, bag)
 		return
 	}
+	kept := bag[:0] // the entries that stay, in place: they are the run
 	for _, e := range bag {
 		switch w.check(e) {
 		case entryStale:
@@ -246,13 +273,16 @@ func (w *Wheel) drain(b uint) {
 			e = wheelEntry{n.when, e.id, n.seq}
 		}
 		if merge {
-			w.due.push(e)
+			d.push(e)
 		} else {
-			w.due.run = append(w.due.run, e)
+			kept = append(kept, e)
 		}
 	}
-	if !merge && len(w.due.run) > 1 && !slices.IsSortedFunc(w.due.run, compareEntries) {
-		slices.SortFunc(w.due.run, compareEntries)
+	if merge {
+		w.recycle(b, bag)
+		return
 	}
-	w.recycle(b, bag)
+	old := d.run
+	d.setRun(kept)
+	w.recycle(b, old)
 }

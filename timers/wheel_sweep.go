@@ -66,7 +66,9 @@ func (w *Wheel) forEachEntry(f func(b, i int, e *wheelEntry) (keep bool)) {
 		return kept
 	}
 	d := &w.due
+	d.sortAll() // f may renumber the tags: the buckets' digits change
 	d.run, d.next = keep(d.run[d.next:]), 0
+	d.sorted = len(d.run)
 	d.late = keep(d.late)
 	for i := len(d.late)/2 - 1; i >= 0; i-- {
 		d.down(i)
