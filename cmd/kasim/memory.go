@@ -26,8 +26,8 @@ func setMemoryLimit() {
 
 // liveBytesPerConn is what one built-in connection holds while it is
 // open, both ends (gVisor's two endpoints, about 10 KB, and kasim's
-// bookkeeping): measured at 13.9 KB at 100,000 connections
-// (bench.BenchmarkSilentConns' heapB/conn, and a heap profile of kasim run).
+// bookkeeping): 13.9 KB in a heap profile of the built-in scenario at
+// 100,000 connections, mid-run (docs/performance.md, Server scale).
 const liveBytesPerConn = 14_000
 
 // checkRoomFor says why a run of conns connections cannot fit in this
@@ -39,6 +39,6 @@ func checkRoomFor(conns int) string {
 	if !ok || float64(need) <= float64(ram)*memoryShare {
 		return ""
 	}
-	return fmt.Sprintf("conns %d: the run needs about %.1f GiB of memory (%d KB per connection) and this machine has %.1f GiB; run fewer connections, or split the run (docs/cli.md)",
+	return fmt.Sprintf("conns %d: the run needs about %.1f GiB of memory (%d KB per connection) and this machine has %.1f GiB; run fewer connections, or split a sweep across machines (README, At server scale)",
 		conns, float64(need)/(1<<30), liveBytesPerConn/1000, float64(ram)/(1<<30))
 }
