@@ -256,12 +256,23 @@ func play(q timers.Queue, ops []timers.Op, from int64, exact bool, pending []boo
 
 // playLate makes an inexact queue fire the timer the stream fires: it runs
 // the queue's own clock forward until that timer comes out, firing what is
-// due on the way (late, as the queue decides).
+// due on the way (late, as the queue decides). Where the stream fires
+// nothing the queue's clock still moves to the stream's time and fires what
+// it has due by then: the Linux wheel places a timer by its distance from
+// the wheel's clock, as the kernel's does from a clock that never stands
+// still, so a clock left behind would file timers too coarsely.
 func playLate(q timers.Queue, op timers.Op, pending []bool, h *timers.FireHash) {
-	if !op.Fired || !pending[op.ID] {
-		return
-	}
 	now := op.When
+	if !op.Fired || !pending[op.ID] {
+		for {
+			id, when, ok := q.PopDue(now)
+			if !ok {
+				return
+			}
+			pending[id] = false
+			h.Add(id, when)
+		}
+	}
 	for {
 		id, when, ok := q.PopDue(now)
 		if !ok {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"kasim/internal/gctest"
 	"kasim/timers"
@@ -176,5 +177,36 @@ func TestReplayOfAnEmptyTrace(t *testing.T) {
 	}
 	if _, err := RunReplay(&CheckedTrace{}, "wheel", Settings{}); err == nil {
 		t.Error("RunReplay of a trace CheckTrace did not return: no error")
+	}
+}
+
+// The Linux wheel files a timer by its distance from the wheel's clock,
+// which a replay moves on every recorded PopDue, fired or not, as the
+// kernel's jiffies move: a 1 s timer armed after two idle hours is filed
+// on the 32 ms level and fires 1.024 s after it was armed, not on the
+// level for two hours away, minutes late.
+func TestReplayMovesTheLinuxWheelsClock(t *testing.T) {
+	var buf bytes.Buffer
+	rec := timers.NewRecorder(timers.NewHeap4(), &buf)
+	const armed = int64(2 * time.Hour)
+	rec.PopDue(armed) // nothing pending: nothing fires, but the clock moves
+	rec.Push(1, armed+int64(time.Second))
+	rec.Peek()
+	if _, _, ok := rec.PopDue(armed + int64(time.Second)); !ok {
+		t.Fatal("the recorded run did not fire its timer")
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunReplay(ct, "linux", Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Duration(r.LatenessNs); late != 24*time.Millisecond {
+		t.Errorf("lateness %v; want 24ms (a 1 s timeout at HZ=250 fires after 1.024 s)", late)
 	}
 }
