@@ -211,21 +211,39 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 // into a slot that already holds timers, and moves and cancels some of its
 // timers on the way, so every path is taken. Equal deadlines abound.
 func TestWheelHerdsComeOutInOrder(t *testing.T) {
-	for _, spill := range []int64{0, 1 << tickBits} {
+	for _, c := range []struct {
+		spill int64
+		clean bool
+	}{{0, false}, {1 << tickBits, false}, {0, true}, {1 << tickBits, true}} {
 		w, h := NewWheel(), NewHeap4()
-		r := rand.New(rand.NewPCG(9, uint64(spill)))
+		r := rand.New(rand.NewPCG(9, uint64(c.spill)))
 		base := int64(time.Hour) &^ (1<<tickBits - 1)
 		const n = 3 * lazyMin // past keepBagsCap and lazyMin: every herd path
 		for id := ID(0); id < n; id++ {
 			when := base + r.Int64N(1<<12)
 			if id%5 == 0 {
-				when += spill // the neighbouring tick, or the same
+				when += c.spill // the neighbouring tick, or the same
 			}
 			w.Push(id, when)
 			h.Push(id, when)
 		}
-		w.Push(n, base+spill) // a timer filed before the herd cascades
-		h.Push(n, base+spill)
+		w.Push(n, base+c.spill) // a timer filed before the herd cascades
+		h.Push(n, base+c.spill)
+		if c.clean {
+			// Nothing checked: a one-tick herd goes straight to level 0.
+			// Timers scheduled once it is reached, before it and within
+			// it, come out in order with it.
+			if got, want := mustPeek(t, w), mustPeek(t, h); got != want {
+				t.Fatalf("spill %d: Peek = %d; want %d", c.spill, got, want)
+			}
+			for id := ID(n + 1); id < n+100; id++ {
+				when := base - 1<<tickBits + r.Int64N(2<<tickBits)
+				w.Push(id, when)
+				h.Push(id, when)
+			}
+			drainBoth(t, w, h)
+			continue
+		}
 		for id := ID(7); id < n; id += 7 { // not 0, first in the slot: it picks where the array goes
 			switch id % 3 {
 			case 0:
@@ -239,6 +257,15 @@ func TestWheelHerdsComeOutInOrder(t *testing.T) {
 		}
 		drainBoth(t, w, h)
 	}
+}
+
+func mustPeek(t *testing.T, q Queue) int64 {
+	t.Helper()
+	when, ok := q.Peek()
+	if !ok {
+		t.Fatal("Peek: empty")
+	}
+	return when
 }
 
 // sortRun orders every run (the entries of one tick) as entryBefore does,
