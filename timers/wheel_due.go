@@ -28,6 +28,7 @@ type dueRun struct {
 const (
 	lateArity = 4
 	lazyMin   = 1 << 14 // a bucket this small is sorted outright
+	peelMin   = 1 << 20 // a bucket this large is split at its front only
 )
 
 func (d *dueRun) len() int { return len(d.run) - d.next + len(d.late) }
@@ -57,9 +58,22 @@ func (d *dueRun) reachSorted() {
 			d.sorted = end
 			return
 		}
+		shift := topShift(diff)
+		if len(bucket) > peelMin {
+			// Peel off the front sixteenth (by whole digits) and leave
+			// the rest one bucket: a run of ten million is mostly
+			// never reached before it is drained anew, and ordering
+			// all of it by digit costs three times the two passes
+			// that find and gather its front.
+			if n := peel(bucket, shift); n < len(bucket) {
+				d.ends = append(d.ends, end)
+				end = d.sorted + n
+				bucket = bucket[:n]
+			}
+		}
 		// Split it on its highest varying digit; its first part is
 		// taken on the next turn.
-		count := flagPass(bucket, topShift(diff))
+		count := flagPass(bucket, shift)
 		for i := len(count) - 1; i >= 0; i-- {
 			if count[i] > 0 {
 				d.ends = append(d.ends, end)
@@ -67,6 +81,29 @@ func (d *dueRun) reachSorted() {
 			}
 		}
 	}
+}
+
+// peel gathers the entries of run whose digit at shift is among the
+// lowest, as few whole digits as hold a sixteenth of run, at its front, and
+// returns how many they are.
+func peel(run []wheelEntry, shift int) int {
+	var count [1 << radixBits]int
+	for _, e := range run {
+		count[runKey(e)>>shift&(1<<radixBits-1)]++
+	}
+	cut, front := 0, 0
+	for cut < len(count) && front < len(run)/16 {
+		front += count[cut]
+		cut++
+	}
+	k := 0
+	for i, e := range run {
+		if int(runKey(e)>>shift&(1<<radixBits-1)) < cut {
+			run[k], run[i] = e, run[k]
+			k++
+		}
+	}
+	return k
 }
 
 // setRun makes run, one tick's entries, the due run, which was empty.

@@ -211,21 +211,39 @@ func TestWheelRenumbersPastASmallLimit(t *testing.T) {
 // into a slot that already holds timers, and moves and cancels some of its
 // timers on the way, so every path is taken. Equal deadlines abound.
 func TestWheelHerdsComeOutInOrder(t *testing.T) {
-	for _, spill := range []int64{0, 1 << tickBits} {
+	for _, c := range []struct {
+		spill int64
+		clean bool
+	}{{0, false}, {1 << tickBits, false}, {0, true}, {1 << tickBits, true}} {
 		w, h := NewWheel(), NewHeap4()
-		r := rand.New(rand.NewPCG(9, uint64(spill)))
+		r := rand.New(rand.NewPCG(9, uint64(c.spill)))
 		base := int64(time.Hour) &^ (1<<tickBits - 1)
 		const n = 3 * lazyMin // past keepBagsCap and lazyMin: every herd path
 		for id := ID(0); id < n; id++ {
 			when := base + r.Int64N(1<<12)
 			if id%5 == 0 {
-				when += spill // the neighbouring tick, or the same
+				when += c.spill // the neighbouring tick, or the same
 			}
 			w.Push(id, when)
 			h.Push(id, when)
 		}
-		w.Push(n, base+spill) // a timer filed before the herd cascades
-		h.Push(n, base+spill)
+		w.Push(n, base+c.spill) // a timer filed before the herd cascades
+		h.Push(n, base+c.spill)
+		if c.clean {
+			// Nothing checked: a one-tick herd goes straight to level 0.
+			// Timers scheduled once it is reached, before it and within
+			// it, come out in order with it.
+			if got, want := mustPeek(t, w), mustPeek(t, h); got != want {
+				t.Fatalf("spill %d: Peek = %d; want %d", c.spill, got, want)
+			}
+			for id := ID(n + 1); id < n+100; id++ {
+				when := base - 1<<tickBits + r.Int64N(2<<tickBits)
+				w.Push(id, when)
+				h.Push(id, when)
+			}
+			drainBoth(t, w, h)
+			continue
+		}
 		for id := ID(7); id < n; id += 7 { // not 0, first in the slot: it picks where the array goes
 			switch id % 3 {
 			case 0:
@@ -239,6 +257,15 @@ func TestWheelHerdsComeOutInOrder(t *testing.T) {
 		}
 		drainBoth(t, w, h)
 	}
+}
+
+func mustPeek(t *testing.T, q Queue) int64 {
+	t.Helper()
+	when, ok := q.Peek()
+	if !ok {
+		t.Fatal("Peek: empty")
+	}
+	return when
 }
 
 // sortRun orders every run (the entries of one tick) as entryBefore does,
@@ -278,36 +305,76 @@ func TestWheelSortRun(t *testing.T) {
 func TestWheelLazyRunComesOutInOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	tick := int64(time.Hour) &^ (1<<tickBits - 1)
-	for _, skew := range []bool{false, true} {
-		for _, sweepAt := range []int{-1, 3 * lazyMin} {
-			run := make([]wheelEntry, 20*lazyMin)
-			for i := range run {
-				when := tick + r.Int64N(1<<tickBits)
-				if skew && i%10 != 0 {
-					when = tick + r.Int64N(1<<8)
-				}
-				run[i] = wheelEntry{when, ID(i), uint32(r.IntN(1 << 30))}
-			}
-			var d dueRun
-			d.setRun(run)
-			prev := uint64(0)
-			for popped := 0; d.next < len(d.run); popped++ {
-				if popped == sweepAt {
-					d.sortAll()
-					if d.sorted != len(d.run) || len(d.ends) != 0 {
-						t.Fatalf("sortAll left %d of %d sorted, %d buckets", d.sorted, len(d.run), len(d.ends))
+	// Skewed low, most keys share the lowest digits; skewed high, the
+	// highest, so that peeling a sixteenth takes nearly the whole run.
+	for _, skew := range []string{"none", "low", "high"} {
+		for _, size := range []int{20 * lazyMin, peelMin + 3*lazyMin} {
+			for _, sweepAt := range []int{-1, 3 * lazyMin} {
+				run := make([]wheelEntry, size)
+				for i := range run {
+					when := tick + r.Int64N(1<<tickBits)
+					switch {
+					case skew == "low" && i%10 != 0:
+						when = tick + r.Int64N(1<<8)
+					case skew == "high" && i%20 != 0:
+						when = tick + 1<<tickBits - 1 - r.Int64N(1<<8)
 					}
+					run[i] = wheelEntry{when, ID(i), uint32(r.IntN(1 << 30))}
 				}
-				if d.next >= d.sorted {
-					t.Fatalf("skew %v: head %d outside the sorted %d", skew, d.next, d.sorted)
+				var d dueRun
+				d.setRun(run)
+				prev := uint64(0)
+				for popped := 0; d.next < len(d.run); popped++ {
+					if popped == sweepAt {
+						d.sortAll()
+						if d.sorted != len(d.run) || len(d.ends) != 0 {
+							t.Fatalf("sortAll left %d of %d sorted, %d buckets", d.sorted, len(d.run), len(d.ends))
+						}
+					}
+					if d.next >= d.sorted {
+						t.Fatalf("skew %s, size %d: head %d outside the sorted %d", skew, size, d.next, d.sorted)
+					}
+					k := runKey(d.run[d.next])
+					if k < prev {
+						t.Fatalf("skew %s, size %d: entry %d has key %x after %x", skew, size, popped, k, prev)
+					}
+					prev = k
+					d.popRun()
 				}
-				k := runKey(d.run[d.next])
-				if k < prev {
-					t.Fatalf("skew %v: entry %d has key %x after %x", skew, popped, k, prev)
-				}
-				prev = k
-				d.popRun()
 			}
 		}
+	}
+}
+
+// peel gathers whole digits, the lowest, at least a sixteenth of the run,
+// at its front, and leaves every other entry behind them.
+func TestWheelPeel(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	run := make([]wheelEntry, 100_000)
+	for i := range run {
+		run[i] = wheelEntry{r.Int64N(1 << 16), ID(i), uint32(i)}
+	}
+	const shift = 32 + 8 // the digit of the deadline's bits 8-15
+	digit := func(e wheelEntry) uint64 { return runKey(e) >> shift & (1<<radixBits - 1) }
+	n := peel(run, shift)
+	if n < len(run)/16 || n > len(run)/16+len(run)/128 {
+		t.Fatalf("peeled %d of %d; want a sixteenth, in whole digits of about 1/256 each", n, len(run))
+	}
+	top, rest := uint64(0), uint64(1<<radixBits)
+	for _, e := range run[:n] {
+		top = max(top, digit(e))
+	}
+	for _, e := range run[n:] {
+		rest = min(rest, digit(e))
+	}
+	if top >= rest {
+		t.Fatalf("the peeled entries reach digit %d, the rest start at %d", top, rest)
+	}
+	seen := make([]bool, len(run))
+	for _, e := range run {
+		seen[e.id] = true
+	}
+	if i := slices.Index(seen, false); i >= 0 {
+		t.Fatalf("entry %d lost", i)
 	}
 }

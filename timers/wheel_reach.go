@@ -201,17 +201,34 @@ func (w *Wheel) cascade(b uint) {
 // cascadeLarge cascades a large slot (a herd's) keeping the entries bound
 // for the first one's slot in place, so that the array moves down with
 // them: copying a herd into a new array costs its fresh memory, which is
-// dearer than the copy.
+// dearer than the copy. Entries that stay are written only once one before
+// them has gone elsewhere, so a herd bound for one slot is only read.
 func (w *Wheel) cascadeLarge(b uint, bag []wheelEntry) {
 	pos := w.pos
-	to := bagOf(tickOf(bag[0].when), pos) % wheelBags
-	kept := bag[:0]
-	for _, e := range bag {
-		if c := bagOf(tickOf(e.when), pos); c != to {
+	t0 := tickOf(bag[0].when)
+	to := bagOf(t0, pos) % wheelBags
+	k, oneTick := 0, true
+	for i, e := range bag {
+		t := tickOf(e.when)
+		if c := bagOf(t, pos); c != to {
 			w.put(c, e)
-		} else {
-			kept = append(kept, e)
+			continue
 		}
+		oneTick = oneTick && t == t0
+		if k != i {
+			bag[k] = e
+		}
+		k++
+	}
+	kept := bag[:k]
+	if k == len(bag) && oneTick {
+		// Every entry is due at one tick and nothing is pending before
+		// it (the lower levels and this level's earlier slots are
+		// empty): that tick is the next one reached, so the array goes
+		// straight to its level-0 slot instead of down level by level,
+		// each a pass over the herd.
+		w.pos = t0
+		to = bagOf(t0, t0)
 	}
 	// The lower levels are empty when a slot cascades, so the slot is
 	// too; the test only keeps a mostly-elsewhere herd's array from
@@ -255,6 +272,13 @@ func (w *Wheel) drain(b uint) {
 		// A sparse wheel's usual tick: one timer, nothing to check.
 		d.run, d.next, d.sorted = append(d.run[:0], bag[0]), 0, 1
 		w.recycle(b, bag)
+		return
+	}
+	if !merge && w.clean() {
+		// Nothing to check: the slot's array is the run as it is.
+		old := d.run
+		d.setRun(bag)
+		w.recycle(b, old)
 		return
 	}
 	kept := bag[:0] // the entries that stay, in place: they are the run
