@@ -70,7 +70,10 @@ var seqLimit uint32 = math.MaxUint32
 //     moves as an array: cascading it hands the array down to the slot
 //     most of it lands in, and draining a tick makes the slot's array the
 //     due run, radix-sorted in place; a large run is split by one radix
-//     pass into ordered buckets, each sorted when the clock reaches it.
+//     pass into ordered buckets, each sorted when the clock reaches it
+//     (past a million entries only the front sixteenth is split, and the
+//     rest waits as one bucket). A herd all due at one tick goes from
+//     its slot to level 0 in one pass, not level by level.
 //     Fresh memory costs more than the copy would (its first touch faults
 //     pages in), a comparison sort of a million entries more than both,
 //     and sorting ten million at once, most of which the clock will not

@@ -14,9 +14,11 @@ import "math/bits"
 //
 // A large run is sorted lazily: an in-place radix pass splits it into
 // buckets, each wholly before the next, and a bucket is sorted when the
-// run's head reaches it. Draining a herd of ten million then costs a pass
-// or two, not a sort of entries the clock may not reach for a long time
-// (heap4 pays for its order as the timers are scheduled).
+// run's head reaches it; a run of over a million has its front sixteenth
+// gathered and split, the rest left one bucket. Draining a herd of ten
+// million then costs a few passes, not a sort of entries the clock may
+// not reach for a long time (heap4 pays for its order as the timers are
+// scheduled).
 type dueRun struct {
 	run    []wheelEntry
 	next   int   // index of the run's first entry
