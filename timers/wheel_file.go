@@ -58,8 +58,8 @@ func (w *Wheel) relocated(e wheelEntry, from, to uint32) {
 	}
 }
 
-// put appends an entry to a bag, marks the bag occupied and returns the
-// entry's index.
+// put appends an entry to a bag, marks the bag occupied if it was empty,
+// and returns the entry's index.
 func (w *Wheel) put(b uint, e wheelEntry) int {
 	b %= wheelBags
 	bag := w.bags[b]
@@ -70,7 +70,11 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 	bag = bag[:n+1]
 	bag[n] = e
 	w.bags[b] = bag
-	w.mark(b)
+	if n == 0 {
+		// A bag holding entries is marked already: only a cascade or
+		// a drain unmarks one that does, and neither puts back into it.
+		w.mark(b)
+	}
 	return n
 }
 
