@@ -45,6 +45,11 @@ type LinuxWheel struct {
 	ready   []ID
 	readyAt int64
 	count   int
+	// next caches nextExpiry's answer while nextOK, as the kernel's
+	// timer base caches next_expiry: scanning every occupied bucket at
+	// each PopDue would cost a real wheel's tick nothing like it.
+	next   int64
+	nextOK bool
 
 	fired           int
 	lateSum, lateMx time.Duration
@@ -147,8 +152,14 @@ func (w *LinuxWheel) enqueue(id ID) {
 		w.nodes[n.next].prev = int32(id)
 	}
 	w.head[level][idx] = int32(id)
+	if w.occ[level]&(1<<idx) != 0 && w.expiry[level][idx] != bucketExpiry {
+		w.nextOK = false // a bucket's expiry changes: the earliest may be gone
+	}
 	w.occ[level] |= 1 << idx
 	w.expiry[level][idx] = bucketExpiry
+	if w.nextOK && bucketExpiry < w.next {
+		w.next = bucketExpiry
+	}
 }
 
 // Granularity returns the granularity of the level a timer armed d ahead
@@ -191,6 +202,17 @@ func (w *LinuxWheel) index(expires int64) (level, idx int, bucketExpiry int64) {
 
 // nextExpiry is the earliest bucket expiry, in jiffies.
 func (w *LinuxWheel) nextExpiry() (int64, bool) {
+	if w.nextOK {
+		return w.next, true
+	}
+	next, ok := w.scanExpiry()
+	w.next, w.nextOK = next, ok
+	return next, ok
+}
+
+// scanExpiry finds the earliest bucket expiry by looking at every
+// occupied bucket.
+func (w *LinuxWheel) scanExpiry() (int64, bool) {
 	next, ok := int64(0), false
 	for l := range w.occ {
 		for m := w.occ[l]; m != 0; m &= m - 1 {
@@ -239,6 +261,9 @@ func (w *LinuxWheel) unlink(id ID) {
 		}
 		if w.head[level][idx] == nilNode {
 			w.occ[level] &^= 1 << idx
+			if w.expiry[level][idx] == w.next {
+				w.nextOK = false // perhaps the earliest bucket
+			}
 		}
 	}
 	n.bucket, n.next, n.prev = locNone, nilNode, nilNode
@@ -301,6 +326,7 @@ func (w *LinuxWheel) collect(e int64) {
 			w.occ[l] &^= 1 << idx
 		}
 	}
+	w.nextOK = false
 	w.clk = e + 1
 }
 

@@ -147,3 +147,40 @@ func TestLinuxWheelGranularity(t *testing.T) {
 		}
 	}
 }
+
+// The cached next expiry is always what a scan of every bucket finds,
+// whatever is armed, moved, cancelled and fired.
+func TestLinuxWheelNextExpiryCache(t *testing.T) {
+	w := NewLinuxWheel(250)
+	r := rand.New(rand.NewPCG(21, 22))
+	pending := map[ID]bool{}
+	now := int64(0)
+	for i := 0; i < 200_000; i++ {
+		id := ID(r.IntN(500))
+		when := now + r.Int64N(int64([]time.Duration{time.Second, time.Minute, 3 * time.Hour}[r.IntN(3)]))
+		switch k := r.IntN(10); {
+		case k < 4 && !pending[id]:
+			w.Push(id, when)
+			pending[id] = true
+		case k < 6 && pending[id]:
+			w.Reschedule(id, when)
+		case k < 7 && pending[id]:
+			w.Remove(id)
+			delete(pending, id)
+		default:
+			now += r.Int64N(int64(50 * time.Millisecond))
+			for {
+				id, _, ok := w.PopDue(now)
+				if !ok {
+					break
+				}
+				delete(pending, id)
+			}
+		}
+		got, gok := w.nextExpiry()
+		want, wok := w.scanExpiry()
+		if got != want || gok != wok {
+			t.Fatalf("op %d: next expiry %d,%v; a scan finds %d,%v", i, got, gok, want, wok)
+		}
+	}
+}
