@@ -116,31 +116,28 @@ func runStream(queue, workload string, n int, st stream, s Settings) (Result, er
 // (nil and io.EOF after the last), on a fresh queue holding fill (untimed);
 // its IDs are below n (the result's N), len(fill) and ids. Each chunk is fetched untimed and played timed, and
 // the figures are over all of them. Exact queues are checked against the
-// stream's recorded fires, others (the Linux wheel fires late) run guarded
-// so the stream cannot break their preconditions. The percentiles time
-// the stream's first operations again, each alone, on a fresh queue.
+// stream's recorded fires; others (the Linux wheel fires late) run on the
+// stream's clock, and after the last chunk fire what they owe (player).
+// The percentiles time the stream's first operations again, each alone,
+// on a fresh queue.
 func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]timers.Op, error), s Settings) (Result, error) {
 	spec, ok := LookupQueue(queue)
 	if !ok {
 		return Result{}, fmt.Errorf("unknown queue %q (workloads run on timers.Queue implementations)", queue)
 	}
 	r := Result{Queue: queue, Workload: workload, N: n}
-	// fresh returns a queue holding the stream's fill, and which timers
-	// are pending in it.
-	fresh := func() (timers.Queue, []bool) {
-		q := spec.New()
-		pending := make([]bool, max(n, ids, len(fill)))
+	// fresh returns a player of a queue holding the stream's fill.
+	fresh := func() *player {
+		p := newPlayer(spec.New(), spec.Exact, max(n, ids, len(fill)))
 		for i, w := range fill {
-			q.Push(timers.ID(i), w)
-			pending[i] = true
+			p.q.Push(timers.ID(i), w)
+			p.held[i] = true
 		}
-		return q, pending
+		return p
 	}
-	r.BytesPerTimer = retainedPerTimer(func() any { q, _ := fresh(); return q }, len(fill))
-	q, pending := fresh()
-	h := timers.NewFireHash()
+	r.BytesPerTimer = retainedPerTimer(func() any { return fresh().q }, len(fill))
+	p := fresh()
 	var (
-		late      int64
 		mt        meter
 		played    int64
 		first     []timers.Op // the first operations, for the percentiles
@@ -164,12 +161,17 @@ func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]
 			cpu0, gc0 = cpuSeconds()
 		}
 		mt.begin()
-		err = play(q, ops, played, spec.Exact, pending, h, &late)
+		err = p.play(ops, played)
 		mt.end()
 		if err != nil {
 			return r, fmt.Errorf("%s on %s: %w", queue, workload, err)
 		}
 		played += int64(len(ops))
+	}
+	if played > 0 {
+		mt.begin()
+		p.settleOwed()
+		mt.end()
 	}
 	r.Ops = played
 	mt.report(&r, int(played))
@@ -182,15 +184,15 @@ func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]
 	if cpu, gc := cpuSeconds(); cpu > cpu0 {
 		r.GCShare = (gc - gc0) / (cpu - cpu0)
 	}
-	r.LatenessNs = late
-	if l, ok := q.(interface {
+	r.LatenessNs = p.late
+	if l, ok := p.q.(interface {
 		Lateness() (mean, most time.Duration, fired int)
 	}); ok {
 		_, most, _ := l.Lateness()
 		r.LatenessNs = int64(most)
 	}
-	if h.Fires > 0 {
-		r.FireHash = strconv.FormatUint(h.Sum(), 16)
+	if p.h.Fires > 0 {
+		r.FireHash = strconv.FormatUint(p.h.Sum(), 16)
 	}
 	if !spec.Exact {
 		r.Note = "fires late by design"
@@ -198,102 +200,10 @@ func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]
 	if len(first) == 0 {
 		return r, nil // an empty stream: no percentiles
 	}
-	q, pending = fresh()
+	p = fresh()
 	r.P50Ns, r.P99Ns, r.P999Ns = percentiles(len(first), func(i int) {
-		play(q, first[i:i+1], int64(i), spec.Exact, pending, timers.NewFireHash(), new(int64))
+		p.play(first[i:i+1], int64(i))
 	}, 0)
-	runtime.KeepAlive(q)
+	runtime.KeepAlive(p)
 	return r, nil
-}
-
-// play runs ops, the stream's operations from number from on, on q. Exact
-// queues must return exactly the recorded fires. Inexact ones are guarded:
-// a recorded fire pops whatever q has due, and operations on timers q has
-// not fired yet are adjusted to stay legal.
-func play(q timers.Queue, ops []timers.Op, from int64, exact bool, pending []bool, h *timers.FireHash, late *int64) error {
-	for i, op := range ops {
-		switch op.Kind {
-		case timers.OpPush:
-			if !exact && pending[op.ID] {
-				q.Reschedule(op.ID, op.When)
-				continue
-			}
-			q.Push(op.ID, op.When)
-			pending[op.ID] = true
-		case timers.OpReschedule:
-			if !exact && !pending[op.ID] {
-				q.Push(op.ID, op.When)
-				pending[op.ID] = true
-				continue
-			}
-			q.Reschedule(op.ID, op.When)
-		case timers.OpRemove:
-			if !exact && !pending[op.ID] {
-				continue
-			}
-			q.Remove(op.ID)
-			pending[op.ID] = false
-		case timers.OpPeek:
-			q.Peek()
-		case timers.OpPopDue:
-			if !exact {
-				playLate(q, op, pending, h)
-				continue
-			}
-			id, when, ok := q.PopDue(op.When)
-			if exact && (ok != op.Fired || ok && id != op.ID) {
-				return fmt.Errorf("operation %d: PopDue(%d) = %v, the stream expects %v", from+int64(i), op.When, popString(id, ok), popString(op.ID, op.Fired))
-			}
-			if ok {
-				pending[id] = false
-				h.Add(id, when)
-				*late = max(*late, op.When-when)
-			}
-		}
-	}
-	return nil
-}
-
-// playLate makes an inexact queue fire the timer the stream fires: it runs
-// the queue's own clock forward until that timer comes out, firing what is
-// due on the way (late, as the queue decides). Where the stream fires
-// nothing the queue's clock still moves to the stream's time and fires what
-// it has due by then: the Linux wheel places a timer by its distance from
-// the wheel's clock, as the kernel's does from a clock that never stands
-// still, so a clock left behind would file timers too coarsely.
-func playLate(q timers.Queue, op timers.Op, pending []bool, h *timers.FireHash) {
-	now := op.When
-	if !op.Fired || !pending[op.ID] {
-		for {
-			id, when, ok := q.PopDue(now)
-			if !ok {
-				return
-			}
-			pending[id] = false
-			h.Add(id, when)
-		}
-	}
-	for {
-		id, when, ok := q.PopDue(now)
-		if !ok {
-			next, any := q.Peek()
-			if !any {
-				return
-			}
-			now = max(now, next)
-			continue
-		}
-		pending[id] = false
-		h.Add(id, when)
-		if id == op.ID {
-			return
-		}
-	}
-}
-
-func popString(id timers.ID, ok bool) string {
-	if !ok {
-		return "nothing"
-	}
-	return fmt.Sprintf("timer %d", id)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -208,5 +209,45 @@ func TestReplayMovesTheLinuxWheelsClock(t *testing.T) {
 	}
 	if late := time.Duration(r.LatenessNs); late != 24*time.Millisecond {
 		t.Errorf("lateness %v; want 24ms (a 1 s timeout at HZ=250 fires after 1.024 s)", late)
+	}
+}
+
+// A recording reuses a fired timer's ID at once. The Linux wheel, which
+// still holds the timer (it rounds a two-hour timeout up to its level's
+// 131 s granularity), fires it late, and the ID's next timer, a second
+// armed as the first fires in the recording, fires on time beside it: the
+// replay keeps the stream's clock and gives the new timer an ID of its own.
+func TestReplayFiresLateTimersOnTheirOwn(t *testing.T) {
+	var buf bytes.Buffer
+	rec := timers.NewRecorder(timers.NewHeap4(), &buf)
+	const due = int64(2 * time.Hour)
+	rec.Push(0, due)
+	rec.Peek()
+	rec.PopDue(due)
+	rec.Push(0, due+int64(time.Second))
+	rec.Peek()
+	rec.PopDue(due + int64(time.Second))
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunReplay(ct, "linux", Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Jiffies at HZ=250 are 4 ms: the second timer's 250 jiffies become
+	// 256 (1.024 s); the first's 1,800,000 go to level 5 and fire at the
+	// next multiple of 32,768, 1,802,240 (2h0m8.96s).
+	want := timers.NewFireHash()
+	want.Add(1, due+int64(1024*time.Millisecond))
+	want.Add(0, int64(1_802_240*4*time.Millisecond))
+	if r.FireHash != strconv.FormatUint(want.Sum(), 16) {
+		t.Errorf("fire hash %s; want %x (timer 1 at 2h0m1.024s, then timer 0 at 2h0m8.96s)", r.FireHash, want.Sum())
+	}
+	if late := time.Duration(r.LatenessNs); late != 8960*time.Millisecond {
+		t.Errorf("lateness %v; want 8.96s", late)
 	}
 }
