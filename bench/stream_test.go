@@ -187,26 +187,15 @@ func TestReplayOfAnEmptyTrace(t *testing.T) {
 // on the 32 ms level and fires 1.024 s after it was armed, not on the
 // level for two hours away, minutes late.
 func TestReplayMovesTheLinuxWheelsClock(t *testing.T) {
-	var buf bytes.Buffer
-	rec := timers.NewRecorder(timers.NewHeap4(), &buf)
 	const armed = int64(2 * time.Hour)
-	rec.PopDue(armed) // nothing pending: nothing fires, but the clock moves
-	rec.Push(1, armed+int64(time.Second))
-	rec.Peek()
-	if _, _, ok := rec.PopDue(armed + int64(time.Second)); !ok {
-		t.Fatal("the recorded run did not fire its timer")
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := RunReplay(ct, "linux", Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := replayOnLinux(t, func(rec *timers.Recorder) {
+		rec.PopDue(armed) // nothing pending: nothing fires, but the clock moves
+		rec.Push(1, armed+int64(time.Second))
+		rec.Peek()
+		if _, _, ok := rec.PopDue(armed + int64(time.Second)); !ok {
+			t.Fatal("the recorded run did not fire its timer")
+		}
+	})
 	if late := time.Duration(r.LatenessNs); late != 24*time.Millisecond {
 		t.Errorf("lateness %v; want 24ms (a 1 s timeout at HZ=250 fires after 1.024 s)", late)
 	}
@@ -218,26 +207,15 @@ func TestReplayMovesTheLinuxWheelsClock(t *testing.T) {
 // armed as the first fires in the recording, fires on time beside it: the
 // replay keeps the stream's clock and gives the new timer an ID of its own.
 func TestReplayFiresLateTimersOnTheirOwn(t *testing.T) {
-	var buf bytes.Buffer
-	rec := timers.NewRecorder(timers.NewHeap4(), &buf)
 	const due = int64(2 * time.Hour)
-	rec.Push(0, due)
-	rec.Peek()
-	rec.PopDue(due)
-	rec.Push(0, due+int64(time.Second))
-	rec.Peek()
-	rec.PopDue(due + int64(time.Second))
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := RunReplay(ct, "linux", Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := replayOnLinux(t, func(rec *timers.Recorder) {
+		rec.Push(0, due)
+		rec.Peek()
+		rec.PopDue(due)
+		rec.Push(0, due+int64(time.Second))
+		rec.Peek()
+		rec.PopDue(due + int64(time.Second))
+	})
 	// Jiffies at HZ=250 are 4 ms: the second timer's 250 jiffies become
 	// 256 (1.024 s); the first's 1,800,000 go to level 5 and fire at the
 	// next multiple of 32,768, 1,802,240 (2h0m8.96s).
@@ -250,4 +228,25 @@ func TestReplayFiresLateTimersOnTheirOwn(t *testing.T) {
 	if late := time.Duration(r.LatenessNs); late != 8960*time.Millisecond {
 		t.Errorf("lateness %v; want 8.96s", late)
 	}
+}
+
+// replayOnLinux records what record does on a Heap4 and replays the trace
+// on the Linux wheel.
+func replayOnLinux(t *testing.T, record func(*timers.Recorder)) Result {
+	t.Helper()
+	var buf bytes.Buffer
+	rec := timers.NewRecorder(timers.NewHeap4(), &buf)
+	record(rec)
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := CheckTrace(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunReplay(ct, "linux", Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
