@@ -138,8 +138,12 @@ type Conn struct {
 	// keepAliveOn records that the application switched keep-alive on, so
 	// that kasim can arm it when the handshake completes (see arm); the
 	// host may run it regardless (Behaviour.AlwaysKeepAlive).
-	keepAliveOn    bool
-	registered     bool
+	keepAliveOn bool
+	registered  bool
+	// wire is the host's flow for this connection once a segment of it
+	// was routed, kept here to spare a lookup in a map of every flow:
+	// nil, or the host's flows entry for the connection's key.
+	wire           *flow
 	keepAliveAbort bool
 	closed         bool // the application closed it
 	established    bool // it reached a synchronized state
@@ -507,7 +511,7 @@ func (c *Conn) refresh() {
 	c.established = c.established || st.synchronized()
 	n := c.host.net
 	key := keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())
-	f := c.host.flows[key]
+	f := c.flow()
 	if st == Closed && from.synchronized() && c.registered && f != nil && (f.unanswered > 0 || c.gaveUpWithoutProbing(from, f)) {
 		c.keepAliveAbort = true
 	}
@@ -540,7 +544,7 @@ func (c *Conn) refresh() {
 	if st == Closed && c.registered {
 		delete(c.host.conns, key)
 		delete(c.host.flows, key)
-		c.registered = false
+		c.registered, c.wire = false, nil
 	}
 }
 

@@ -336,7 +336,7 @@ func (n *Network) route(from *Host, p packet) {
 			from.nic.recycle(p.data) // off the wire: gVisor's own SYN schedule, or its RST at kasim's give-up
 			return
 		}
-		f := from.flowOf(keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
+		f := from.connFlow(seg.FromConn, keyOf(t.SourcePort(), seg.Dst.Addr(), t.DestinationPort()))
 		if from.b.SynAckRetries > 0 && t.Flags() == header.TCPFlagSyn|header.TCPFlagAck && n.shapeSynAck(from, f, t, seg.Src, seg.Dst, p) {
 			from.nic.recycle(p.data) // off the wire: a SYN-ACK past tcp_synack_retries; the request is dropped
 			return
@@ -426,7 +426,7 @@ func (n *Network) reshape(from *Host, p, q packet) (*Segment, packet) {
 // arrive hands a packet to its destination host, now.
 func (n *Network) arrive(seg *Segment, p packet) {
 	if t := seg.TCP; t != nil {
-		f := seg.To.flowOf(keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort()))
+		f := seg.To.connFlow(seg.ToConn, keyOf(t.DestinationPort(), seg.Src.Addr(), t.SourcePort()))
 		if f.halfOpenGone {
 			n.answerHalfOpenGone(seg)
 			return

@@ -50,6 +50,19 @@ type flow struct {
 	haveSynAnswered   bool
 }
 
+// connFlow is flowOf for a segment of c (nil if no registered Conn of
+// the host's has key k), which keeps the flow at hand for the next.
+func (h *Host) connFlow(c *Conn, k connKey) *flow {
+	if c != nil && c.wire != nil {
+		return c.wire
+	}
+	f := h.flowOf(k)
+	if c != nil {
+		c.wire = f
+	}
+	return f
+}
+
 func (h *Host) flowOf(k connKey) *flow {
 	f := h.flows[k]
 	if f == nil {
@@ -226,6 +239,9 @@ func rstPacket(proto tcpip.NetworkProtocolNumber, local, remote netip.AddrPort, 
 
 // flow returns what the host's wire has seen of c's connection, or nil.
 func (c *Conn) flow() *flow {
+	if c.wire != nil {
+		return c.wire
+	}
 	return c.host.flows[keyOf(c.local.Port(), c.remote.Addr(), c.remote.Port())]
 }
 
