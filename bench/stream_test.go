@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,50 +12,15 @@ import (
 
 	"kasim/internal/gctest"
 	"kasim/timers"
+	"kasim/timers/queuetest"
 )
-
-// recordTrace records ops operations on a Heap4 holding about live
-// timers (pushes, removes, reschedules, peeks, pops as the clock moves
-// on) into w, and returns the recorded fire hash.
-func recordTrace(t testing.TB, w io.Writer, ops, live int) uint64 {
-	t.Helper()
-	rec := timers.NewRecorder(timers.NewHeap4(), w)
-	r := rand.New(rand.NewPCG(5, uint64(ops)))
-	pending := make([]bool, live)
-	now := int64(0)
-	for n := 0; n < ops; n++ {
-		id := timers.ID(r.IntN(live))
-		switch k := r.IntN(8); {
-		case k < 3 && !pending[id]:
-			rec.Push(id, now+r.Int64N(2000))
-			pending[id] = true
-		case k < 4 && pending[id]:
-			rec.Remove(id)
-			pending[id] = false
-		case k < 6 && pending[id]:
-			rec.Reschedule(id, now+r.Int64N(2000))
-		case k < 6:
-			rec.Peek()
-		default:
-			now += r.Int64N(8)
-			if id, _, ok := rec.PopDue(now); ok {
-				pending[id] = false
-			}
-		}
-	}
-	if err := rec.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sum, _ := rec.Hash()
-	return sum
-}
 
 // A replay streamed from the trace, chunk by chunk, measures what a replay
 // of the operations held in memory does: the same operations, timers and
 // fire hash, on exact queues and on the Linux wheel (guarded).
 func TestReplayStreamsAsInMemory(t *testing.T) {
 	var buf bytes.Buffer
-	live := recordTrace(t, &buf, 2*timers.TraceChunk+777, 400)
+	live := queuetest.Trace(t, &buf, 2*timers.TraceChunk+777, 400)
 	data := buf.Bytes()
 	tr, err := timers.ReadTrace(bytes.NewReader(data))
 	if err != nil {
@@ -97,7 +60,7 @@ func TestReplayStreamsAsInMemory(t *testing.T) {
 // same byte, and Replay's for an operation no run makes.
 func TestCheckTraceStreamedErrors(t *testing.T) {
 	var buf bytes.Buffer
-	recordTrace(t, &buf, 2*timers.TraceChunk, 300)
+	queuetest.Trace(t, &buf, 2*timers.TraceChunk, 300)
 	data := buf.Bytes()
 	cut := data[:len(data)-len(data)/4] // in the last chunk
 	_, want := timers.ReadTrace(bytes.NewReader(cut))
@@ -135,7 +98,7 @@ func TestReplayMemoryIsBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		recordTrace(t, f, ops, 2000) // closes f
+		queuetest.Trace(t, f, ops, 2000) // closes f
 		if f, err = os.Open(path); err != nil {
 			t.Fatal(err)
 		}

@@ -13,65 +13,8 @@ import (
 
 	"kasim/internal/gctest"
 	"kasim/timers"
+	"kasim/timers/queuetest"
 )
-
-// syntheticTrace records ops operations on a Heap4 holding about live
-// timers: pushes, removes, reschedules, peeks and pops, the clock moving
-// on, into w. It returns the recorded fire hash.
-func syntheticTrace(t testing.TB, w io.Writer, ops, live int) uint64 {
-	t.Helper()
-	sum, err := recordSynthetic(w, ops, live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sum
-}
-
-func recordSynthetic(w io.Writer, ops, live int) (uint64, error) {
-	rec := timers.NewRecorder(timers.NewHeap4(), w)
-	r := rand.New(rand.NewPCG(1, uint64(ops)))
-	pending := make([]bool, 2*live)
-	var ids []timers.ID // pending, in no order
-	now := int64(0)
-	for n := 0; n < ops; n++ {
-		switch k := r.IntN(10); {
-		case k < 3 && len(ids) < 2*live:
-			id := timers.ID(r.IntN(2 * live))
-			if !pending[id] {
-				rec.Push(id, now+r.Int64N(1000))
-				pending[id] = true
-				ids = append(ids, id)
-				continue
-			}
-			rec.Peek()
-		case k < 4 && len(ids) > 0:
-			i := r.IntN(len(ids))
-			rec.Remove(ids[i])
-			pending[ids[i]] = false
-			ids[i] = ids[len(ids)-1]
-			ids = ids[:len(ids)-1]
-		case k < 6 && len(ids) > 0:
-			rec.Reschedule(ids[r.IntN(len(ids))], now+r.Int64N(1000))
-		case k < 7:
-			rec.Peek()
-		default:
-			now += r.Int64N(10)
-			if id, _, ok := rec.PopDue(now); ok {
-				pending[id] = false
-				for i, p := range ids {
-					if p == id {
-						ids[i] = ids[len(ids)-1]
-						ids = ids[:len(ids)-1]
-						break
-					}
-				}
-			}
-		}
-	}
-	err := rec.Close()
-	sum, _ := rec.Hash()
-	return sum, err
-}
 
 // streamTrace reads a trace with a TraceReader, replaying each chunk on q
 // as it comes, and returns what it read and the fire hash. As
@@ -114,7 +57,7 @@ func streamTrace(r io.Reader, q timers.Queue) (ops, chunks int64, h *timers.Fire
 // what ReadTrace and Replay give it whole.
 func TestTraceReaderStreamsWhatReadTraceHolds(t *testing.T) {
 	var buf bytes.Buffer
-	live := syntheticTrace(t, &buf, 3*timers.TraceChunk+1234, 500)
+	live := queuetest.Trace(t, &buf, 3*timers.TraceChunk+1234, 500)
 	data := buf.Bytes()
 	whole, err := timers.ReadTrace(bytes.NewReader(data))
 	if err != nil {
@@ -145,7 +88,7 @@ func TestTraceReaderStreamsWhatReadTraceHolds(t *testing.T) {
 // Replay gives, numbered from the trace's first.
 func TestTraceReaderErrorsAreReadTraces(t *testing.T) {
 	var buf bytes.Buffer
-	syntheticTrace(t, &buf, 2*timers.TraceChunk+100, 300)
+	queuetest.Trace(t, &buf, 2*timers.TraceChunk+100, 300)
 	data := buf.Bytes()
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := map[string][]byte{"trailing": append(bytes.Clone(data), 0)}
@@ -194,7 +137,7 @@ func TestTraceReaderMemoryIsBounded(t *testing.T) {
 	allocated := func(ops int) uint64 {
 		pr, pw := io.Pipe()
 		go func() {
-			_, err := recordSynthetic(pw, ops, 1000) // the recorder buffers
+			_, err := queuetest.RecordTrace(pw, ops, 1000) // the recorder buffers
 			pw.CloseWithError(err)
 		}()
 		var err error

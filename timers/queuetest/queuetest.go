@@ -7,6 +7,7 @@
 package queuetest
 
 import (
+	"io"
 	"math/rand/v2"
 	"sort"
 
@@ -201,4 +202,66 @@ func Spread(t T, q timers.Queue, steps int, seed uint64) {
 			t.Fatalf("step %d: Len = %d; want %d", step, q.Len(), h.Len())
 		}
 	}
+}
+
+// RecordTrace records ops seeded operations on a Heap4 into w, as
+// timers.Recorder writes them: pushes, removes and reschedules of about
+// live pending timers (IDs below 2*live), peeks, and pops as the clock
+// moves on by a few nanoseconds, deadlines within a microsecond, so that
+// equal deadlines are common. It returns the recorded fire hash. A trace
+// for tests of trace readers and replays, of any length.
+func RecordTrace(w io.Writer, ops, live int) (uint64, error) {
+	rec := timers.NewRecorder(timers.NewHeap4(), w)
+	r := rand.New(rand.NewPCG(1, uint64(ops)))
+	pending := make([]bool, 2*live)
+	var ids []timers.ID // pending, in no order
+	now := int64(0)
+	for n := 0; n < ops; n++ {
+		switch k := r.IntN(10); {
+		case k < 3 && len(ids) < 2*live:
+			id := timers.ID(r.IntN(2 * live))
+			if !pending[id] {
+				rec.Push(id, now+r.Int64N(1000))
+				pending[id] = true
+				ids = append(ids, id)
+				continue
+			}
+			rec.Peek()
+		case k < 4 && len(ids) > 0:
+			i := r.IntN(len(ids))
+			rec.Remove(ids[i])
+			pending[ids[i]] = false
+			ids[i] = ids[len(ids)-1]
+			ids = ids[:len(ids)-1]
+		case k < 6 && len(ids) > 0:
+			rec.Reschedule(ids[r.IntN(len(ids))], now+r.Int64N(1000))
+		case k < 7:
+			rec.Peek()
+		default:
+			now += r.Int64N(10)
+			if id, _, ok := rec.PopDue(now); ok {
+				pending[id] = false
+				for i, p := range ids {
+					if p == id {
+						ids[i] = ids[len(ids)-1]
+						ids = ids[:len(ids)-1]
+						break
+					}
+				}
+			}
+		}
+	}
+	err := rec.Close()
+	sum, _ := rec.Hash()
+	return sum, err
+}
+
+// Trace is RecordTrace that fails t if writing the trace fails.
+func Trace(t T, w io.Writer, ops, live int) uint64 {
+	t.Helper()
+	sum, err := RecordTrace(w, ops, live)
+	if err != nil {
+		t.Fatalf("recording a trace: %v", err)
+	}
+	return sum
 }
