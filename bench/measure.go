@@ -30,14 +30,17 @@ func (s Settings) withDefaults() Settings {
 	return s
 }
 
-// meter measures a timed section: wall time, allocations, GC share.
+// meter measures a timed section: wall time, allocations, GC share, page
+// faults.
 type meter struct {
 	start             time.Time
 	mallocs, bytes    uint64
 	cpuTotal, cpuGC   float64
+	faultsAtStart     int64
 	elapsed           time.Duration
 	allocs, allocated uint64
 	gcShare           float64
+	faults            int64
 }
 
 // beginCollected begins the first timed section on a collected heap, as testing.B
@@ -52,11 +55,13 @@ func (m *meter) begin() {
 	runtime.ReadMemStats(&ms)
 	m.mallocs, m.bytes = ms.Mallocs, ms.TotalAlloc
 	m.cpuTotal, m.cpuGC = cpuSeconds()
+	m.faultsAtStart = pageFaults()
 	m.start = time.Now()
 }
 
 func (m *meter) end() {
 	m.elapsed += time.Since(m.start)
+	m.faults += pageFaults() - m.faultsAtStart
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.allocs += ms.Mallocs - m.mallocs
@@ -81,6 +86,7 @@ func (m *meter) report(r *Result, ops int) {
 	r.AllocsPerOp = float64(m.allocs) / float64(ops)
 	r.BytesPerOp = float64(m.allocated) / float64(ops)
 	r.GCShare = m.gcShare
+	r.PageFaultsPerOp = float64(m.faults) / float64(ops)
 }
 
 // bytesPerTimer returns the heap grown since before (from heapInUse), per

@@ -29,9 +29,7 @@ func BenchmarkMicro(b *testing.B) {
 			for _, spec := range Queues() {
 				b.Run(fmt.Sprintf("op=%s/n=%d/queue=%s", m.Name, n, spec.Name), func(b *testing.B) {
 					run, budget, refill := m.Prepare(spec.New(), n)
-					b.ReportAllocs()
-					b.ResetTimer()
-					opLoop(run, b.N, budget, refill, b.StopTimer, b.StartTimer)
+					benchOps(b, run, budget, refill)
 				})
 			}
 			for _, native := range []string{Runtime, Faketime} {
@@ -44,13 +42,34 @@ func BenchmarkMicro(b *testing.B) {
 					if done != nil {
 						defer done()
 					}
-					b.ReportAllocs()
-					b.ResetTimer()
-					opLoop(run, b.N, budget, refill, b.StopTimer, b.StartTimer)
+					benchOps(b, run, budget, refill)
 				})
 			}
 		}
 	}
+}
+
+// benchOps times b.N operations of a prepared micro benchmark, refills
+// untimed, and reports the page faults of the timed sections per
+// operation, as kasim bench does: where they are not near 0, fresh memory
+// is part of what was measured.
+func benchOps(b *testing.B, run Ops, budget int, refill func()) {
+	var faults int64
+	from := pageFaults()
+	pause := func() {
+		b.StopTimer()
+		faults += pageFaults() - from
+	}
+	resume := func() {
+		from = pageFaults()
+		b.StartTimer()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	from = pageFaults()
+	opLoop(run, b.N, budget, refill, pause, resume)
+	faults += pageFaults() - from
+	b.ReportMetric(float64(faults)/float64(b.N), "faults/op")
 }
 
 // Every exact queue fires the same sequence on every workload: the stream

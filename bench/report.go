@@ -53,6 +53,12 @@ type Result struct {
 	LatenessNs int64 `json:"lateness_ns"`
 	// GCShare is the fraction of CPU time spent in GC during the run, 0..1.
 	GCShare float64 `json:"gc_share"`
+	// PageFaultsPerOp is the process's page faults (first touches of
+	// memory the kernel had not mapped for it) during the run, per
+	// operation: where it is not near 0, the row measures fresh memory
+	// as much as the queue (each fault costs microseconds in a virtual
+	// machine). 0 where getrusage does not count them.
+	PageFaultsPerOp float64 `json:"page_faults_per_op"`
 	// FireHash is a hex hash of the fire sequence, "" when the workload
 	// fires nothing.
 	FireHash string `json:"fire_hash,omitempty"`
@@ -218,14 +224,14 @@ func grouped(rs []Result) []Result {
 // ("runtime" and "heap4" first). The columns are workload, n, queue,
 // ns/op, its range over repeated runs ("-" for one run), the ratios of ns/op to runtime's and heap4's on the same
 // workload and N ("-" when that reference is not in rs), allocs/op,
-// B/timer, p50, p99, p99.9 (ns), lateness, gc (percent of CPU time), the
-// fire hash's first 12 hex digits, and the note. Measurements recorded as
+// B/timer, p50, p99, p99.9 (ns), lateness, gc (percent of CPU time), page
+// faults per operation, the fire hash's first 12 hex digits, and the note. Measurements recorded as
 // 0 meaning "not measured" (B/timer, the percentiles) and an empty fire
 // hash show as "-".
 func WriteText(w io.Writer, rs []Result) error {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\trange\tvs runtime\tvs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfire hash\tnote")
+	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\trange\tvs runtime\tvs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfaults/op\tfire hash\tnote")
 	x := newRatios(rs)
 	for _, r := range grouped(rs) {
 		hash := r.FireHash
@@ -251,6 +257,7 @@ func WriteText(w io.Writer, rs []Result) error {
 			textMeasured(r.P999Ns),
 			late,
 			strconv.FormatFloat(100*r.GCShare, 'f', 1, 64) + "%",
+			textFaults(r.PageFaultsPerOp),
 			orDash(tabCell(hash)),
 			tabCell(r.Note),
 		}
@@ -328,6 +335,14 @@ func textAllocs(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
+// textFaults shows page faults per operation to two significant digits,
+// without an exponent ("0.0084", "0.000001"), so that a few thousand faults over a million operations,
+// which can double a row's time, do not round to 0.
+func textFaults(v float64) string {
+	rounded, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
+	return strconv.FormatFloat(rounded, 'f', -1, 64)
+}
+
 // textMeasured shows a measurement in whole units, "-" when it is 0 (not
 // measured).
 func textMeasured(v float64) string {
@@ -337,17 +352,21 @@ func textMeasured(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
-// csvHeader is the CSV header: the JSON field names, then the ratios.
+// csvHeader is the CSV header: the JSON field names, then the ratios, then
+// the fields added since (columns are only ever appended, so that a
+// reader by position keeps working).
 var csvHeader = []string{
 	"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 	"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 	"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
+	"page_faults_per_op",
 }
 
 // WriteCSV writes rs to w as CSV, one row per result in the order of rs
 // after a header row of the JSON field names plus "vs_runtime" and
 // "vs_heap4" (the ratios of ns/op to runtime's and heap4's on the same
-// workload and N, an empty cell when that reference is not in rs). Numbers
+// workload and N, an empty cell when that reference is not in rs), with
+// "page_faults_per_op" last. Numbers
 // are written in full precision: they parse back to the same values.
 func WriteCSV(w io.Writer, rs []Result) error {
 	cw := csv.NewWriter(w)
@@ -369,6 +388,7 @@ func WriteCSV(w io.Writer, rs []Result) error {
 			g(r.P50Ns), g(r.P99Ns), g(r.P999Ns),
 			strconv.FormatInt(r.LatenessNs, 10), g(r.GCShare), r.FireHash, r.Note,
 			ratio(x.of(r, refRuntime)), ratio(x.of(r, refHeap4)),
+			g(r.PageFaultsPerOp),
 		}
 		if err := cw.Write(row); err != nil {
 			return err

@@ -21,12 +21,12 @@ import (
 // queue whose name needs escaping.
 func reportResults() []Result {
 	return []Result{
-		{Queue: "wheel", Workload: "schedule", N: 1000, Ops: 1_000_000, NsPerOp: 20, AllocsPerOp: 0, BytesPerOp: 0, BytesPerTimer: 48.25, P50Ns: 18, P99Ns: 40, P999Ns: 120, GCShare: 0.012, FireHash: "0123456789abcdef0123456789abcdef"},
+		{Queue: "wheel", Workload: "schedule", N: 1000, Ops: 1_000_000, NsPerOp: 20, AllocsPerOp: 0, BytesPerOp: 0, BytesPerTimer: 48.25, P50Ns: 18, P99Ns: 40, P999Ns: 120, GCShare: 0.012, PageFaultsPerOp: 0.008372, FireHash: "0123456789abcdef0123456789abcdef"},
 		{Queue: "heap4", Workload: "schedule", N: 1000, Ops: 1_000_000, NsPerOp: 40, BytesPerTimer: 32, P50Ns: 35, P99Ns: 80, P999Ns: 300, GCShare: 0.02, FireHash: "0123456789abcdef0123456789abcdef"},
 		{Queue: "runtime", Workload: "schedule", N: 1000, Ops: 500_000, NsPerOp: 400, AllocsPerOp: 1, BytesPerOp: 64, GCShare: 0.1, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1000, Ops: 10, NsPerOp: 33.25, AllocsPerOp: 0.5},
-		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, Runs: 5, NsPerOpMin: 24, NsPerOpMax: 31.5, BytesPerTimer: 49},
-		{Queue: "heap4", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 102},
+		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, Runs: 5, NsPerOpMin: 24, NsPerOpMax: 31.5, BytesPerTimer: 49, PageFaultsPerOp: 1.04e-6},
+		{Queue: "heap4", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 102, PageFaultsPerOp: 2.5},
 		{Queue: "runtime", Workload: "schedule", N: 1_000_000, Ops: 100_000, NsPerOp: 1234.5678, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1_000_000, Ops: 10, NsPerOp: 0.1 + 0.2},
 		{Queue: "wheel", Workload: "cancel", N: 1000, Ops: 1000, NsPerOp: 11},
@@ -106,7 +106,7 @@ func TestReportWriteText(t *testing.T) {
 	var order []string
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) < 15 {
+		if len(f) < 16 {
 			t.Fatalf("short row %q", l)
 		}
 		key := f[0] + "/" + f[1] + "/" + f[2]
@@ -115,7 +115,7 @@ func TestReportWriteText(t *testing.T) {
 	}
 	// Columns: 0 workload, 1 n, 2 queue, 3 ns/op, 4 range, 5 vs runtime,
 	// 6 vs heap4, 7 allocs/op, 8 B/timer, 9 p50, 10 p99, 11 p99.9,
-	// 12 lateness, 13 gc, 14 fire hash.
+	// 12 lateness, 13 gc, 14 faults/op, 15 fire hash.
 	for _, c := range []struct {
 		row  string
 		col  int
@@ -129,7 +129,11 @@ func TestReportWriteText(t *testing.T) {
 		{"schedule/1000/wheel", 8, "48"},
 		{"schedule/1000/wheel", 11, "120"},
 		{"schedule/1000/wheel", 13, "1.2%"},
-		{"schedule/1000/wheel", 14, "0123456789ab"},
+		{"schedule/1000/wheel", 14, "0.0084"},
+		{"schedule/1000000/heap4", 14, "2.5"},
+		{"schedule/1000/heap4", 14, "0"},
+		{"schedule/1000000/wheel", 14, "0.000001"},
+		{"schedule/1000/wheel", 15, "0123456789ab"},
 		{"schedule/1000/runtime", 8, "-"},
 		{"schedule/1000000/runtime", 3, "1235"},
 		{"schedule/1000/a<b&c", 7, "0.50"},
@@ -139,7 +143,7 @@ func TestReportWriteText(t *testing.T) {
 		{"fire/10000/heap4", 12, "0"},
 		{"replay/1000/wheel", 6, "-"},
 		{"replay/100000/wheel", 5, "0.050x"},
-		{"replay/100000/wheel", 14, "-"},
+		{"replay/100000/wheel", 15, "-"},
 	} {
 		f, ok := rows[c.row]
 		if !ok {
@@ -150,7 +154,7 @@ func TestReportWriteText(t *testing.T) {
 			t.Errorf("row %s column %d = %q, want %q", c.row, c.col, f[c.col], c.want)
 		}
 	}
-	if !strings.Contains(rows["schedule/1000/runtime"][15]+" "+rows["schedule/1000/runtime"][16], "real time") {
+	if !strings.Contains(rows["schedule/1000/runtime"][16]+" "+rows["schedule/1000/runtime"][17], "real time") {
 		t.Errorf("runtime row lacks its note: %q", rows["schedule/1000/runtime"])
 	}
 	// Grouped by workload in order of appearance, then N, then queue with
@@ -189,6 +193,7 @@ func TestReportWriteCSV(t *testing.T) {
 		"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 		"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 		"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
+		"page_faults_per_op", // appended: readers by position keep working
 	}
 	if d := cmp.Diff(wantHeader, recs[0]); d != "" {
 		t.Fatalf("header (-want +got):\n%s", d)
@@ -222,6 +227,7 @@ func TestReportWriteCSV(t *testing.T) {
 			NsPerOp: fl("ns_per_op"), Runs: int(in("runs")), NsPerOpMin: fl("ns_per_op_min"), NsPerOpMax: fl("ns_per_op_max"), AllocsPerOp: fl("allocs_per_op"), BytesPerOp: fl("bytes_per_op"),
 			BytesPerTimer: fl("bytes_per_timer"), P50Ns: fl("p50_ns"), P99Ns: fl("p99_ns"), P999Ns: fl("p999_ns"),
 			LatenessNs: in("lateness_ns"), GCShare: fl("gc_share"), FireHash: get("fire_hash"), Note: get("note"),
+			PageFaultsPerOp: fl("page_faults_per_op"),
 		}
 		back = append(back, r)
 		for _, ref := range []string{"runtime", "heap4"} {
