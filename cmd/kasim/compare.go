@@ -35,6 +35,7 @@ type compareColumn struct {
 }
 
 func compareCmd(args []string, stdout, stderr io.Writer) int {
+	defer simulateOnOneProcessor(sim.MaxScenarioConns)()
 	var profiles, host string
 	fs := flag.NewFlagSet("kasim compare", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -49,7 +49,6 @@ func main() {
 	// And kasim conform --dut gvisor re-executes it as that driver.
 	dut.MaybeRunBuiltin()
 	setMemoryLimit()
-	setProcsFor(os.Args[1:])
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -62,9 +61,6 @@ type command struct {
 	// ("kasim run [flags]") and a one-line summary each.
 	forms []form
 	run   func(args []string, stdout, stderr io.Writer) int
-	// simulates says the command runs simulations, one goroutine's work:
-	// kasim runs it on one processor (setProcsFor).
-	simulates bool
 }
 
 // form is one way to call a command, as the usage text shows it. A
@@ -78,14 +74,14 @@ var commands = []command{
 		{"kasim", "run the built-in scenario, print the annotated timeline"},
 		{"kasim run [flags]", "run the built-in scenario with settings (kasim run --help)"},
 		{"kasim run FILE.yaml", "run a scenario file (hosts, profiles, actions, expectations)"},
-	}, runCmd, true},
-	{"check", []form{{"kasim check FILE|DIR", "run scenario files and check their expectations"}}, checkCmd, true},
-	{"compare", []form{{"kasim compare --profiles A,B FILE.yaml", "run a scenario once per profile and compare the probes side by side"}}, compareCmd, true},
-	{"conform", []form{{"kasim conform [FILE.yaml...]", "run scenarios against this machine's kernel (as root, in namespaces\nkasim makes) and in simulation, and report where they agree"}}, conformCmd, false},
-	{"profiles", []form{{"kasim profiles", "list the profiles (--profile NAME)"}}, profilesCmd, false},
-	{"profile", []form{{"kasim profile NAME", "show one profile, value by value, with where each comes from"}}, profileCmd, false},
-	{"bench", []form{{"kasim bench [flags]", "benchmark timer queues side by side (kasim bench --help)"}}, benchCmd, false},
-	{"version", []form{{"kasim version", "print kasim's version"}}, versionCmd, false},
+	}, runCmd},
+	{"check", []form{{"kasim check FILE|DIR", "run scenario files and check their expectations"}}, checkCmd},
+	{"compare", []form{{"kasim compare --profiles A,B FILE.yaml", "run a scenario once per profile and compare the probes side by side"}}, compareCmd},
+	{"conform", []form{{"kasim conform [FILE.yaml...]", "run scenarios against this machine's kernel (as root, in namespaces\nkasim makes) and in simulation, and report where they agree"}}, conformCmd},
+	{"profiles", []form{{"kasim profiles", "list the profiles (--profile NAME)"}}, profilesCmd},
+	{"profile", []form{{"kasim profile NAME", "show one profile, value by value, with where each comes from"}}, profileCmd},
+	{"bench", []form{{"kasim bench [flags]", "benchmark timer queues side by side (kasim bench --help)"}}, benchCmd},
+	{"version", []form{{"kasim version", "print kasim's version"}}, versionCmd},
 }
 
 const usageIntro = `kasim simulates TCP keep-alive on real TCP stacks (gVisor's netstack) under
@@ -340,6 +336,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if done {
 		return code
 	}
+	defer simulateOnOneProcessor(b.Conns)()
 	pcap, err := openPcap(rf.pcapPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "kasim run: --pcap: %v\n", err)

@@ -5,34 +5,28 @@ import (
 	"testing"
 )
 
-func TestSimulatingCommandsRunOnOneProcessor(t *testing.T) {
+func TestSimulationsRunOnOneProcessor(t *testing.T) {
 	prev := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	for _, c := range []struct {
-		env  string
-		args []string
-		want int // 0: left as it was
+		env   string
+		conns int
+		want  int // while the run lasts
 	}{
-		{"", nil, 1},
-		{"", []string{"--conns", "10"}, 1},
-		{"", []string{"run", "x.yaml"}, 1},
-		{"", []string{"check", "testdata"}, 1},
-		{"", []string{"compare", "--profiles", "linux,gvisor", "x.yaml"}, 1},
-		{"", []string{"bench"}, 0},
-		{"", []string{"conform"}, 0},
-		{"", []string{"version"}, 0},
-		{"", []string{"no-such-command"}, 0},
-		{"3", []string{"run"}, 0}, // GOMAXPROCS set: the user's choice stands
+		{"", 1, 1},
+		{"", oneProcessorMaxConns, 1},
+		{"", oneProcessorMaxConns + 1, 3}, // a large heap: the collector keeps its processor
+		{"3", 10, 3},                      // GOMAXPROCS set: the user's choice stands
 	} {
 		t.Setenv("GOMAXPROCS", c.env)
 		runtime.GOMAXPROCS(3)
-		setProcsFor(c.args)
-		want := c.want
-		if want == 0 {
-			want = 3
+		restore := simulateOnOneProcessor(c.conns)
+		if got := runtime.GOMAXPROCS(0); got != c.want {
+			t.Errorf("GOMAXPROCS=%q, %d connections: GOMAXPROCS %d during the run, want %d", c.env, c.conns, got, c.want)
 		}
-		if got := runtime.GOMAXPROCS(0); got != want {
-			t.Errorf("GOMAXPROCS=%q kasim %q: GOMAXPROCS %d, want %d", c.env, c.args, got, want)
+		restore()
+		if got := runtime.GOMAXPROCS(0); got != 3 {
+			t.Errorf("GOMAXPROCS=%q, %d connections: %d after the run, want 3 again", c.env, c.conns, got)
 		}
 	}
 }

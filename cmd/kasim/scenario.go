@@ -19,6 +19,7 @@ import (
 
 // runScenarioCmd is kasim run FILE.yaml [flags].
 func runScenarioCmd(file string, args []string, stdout, stderr io.Writer) int {
+	defer simulateOnOneProcessor(sim.MaxScenarioConns)()
 	format := "text"
 	var pcapPath string
 	fs := flag.NewFlagSet("kasim run", flag.ContinueOnError)
@@ -108,6 +109,7 @@ if a file cannot be read or is not a valid scenario.`
 
 // checkCmd is kasim check FILE|DIR...
 func checkCmd(args []string, stdout, stderr io.Writer) int {
+	defer simulateOnOneProcessor(sim.MaxScenarioConns)()
 	fs := flag.NewFlagSet("kasim check", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
