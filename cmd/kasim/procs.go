@@ -10,7 +10,7 @@ import (
 // running beside the simulation on a second processor, saves more than the
 // hand-overs cost: kasim run --conns N --format summary, one processor
 // against two, took 2.4 s against 3.0 at 10,000, 29.6 against 36.0 at
-// 100,000, 122 against 121 at 300,000 and 9 min 35 s against 8 min 51 s
+// 100,000, 122 against 121 at 300,000 and 9 min 35 s against 8 min 40 s
 // at a million (docs/performance.md, Server scale).
 const oneProcessorMaxConns = 200_000
 
