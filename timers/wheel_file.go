@@ -58,8 +58,8 @@ func (w *Wheel) relocated(e wheelEntry, from, to uint32) {
 	}
 }
 
-// put appends an entry to a bag, marks the bag occupied if it was empty,
-// and returns the entry's index.
+// put appends an entry to a bag, marks the bag occupied and returns the
+// entry's index.
 func (w *Wheel) put(b uint, e wheelEntry) int {
 	b %= wheelBags
 	bag := w.bags[b]
@@ -70,11 +70,12 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 	bag = bag[:n+1]
 	bag[n] = e
 	w.bags[b] = bag
-	if n == 0 {
-		// A bag holding entries is marked already: only a cascade or
-		// a drain unmarks one that does, and neither puts back into it.
-		w.mark(b)
-	}
+	// Marked whether or not it was empty: testing for that first is a
+	// branch a cascade into level 0, where about half the slots are
+	// empty at ten million timers, mispredicts, and the fire at 10^7
+	// took 34 ns instead of 29.5 (go test ./bench -run XXX -bench
+	// 'Micro/op=fire/n=10000000/queue=wheel' -bench.large, alternating).
+	w.mark(b)
 	return n
 }
 
