@@ -222,12 +222,13 @@ func grouped(rs []Result) []Result {
 // WriteText writes rs to w as an aligned plain-text table, grouped by
 // workload (in order of first appearance), then N ascending, then queue
 // ("runtime" and "heap4" first). The columns are workload, n, queue,
-// ns/op, its range over repeated runs ("-" for one run), the ratios of ns/op to runtime's and heap4's on the same
-// workload and N ("-" when that reference is not in rs), allocs/op,
-// B/timer, p50, p99, p99.9 (ns), lateness, gc (percent of CPU time), page
-// faults per operation, the fire hash's first 12 hex digits, and the note. Measurements recorded as
-// 0 meaning "not measured" (B/timer, the percentiles) and an empty fire
-// hash show as "-".
+// ns/op, its range over repeated runs ("-" for one run), the ratios of
+// ns/op to runtime's and heap4's on the same workload and N ("-" when that
+// reference is not in rs), allocs/op, B/timer, p50, p99, p99.9 (ns),
+// lateness, gc (percent of CPU time), page faults per operation, the fire
+// hash's first 12 hex digits, and the note. Measurements recorded as 0
+// meaning "not measured" (B/timer, the percentiles) and an empty fire hash
+// show as "-".
 func WriteText(w io.Writer, rs []Result) error {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
@@ -336,8 +337,9 @@ func textAllocs(v float64) string {
 }
 
 // textFaults shows page faults per operation to two significant digits,
-// without an exponent ("0.0084", "0.000001"), so that a few thousand faults over a million operations,
-// which can double a row's time, do not round to 0.
+// without an exponent ("0.0084", "0.000001"), so that a few thousand
+// faults over a million operations, which can double a row's time, do not
+// round to 0.
 func textFaults(v float64) string {
 	rounded, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
 	return strconv.FormatFloat(rounded, 'f', -1, 64)
