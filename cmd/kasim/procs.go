@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime"
+	"sync"
 )
 
 // oneProcessorMaxConns is the most built-in connections a run makes on one
@@ -28,6 +29,26 @@ func simulateOnOneProcessor(conns int) (restore func()) {
 	if os.Getenv("GOMAXPROCS") != "" || conns > oneProcessorMaxConns {
 		return func() {}
 	}
-	prev := runtime.GOMAXPROCS(1)
-	return func() { runtime.GOMAXPROCS(prev) }
+	// Runs that overlap (commands run in-process, as tests do) share the
+	// setting: the first saves what was set, the last restores it.
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.runs == 0 {
+		procs.saved = runtime.GOMAXPROCS(1)
+	}
+	procs.runs++
+	return func() {
+		procs.Lock()
+		defer procs.Unlock()
+		if procs.runs--; procs.runs == 0 {
+			runtime.GOMAXPROCS(procs.saved)
+		}
+	}
+}
+
+// procs counts the runs on one processor, and keeps GOMAXPROCS as it was
+// before the first.
+var procs struct {
+	sync.Mutex
+	runs, saved int
 }

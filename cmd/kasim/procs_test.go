@@ -30,3 +30,22 @@ func TestSimulationsRunOnOneProcessor(t *testing.T) {
 		}
 	}
 }
+
+// Overlapping runs restore GOMAXPROCS once, when the last ends, whatever
+// order they end in.
+func TestOverlappingRunsRestoreProcessorsOnce(t *testing.T) {
+	prev := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	t.Setenv("GOMAXPROCS", "")
+	runtime.GOMAXPROCS(3)
+	first := simulateOnOneProcessor(10)
+	second := simulateOnOneProcessor(10)
+	first()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS %d while the second run lasts, want 1", got)
+	}
+	second()
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("GOMAXPROCS %d after both, want 3", got)
+	}
+}
