@@ -89,10 +89,7 @@ func (d *dueRun) reachSorted() {
 // lowest, as few whole digits as hold a sixteenth of run, at its front, and
 // returns how many they are.
 func peel(run []wheelEntry, shift int) int {
-	var count [1 << radixBits]int
-	for _, e := range run {
-		count[runKey(e)>>shift&(1<<radixBits-1)]++
-	}
+	count := countDigits(run, shift)
 	cut, front := 0, 0
 	for cut < len(count) && front < len(run)/16 {
 		front += count[cut]
@@ -100,7 +97,7 @@ func peel(run []wheelEntry, shift int) int {
 	}
 	k := 0
 	for i, e := range run {
-		if int(runKey(e)>>shift&(1<<radixBits-1)) < cut {
+		if digitAt(e, shift) < cut {
 			run[k], run[i] = e, run[k]
 			k++
 		}
@@ -238,12 +235,23 @@ func radixSort(run []wheelEntry, shift int) {
 	}
 }
 
+// digitAt is e's radix digit at shift.
+func digitAt(e wheelEntry, shift int) int {
+	return int(runKey(e) >> shift & (1<<radixBits - 1))
+}
+
+// countDigits counts run's entries by their digit at shift.
+func countDigits(run []wheelEntry, shift int) (count [1 << radixBits]int) {
+	for _, e := range run {
+		count[digitAt(e, shift)]++
+	}
+	return count
+}
+
 // flagPass orders run by the digit at shift of its keys, in place, and
 // returns how many entries have each digit.
 func flagPass(run []wheelEntry, shift int) (count [1 << radixBits]int) {
-	for _, e := range run {
-		count[runKey(e)>>shift&(1<<radixBits-1)]++
-	}
+	count = countDigits(run, shift)
 	var start, end [1 << radixBits]int
 	sum := 0
 	for i, c := range count {
@@ -256,7 +264,7 @@ func flagPass(run []wheelEntry, shift int) (count [1 << radixBits]int) {
 		for start[i] < end[i] {
 			e := run[start[i]]
 			for {
-				digit := int(runKey(e) >> shift & (1<<radixBits - 1))
+				digit := digitAt(e, shift)
 				if digit == i {
 					break
 				}
