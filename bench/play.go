@@ -24,7 +24,7 @@ type player struct {
 	h     *timers.FireHash
 	late  int64 // the largest lateness of an exact queue's fires
 
-	// For an inexact queue, by stream ID: the queue's ID for it.
+	// For an inexact queue only. By stream ID: the queue's ID for it.
 	qid []timers.ID
 	// By queue ID: pending in the queue; pending but given up by its
 	// stream ID (armed again elsewhere); owed (the stream fired it).
@@ -33,14 +33,22 @@ type player struct {
 	owed               int
 }
 
-func newPlayer(q timers.Queue, exact bool, ids int) *player {
-	p := &player{q: q, exact: exact, h: timers.NewFireHash(), held: make([]bool, ids)}
+// newPlayer returns a player of q, whose stream's IDs are below ids,
+// with the stream's fill pushed as timers 0, 1, ... (untimed).
+func newPlayer(q timers.Queue, exact bool, ids int, fill []int64) *player {
+	p := &player{q: q, exact: exact, h: timers.NewFireHash()}
 	if !exact {
 		p.qid = make([]timers.ID, ids)
 		for i := range p.qid {
 			p.qid[i] = timers.ID(i)
 		}
-		p.orphan, p.owes = make([]bool, ids), make([]bool, ids)
+		p.held, p.orphan, p.owes = make([]bool, ids), make([]bool, ids), make([]bool, ids)
+	}
+	for i, w := range fill {
+		q.Push(timers.ID(i), w)
+		if !exact {
+			p.held[i] = true
+		}
 	}
 	return p
 }

@@ -128,12 +128,7 @@ func runChunks(queue, workload string, n, ids int, fill []int64, next func() ([]
 	r := Result{Queue: queue, Workload: workload, N: n}
 	// fresh returns a player of a queue holding the stream's fill.
 	fresh := func() *player {
-		p := newPlayer(spec.New(), spec.Exact, max(n, ids, len(fill)))
-		for i, w := range fill {
-			p.q.Push(timers.ID(i), w)
-			p.held[i] = true
-		}
-		return p
+		return newPlayer(spec.New(), spec.Exact, max(n, ids, len(fill)), fill)
 	}
 	r.BytesPerTimer = retainedPerTimer(func() any { return fresh().q }, len(fill))
 	p := fresh()
