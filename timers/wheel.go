@@ -54,18 +54,22 @@ var seqLimit uint32 = math.MaxUint32
 //   - Scheduling only puts the entry in a 256-entry inbox, which the next
 //     Peek or PopDue files: a timer cancelled before then (a retransmission
 //     timer stopped by the ACK) is never filed at all.
-//   - Removing a timer takes its entry out of its slot in place when the
-//     timer still knows where it is (the usual case: it was not cascaded
-//     since it was filed), moving the slot's last entry into the hole, and
-//     otherwise counts the entry as stale, to be dropped when its slot is
-//     reached. Stale entries are swept when they outnumber live timers.
-//     Moving a timer earlier takes its old entry out in place only from
-//     the inbox or level 0; above, it leaves it stale, as taking it out
-//     costs two cache misses (the slot, and the location of the timer
-//     whose entry fills the hole) and dropping it at a drain nearly none.
-//     A removal still takes its entry out: leaving every cancelled timer
-//     stale makes drains check entries and sweeps frequent, and cost the
-//     uniform workload more than it saves.
+//   - Removing a timer, when it still knows where its entry is (the
+//     usual case: it was not cascaded since it was filed), makes the
+//     entry a tombstone in place: one cache miss, where taking it out
+//     (the slot's last entry filling the hole) read the slot's tail and
+//     rewrote the location of the timer whose entry moved as well, and a
+//     cancel cost as much as heap4's. Drains and cascades drop tombstones
+//     as they copy, and a slot about to grow drops them instead if they
+//     are a quarter of it. An entry whose place the timer no longer knows
+//     is counted as stale, to be dropped when its slot is reached; stale
+//     entries are swept when they outnumber live timers.
+//     Moving a timer earlier takes its old entry out in the same way only
+//     in the inbox or level 0; above, it leaves it stale, as even a
+//     tombstone costs the miss of reading the entry, and dropping a stale
+//     entry at a drain nearly nothing. A removal still reads its entry:
+//     leaving every cancelled timer stale makes drains check entries and
+//     sweeps frequent, and cost the uniform workload more than it saves.
 //   - A herd (more timers in one slot than an emptied slot keeps room for)
 //     moves as an array: cascading it hands the array down to the slot
 //     most of it lands in, and draining a tick makes the slot's array the
@@ -115,6 +119,7 @@ type Wheel struct {
 	seqEnd  uint32 // renumber once seq reaches it
 	live    int
 	garbage int // stale entries still stored
+	tombs   int // removed timers' entries left in their bags as tombstones
 }
 
 // wheelEntry is a timer's place in a slot or the due run. Its tag is the
@@ -195,7 +200,7 @@ func (w *Wheel) Remove(id ID) {
 	} else if w.dropLastStashed(id, n.ftag, blk.loc[i]) {
 		return // the common case, kept short: cancelled right after it was scheduled
 	}
-	if !w.killInPlace(id, blk, i) {
+	if !w.takeOut(id, blk, i) {
 		n.ftag = noTag // its entry is somewhere: stale now
 		w.addStale(blk, i)
 		w.maybeSweep()
@@ -239,7 +244,7 @@ func (w *Wheel) moveEarlier(id ID, when int64, seq uint32, blk *wheelBlock, i in
 	// a new tag): taking it out would read its slot and rewrite the
 	// location of the timer whose entry fills the hole, two cache misses
 	// that dropping it when its slot drains mostly saves.
-	if !w.nearby(blk.loc[i]) || !w.killInPlace(id, blk, i) {
+	if !w.nearby(blk.loc[i]) || !w.takeOut(id, blk, i) {
 		w.addStale(blk, i)
 	}
 	// As in Push, which writes it out: as a helper these lines exceed the

@@ -65,7 +65,8 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 	bag := w.bags[b]
 	n := len(bag)
 	if n == cap(bag) {
-		bag = growBag(bag, w.live+w.garbage)
+		bag = w.makeRoom(b, bag)
+		n = len(bag)
 	}
 	bag = bag[:n+1]
 	bag[n] = e
@@ -77,6 +78,20 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 	// 'Micro/op=fire/n=10000000/queue=wheel' -bench.large, alternating).
 	w.mark(b)
 	return n
+}
+
+// makeRoom gives full bag b room for one more entry: by dropping its
+// tombstones if they are at least a quarter of it, else by growing it.
+// Dropping them here is what bounds them: a bag whose timers are
+// scheduled and cancelled over and over (far deadlines, never reached)
+// would otherwise grow by an entry per cancel.
+//
+//go:noinline
+func (w *Wheel) makeRoom(b uint, bag []wheelEntry) []wheelEntry {
+	if w.tombs > 0 && 4*countTombs(bag) >= len(bag) && len(bag) > 0 {
+		return w.compactTombs(b, bag)
+	}
+	return growBag(bag, w.live+w.garbage)
 }
 
 // growBag gives a full bag room: at least double a small array, a
@@ -134,20 +149,30 @@ func (w *Wheel) nearby(loc uint32) bool {
 	return b < levelSlots || b == inboxBag
 }
 
-// killInPlace removes a pending timer's live entry where its loc says it
-// is, in a bag or the inbox, whose order does not matter (draining sorts):
-// the last entry fills the hole. It reports false if the entry has moved on
-// since (a cascade, the due run).
-func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
+// takeOut takes a pending timer's live entry out where its loc says it
+// is, and reports false if the entry has moved on since (a cascade, the
+// due run). From the inbox, whose order does not matter, the last entry
+// fills the hole. In a bag the entry becomes a tombstone (tag noTag),
+// dropped when the bag drains, cascades or next grows: filling the hole
+// there would read the bag's tail and rewrite the location of the timer
+// whose entry moves, two more cache misses on a cancel than the one that
+// reading the entry itself costs.
+func (w *Wheel) takeOut(id ID, blk *wheelBlock, i int) bool {
 	loc := blk.loc[i]
 	if loc == locNoBag {
 		return false
 	}
 	b, x := uint(loc>>idxBits)%wheelBags, int(loc&(1<<idxBits-1))
-	entries := w.bags[b]
-	if b == inboxBag {
-		entries = w.inbox[:w.inboxN]
+	if b != inboxBag {
+		entries := w.bags[b]
+		if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
+			return false
+		}
+		entries[x].tag = noTag
+		w.tombs++
+		return true
 	}
+	entries := w.inbox[:w.inboxN]
 	if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
 		return false
 	}
@@ -156,16 +181,59 @@ func (w *Wheel) killInPlace(id ID, blk *wheelBlock, i int) bool {
 		entries[x] = entries[last]
 		w.relocated(entries[x], bagLoc(b, last), bagLoc(b, x))
 	}
-	switch {
-	case b == inboxBag:
-		w.inboxN = uint32(last)
-	case last == 0:
-		w.bags[b] = entries[:0]
-		w.unmark(b)
-	default:
-		w.bags[b] = entries[:last]
-	}
+	w.inboxN = uint32(last)
 	return true
+}
+
+// withoutTombs drops a bag's tombstones, keeping the order of the rest
+// (a bag filed in deadline order sorts at once when it drains), for a
+// bag whose entries are about to move anyway: their locs are rewritten
+// or go out of date regardless.
+func (w *Wheel) withoutTombs(bag []wheelEntry) []wheelEntry {
+	if w.tombs == 0 {
+		return bag
+	}
+	kept := bag[:0]
+	for _, e := range bag {
+		if e.tag != noTag {
+			kept = append(kept, e)
+		}
+	}
+	w.tombs -= len(bag) - len(kept)
+	return kept
+}
+
+// compactTombs drops the tombstones of bag b, which stays where it is: the
+// last entries fill the holes and their timers are told where they went,
+// so that the entries that move are at most as many as the tombstones.
+func (w *Wheel) compactTombs(b uint, bag []wheelEntry) []wheelEntry {
+	end := len(bag)
+	for i := 0; i < end; {
+		if bag[i].tag != noTag {
+			i++
+			continue
+		}
+		w.tombs--
+		end--
+		if i < end {
+			bag[i] = bag[end] // a tombstone too, maybe: i is looked at again
+			if bag[i].tag != noTag {
+				w.relocated(bag[i], bagLoc(b, end), bagLoc(b, i))
+			}
+		}
+	}
+	return bag[:end]
+}
+
+// countTombs counts a bag's tombstones.
+func countTombs(bag []wheelEntry) int {
+	k := 0
+	for _, e := range bag {
+		if e.tag == noTag {
+			k++
+		}
+	}
+	return k
 }
 
 func (w *Wheel) occupied(b uint) bool {

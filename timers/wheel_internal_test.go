@@ -23,7 +23,7 @@ func drainBoth(t *testing.T, w *Wheel, h *Heap4) {
 	}
 }
 
-// stored counts the entries the wheel holds, live and stale.
+// stored counts the entries the wheel holds, live, stale and tombstones.
 func (w *Wheel) stored() int {
 	n := w.due.len() + int(w.inboxN)
 	for _, bag := range w.bags {
@@ -56,16 +56,16 @@ func TestWheelGarbageStaysBounded(t *testing.T) {
 			h.Remove(id)
 		}
 		push()
-		if w.garbage != w.stored()-w.live {
-			t.Fatalf("round %d: garbage count %d, but %d entries stored for %d live timers", round, w.garbage, w.stored(), w.live)
+		if w.garbage != w.stored()-w.live-w.tombs {
+			t.Fatalf("round %d: garbage count %d, but %d entries stored for %d live timers and %d tombstones", round, w.garbage, w.stored(), w.live, w.tombs)
 		}
 		if w.garbage > w.live+sweepSlack {
 			t.Fatalf("round %d: %d stale entries for %d live timers", round, w.garbage, w.live)
 		}
 	}
 	drainBoth(t, w, h)
-	if w.stored() != 0 || w.garbage != 0 {
-		t.Fatalf("empty wheel still stores %d entries, counts %d stale", w.stored(), w.garbage)
+	if w.stored() != w.tombs || w.garbage != 0 {
+		t.Fatalf("empty wheel still stores %d entries (%d tombstones), counts %d stale", w.stored(), w.tombs, w.garbage)
 	}
 }
 
@@ -103,10 +103,12 @@ func TestWheelSequenceWrapRenumbers(t *testing.T) {
 // counts recounts what the wheel keeps count of, from its entries: the
 // pending timers moved later (their live entry's tag is not their
 // sequence), the timers with stale entries stored, and the stale entries.
-func (w *Wheel) counts() (moved, dirty, garbage int) {
+func (w *Wheel) counts() (moved, dirty, garbage, tombs int) {
 	stale := map[ID]int{}
 	visit := func(e wheelEntry) {
-		if n := w.node(e.id); e.tag != n.ftag {
+		if e.tag == noTag {
+			tombs++
+		} else if n := w.node(e.id); e.tag != n.ftag {
 			stale[e.id]++
 			garbage++
 		} else if n.seq != n.ftag {
@@ -136,7 +138,7 @@ func (w *Wheel) counts() (moved, dirty, garbage int) {
 			dirty--
 		}
 	}
-	return moved, dirty + len(stale), garbage
+	return moved, dirty + len(stale), garbage, tombs
 }
 
 // The counts that let the wheel skip checking entries (moved, dirty) and
@@ -174,10 +176,10 @@ func TestWheelCountsStayTrue(t *testing.T) {
 				pending[id] = false
 			}
 		}
-		moved, dirty, garbage := w.counts()
-		if moved != w.moved || dirty != w.dirty || garbage != w.garbage {
-			t.Fatalf("step %d: the wheel counts %d moved, %d dirty, %d garbage; its entries say %d, %d, %d",
-				step, w.moved, w.dirty, w.garbage, moved, dirty, garbage)
+		moved, dirty, garbage, tombs := w.counts()
+		if moved != w.moved || dirty != w.dirty || garbage != w.garbage || tombs != w.tombs {
+			t.Fatalf("step %d: the wheel counts %d moved, %d dirty, %d garbage, %d tombstones; its entries say %d, %d, %d, %d",
+				step, w.moved, w.dirty, w.garbage, w.tombs, moved, dirty, garbage, tombs)
 		}
 	}
 }
@@ -376,5 +378,41 @@ func TestWheelPeel(t *testing.T) {
 	}
 	if i := slices.Index(seen, false); i >= 0 {
 		t.Fatalf("entry %d lost", i)
+	}
+}
+
+// Scheduling and cancelling timers in a slot the clock does not reach
+// leaves tombstones there; the slot drops them instead of growing, so they
+// cannot pile up. A wheel holding nothing but tombstones answers Peek
+// without moving its tick to them: the timers scheduled next, earlier,
+// would otherwise have to wait in the late heap.
+func TestWheelTombstonesStayBounded(t *testing.T) {
+	w := NewWheel()
+	w.Push(0, int64(time.Second))
+	for round := range 100_000 {
+		id := ID(1 + round%100)
+		w.Push(id, int64(time.Hour)+int64(round))
+		w.Peek() // files it
+		w.Remove(id)
+	}
+	if w.stored() > 1000 || w.tombs != w.stored()-w.live {
+		t.Fatalf("after 100,000 cancels: %d entries stored, %d tombstones, %d live", w.stored(), w.tombs, w.live)
+	}
+	if id, when, ok := w.PopDue(int64(time.Second)); !ok || id != 0 || when != int64(time.Second) {
+		t.Fatalf("PopDue = %d@%d,%v; want timer 0 at 1s", id, when, ok)
+	}
+	pos := w.pos
+	if when, ok := w.Peek(); ok {
+		t.Fatalf("Peek on a wheel of tombstones = %d, true", when)
+	}
+	if w.pos != pos {
+		t.Fatalf("Peek on a wheel of tombstones moved the tick from %d to %d", pos, w.pos)
+	}
+	w.Push(7, int64(2*time.Second))
+	if w.due.len() != 0 {
+		t.Fatalf("a timer scheduled after the tombstones went to the due run")
+	}
+	if id, _, ok := w.PopDue(int64(2 * time.Second)); !ok || id != 7 {
+		t.Fatalf("PopDue = %d,%v; want timer 7", id, ok)
 	}
 }

@@ -71,6 +71,12 @@ func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
 
 // settle is first without the memory of the last answer.
 func (w *Wheel) settle() (e wheelEntry, inRun, ok bool) {
+	if w.live == 0 {
+		// Only dead entries are stored, if any: reaching them would
+		// move the tick past the clock, and the timers scheduled next
+		// would go to the late heap.
+		return wheelEntry{}, false, false
+	}
 	for {
 		if cur := w.currentBag(); w.occupied(cur) {
 			// Timers filed at the current tick since it was reached
@@ -185,7 +191,7 @@ func (w *Wheel) advance() bool {
 // deadlines they carry, without checking them; they land on lower levels
 // (or level 0's current slot).
 func (w *Wheel) cascade(b uint) {
-	bag := w.bags[b] // no entry goes back to b: they all land lower
+	bag := w.withoutTombs(w.bags[b]) // no entry goes back to b: they all land lower
 	w.unmark(b)
 	pos := w.pos
 	if len(bag) > keepBagsCap {
@@ -264,7 +270,7 @@ func (w *Wheel) recycle(b uint, bag []wheelEntry) {
 // fresh memory); otherwise (timers filed at the current tick after it was
 // reached) into the late heap.
 func (w *Wheel) drain(b uint) {
-	bag := w.bags[b] // no entry goes back to b: refiled ones are due later
+	bag := w.withoutTombs(w.bags[b]) // no entry goes back to b: refiled ones are due later
 	w.unmark(b)
 	d := &w.due
 	merge := d.len() > 0

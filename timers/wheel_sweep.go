@@ -47,7 +47,7 @@ func (w *Wheel) forEachEntry(f func(b, i int, e *wheelEntry) (keep bool)) {
 		bag := w.bags[b]
 		kept := bag[:0]
 		for _, e := range bag {
-			if f(int(b), len(kept), &e) {
+			if e.tag != noTag && f(int(b), len(kept), &e) {
 				kept = append(kept, e)
 			}
 		}
@@ -65,6 +65,7 @@ func (w *Wheel) forEachEntry(f func(b, i int, e *wheelEntry) (keep bool)) {
 		}
 		return kept
 	}
+	w.tombs = 0
 	d := &w.due
 	d.sortAll() // f may renumber the tags: the buckets' digits change
 	d.run, d.next = keep(d.run[d.next:]), 0
