@@ -100,7 +100,8 @@ func bytesPerTimer(before uint64, timers int) float64 {
 }
 
 // retainedPerTimer builds a throwaway queue and returns the heap it holds,
-// per timer: the live heap with it less the live heap once it is dropped.
+// per timer: the live heap with it less the live heap once it is dropped,
+// plus what it maps outside the heap (a wheel's big slot arrays).
 // Measured so, memory the runtime frees meanwhile (the stopped timers of an
 // earlier runtime measurement) does not count against the queue.
 func retainedPerTimer(build func() any, timers int) float64 {
@@ -109,6 +110,9 @@ func retainedPerTimer(build func() any, timers int) float64 {
 	}
 	q := build()
 	with := heapInUse()
+	if m, ok := q.(interface{ MappedBytes() int }); ok {
+		with += uint64(m.MappedBytes())
+	}
 	runtime.KeepAlive(q)
 	without := heapInUse()
 	if with < without {

@@ -89,13 +89,15 @@ var seqLimit uint32 = math.MaxUint32
 // location and a flags byte each), and neither blocks nor entries hold
 // pointers for the garbage collector to scan.
 type Wheel struct {
-	// head is the earliest live entry, as first found it, while settled:
-	// nothing has changed since (Peek then PopDue settles once). First in
-	// the struct, so that PopDue's idle check (the clock ticking towards
-	// a known deadline) reads one cache line, with no separate nil check.
+	// idle is the head's deadline while settled (nothing has changed
+	// since first found it; Peek then PopDue settles once), else
+	// math.MinInt64: a PopDue before it has nothing to do. First in the
+	// struct, so that PopDue's idle check (the clock ticking towards a
+	// known deadline) is one load and one comparison.
+	idle int64
+	// head is the earliest live entry, as first found it, while settled.
 	head      wheelEntry
 	headInRun bool
-	settled   bool
 
 	// pos is the current tick (deadlines in the order-preserving unsigned
 	// form, shifted by tickBits): entries in the bags have ticks >= pos,
@@ -120,6 +122,8 @@ type Wheel struct {
 	live    int
 	garbage int // stale entries still stored
 	tombs   int // removed timers' entries left in their bags as tombstones
+
+	big *bigArrays // slot arrays of bigBagLen entries or more, or nil
 }
 
 // wheelEntry is a timer's place in a slot or the due run. Its tag is the
@@ -148,7 +152,11 @@ type wheelBlock struct {
 }
 
 // NewWheel returns an empty wheel at time zero.
-func NewWheel() *Wheel { return &Wheel{pos: tickOf(0), seqEnd: seqLimit} }
+func NewWheel() *Wheel { return &Wheel{idle: unsettled, pos: tickOf(0), seqEnd: seqLimit} }
+
+// unsettled is a Wheel's idle while it is not settled. A head due at
+// math.MinInt64 itself is taken for unsettled too, and found again.
+const unsettled = math.MinInt64
 
 // tickOf maps a deadline to its tick, preserving order for negative ones.
 func tickOf(when int64) uint64 { return (uint64(when) ^ 1<<63) >> tickBits }
@@ -169,7 +177,7 @@ func (w *Wheel) Push(id ID, when int64) {
 	}
 	w.seq++
 	seq := w.seq
-	w.settled = false
+	w.idle = unsettled
 	if int(id>>blockBits) >= len(w.blocks) {
 		w.grow(id)
 	}
@@ -191,7 +199,7 @@ func (w *Wheel) grow(id ID) {
 
 // Remove implements Queue.
 func (w *Wheel) Remove(id ID) {
-	w.settled = false
+	w.idle = unsettled
 	w.live--
 	blk, i := w.timer(id)
 	n := &blk.nodes[i]
@@ -217,7 +225,7 @@ func (w *Wheel) Reschedule(id ID, when int64) {
 	}
 	w.seq++
 	seq := w.seq
-	w.settled = false
+	w.idle = unsettled
 	blk, i := w.timer(id)
 	n := &blk.nodes[i]
 	if when >= n.when {
@@ -270,7 +278,7 @@ func (w *Wheel) Peek() (int64, bool) {
 
 // PopDue implements Queue.
 func (w *Wheel) PopDue(now int64) (ID, int64, bool) {
-	if w.settled && w.head.when > now {
+	if now < w.idle {
 		return 0, 0, false // the clock ticking towards a known deadline
 	}
 	return w.popDue(now)
@@ -288,7 +296,7 @@ func (w *Wheel) popDue(now int64) (ID, int64, bool) {
 	} else {
 		w.due.popLate()
 	}
-	w.settled = false
+	w.idle = unsettled
 	w.live--
 	return e.id, e.when, true
 }

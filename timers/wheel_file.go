@@ -91,7 +91,7 @@ func (w *Wheel) makeRoom(b uint, bag []wheelEntry) []wheelEntry {
 	if w.tombs > 0 && 4*countTombs(bag) >= len(bag) && len(bag) > 0 {
 		return w.compactTombs(b, bag)
 	}
-	return growBag(bag, w.live+w.garbage)
+	return w.growBag(bag, w.live+w.garbage)
 }
 
 // growBag gives a full bag room: at least double a small array, a
@@ -106,8 +106,9 @@ func (w *Wheel) makeRoom(b uint, bag []wheelEntry) []wheelEntry {
 // timers into a wheel of a million went from 1.53x heap4's time to 1.14x
 // (kasim bench --n 1e6,1e7 --ops 1000000 --count 3 --queues
 // wheel,heap4,runtime), and a wheel holds 44 bytes a timer at 10^6 (39
-// before) and 39 at 10^7 (42).
-func growBag(bag []wheelEntry, most int) []wheelEntry {
+// before) and 39 at 10^7 (42). From bigBagLen entries on, the array is a
+// big one (bigArrays), and the array it replaces goes back for reuse.
+func (w *Wheel) growBag(bag []wheelEntry, most int) []wheelEntry {
 	c := cap(bag)
 	switch {
 	case c < 4:
@@ -119,7 +120,14 @@ func growBag(bag []wheelEntry, most int) []wheelEntry {
 	default:
 		c = min(2*c, max(c+c/4, most))
 	}
-	return slices.Grow(bag, c-len(bag))
+	if c < bigBagLen {
+		return slices.Grow(bag, c-len(bag))
+	}
+	grown := append(w.newBig(c), bag...)
+	if cap(bag) >= bigBagLen {
+		w.dropBig(bag)
+	}
+	return grown
 }
 
 // bagOf returns the bag of a tick at or after pos: the level of the highest

@@ -3,9 +3,11 @@ package timers
 import (
 	mathbits "math/bits"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // drainBoth pops every timer of w and h, which must come out alike.
@@ -414,5 +416,66 @@ func TestWheelTombstonesStayBounded(t *testing.T) {
 	}
 	if id, _, ok := w.PopDue(int64(2 * time.Second)); !ok || id != 7 {
 		t.Fatalf("PopDue = %d,%v; want timer 7", id, ok)
+	}
+}
+
+// A slot that grows past bigBagLen entries (a million timers moved earlier
+// into one millisecond, a herd due at one tick) lives in arrays the wheel
+// maps itself on Linux; they pass from slot to run to slot, and back for
+// reuse, as the Go heap's did, and the timers come out as heap4's.
+func TestWheelBigSlotsComeOutInOrder(t *testing.T) {
+	const n = bigBagLen + bigBagLen/2
+	w, h := NewWheel(), NewHeap4()
+	hour := int64(time.Hour)
+	for round := range 3 {
+		base := int64(round) * 8 * hour
+		r := rand.New(rand.NewPCG(11, uint64(round)))
+		for id := ID(0); id < n; id++ {
+			when := base + 2*hour + r.Int64N(2*hour)
+			w.Push(id, when)
+			h.Push(id, when)
+		}
+		for id := ID(0); id < n; id++ { // all into one slot
+			w.Reschedule(id, base+2*hour-int64(id))
+			h.Reschedule(id, base+2*hour-int64(id))
+		}
+		w.Push(n, base+3*hour) // a herd of one tick behind them
+		h.Push(n, base+3*hour)
+		for id := ID(n + 1); id < 2*n; id++ {
+			w.Push(id, base+3*hour+int64(id%1000))
+			h.Push(id, base+3*hour+int64(id%1000))
+		}
+		for id := ID(3); id < 2*n; id += 3 {
+			w.Remove(id)
+			h.Remove(id)
+		}
+		drainBoth(t, w, h)
+		if runtime.GOOS == "linux" && w.MappedBytes() < n*entrySize {
+			t.Fatalf("round %d: %d bytes mapped for slots of %d timers", round, w.MappedBytes(), n)
+		}
+	}
+}
+
+// Big arrays are whole huge pages, aligned to one, and unmapped once
+// given back.
+func TestWheelBigArraysAreUnmapped(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("big arrays are mapped outside the Go heap on Linux only")
+	}
+	w := NewWheel()
+	a := w.newBig(bigBagLen + 1)
+	if cap(a) != 2*bigBagLen || uintptr(unsafe.Pointer(&a[:1][0]))%hugePage != 0 || w.MappedBytes() != 2*hugePage {
+		t.Fatalf("newBig(bigBagLen+1): cap %d at %p, %d bytes mapped; want two huge pages, aligned", cap(a), &a[:1][0], w.MappedBytes())
+	}
+	a = append(a, wheelEntry{when: 1, id: 2, tag: 3})
+	b := w.newBig(bigBagLen)
+	w.dropBig(a)
+	if w.MappedBytes() != hugePage {
+		t.Fatalf("%d bytes mapped after one of two arrays was given back; want %d", w.MappedBytes(), hugePage)
+	}
+	w.dropBig(b)
+	w.dropBig(make([]wheelEntry, 0, bigBagLen)) // the Go heap's: left alone
+	if w.MappedBytes() != 0 {
+		t.Fatalf("%d bytes mapped after every array was given back", w.MappedBytes())
 	}
 }

@@ -58,14 +58,17 @@ func (w *Wheel) refile(id ID) {
 // first settles the due run and returns its earliest live entry and whether
 // it is the run's (rather than the late heap's).
 func (w *Wheel) first() (e wheelEntry, inRun, ok bool) {
-	if w.settled {
+	if w.idle != unsettled {
 		return w.head, w.headInRun, true
 	}
 	if w.inboxN > 0 {
 		w.flush()
 	}
 	e, inRun, ok = w.settle()
-	w.head, w.headInRun, w.settled = e, inRun, ok
+	w.head, w.headInRun = e, inRun
+	if ok {
+		w.idle = e.when
+	}
 	return e, inRun, ok
 }
 
@@ -254,13 +257,17 @@ func (w *Wheel) cascadeLarge(b uint, bag []wheelEntry) {
 }
 
 // recycle keeps an emptied slot's array for the timers it gets next, unless
-// it is large (a herd passed through) and better left to the collector.
+// it is large (a herd passed through): then a big array goes back for
+// reuse, and a middling one to the collector.
 func (w *Wheel) recycle(b uint, bag []wheelEntry) {
-	if cap(bag) <= keepBagsCap {
+	switch c := cap(bag); {
+	case c <= keepBagsCap:
 		w.bags[b] = bag[:0]
-	} else {
-		w.bags[b] = nil
+		return
+	case c >= bigBagLen:
+		w.dropBig(bag)
 	}
+	w.bags[b] = nil
 }
 
 // drain moves the current tick's level-0 slot into the due run: stale

@@ -68,7 +68,9 @@ func (w *Wheel) forEachEntry(f func(b, i int, e *wheelEntry) (keep bool)) {
 	w.tombs = 0
 	d := &w.due
 	d.sortAll() // f may renumber the tags: the buckets' digits change
-	d.run, d.next = keep(d.run[d.next:]), 0
+	// Kept at the run's start, so that a big run stays the array that
+	// was mapped (the entries move down, never over one not yet read).
+	d.run, d.next = keep(append(d.run[:0], d.run[d.next:]...)), 0
 	d.sorted = len(d.run)
 	d.late = keep(d.late)
 	for i := len(d.late)/2 - 1; i >= 0; i-- {
