@@ -199,8 +199,13 @@ func (w *Wheel) takeOut(id ID, blk *wheelBlock, i int) bool {
 // or go out of date regardless.
 func (w *Wheel) withoutTombs(bag []wheelEntry) []wheelEntry {
 	if w.tombs == 0 {
-		return bag
+		return bag // inlined: the fire's every drain passes here
 	}
+	return w.dropTombs(bag)
+}
+
+// dropTombs is withoutTombs once there are tombstones.
+func (w *Wheel) dropTombs(bag []wheelEntry) []wheelEntry {
 	kept := bag[:0]
 	for _, e := range bag {
 		if e.tag != noTag {
