@@ -107,7 +107,7 @@ func (w *Wheel) makeRoom(b uint, bag []wheelEntry) []wheelEntry {
 // (kasim bench --n 1e6,1e7 --ops 1000000 --count 3 --queues
 // wheel,heap4,runtime), and a wheel holds 44 bytes a timer at 10^6 (39
 // before) and 39 at 10^7 (42). From bigBagLen entries on, the array is a
-// big one (bigArrays), and the array it replaces goes back for reuse.
+// big one (bigArrays), and a big array it replaces is unmapped.
 func (w *Wheel) growBag(bag []wheelEntry, most int) []wheelEntry {
 	c := cap(bag)
 	switch {
@@ -171,18 +171,17 @@ func (w *Wheel) takeOut(id ID, blk *wheelBlock, i int) bool {
 		return false
 	}
 	b, x := uint(loc>>idxBits)%wheelBags, int(loc&(1<<idxBits-1))
+	entries := w.inbox[:w.inboxN]
 	if b != inboxBag {
-		entries := w.bags[b]
-		if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
-			return false
-		}
+		entries = w.bags[b]
+	}
+	if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
+		return false
+	}
+	if b != inboxBag {
 		entries[x].tag = noTag
 		w.tombs++
 		return true
-	}
-	entries := w.inbox[:w.inboxN]
-	if x >= len(entries) || entries[x].id != id || entries[x].tag != blk.nodes[i].ftag {
-		return false
 	}
 	last := len(entries) - 1
 	if x < last {
