@@ -81,7 +81,11 @@ var seqLimit uint32 = math.MaxUint32
 //     Fresh memory costs more than the copy would (its first touch faults
 //     pages in), a comparison sort of a million entries more than both,
 //     and sorting ten million at once, most of which the clock will not
-//     reach for a while, stalls one PopDue for most of a second.
+//     reach for a while, stalls one PopDue for most of a second. A slot's
+//     array of 2 MiB or more is mapped by the wheel, in huge pages, and
+//     unmapped when no slot or run holds it (bigArrays): the Go heap's
+//     fresh memory faults in 4 KiB pages, and its growth clears and
+//     collects.
 //
 // Per-level occupancy bitmaps, with a summary word each, find the next
 // occupied slot with two bit scans per level, so an idle hour is crossed in
