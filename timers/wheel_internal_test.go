@@ -479,3 +479,30 @@ func TestWheelBigArraysAreUnmapped(t *testing.T) {
 		t.Fatalf("%d bytes mapped after every array was given back", w.MappedBytes())
 	}
 }
+
+// When a slot drops its tombstones to make room, the entries that fill
+// the holes tell their timers where they went: removing one of them later
+// finds it in place (a tombstone, not a stale entry left for a drain).
+func TestWheelCompactionKeepsTimersFindable(t *testing.T) {
+	w := NewWheel()
+	hour := int64(time.Hour)
+	const n = 64                     // one slot's worth, filed together
+	w.Push(1000, int64(time.Second)) // Peek stops here: the hour's slot stays
+	for id := ID(0); id < n; id++ {
+		w.Push(id, hour+int64(id))
+	}
+	w.Peek() // files them into one slot
+	for id := ID(0); id < n/2; id++ {
+		w.Remove(id) // tombstones, half the slot
+	}
+	for id := ID(n); w.tombs > 0; id++ { // fill the slot until it drops them
+		w.Push(id, hour+int64(id))
+		w.Peek()
+	}
+	for id := ID(n / 2); id < n; id++ { // the ones that moved into holes among them
+		w.Remove(id)
+	}
+	if w.garbage != 0 {
+		t.Fatalf("%d stale entries: removed timers were not where their locs said", w.garbage)
+	}
+}
