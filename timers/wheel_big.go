@@ -28,20 +28,18 @@ const (
 // huge-page faults); those in use when the wheel is collected, by its
 // cleanup.
 type bigArrays struct {
-	mapped map[*wheelEntry]int // first entry -> bytes, of every array mapped
-	bytes  int                 // the sum of mapped
+	mapped map[*wheelEntry][]wheelEntry // every array mapped, by its first entry
 }
 
 // newBig returns an empty array with room for at least n entries.
 func (w *Wheel) newBig(n int) []wheelEntry {
 	if w.big == nil {
-		w.big = &bigArrays{mapped: map[*wheelEntry]int{}}
+		w.big = &bigArrays{mapped: map[*wheelEntry][]wheelEntry{}}
 		runtime.AddCleanup(w, (*bigArrays).release, w.big)
 	}
 	a, mapped := mapEntries((n + bigBagLen - 1) / bigBagLen * bigBagLen)
 	if mapped {
-		w.big.mapped[&a[0]] = cap(a) * entrySize
-		w.big.bytes += cap(a) * entrySize
+		w.big.mapped[&a[0]] = a
 	}
 	return a[:0]
 }
@@ -55,20 +53,18 @@ func (w *Wheel) dropBig(a []wheelEntry) {
 		return
 	}
 	first := &a[:1][0]
-	if size, ok := w.big.mapped[first]; ok {
+	if whole, ok := w.big.mapped[first]; ok {
 		delete(w.big.mapped, first)
-		w.big.bytes -= size
-		unmapEntries(a)
+		unmapEntries(whole)
 	}
 }
 
 // release unmaps every array: the wheel is gone.
 func (p *bigArrays) release() {
-	for first, size := range p.mapped {
-		unmapEntries(unsafeEntries(first, size/entrySize))
+	for _, a := range p.mapped {
+		unmapEntries(a)
 	}
 	clear(p.mapped)
-	p.bytes = 0
 }
 
 // MappedBytes returns the bytes of slot arrays the wheel holds outside the
@@ -79,5 +75,9 @@ func (w *Wheel) MappedBytes() int {
 	if w.big == nil {
 		return 0
 	}
-	return w.big.bytes
+	n := 0
+	for _, a := range w.big.mapped {
+		n += cap(a) * entrySize
+	}
+	return n
 }

@@ -84,11 +84,12 @@ func (w *Wheel) put(b uint, e wheelEntry) int {
 // tombstones if they are at least a quarter of it, else by growing it.
 // Dropping them here is what bounds them: a bag whose timers are
 // scheduled and cancelled over and over (far deadlines, never reached)
-// would otherwise grow by an entry per cancel.
+// would otherwise grow by an entry per cancel. Kept out of line: it is
+// put's rare path, and put runs in every cascade's loop.
 //
 //go:noinline
 func (w *Wheel) makeRoom(b uint, bag []wheelEntry) []wheelEntry {
-	if w.tombs > 0 && 4*countTombs(bag) >= len(bag) && len(bag) > 0 {
+	if len(bag) > 0 && w.tombs > 0 && 4*countTombs(bag) >= len(bag) {
 		return w.compactTombs(b, bag)
 	}
 	return w.growBag(bag, w.live+w.garbage)

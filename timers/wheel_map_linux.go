@@ -19,14 +19,14 @@ func mapEntries(n int) (a []wheelEntry, mapped bool) {
 	if err != nil {
 		return make([]wheelEntry, n), false
 	}
-	start := (uintptr(p) + hugePage - 1) &^ (hugePage - 1)
-	if head := start - uintptr(p); head > 0 {
+	head := (hugePage - uintptr(p)%hugePage) % hugePage // bytes before the aligned start
+	if head > 0 {
 		_ = unix.MunmapPtr(p, head)
 	}
-	if tail := uintptr(p) + size + hugePage - (start + size); tail > 0 {
-		_ = unix.MunmapPtr(unsafe.Add(p, start-uintptr(p)+size), tail)
+	if tail := hugePage - head; tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(p, head+size), tail)
 	}
-	a = unsafeEntries((*wheelEntry)(unsafe.Add(p, start-uintptr(p))), n)
+	a = unsafe.Slice((*wheelEntry)(unsafe.Add(p, head)), n)
 	// MADV_HUGEPAGE; where THP is "never", 4 KiB pages as before.
 	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), size), unix.MADV_HUGEPAGE)
 	return a, true
@@ -36,6 +36,3 @@ func mapEntries(n int) (a []wheelEntry, mapped bool) {
 func unmapEntries(a []wheelEntry) {
 	_ = unix.MunmapPtr(unsafe.Pointer(&a[:1][0]), uintptr(cap(a)*entrySize))
 }
-
-// unsafeEntries is the array of n entries that starts at first.
-func unsafeEntries(first *wheelEntry, n int) []wheelEntry { return unsafe.Slice(first, n) }

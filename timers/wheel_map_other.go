@@ -8,6 +8,3 @@ func mapEntries(n int) (a []wheelEntry, mapped bool) { return make([]wheelEntry,
 
 // unmapEntries leaves the array to the collector.
 func unmapEntries([]wheelEntry) {}
-
-// unsafeEntries is never called: nothing is mapped here.
-func unsafeEntries(*wheelEntry, int) []wheelEntry { return nil }

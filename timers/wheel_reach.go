@@ -257,8 +257,8 @@ func (w *Wheel) cascadeLarge(b uint, bag []wheelEntry) {
 }
 
 // recycle keeps an emptied slot's array for the timers it gets next, unless
-// it is large (a herd passed through): then a big array goes back for
-// reuse, and a middling one to the collector.
+// it is large (a herd passed through): then a big array is unmapped
+// (dropBig), and a middling one left to the collector.
 func (w *Wheel) recycle(b uint, bag []wheelEntry) {
 	switch c := cap(bag); {
 	case c <= keepBagsCap:
