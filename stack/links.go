@@ -20,7 +20,7 @@ type path struct {
 	latency     time.Duration
 	loss        float64
 	partitioned bool
-	inflight    []flight // FIFO: packets on a link do not overtake each other
+	inflight    flights // packets on a link do not overtake each other
 	timer       tcpip.Timer
 
 	partitionedWhy, lostWhy string
@@ -63,6 +63,39 @@ func (m *middlebox) pass(seg *Segment, now time.Duration) string {
 type flight struct {
 	due time.Duration
 	p   packet
+}
+
+// flights is a path's FIFO of packets in flight. It reuses its array: a
+// slice advanced past delivered packets and appended to would reallocate
+// every time its window reached the array's end, and a run of 100,000
+// connections threw away about 700 bytes a connection that way.
+type flights struct {
+	q    []flight
+	head int // q[head:] are in flight
+}
+
+func (f *flights) len() int { return len(f.q) - f.head }
+
+// at returns the i-th packet in flight, 0 the first.
+func (f *flights) at(i int) *flight { return &f.q[f.head+i] }
+
+func (f *flights) push(x flight) {
+	if len(f.q) == cap(f.q) && f.head >= len(f.q)/2 {
+		// At least half the array is delivered: move the rest down, which
+		// costs no more than the deliveries did.
+		k := copy(f.q, f.q[f.head:])
+		clear(f.q[k:])
+		f.q, f.head = f.q[:k], 0
+	}
+	f.q = append(f.q, x)
+}
+
+// drop forgets the first k packets in flight.
+func (f *flights) drop(k int) {
+	clear(f.q[f.head : f.head+k])
+	if f.head += k; f.head == len(f.q) {
+		f.q, f.head = f.q[:0], 0
+	}
 }
 
 func (n *Network) path(from, to *Host) *path {

@@ -356,7 +356,7 @@ func (n *Network) route(from *Host, p packet) {
 		}
 		seg, p = n.sentTCP(from, f, seg, p)
 	}
-	pth := &path{}
+	var pth *path // dropReason needs none without a receiver (and drops the segment)
 	if seg.To != nil {
 		pth = n.path(from, seg.To)
 	}
@@ -372,13 +372,13 @@ func (n *Network) route(from *Host, p packet) {
 		from.nic.recycle(p.data)
 		return
 	}
-	if pth.latency == 0 && len(pth.inflight) == 0 {
+	if pth.latency == 0 && pth.inflight.len() == 0 {
 		n.arrive(seg, p)
 		from.nic.recycle(p.data)
 		return
 	}
-	pth.inflight = append(pth.inflight, flight{due: n.Now() + pth.latency, p: p})
-	if len(pth.inflight) == 1 {
+	pth.inflight.push(flight{due: n.Now() + pth.latency, p: p})
+	if pth.inflight.len() == 1 {
 		n.armPath(pth)
 	}
 }
@@ -492,7 +492,7 @@ func addrOf(a tcpip.Address) netip.Addr {
 
 // armPath sets the path's delivery timer for its oldest packet in flight.
 func (n *Network) armPath(p *path) {
-	d := p.inflight[0].due - n.Now()
+	d := p.inflight.at(0).due - n.Now()
 	if p.timer == nil {
 		p.timer = n.clock.AfterFunc(d, func() { n.deliver(p) })
 	} else {
@@ -503,17 +503,15 @@ func (n *Network) armPath(p *path) {
 // deliver hands over every packet of p that is due now, in order.
 func (n *Network) deliver(p *path) {
 	now := n.Now()
-	i := 0
-	for ; i < len(p.inflight) && p.inflight[i].due <= now; i++ {
-		f := p.inflight[i]
-		p.inflight[i] = flight{}
+	for p.inflight.len() > 0 && p.inflight.at(0).due <= now {
+		f := *p.inflight.at(0)
+		p.inflight.drop(1) // first: nothing arrive does can then see it again
 		if seg, ok := n.parse(p.from, f.p); ok && seg.To != nil {
 			n.arrive(seg, f.p)
 		}
 		p.from.nic.recycle(f.p.data)
 	}
-	p.inflight = p.inflight[i:]
-	if len(p.inflight) > 0 {
+	if p.inflight.len() > 0 {
 		n.armPath(p)
 	}
 }
