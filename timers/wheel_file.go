@@ -16,10 +16,24 @@ func (w *Wheel) stash(id ID, when int64, tag uint32) uint32 {
 	return inboxBag<<idxBits | x
 }
 
-// flush files the inbox's entries.
+// flush files the inbox's entries. An entry whose bag has room is
+// appended here, as put would (put is not inlined, and a call per entry
+// cost a fifth of the filing); the rest go through file.
 func (w *Wheel) flush() {
+	pos := w.pos
 	for _, e := range w.inbox[:w.inboxN] {
 		blk, i := w.timer(e.id)
+		if t := tickOf(e.when); t >= pos {
+			b := bagOf(t, pos) % wheelBags
+			bag := &w.bags[b]
+			if n := len(*bag); n < cap(*bag) && n < 1<<idxBits {
+				*bag = (*bag)[:n+1]
+				(*bag)[n] = e
+				w.mark(b)
+				blk.loc[i] = uint32(b)<<idxBits | uint32(n)
+				continue
+			}
+		}
 		blk.loc[i] = w.file(e.id, e.when, e.tag)
 	}
 	w.inboxN = 0
@@ -62,15 +76,17 @@ func (w *Wheel) relocated(e wheelEntry, from, to uint32) {
 // entry's index.
 func (w *Wheel) put(b uint, e wheelEntry) int {
 	b %= wheelBags
-	bag := w.bags[b]
-	n := len(bag)
-	if n == cap(bag) {
-		bag = w.makeRoom(b, bag)
-		n = len(bag)
+	// Through a pointer, so that appending stores the length only: storing
+	// the whole slice (its pointer behind a write-barrier check) made
+	// filing a fifth slower.
+	bag := &w.bags[b]
+	n := len(*bag)
+	if n == cap(*bag) {
+		*bag = w.makeRoom(b, *bag)
+		n = len(*bag)
 	}
-	bag = bag[:n+1]
-	bag[n] = e
-	w.bags[b] = bag
+	*bag = (*bag)[:n+1]
+	(*bag)[n] = e
 	// Marked whether or not it was empty: testing for that first is a
 	// branch a cascade into level 0, where about half the slots are
 	// empty at ten million timers, mispredicts, and the fire at 10^7

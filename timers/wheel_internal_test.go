@@ -506,3 +506,30 @@ func TestWheelCompactionKeepsTimersFindable(t *testing.T) {
 		t.Fatalf("%d stale entries: removed timers were not where their locs said", w.garbage)
 	}
 }
+
+// A slot past the entries a loc can index (2^18) still files, cancels and
+// fires every timer as heap4 does: the entries past it are found by their
+// tag when the slot is reached, not by their timers' locs.
+func TestWheelSlotPastALocsReach(t *testing.T) {
+	const n = 1<<idxBits + 4096
+	const slot = int64(1) << (tickBits + levelBits) // a level-1 slot's span
+	w, h := NewWheel(), NewHeap4()
+	r := rand.New(rand.NewPCG(12, 1))
+	for id := ID(0); id < n; id++ {
+		when := 1700*slot + r.Int64N(slot) // one slot, about two hours out
+		w.Push(id, when)
+		h.Push(id, when)
+	}
+	w.flush() // files the inbox (Peek would also cascade the slot)
+	if got := len(w.bags[levelSlots+1700%levelSlots]); got != n {
+		t.Fatalf("the slot holds %d entries, want all %d", got, n)
+	}
+	for id := ID(0); id < n; id += 5 {
+		w.Remove(id)
+		h.Remove(id)
+	}
+	if w.Len() != h.Len() {
+		t.Fatalf("Len %d, heap4's %d", w.Len(), h.Len())
+	}
+	drainBoth(t, w, h)
+}
