@@ -100,7 +100,8 @@ func TestCompareHoldsTheProfileToTheKernelsSpread(t *testing.T) {
 	}
 
 	// A second probe 200 ms late is a model's difference, not the
-	// machine's: not off in time, so no re-measurement or hint excuses it.
+	// machine's: not off in time, so no hint excuses it (the live tests
+	// measure such a row again, where a model's difference shows again).
 	rows = compare(simulated, [][]sim.Event{probeTrace(2016*ms, 3240*ms)}, KernelHost, TesterHost, 5*ms, 32*ms, 20*ms, nil, "the kernel", 0)
 	for _, r := range rows {
 		if r.What == "keepalive-probe #2" && (r.Agree || r.OffInTime || !strings.Contains(r.Explanation, "more than a busy machine explains")) {
@@ -354,5 +355,26 @@ func TestCompareForgivesWhatTheLiveRunHadNoTimeFor(t *testing.T) {
 	// ten probes against Linux's three).
 	if r := third(probeTrace(2016*ms, 3240*ms), 4200*ms); r.Agree {
 		t.Errorf("after the kernel's reset: %s; want a difference", r.Explanation)
+	}
+}
+
+// The live tests measure a vector again when it disagrees in time only,
+// however far apart, and never when an event differs.
+func TestDiffersInTimeOnly(t *testing.T) {
+	late := Row{Sim: "A seq=0", Live: "A seq=0", Explanation: "74.534ms apart, more than 36ms, and more than a busy machine explains"}
+	for _, c := range []struct {
+		rows []Row
+		want bool
+	}{
+		{[]Row{{Agree: true}, late}, true},
+		{[]Row{{Agree: true}, {OffInTime: true}}, true},
+		{[]Row{late, {Sim: "ETIMEDOUT", Live: "ECONNABORTED", Explanation: "different shape"}}, false},
+		{[]Row{{Sim: "RA", Explanation: "the profile does this; the kernel does not"}}, false},
+		{[]Row{{Sim: "A", Live: "RA", Explanation: "74ms apart, more than 36ms, and more than a busy machine explains"}}, false},
+		{nil, false},
+	} {
+		if got := differsInTimeOnly(&Report{Rows: c.rows}); got != c.want {
+			t.Errorf("differsInTimeOnly(%+v) = %v, want %v", c.rows, got, c.want)
+		}
 	}
 }

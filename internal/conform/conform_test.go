@@ -247,13 +247,17 @@ func needLong(t *testing.T, name string, data []byte) {
 // time, measures the scenario again with three runs and returns that
 // report instead. On a busy machine (CI runs other packages' tests
 // beside these) the kernel's timer softirq can run a jiffy or more late:
-// CI saw an RST 5.3 ms late after a punctual probe. A real difference in
-// the model is there every time, so it must show again in a fresh
-// measurement whose median no single late timer decides.
+// CI saw an RST 5.3 ms late after a punctual probe. Rows further apart
+// than a late timer explains are measured again too: a helper whose
+// setsockopt set off a probe ran 75 ms late, and two packets of one
+// millisecond were captured in the wrong order, each once in two CI
+// rehearsals on a loaded machine. A real difference in the model is there
+// every time, so it must show again in a fresh measurement whose median
+// no single late wake-up decides.
 func remeasureIfOffInTime(t *testing.T, rep *Report, name string, data []byte, opts Options) *Report {
 	t.Helper()
 	logRows(t, rep)
-	if rep.Agree() || !rep.AgreeInShape() {
+	if rep.Agree() || !differsInTimeOnly(rep) {
 		return rep
 	}
 	t.Logf("%s differs in time only: measuring it again, three runs", rep.Scenario)
@@ -264,6 +268,19 @@ func remeasureIfOffInTime(t *testing.T, rep *Report, name string, data []byte, o
 	}
 	logRows(t, rep)
 	return rep
+}
+
+// differsInTimeOnly reports whether every row of rep that disagrees has
+// the same event live and simulated, at another time: off in time, or
+// further apart than a busy machine explains (the kernel and the profile
+// did the same thing; when is in question).
+func differsInTimeOnly(rep *Report) bool {
+	for _, row := range rep.Rows {
+		if !row.Agree && !row.OffInTime && !(row.Sim == row.Live && strings.Contains(row.Explanation, "more than a busy machine explains")) {
+			return false
+		}
+	}
+	return len(rep.Rows) > 0
 }
 
 // logRows logs each compared row of a report, for the reader of a
