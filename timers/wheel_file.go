@@ -26,11 +26,11 @@ func (w *Wheel) flush() {
 		if t := tickOf(e.when); t >= pos {
 			b := bagOf(t, pos) % wheelBags
 			bag := &w.bags[b]
-			if n := len(*bag); n < cap(*bag) && n < 1<<idxBits {
+			if n := len(*bag); n < cap(*bag) {
 				*bag = (*bag)[:n+1]
 				(*bag)[n] = e
 				w.mark(b)
-				blk.loc[i] = uint32(b)<<idxBits | uint32(n)
+				blk.loc[i] = bagLoc(b, n)
 				continue
 			}
 		}
