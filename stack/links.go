@@ -76,8 +76,8 @@ type flights struct {
 
 func (f *flights) len() int { return len(f.q) - f.head }
 
-// at returns the i-th packet in flight, 0 the first.
-func (f *flights) at(i int) *flight { return &f.q[f.head+i] }
+// first returns the oldest packet in flight.
+func (f *flights) first() *flight { return &f.q[f.head] }
 
 func (f *flights) push(x flight) {
 	if len(f.q) == cap(f.q) && f.head >= len(f.q)/2 {
@@ -90,12 +90,14 @@ func (f *flights) push(x flight) {
 	f.q = append(f.q, x)
 }
 
-// drop forgets the first k packets in flight.
-func (f *flights) drop(k int) {
-	clear(f.q[f.head : f.head+k])
-	if f.head += k; f.head == len(f.q) {
+// pop takes the oldest packet out of flight.
+func (f *flights) pop() flight {
+	x := f.q[f.head]
+	f.q[f.head] = flight{}
+	if f.head++; f.head == len(f.q) {
 		f.q, f.head = f.q[:0], 0
 	}
+	return x
 }
 
 func (n *Network) path(from, to *Host) *path {

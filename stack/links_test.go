@@ -16,10 +16,12 @@ func TestFlightsKeepOrderAndReuseTheirArray(t *testing.T) {
 		next++
 	}
 	pop := func() {
-		if got := int(f.at(0).due); got != want {
+		if got := int(f.first().due); got != want {
+			t.Fatalf("packet %d is first as %d", want, got)
+		}
+		if got := int(f.pop().due); got != want {
 			t.Fatalf("packet %d came out as %d", want, got)
 		}
-		f.drop(1)
 		want++
 	}
 	for range 100 {

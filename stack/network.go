@@ -492,7 +492,7 @@ func addrOf(a tcpip.Address) netip.Addr {
 
 // armPath sets the path's delivery timer for its oldest packet in flight.
 func (n *Network) armPath(p *path) {
-	d := p.inflight.at(0).due - n.Now()
+	d := p.inflight.first().due - n.Now()
 	if p.timer == nil {
 		p.timer = n.clock.AfterFunc(d, func() { n.deliver(p) })
 	} else {
@@ -503,9 +503,8 @@ func (n *Network) armPath(p *path) {
 // deliver hands over every packet of p that is due now, in order.
 func (n *Network) deliver(p *path) {
 	now := n.Now()
-	for p.inflight.len() > 0 && p.inflight.at(0).due <= now {
-		f := *p.inflight.at(0)
-		p.inflight.drop(1) // first: nothing arrive does can then see it again
+	for p.inflight.len() > 0 && p.inflight.first().due <= now {
+		f := p.inflight.pop() // first: nothing arrive does can then see it again
 		if seg, ok := n.parse(p.from, f.p); ok && seg.To != nil {
 			n.arrive(seg, f.p)
 		}
