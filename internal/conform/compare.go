@@ -247,6 +247,10 @@ func retimed(it item, byKey map[string]item) item {
 // times differ" hint excuses it.
 const loadSlack = 25 * time.Millisecond
 
+// beyondLoad ends the explanation of a row whose times differ by more than
+// loadSlack beyond what is allowed.
+const beyondLoad = "and more than a busy machine explains"
+
 // compare lines up the simulated story with each live run's, by key, and
 // says where they agree: the same shape in every run, and the simulated
 // time within the live runs' spread (or tol, if larger) of their median.
@@ -351,7 +355,7 @@ func compare(simStory []item, lives [][]sim.Event, subject, tester string, tol, 
 			row.Agree = true
 			row.Explanation = "the same"
 		case diff > allowed+loadSlack:
-			row.Explanation = fmt.Sprintf("%v apart, more than %v, and more than a busy machine explains", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
+			row.Explanation = fmt.Sprintf("%v apart, more than %v, %s", diff.Round(time.Microsecond), allowed.Round(time.Microsecond), beyondLoad)
 		case diff > allowed:
 			row.OffInTime = true
 			row.Explanation = fmt.Sprintf("%v apart, more than %v", diff.Round(time.Microsecond), allowed.Round(time.Microsecond))
