@@ -3,6 +3,7 @@ module kasim
 go 1.26.3
 
 require (
+	github.com/aclements/go-moremath v0.0.0-20210112150236-f10218a38794
 	github.com/benbjohnson/clock v1.3.5
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/go-cmp v0.7.0

@@ -109,3 +109,24 @@ func ExampleRegister() {
 	// stack: same fires as heap4: true
 	// simulation on it: probes 10 then ETIMEDOUT
 }
+
+// PValue tells a difference from the machine's noise. Five runs of each
+// queue (kasim bench --count 5): on cancel every wheel run is below every
+// heap4 run; on advance-idle both queues' runs fall into a fast mode and a
+// slow one, and the wheel's median, 1.36x heap4's, is no evidence of a
+// slower queue: its runs sit exactly among heap4's.
+func ExamplePValue() {
+	rs := []bench.Result{
+		{Queue: "heap4", Workload: "cancel", N: 1e6, NsPerOpRuns: []float64{35.4, 48.1, 40.2, 36.0, 41.3}},
+		{Queue: "wheel", Workload: "cancel", N: 1e6, NsPerOpRuns: []float64{15.3, 18.5, 16.0, 15.1, 17.2}},
+		{Queue: "heap4", Workload: "advance-idle", N: 1e6, NsPerOpRuns: []float64{1.4, 1.4, 3.2, 1.3, 1.4}},
+		{Queue: "wheel", Workload: "advance-idle", N: 1e6, NsPerOpRuns: []float64{1.3, 2.2, 1.9, 1.2, 2.3}},
+	}
+	for _, r := range []bench.Result{rs[1], rs[3]} {
+		p, _ := bench.PValue(rs, r, "heap4")
+		fmt.Printf("%s: p = %.3f\n", r.Workload, p)
+	}
+	// Output:
+	// cancel: p = 0.008
+	// advance-idle: p = 1.000
+}

@@ -36,11 +36,14 @@ type Result struct {
 	// --count). The result is then the run with the median ns/op, but for
 	// NsPerOpMin and NsPerOpMax, the extremes over all runs. 0 means one
 	// run whose extremes were not recorded.
-	Runs        int     `json:"runs"`
-	NsPerOpMin  float64 `json:"ns_per_op_min"`
-	NsPerOpMax  float64 `json:"ns_per_op_max"`
-	AllocsPerOp float64 `json:"allocs_per_op"`
-	BytesPerOp  float64 `json:"bytes_per_op"`
+	Runs       int     `json:"runs"`
+	NsPerOpMin float64 `json:"ns_per_op_min"`
+	NsPerOpMax float64 `json:"ns_per_op_max"`
+	// NsPerOpRuns is every run's ns/op, in the order they were measured,
+	// when there were several (PValue compares them); nil for one.
+	NsPerOpRuns []float64 `json:"ns_per_op_runs,omitempty"`
+	AllocsPerOp float64   `json:"allocs_per_op"`
+	BytesPerOp  float64   `json:"bytes_per_op"`
 	// BytesPerTimer is the live heap held by the queue per pending timer,
 	// 0 if not measured.
 	BytesPerTimer float64 `json:"bytes_per_timer"`
@@ -67,8 +70,8 @@ type Result struct {
 
 // Median combines repeated measurements of one queue on one workload and
 // size: it returns the run with the median ns/op (the lower of the middle
-// two for an even count) with Runs, NsPerOpMin and NsPerOpMax taken over
-// all of them. On a shared machine a burst of noise during one short
+// two for an even count) with Runs, NsPerOpMin, NsPerOpMax and NsPerOpRuns
+// (for more than one run) taken over all of them. On a shared machine a burst of noise during one short
 // measurement would otherwise decide a ratio. It is an error if the runs
 // are of different queues, workloads or sizes, or fired different
 // sequences.
@@ -81,6 +84,13 @@ func Median(runs []Result) (Result, error) {
 	m := sorted[(len(sorted)-1)/2]
 	m.Runs = len(runs)
 	m.NsPerOpMin, m.NsPerOpMax = sorted[0].NsPerOp, sorted[len(sorted)-1].NsPerOp
+	m.NsPerOpRuns = nil
+	if len(runs) > 1 {
+		m.NsPerOpRuns = make([]float64, len(runs))
+		for i, r := range runs {
+			m.NsPerOpRuns[i] = r.NsPerOp
+		}
+	}
 	for _, r := range runs {
 		if r.Queue != m.Queue || r.Workload != m.Workload || r.N != m.N {
 			return Result{}, fmt.Errorf("bench: median of different measurements: %s/%s/%d and %s/%s/%d",
@@ -130,30 +140,41 @@ type refKey struct {
 	n               int
 }
 
-// ratios computes both ratio columns for every result as Ratio does, from
-// one index of the references instead of a scan per row.
-type ratios struct{ ref map[refKey]float64 }
+// ratios computes both ratio columns for every result as Ratio does, and
+// the p-value column as PValue does, from one index of the references
+// instead of a scan per row.
+type ratios struct{ ref map[refKey]Result }
 
 func newRatios(rs []Result) ratios {
-	m := make(map[refKey]float64)
+	m := make(map[refKey]Result)
 	for _, r := range rs {
 		if r.Queue != refRuntime && r.Queue != refHeap4 {
 			continue
 		}
 		k := refKey{r.Queue, r.Workload, r.N}
 		if _, dup := m[k]; !dup {
-			m[k] = r.NsPerOp // the first one, as Ratio takes
+			m[k] = r // the first one, as Ratio takes
 		}
 	}
 	return ratios{m}
 }
 
 func (x ratios) of(r Result, ref string) (float64, bool) {
-	ns, ok := x.ref[refKey{ref, r.Workload, r.N}]
+	refR, ok := x.ref[refKey{ref, r.Workload, r.N}]
 	if !ok {
 		return 0, false
 	}
-	return ratioTo(r, ns)
+	return ratioTo(r, refR.NsPerOp)
+}
+
+// pOf is PValue against ref; false for ref's own row, which a test against
+// itself would call equal.
+func (x ratios) pOf(r Result, ref string) (float64, bool) {
+	refR, ok := x.ref[refKey{ref, r.Workload, r.N}]
+	if !ok || r.Queue == ref {
+		return 0, false
+	}
+	return pValue(r.NsPerOpRuns, refR.NsPerOpRuns)
 }
 
 // queueLess orders queue names: "runtime", then "heap4", then the others
@@ -224,7 +245,8 @@ func grouped(rs []Result) []Result {
 // ("runtime" and "heap4" first). The columns are workload, n, queue,
 // ns/op, its range over repeated runs ("-" for one run), the ratios of
 // ns/op to runtime's and heap4's on the same workload and N ("-" when that
-// reference is not in rs), allocs/op, B/timer, p50, p99, p99.9 (ns),
+// reference is not in rs), the p-value of the difference from heap4
+// (PValue; "-" for heap4's own row and without two runs of each), allocs/op, B/timer, p50, p99, p99.9 (ns),
 // lateness, gc (percent of CPU time), page faults per operation, the fire
 // hash's first 12 hex digits, and the note. Measurements recorded as 0
 // meaning "not measured" (B/timer, the percentiles) and an empty fire hash
@@ -232,7 +254,7 @@ func grouped(rs []Result) []Result {
 func WriteText(w io.Writer, rs []Result) error {
 	var b bytes.Buffer
 	tw := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\trange\tvs runtime\tvs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfaults/op\tfire hash\tnote")
+	fmt.Fprintln(tw, "workload\tn\tqueue\tns/op\trange\tvs runtime\tvs heap4\tp vs heap4\tallocs/op\tB/timer\tp50\tp99\tp99.9\tlateness\tgc\tfaults/op\tfire hash\tnote")
 	x := newRatios(rs)
 	for _, r := range grouped(rs) {
 		hash := r.FireHash
@@ -251,6 +273,7 @@ func WriteText(w io.Writer, rs []Result) error {
 			textRange(r),
 			textRatio(x.of(r, refRuntime)),
 			textRatio(x.of(r, refHeap4)),
+			textP(x.pOf(r, refHeap4)),
 			textAllocs(r.AllocsPerOp),
 			textMeasured(r.BytesPerTimer),
 			textMeasured(r.P50Ns),
@@ -327,6 +350,18 @@ func textRatio(v float64, ok bool) string {
 	return strconv.FormatFloat(v, 'f', 3, 64) + "x"
 }
 
+// textP shows a p-value to three decimals, "<0.001" below that, "-" when
+// missing.
+func textP(v float64, ok bool) string {
+	switch {
+	case !ok:
+		return "-"
+	case v < 0.0005:
+		return "<0.001"
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
+
 // textAllocs shows whole allocation counts as integers, averages that are
 // not whole with two decimals.
 func textAllocs(v float64) string {
@@ -361,14 +396,16 @@ var csvHeader = []string{
 	"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 	"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 	"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
-	"page_faults_per_op",
+	"page_faults_per_op", "ns_per_op_runs", "p_vs_heap4",
 }
 
 // WriteCSV writes rs to w as CSV, one row per result in the order of rs
 // after a header row of the JSON field names plus "vs_runtime" and
 // "vs_heap4" (the ratios of ns/op to runtime's and heap4's on the same
-// workload and N, an empty cell when that reference is not in rs), with
-// "page_faults_per_op" last. Numbers
+// workload and N, an empty cell when that reference is not in rs), then
+// "page_faults_per_op", "ns_per_op_runs" (every run's ns/op, separated by
+// spaces; empty for one run) and "p_vs_heap4" (PValue against heap4; empty
+// where the text table shows "-"). Numbers
 // are written in full precision: they parse back to the same values.
 func WriteCSV(w io.Writer, rs []Result) error {
 	cw := csv.NewWriter(w)
@@ -390,7 +427,7 @@ func WriteCSV(w io.Writer, rs []Result) error {
 			g(r.P50Ns), g(r.P99Ns), g(r.P999Ns),
 			strconv.FormatInt(r.LatenessNs, 10), g(r.GCShare), r.FireHash, r.Note,
 			ratio(x.of(r, refRuntime)), ratio(x.of(r, refHeap4)),
-			g(r.PageFaultsPerOp),
+			g(r.PageFaultsPerOp), joinFloats(r.NsPerOpRuns, g), ratio(x.pOf(r, refHeap4)),
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -400,18 +437,30 @@ func WriteCSV(w io.Writer, rs []Result) error {
 	return cw.Error()
 }
 
-// jsonResult is a Result as WriteJSON writes it, with its ratios.
+// jsonResult is a Result as WriteJSON writes it, with its ratios and its
+// p-value against heap4.
 type jsonResult struct {
 	Result
 	VsRuntime *float64 `json:"vs_runtime"`
 	VsHeap4   *float64 `json:"vs_heap4"`
+	PVsHeap4  *float64 `json:"p_vs_heap4"`
+}
+
+// joinFloats formats each of vs with g and joins them with spaces.
+func joinFloats(vs []float64, g func(float64) string) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = g(v)
+	}
+	return strings.Join(s, " ")
 }
 
 // WriteJSON writes rs to w as one JSON object, {"results": [...]}, indented
 // two spaces and ending in a newline. Each result, in the order of rs, has
 // Result's fields plus "vs_runtime" and "vs_heap4": the ratios of ns/op to
 // runtime's and heap4's on the same workload and N, null when that
-// reference is not in rs. A NaN or infinite measurement is an error.
+// reference is not in rs; and "p_vs_heap4", PValue against heap4, null for
+// heap4's own results and where either has fewer than two runs. A NaN or infinite measurement is an error.
 func WriteJSON(w io.Writer, rs []Result) error {
 	x := newRatios(rs)
 	ptr := func(v float64, ok bool) *float64 {
@@ -428,6 +477,7 @@ func WriteJSON(w io.Writer, rs []Result) error {
 			Result:    r,
 			VsRuntime: ptr(x.of(r, refRuntime)),
 			VsHeap4:   ptr(x.of(r, refHeap4)),
+			PVsHeap4:  ptr(x.pOf(r, refHeap4)),
 		})
 	}
 	enc := json.NewEncoder(w)

@@ -25,16 +25,16 @@ func reportResults() []Result {
 		{Queue: "heap4", Workload: "schedule", N: 1000, Ops: 1_000_000, NsPerOp: 40, BytesPerTimer: 32, P50Ns: 35, P99Ns: 80, P999Ns: 300, GCShare: 0.02, FireHash: "0123456789abcdef0123456789abcdef"},
 		{Queue: "runtime", Workload: "schedule", N: 1000, Ops: 500_000, NsPerOp: 400, AllocsPerOp: 1, BytesPerOp: 64, GCShare: 0.1, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1000, Ops: 10, NsPerOp: 33.25, AllocsPerOp: 0.5},
-		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, Runs: 5, NsPerOpMin: 24, NsPerOpMax: 31.5, BytesPerTimer: 49, PageFaultsPerOp: 1.04e-6},
+		{Queue: "wheel", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 25.5, Runs: 5, NsPerOpMin: 24, NsPerOpMax: 31.5, NsPerOpRuns: []float64{31.5, 24, 25.5, 26, 25}, BytesPerTimer: 49, PageFaultsPerOp: 1.04e-6},
 		{Queue: "heap4", Workload: "schedule", N: 1_000_000, Ops: 2_000_000, NsPerOp: 102, PageFaultsPerOp: 2.5},
 		{Queue: "runtime", Workload: "schedule", N: 1_000_000, Ops: 100_000, NsPerOp: 1234.5678, Note: "real time"},
 		{Queue: "a<b&c", Workload: "schedule", N: 1_000_000, Ops: 10, NsPerOp: 0.1 + 0.2},
-		{Queue: "wheel", Workload: "cancel", N: 1000, Ops: 1000, NsPerOp: 11},
-		{Queue: "heap4", Workload: "cancel", N: 1000, Ops: 1000, NsPerOp: 44},
+		{Queue: "wheel", Workload: "cancel", N: 1000, Ops: 1000, NsPerOp: 11, Runs: 5, NsPerOpMin: 10, NsPerOpMax: 12, NsPerOpRuns: []float64{11, 10, 12, 11.5, 10.5}},
+		{Queue: "heap4", Workload: "cancel", N: 1000, Ops: 1000, NsPerOp: 44, Runs: 5, NsPerOpMin: 40, NsPerOpMax: 48, NsPerOpRuns: []float64{44, 40, 48, 45, 41}},
 		{Queue: "wheel", Workload: "cancel", N: 1_000_000, Ops: 1000, NsPerOp: 12},
 		{Queue: "heap4", Workload: "cancel", N: 1_000_000, Ops: 1000, NsPerOp: 96},
-		{Queue: "wheel", Workload: "fire", N: 10_000, Ops: 1000, NsPerOp: 60, LatenessNs: int64(1500 * time.Microsecond), FireHash: "feedface"},
-		{Queue: "heap4", Workload: "fire", N: 10_000, Ops: 1000, NsPerOp: 90, FireHash: "feedface"},
+		{Queue: "wheel", Workload: "fire", N: 10_000, Ops: 1000, NsPerOp: 60, Runs: 3, NsPerOpMin: 58, NsPerOpMax: 62, NsPerOpRuns: []float64{60, 58, 62}, LatenessNs: int64(1500 * time.Microsecond), FireHash: "feedface"},
+		{Queue: "heap4", Workload: "fire", N: 10_000, Ops: 1000, NsPerOp: 90, Runs: 3, NsPerOpMin: 57, NsPerOpMax: 95, NsPerOpRuns: []float64{90, 57, 95}, FireHash: "feedface"},
 		{Queue: "wheel", Workload: "replay", N: 1000, Ops: 1000, NsPerOp: 70},
 		{Queue: "runtime", Workload: "replay", N: 1000, Ops: 1000, NsPerOp: 700},
 		{Queue: "wheel", Workload: "replay", N: 100_000, Ops: 1000, NsPerOp: 75},
@@ -106,7 +106,7 @@ func TestReportWriteText(t *testing.T) {
 	var order []string
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) < 16 {
+		if len(f) < 17 {
 			t.Fatalf("short row %q", l)
 		}
 		key := f[0] + "/" + f[1] + "/" + f[2]
@@ -114,8 +114,8 @@ func TestReportWriteText(t *testing.T) {
 		order = append(order, key)
 	}
 	// Columns: 0 workload, 1 n, 2 queue, 3 ns/op, 4 range, 5 vs runtime,
-	// 6 vs heap4, 7 allocs/op, 8 B/timer, 9 p50, 10 p99, 11 p99.9,
-	// 12 lateness, 13 gc, 14 faults/op, 15 fire hash.
+	// 6 vs heap4, 7 p vs heap4, 8 allocs/op, 9 B/timer, 10 p50, 11 p99,
+	// 12 p99.9, 13 lateness, 14 gc, 15 faults/op, 16 fire hash.
 	for _, c := range []struct {
 		row  string
 		col  int
@@ -126,24 +126,34 @@ func TestReportWriteText(t *testing.T) {
 		{"schedule/1000/wheel", 3, "20.0"},
 		{"schedule/1000/wheel", 4, "-"},
 		{"schedule/1000000/wheel", 4, "24.0-31.5"},
-		{"schedule/1000/wheel", 8, "48"},
-		{"schedule/1000/wheel", 11, "120"},
-		{"schedule/1000/wheel", 13, "1.2%"},
-		{"schedule/1000/wheel", 14, "0.0084"},
-		{"schedule/1000000/heap4", 14, "2.5"},
-		{"schedule/1000/heap4", 14, "0"},
-		{"schedule/1000000/wheel", 14, "0.000001"},
-		{"schedule/1000/wheel", 15, "0123456789ab"},
-		{"schedule/1000/runtime", 8, "-"},
+		{"schedule/1000/wheel", 9, "48"},
+		{"schedule/1000/wheel", 12, "120"},
+		{"schedule/1000/wheel", 14, "1.2%"},
+		{"schedule/1000/wheel", 15, "0.0084"},
+		{"schedule/1000000/heap4", 15, "2.5"},
+		{"schedule/1000/heap4", 15, "0"},
+		{"schedule/1000000/wheel", 15, "0.000001"},
+		{"schedule/1000/wheel", 16, "0123456789ab"},
+		{"schedule/1000/runtime", 9, "-"},
 		{"schedule/1000000/runtime", 3, "1235"},
-		{"schedule/1000/a<b&c", 7, "0.50"},
+		{"schedule/1000/a<b&c", 8, "0.50"},
 		{"cancel/1000/wheel", 5, "-"},
 		{"cancel/1000000/wheel", 6, "0.125x"},
-		{"fire/10000/wheel", 12, "1.5ms"},
-		{"fire/10000/heap4", 12, "0"},
+		{"fire/10000/wheel", 13, "1.5ms"},
+		{"fire/10000/heap4", 13, "0"},
 		{"replay/1000/wheel", 6, "-"},
 		{"replay/100000/wheel", 5, "0.050x"},
-		{"replay/100000/wheel", 15, "-"},
+		{"replay/100000/wheel", 16, "-"},
+		// Five runs each, every wheel run below every heap4 run: the
+		// smallest p-value five and five can give, 2/252.
+		{"cancel/1000/wheel", 7, "0.008"},
+		{"cancel/1000/heap4", 7, "-"},      // its own reference
+		{"cancel/1000000/wheel", 7, "-"},   // one run each
+		{"schedule/1000000/wheel", 7, "-"}, // heap4 ran once
+		{"schedule/1000/runtime", 7, "-"},
+		// Three and three, heap4's lowest below all the wheel's: no
+		// evidence either way (U = 3), though the medians are 1.5x apart.
+		{"fire/10000/wheel", 7, "0.700"},
 	} {
 		f, ok := rows[c.row]
 		if !ok {
@@ -154,7 +164,7 @@ func TestReportWriteText(t *testing.T) {
 			t.Errorf("row %s column %d = %q, want %q", c.row, c.col, f[c.col], c.want)
 		}
 	}
-	if !strings.Contains(rows["schedule/1000/runtime"][16]+" "+rows["schedule/1000/runtime"][17], "real time") {
+	if !strings.Contains(rows["schedule/1000/runtime"][17]+" "+rows["schedule/1000/runtime"][18], "real time") {
 		t.Errorf("runtime row lacks its note: %q", rows["schedule/1000/runtime"])
 	}
 	// Grouped by workload in order of appearance, then N, then queue with
@@ -193,7 +203,7 @@ func TestReportWriteCSV(t *testing.T) {
 		"queue", "workload", "n", "ops", "ns_per_op", "runs", "ns_per_op_min", "ns_per_op_max", "allocs_per_op",
 		"bytes_per_op", "bytes_per_timer", "p50_ns", "p99_ns", "p999_ns",
 		"lateness_ns", "gc_share", "fire_hash", "note", "vs_runtime", "vs_heap4",
-		"page_faults_per_op", // appended: readers by position keep working
+		"page_faults_per_op", "ns_per_op_runs", "p_vs_heap4", // appended: readers by position keep working
 	}
 	if d := cmp.Diff(wantHeader, recs[0]); d != "" {
 		t.Fatalf("header (-want +got):\n%s", d)
@@ -229,6 +239,13 @@ func TestReportWriteCSV(t *testing.T) {
 			LatenessNs: in("lateness_ns"), GCShare: fl("gc_share"), FireHash: get("fire_hash"), Note: get("note"),
 			PageFaultsPerOp: fl("page_faults_per_op"),
 		}
+		for _, f := range strings.Fields(get("ns_per_op_runs")) {
+			v, err := strconv.ParseFloat(f, 64)
+			if err != nil {
+				t.Fatalf("row %d ns_per_op_runs: %v", i, err)
+			}
+			r.NsPerOpRuns = append(r.NsPerOpRuns, v)
+		}
 		back = append(back, r)
 		for _, ref := range []string{"runtime", "heap4"} {
 			cell := get("vs_" + ref)
@@ -248,6 +265,13 @@ func TestReportWriteCSV(t *testing.T) {
 	if got := recs[1][col["vs_heap4"]]; got != "0.5" {
 		t.Errorf("schedule/1000/wheel vs_heap4 = %q, want 0.5", got)
 	}
+	// cancel/1000: wheel (row 9) against heap4 (row 10, its own reference).
+	if got, err := strconv.ParseFloat(recs[9][col["p_vs_heap4"]], 64); err != nil || math.Abs(got-2.0/252) > 1e-12 {
+		t.Errorf("cancel/1000/wheel p_vs_heap4 = %v (%v), want 2/252", got, err)
+	}
+	if got := recs[10][col["p_vs_heap4"]]; got != "" {
+		t.Errorf("cancel/1000/heap4 p_vs_heap4 = %q, want empty", got)
+	}
 }
 
 func TestReportWriteJSON(t *testing.T) {
@@ -265,6 +289,7 @@ func TestReportWriteJSON(t *testing.T) {
 			Result
 			VsRuntime *float64 `json:"vs_runtime"`
 			VsHeap4   *float64 `json:"vs_heap4"`
+			PVsHeap4  *float64 `json:"p_vs_heap4"`
 		} `json:"results"`
 	}
 	dec := json.NewDecoder(strings.NewReader(out))
@@ -299,6 +324,17 @@ func TestReportWriteJSON(t *testing.T) {
 	}
 	if d := cmp.Diff(rs, back); d != "" {
 		t.Errorf("round trip (-want +got):\n%s", d)
+	}
+	for i, got := range typed.Results {
+		want, ok := PValue(rs, rs[i], "heap4")
+		switch {
+		case rs[i].Queue == "heap4" || !ok:
+			if got.PVsHeap4 != nil {
+				t.Errorf("result %d p_vs_heap4 = %v, want null", i, *got.PVsHeap4)
+			}
+		case got.PVsHeap4 == nil || *got.PVsHeap4 != want:
+			t.Errorf("result %d p_vs_heap4 = %v, want %v", i, got.PVsHeap4, want)
+		}
 	}
 	// The replay workload has no heap4: its results say so with null.
 	n := 0
@@ -587,10 +623,11 @@ func TestReportMedian(t *testing.T) {
 	// that run's, p50 included.
 	want := run(7, 4)
 	want.Runs, want.NsPerOpMin, want.NsPerOpMax = 4, 5, 30
+	want.NsPerOpRuns = []float64{9, 5, 30, 7} // in the order measured
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("Median (-want +got):\n%s", d)
 	}
-	if got, err := Median([]Result{run(3, 1)}); err != nil || got.Runs != 1 || got.NsPerOpMin != 3 || got.NsPerOpMax != 3 {
+	if got, err := Median([]Result{run(3, 1)}); err != nil || got.Runs != 1 || got.NsPerOpMin != 3 || got.NsPerOpMax != 3 || got.NsPerOpRuns != nil {
 		t.Errorf("Median of one run = %+v, %v", got, err)
 	}
 	other := run(8, 0)

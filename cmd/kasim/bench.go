@@ -111,7 +111,7 @@ func benchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.StringVar(&f.workloads, "workloads", "all", "comma-separated `workloads` ("+names(bench.Workloads, func(w bench.Workload) string { return w.Name })+"), all or none")
 	fs.StringVar(&f.sizes, "n", "1000,1000000", "comma-separated numbers of live `timers` (1 to 1e7; 1e6 and 1_000_000 work)")
 	fs.IntVar(&f.s.Ops, "ops", 1_000_000, "operations measured per result")
-	fs.IntVar(&f.count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median")
+	fs.IntVar(&f.count, "count", 1, "measure each result this many `times`, the queues taking turns, and report the median, its range and a p-value against heap4 (4 or more for a verdict)")
 	fs.Uint64Var(&f.s.Seed, "seed", 1, "seed of the workloads")
 	fs.StringVar(&f.format, "format", "text", "output `text|csv|json`")
 	fs.StringVar(&f.svgPath, "svg", "", "also plot ns/op against N into this SVG `file`")

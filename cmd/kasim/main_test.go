@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -592,6 +593,24 @@ func TestBenchCountReportsTheMedian(t *testing.T) {
 	for _, r := range doc.Results {
 		if r.Runs != 3 || r.NsPerOpMin > r.NsPerOp || r.NsPerOp > r.NsPerOpMax {
 			t.Errorf("%s/%s: %d runs, %v <= %v <= %v; want 3 runs around the median", r.Workload, r.Queue, r.Runs, r.NsPerOpMin, r.NsPerOp, r.NsPerOpMax)
+		}
+		if len(r.NsPerOpRuns) != 3 || !slices.Contains(r.NsPerOpRuns, r.NsPerOp) || !slices.Contains(r.NsPerOpRuns, r.NsPerOpMin) || !slices.Contains(r.NsPerOpRuns, r.NsPerOpMax) {
+			t.Errorf("%s/%s: runs %v, want the three the median and range come from", r.Workload, r.Queue, r.NsPerOpRuns)
+		}
+	}
+	// The wheel's rows carry a p-value against heap4's runs; heap4's none.
+	var ps struct {
+		Results []struct {
+			Queue string   `json:"queue"`
+			P     *float64 `json:"p_vs_heap4"`
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ps.Results {
+		if (r.Queue == "wheel") != (r.P != nil) || (r.P != nil && (*r.P < 0.1 || *r.P > 1)) {
+			t.Errorf("%s: p_vs_heap4 = %v, want one in [0.1, 1] (three runs each) for the wheel only", r.Queue, r.P)
 		}
 	}
 	// Round 1 starts with wheel, round 2 with heap4.
